@@ -1,0 +1,147 @@
+//! The top-level error type, exit codes, and the mapping between them.
+//!
+//! Modules return their own typed errors; `AppError` wraps them so that `main` picks an exit
+//! code with one `match`. Messages never contain a token: secrets are `SecretString`s and URLs
+//! in messages go through [`crate::secret::mask_userinfo`].
+
+use std::path::PathBuf;
+
+/// Process exit codes, as documented in SPEC.md §2 and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Success, or nothing to do.
+    Success,
+    /// Fatal error: nothing more was attempted.
+    Fatal,
+    /// Usage error: bad flags, or a plan file that does not validate.
+    Usage,
+    /// Finished, but some rows failed or drifted (or `status` found unhealthy mirrors).
+    RowsFailed,
+    /// Interrupted (journal flushed; rerunning resumes).
+    Interrupted,
+}
+
+impl ExitCode {
+    /// The numeric process status.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Fatal => 1,
+            ExitCode::Usage => 2,
+            ExitCode::RowsFailed => 3,
+            ExitCode::Interrupted => 130,
+        }
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(code.code())
+    }
+}
+
+/// Everything that can end a command early.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The user asked for something that cannot work (bad flag value, bad plan file, …).
+    #[error("{message}")]
+    Usage {
+        /// One line, no trailing period needed.
+        message: String,
+        /// A next step, printed on its own line.
+        hint: Option<String>,
+    },
+    /// Something went wrong that is not the user's input (GitLab unreachable, I/O, …).
+    #[error("{message}")]
+    Fatal {
+        /// One line.
+        message: String,
+        /// A next step, printed on its own line.
+        hint: Option<String>,
+    },
+    /// Reading or writing a local file failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("cannot read", "cannot write").
+        action: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A GitLab API call failed.
+    #[error(transparent)]
+    GitLab(#[from] crate::gitlab::GitLabError),
+    /// The run was interrupted (Ctrl-C); what was done is recorded.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl AppError {
+    /// A usage error without a hint.
+    pub fn usage(message: impl Into<String>) -> Self {
+        AppError::Usage { message: message.into(), hint: None }
+    }
+
+    /// A usage error with a hint line.
+    pub fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        AppError::Usage { message: message.into(), hint: Some(hint.into()) }
+    }
+
+    /// A fatal error without a hint.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        AppError::Fatal { message: message.into(), hint: None }
+    }
+
+    /// A fatal error with a hint line.
+    pub fn fatal_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        AppError::Fatal { message: message.into(), hint: Some(hint.into()) }
+    }
+
+    /// An I/O error on a file.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AppError::Io { action, path: path.into(), source }
+    }
+
+    /// The exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            AppError::Usage { .. } => ExitCode::Usage,
+            AppError::Interrupted => ExitCode::Interrupted,
+            AppError::Fatal { .. } | AppError::Io { .. } | AppError::GitLab(_) => ExitCode::Fatal,
+        }
+    }
+
+    /// The hint line to print under the error, if a fix is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            AppError::Usage { hint, .. } | AppError::Fatal { hint, .. } => hint.clone(),
+            AppError::GitLab(e) => e.hint(),
+            AppError::Io { .. } | AppError::Interrupted => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_match_the_spec() {
+        assert_eq!(ExitCode::Success.code(), 0);
+        assert_eq!(ExitCode::Fatal.code(), 1);
+        assert_eq!(ExitCode::Usage.code(), 2);
+        assert_eq!(ExitCode::RowsFailed.code(), 3);
+        assert_eq!(ExitCode::Interrupted.code(), 130);
+    }
+
+    #[test]
+    fn errors_map_to_codes() {
+        assert_eq!(AppError::usage("x").exit_code(), ExitCode::Usage);
+        assert_eq!(AppError::fatal("x").exit_code(), ExitCode::Fatal);
+        assert_eq!(AppError::Interrupted.exit_code(), ExitCode::Interrupted);
+        let io = AppError::io("cannot read", "/nope", std::io::ErrorKind::NotFound.into());
+        assert_eq!(io.exit_code(), ExitCode::Fatal);
+        assert_eq!(AppError::usage_hint("x", "do y").hint().as_deref(), Some("do y"));
+    }
+}

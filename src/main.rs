@@ -1,0 +1,17 @@
+//! The `glmirror` binary: parse arguments, run, print the error, exit with its code.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = glmirror::cli::Cli::parse();
+    glmirror::logging::init(cli.global.verbose, cli.global.quiet);
+    let verbose = cli.global.verbose;
+    match glmirror::run(cli).await {
+        Ok(code) => code.into(),
+        Err(err) => {
+            glmirror::report_error(&err, verbose);
+            err.exit_code().into()
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The plan model: rows, diagnosis codes, fingerprints and the CSV format.

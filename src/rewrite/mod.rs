@@ -1,0 +1,1 @@
+//! The URL rewrite rules: pure functions, no I/O, no async.

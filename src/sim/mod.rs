@@ -1,0 +1,1 @@
+//! The GitLab REST API simulator (axum), seeded from JSON fixtures.

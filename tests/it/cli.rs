@@ -1,0 +1,29 @@
+//! Command-line basics: help, version, usage errors, exit codes.
+
+use crate::util::glmirror;
+
+#[test]
+fn help_lists_every_command() {
+    let out = glmirror().arg("--help").output().expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["plan", "apply", "status", "rewrite", "demo", "sim", "completions", "man"] {
+        assert!(text.contains(cmd), "help lacks {cmd}: {text}");
+    }
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let out = glmirror().args(["plan", "--no-such-flag"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn completions_and_man_render() {
+    let out = glmirror().args(["completions", "bash"]).output().expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("glmirror"));
+    let out = glmirror().arg("man").output().expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH"));
+}

@@ -1,0 +1,4 @@
+//! The single integration-test binary: runs the real `glmirror` binary (and the simulator).
+
+mod cli;
+mod util;
