@@ -6,6 +6,7 @@
 //! model, diagnosis and CSV), [`gitlab`] (the REST client), [`sim`] (the GitLab simulator),
 //! plus [`error`], [`secret`], [`logging`] and [`output`].
 
+pub mod apply;
 pub mod cli;
 pub mod cmd;
 pub mod credentials;
