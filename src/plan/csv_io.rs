@@ -305,7 +305,8 @@ impl Errors<'_> {
     }
 }
 
-/// Parse and validate plan bytes (`file` names the source in errors).
+/// Parse and validate plan bytes (`file` names the source in errors). Rows come back in
+/// file order; [`sort_rows`] puts them in plan order.
 ///
 /// Accepted: a UTF-8 byte-order mark, CRLF or LF line endings, rows in any order, deleted
 /// rows, wholly empty records (a spreadsheet's trailing `,,,` rows), `update` demoted to
@@ -315,7 +316,7 @@ impl Errors<'_> {
 /// or a push row without one; a duplicate key; an `observed` cell that is malformed, belongs
 /// to another row, or shows a changed action other than `update` → `skip`; an `update` row
 /// missing `new_url` or `new_auth`; a `service` row missing `new_user`, or `new_user` on a
-/// row that is not `service`; credentials in `new_url`; `new_mirror_user` on a push row;
+/// row that is not `service`, or one that looks like a token; credentials in `new_url`; `new_mirror_user` on a push row;
 /// target columns filled on a row planned as `skip` or `manual`; a `web_url` that does not
 /// end with its `project_path`, or rows on different instance bases.
 pub fn parse_plan(bytes: &[u8], file: &str) -> Result<Vec<PlanRow>, PlanError> {
@@ -655,6 +656,15 @@ fn check_targets(row: &PlanRow, line: usize, errors: &Errors<'_>) -> Result<(), 
              at apply time and never written to the plan",
         ));
     }
+    if crate::secret::looks_like_token(&row.new_user) {
+        // Never echo it: it may be the live token.
+        return Err(errors.hint(
+            line,
+            "new_user looks like an access token",
+            "new_user names the account (or says <token>); the token itself is supplied at \
+             apply time and must never be written to the plan",
+        ));
+    }
     match row.action {
         Action::Update => {
             if row.new_url.is_empty() {
@@ -964,6 +974,12 @@ mod tests {
             ),
             ("update without new_auth", edit(3, ",service,", ",,"), 4, "needs new_auth"),
             ("service without new_user", edit(3, ",svc-mirror,", ",,"), 4, "needs new_user"),
+            (
+                "token as new_user",
+                edit(3, ",svc-mirror,", ",glpat-CANARY0123456789,"),
+                4,
+                "new_user looks like an access token",
+            ),
             (
                 "new_user without service",
                 edit(3, ",service,", ",unchanged,"),
