@@ -258,6 +258,13 @@ pub fn instance_base(web_url: &str, project_path: &str) -> Option<String> {
     (!scheme.is_empty() && !rest.is_empty() && !rest.starts_with('/')).then(|| base.to_owned())
 }
 
+/// The instance base every row of a validated plan shares (`None` for a plan without rows,
+/// or rows whose `web_url` does not end with their path). `apply` compares it with the
+/// `web_url` GitLab reports now (SPEC.md §4).
+pub fn plan_instance_base(rows: &[PlanRow]) -> Option<String> {
+    rows.iter().find_map(|r| instance_base(&r.web_url, &r.project_path))
+}
+
 /// Read and validate a plan file. See [`parse_plan`] for what is refused.
 pub fn read_plan(path: &Path) -> Result<Vec<PlanRow>, PlanError> {
     let file = path.display().to_string();
@@ -315,10 +322,11 @@ impl Errors<'_> {
 /// with another number of fields; a bad number or unknown code; a pull row with a `mirror_id`
 /// or a push row without one; a duplicate key; an `observed` cell that is malformed, belongs
 /// to another row, or shows a changed action other than `update` → `skip`; an `update` row
-/// missing `new_url` or `new_auth`; a `service` row missing `new_user`, or `new_user` on a
-/// row that is not `service`, or one that looks like a token; credentials in `new_url`; `new_mirror_user` on a push row;
-/// target columns filled on a row planned as `skip` or `manual`; a `web_url` that does not
-/// end with its `project_path`, or rows on different instance bases.
+/// missing `new_url` or `new_auth`; a `service` row missing `new_user`, `new_user` on a row
+/// that is not `service`, or a `new_user` that looks like a token; credentials in `new_url`;
+/// `new_mirror_user` on a push row; target columns filled on a row planned as `skip` or
+/// `manual`; a `web_url` that does not end with its `project_path`, or rows on different
+/// instance bases.
 pub fn parse_plan(bytes: &[u8], file: &str) -> Result<Vec<PlanRow>, PlanError> {
     let errors = Errors { file };
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -1100,6 +1108,11 @@ mod tests {
         for (url, path, want) in cases {
             assert_eq!(instance_base(url, path).as_deref(), want, "{url} {path}");
         }
+        assert_eq!(
+            plan_instance_base(&sample_plan()).as_deref(),
+            Some("https://gitlab.example.com")
+        );
+        assert_eq!(plan_instance_base(&[]), None);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! [`write_report_file`], [`AtomicOutput`]).
 //!
 //! - [`row`]: [`PlanRow`] and its column types, row order, `last_error` normalisation.
-//! - [`diagnose`]: [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
-//! - [`fingerprint`]: the `observed` column and its integrity tag.
+//! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
+//! - [`fingerprint`](mod@fingerprint): the `observed` column and its integrity tag.
 //! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
 //! - [`report`]: the report CSV (SPEC.md §7).
 
@@ -17,8 +17,8 @@ pub mod report;
 pub mod row;
 
 pub use csv_io::{
-    AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, read_plan,
-    write_plan, write_plan_file,
+    AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan,
+    plan_instance_base, read_plan, write_plan, write_plan_file,
 };
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
 pub use fingerprint::{
