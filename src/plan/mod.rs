@@ -1,1 +1,29 @@
-//! The plan model: rows, diagnosis codes, fingerprints and the CSV format.
+//! The plan model: rows, diagnosis codes, fingerprints and the CSV formats (plan and report).
+//!
+//! Pure code: no network, no async, and no dependency on the GitLab client or the simulator.
+//! File I/O happens only in the CSV read/write functions ([`read_plan`], [`write_plan_file`],
+//! [`write_report_file`], [`AtomicOutput`]).
+//!
+//! - [`row`]: [`PlanRow`] and its column types, row order, `last_error` normalisation.
+//! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
+//! - [`fingerprint`](mod@fingerprint): the `observed` column and its integrity tag.
+//! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
+//! - [`report`]: the report CSV (SPEC.md §7).
+
+pub mod csv_io;
+pub mod diagnose;
+pub mod fingerprint;
+pub mod report;
+pub mod row;
+
+pub use csv_io::{
+    AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan,
+    plan_instance_base, read_plan, write_plan, write_plan_file,
+};
+pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
+pub use fingerprint::{
+    MirrorFlags, ObservedState, check_observed_cell, fingerprint, observed_cell,
+    observed_fingerprint, planned_action,
+};
+pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};
+pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error, sort_rows};

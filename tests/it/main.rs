@@ -2,4 +2,5 @@
 
 mod cli;
 mod journal;
+mod plan_csv;
 mod util;
