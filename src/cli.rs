@@ -23,7 +23,7 @@ pub struct Cli {
 /// Options accepted by every command, before or after the subcommand.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
-    /// Base URL of the GitLab instance, e.g. https://gitlab.example.com
+    /// Base URL of the GitLab instance, e.g. `https://gitlab.example.com`
     ///
     /// Falls back to GITLAB_URL, then GITLAB_HOST, then CI_SERVER_URL. Plain http:// is only
     /// accepted for loopback addresses.
@@ -133,7 +133,7 @@ pub struct CredentialArgs {
     #[arg(long, value_name = "PATH", help_heading = "Credentials")]
     pub source_token_file: Option<PathBuf>,
 
-    /// TOML file with one [[host]] entry per source host: host, user, token_env or token_file.
+    /// TOML file with one `[[host]]` entry per source host: host, user, token_env or token_file.
     #[arg(long, value_name = "FILE", help_heading = "Credentials")]
     pub credentials: Option<PathBuf>,
 }

@@ -1,9 +1,782 @@
-//! `glmirror apply`.
+//! `glmirror apply`: validate the reviewed plan as a whole, pre-flight, then apply its
+//! `update` rows concurrently — re-reading each mirror right before writing (drift check),
+//! journaling intent and outcome so an interrupted run resumes without repeating work — and
+//! write the report.
 
-use crate::cli::{ApplyArgs, GlobalArgs};
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+use crate::apply::interrupt::Interrupt;
+use crate::apply::journal::{self, Journal, JournalState, RowKey as JournalKey};
+use crate::cli::{ApplyArgs, GlobalArgs, MirrorSelection};
+use crate::cmd::inventory::{self, MirrorDetail, Preflight, UserCache};
+use crate::cmd::plan::MirrorFacts;
+use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
+use crate::gitlab::{
+    GitLabClient, GitLabError, ImportUrlUpdate, PullMirrorUpdate, RemoteMirror,
+    RemoteMirrorCreate,
+};
+use crate::output::sanitize_for_terminal;
+use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow};
+use crate::rewrite::{self, Action, Direction, NewAuth, Rules};
+use crate::secret::mask_userinfo;
+
+/// The `new_user` value meaning "the token itself is the username".
+const TOKEN_AS_USER: &str = "<token>";
 
 /// Run `glmirror apply`.
-pub async fn run(_global: &GlobalArgs, _args: ApplyArgs) -> Result<ExitCode, AppError> {
-    Err(AppError::fatal("`glmirror apply` is not implemented yet"))
+pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<ExitCode, AppError> {
+    let creds = Credentials::from_args(&args.credentials)?;
+    execute(global, &args, || super::connection(global), &creds).await
+}
+
+/// Apply with resolved credentials; the connection is resolved only once the plan file has
+/// been validated (also used by `demo`).
+pub async fn execute(
+    global: &GlobalArgs,
+    args: &ApplyArgs,
+    connection: impl FnOnce() -> Result<super::Connection, AppError>,
+    creds: &Credentials,
+) -> Result<ExitCode, AppError> {
+    let plan_path = args.plan.clone();
+    let rows = plan::read_plan(&plan_path).map_err(|e| plan_error(&plan_path, e))?;
+    let rules = creds.rules(Vec::new(), false);
+    validate_rows(&plan_path, &rows, &rules)?;
+    let journal_path = args.journal.clone().unwrap_or_else(|| plan_path.with_extension("journal"));
+    let report_path =
+        args.report.clone().unwrap_or_else(|| plan_path.with_extension("report.csv"));
+
+    let updates: Vec<&PlanRow> = rows.iter().filter(|r| r.action == Action::Update).collect();
+    let say = |line: String| {
+        if !global.quiet {
+            eprintln!("{}", sanitize_for_terminal(&line));
+        }
+    };
+    if updates.is_empty() {
+        let report: Vec<ReportRow> = rows.iter().map(|r| not_applied(r, None)).collect();
+        plan::write_report_file(&report_path, &report)
+            .map_err(|e| AppError::io("cannot write", &report_path, e))?;
+        say(format!("glmirror apply: no `update` rows in {}: nothing to do", plan_path.display()));
+        return Ok(ExitCode::Success);
+    }
+    if updates.iter().any(|r| r.new_auth == Some(NewAuth::Service)) {
+        creds.require_tokens()?;
+    }
+
+    let conn = connection()?;
+    let client = inventory::client(global, conn)?;
+    let pre = inventory::preflight(&client, !args.dry_run).await?;
+    if pre.silent_mode == Some(true) {
+        return Err(AppError::fatal_hint(
+            "Silent Mode is on: GitLab would accept the changes but run no mirror update",
+            "turn Silent Mode off (Admin > Settings > General), then rerun apply",
+        ));
+    }
+    for w in &pre.warnings {
+        say(format!("warning: {w}"));
+    }
+    check_instance(&client, &plan_path, &rows).await?;
+    check_mirror_users(&plan_path, &rows, &pre)?;
+
+    let sha = journal::plan_sha256(&plan_path).map_err(|e| AppError::io("cannot read", &plan_path, e))?;
+    let (journal, state) = if args.dry_run {
+        // A dry run records nothing, so it can never make a later real run skip a row.
+        (None, journal::load_if_exists(&journal_path, &sha)?)
+    } else {
+        let (j, s) = Journal::open(&journal_path, &plan_path, &sha).await?;
+        (Some(j), s)
+    };
+
+    let todo: Vec<&PlanRow> =
+        updates.iter().copied().filter(|r| !state.should_skip(&journal_key(r))).collect();
+    let already = updates.len() - todo.len();
+    confirm(args, &pre, &client, todo.len(), already, rows.len())?;
+
+    let interrupt = Interrupt::install();
+    let exec = Arc::new(Exec {
+        client,
+        pre,
+        creds: creds.clone(),
+        journal,
+        dry_run: args.dry_run,
+        verify: args.verify,
+        verify_timeout: Duration::from_secs(args.verify_timeout),
+        users: UserCache::default(),
+        interrupt: interrupt.clone(),
+    });
+    let started = Instant::now();
+    let progress = super::plan::progress_bar(global, "applying");
+    let mut results: HashMap<JournalKey, RowResult> = HashMap::new();
+    let mut stream = futures::stream::iter(todo.iter().map(|row| {
+        let exec = exec.clone();
+        let in_flight = state.in_flight(&journal_key(row)).cloned();
+        let row = (*row).clone();
+        async move { exec.apply_row(&row, in_flight).await }
+    }))
+    .buffer_unordered(usize::from(global.concurrency));
+    while let Some(result) = stream.next().await {
+        progress.inc(1);
+        let result = result?;
+        results.insert(result.key.clone(), result);
+    }
+    progress.finish_and_clear();
+
+    let interrupted = interrupt.is_requested();
+    let report: Vec<ReportRow> = rows
+        .iter()
+        .map(|row| {
+            let key = journal_key(row);
+            match results.remove(&key) {
+                Some(r) => ReportRow {
+                    row: row.clone(),
+                    outcome: r.outcome,
+                    outcome_detail: r.detail,
+                    verified_status: r.verified,
+                    finished_at: r.finished_at,
+                },
+                None => not_applied(row, state.finished(&key)),
+            }
+        })
+        .collect();
+    plan::write_report_file(&report_path, &report)
+        .map_err(|e| AppError::io("cannot write", &report_path, e))?;
+
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    for r in &report {
+        *counts.entry(r.outcome.code()).or_default() += 1;
+    }
+    let stats = exec.client.stats();
+    say(format!(
+        "glmirror apply{}: {} rows: {}",
+        if args.dry_run { " (dry run)" } else { "" },
+        report.len(),
+        super::plan::counts(&counts)
+    ));
+    say(format!(
+        "  requests: {} (retries {}, rate-limited {}), elapsed {:.1}s",
+        stats.requests,
+        stats.retries,
+        stats.rate_limited,
+        started.elapsed().as_secs_f64()
+    ));
+    say(format!("  report written to {}", report_path.display()));
+    if exec.journal.is_some() {
+        say(format!("  journal: {}", journal_path.display()));
+    }
+    if interrupted {
+        say("interrupted: rerun the same command to resume".into());
+        return Ok(ExitCode::Interrupted);
+    }
+    let bad = report.iter().any(|r| matches!(r.outcome, Outcome::Failed | Outcome::Drifted));
+    Ok(if bad { ExitCode::RowsFailed } else { ExitCode::Success })
+}
+
+/// A plan-file problem: `FILE:LINE: message`, exit 2.
+fn plan_error(path: &Path, e: plan::PlanError) -> AppError {
+    AppError::Usage {
+        message: format!("{}:{}: {}", path.display(), e.line, e.message),
+        hint: e.hint,
+    }
+}
+
+/// Checks that need the credentials given to `apply` (the file itself was checked by
+/// `read_plan`): every `service` row must send the token to a host that is a source host *now*
+/// with the user configured for it, and an edited `new_url` must pass the rules again.
+fn validate_rows(path: &Path, rows: &[PlanRow], rules: &Rules) -> Result<(), AppError> {
+    for row in rows.iter().filter(|r| r.action == Action::Update) {
+        let at = |message: String, hint: Option<String>| AppError::Usage {
+            message: format!("{}:{}: {message}", path.display(), row_label(row)),
+            hint,
+        };
+        let direction = match row.mirror_type {
+            MirrorType::Pull => Direction::Pull,
+            MirrorType::Push => Direction::Push,
+        };
+        if row.new_auth == Some(NewAuth::Service) {
+            let Some(host) = rewrite::source_host_for(&row.new_url, rules) else {
+                return Err(at(
+                    format!(
+                        "new_url {} is not on a --source-host given to apply: the service token \
+                         would go to another host",
+                        sanitize_for_terminal(&mask_userinfo(&row.new_url))
+                    ),
+                    Some("pass the same --source-host/--credentials options as for plan".into()),
+                ));
+            };
+            let configured = host.user.as_deref().unwrap_or(TOKEN_AS_USER);
+            if row.new_user != configured {
+                return Err(at(
+                    format!(
+                        "new_user {:?} is not the user configured for {} ({configured:?})",
+                        sanitize_for_terminal(&row.new_user),
+                        host.host
+                    ),
+                    None,
+                ));
+            }
+        }
+        if let Err(reason) = rewrite::validate_new_url(&row.new_url, direction, rules) {
+            return Err(at(format!("new_url does not pass the rules: {reason}"), None));
+        }
+    }
+    Ok(())
+}
+
+/// How a row is named in messages when no line number is at hand.
+fn row_label(row: &PlanRow) -> String {
+    match row.mirror_id {
+        Some(id) => format!("project {} push mirror {id}", row.project_id),
+        None => format!("project {} pull mirror", row.project_id),
+    }
+}
+
+/// The plan must come from this instance: compare the `web_url` base of its rows with what
+/// GitLab reports now for one of its projects.
+async fn check_instance(client: &GitLabClient, path: &Path, rows: &[PlanRow]) -> Result<(), AppError> {
+    let Some(row) = rows.iter().find(|r| r.action == Action::Update) else { return Ok(()) };
+    let planned = plan::instance_base(&row.web_url, &row.project_path);
+    let project = match client.project(&row.project_id.to_string()).await {
+        Ok(p) => p,
+        Err(e) if e.is_not_found() => {
+            return Err(AppError::usage_hint(
+                format!(
+                    "{}: project {} ({}) does not exist on this GitLab",
+                    path.display(),
+                    row.project_id,
+                    sanitize_for_terminal(&row.project_path)
+                ),
+                "was the plan made against another instance? check --gitlab-url",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let live = plan::instance_base(&project.web_url, &project.path_with_namespace);
+    if planned.is_none() || planned != live {
+        return Err(AppError::usage_hint(
+            format!(
+                "{}: the plan was made for {} but this GitLab is {}",
+                path.display(),
+                sanitize_for_terminal(planned.as_deref().unwrap_or("an unknown instance")),
+                live.as_deref().unwrap_or("unknown")
+            ),
+            "check --gitlab-url, or plan again against this instance",
+        ));
+    }
+    Ok(())
+}
+
+/// A row whose new mirror user is not the caller needs an admin (and `sudo` on the new API).
+fn check_mirror_users(path: &Path, rows: &[PlanRow], pre: &Preflight) -> Result<(), AppError> {
+    for row in rows.iter().filter(|r| r.action == Action::Update && r.mirror_type == MirrorType::Pull)
+    {
+        if row.new_mirror_user.is_empty() || row.new_mirror_user == pre.user.username {
+            continue;
+        }
+        let ok = pre.is_admin
+            && (!pre.version.supports_pull_mirror_api() || pre.has_scope("sudo"));
+        if !ok {
+            return Err(AppError::usage_hint(
+                format!(
+                    "{}: {} would make {} the mirror user, but this token ({}) cannot",
+                    path.display(),
+                    row_label(row),
+                    sanitize_for_terminal(&row.new_mirror_user),
+                    pre.user.username
+                ),
+                "use an administrator's token with the `sudo` scope, or that user's own token",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Show what will happen and ask (terminal), or require `--yes`.
+fn confirm(
+    args: &ApplyArgs,
+    pre: &Preflight,
+    client: &GitLabClient,
+    todo: usize,
+    already: usize,
+    total: usize,
+) -> Result<(), AppError> {
+    let summary = format!(
+        "{todo} mirror(s) to update on {} as {}{} ({already} already done by an earlier run, {} \
+         other rows left alone)",
+        client.base_url(),
+        pre.user.username,
+        if args.dry_run { " — dry run, nothing will be written" } else { "" },
+        total - todo - already,
+    );
+    if args.dry_run || args.yes || todo == 0 {
+        eprintln!("{}", sanitize_for_terminal(&summary));
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(AppError::usage_hint(
+            "refusing to change mirrors without confirmation: stdin is not a terminal",
+            "review the plan, then pass --yes (or --dry-run to only see what would happen)",
+        ));
+    }
+    eprint!("{}\nApply these changes? [y/N] ", sanitize_for_terminal(&summary));
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| AppError::io("cannot read", "<stdin>", e))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(AppError::usage("cancelled: nothing was changed"))
+    }
+}
+
+/// The report line of a row that was not worked on in this run.
+fn not_applied(row: &PlanRow, earlier: Option<&journal::Finished>) -> ReportRow {
+    let (outcome, detail) = match (row.action, earlier) {
+        (Action::Update, Some(f)) => (
+            f.outcome.parse().unwrap_or(Outcome::AlreadyApplied),
+            format!("recorded by an earlier run: {}", f.detail),
+        ),
+        (Action::Update, None) => {
+            (Outcome::Skipped, "not started: the run was interrupted; rerun to resume".into())
+        }
+        (action, _) => (Outcome::Skipped, format!("planned as {}", action.code())),
+    };
+    ReportRow {
+        row: row.clone(),
+        outcome,
+        outcome_detail: detail,
+        verified_status: String::new(),
+        finished_at: OffsetDateTime::now_utc(),
+    }
+}
+
+/// The journal's key for a plan row.
+fn journal_key(row: &PlanRow) -> JournalKey {
+    JournalKey {
+        project_id: row.project_id,
+        mirror_type: row.mirror_type.code().to_owned(),
+        mirror_id: row.mirror_id,
+    }
+}
+
+/// What happened to one row in this run.
+#[derive(Debug)]
+struct RowResult {
+    key: JournalKey,
+    outcome: Outcome,
+    detail: String,
+    verified: String,
+    finished_at: OffsetDateTime,
+}
+
+/// Shared state of one apply run.
+struct Exec {
+    client: GitLabClient,
+    pre: Preflight,
+    creds: Credentials,
+    journal: Option<Journal>,
+    dry_run: bool,
+    verify: bool,
+    verify_timeout: Duration,
+    users: UserCache,
+    interrupt: Interrupt,
+}
+
+impl Exec {
+    /// Apply one row; per-row failures become outcomes, only journal failures are fatal.
+    async fn apply_row(
+        &self,
+        row: &PlanRow,
+        in_flight: Option<journal::InFlight>,
+    ) -> Result<RowResult, AppError> {
+        let key = journal_key(row);
+        if self.interrupt.is_requested() {
+            return Ok(self.result(&key, Outcome::Skipped, "not started: interrupted; rerun to resume".into(), String::new()));
+        }
+        let attempt = match row.mirror_type {
+            MirrorType::Pull => self.apply_pull(row, &key, in_flight.as_ref()).await,
+            MirrorType::Push => self.apply_push(row, &key, in_flight.as_ref()).await,
+        };
+        let (outcome, detail, verified) = match attempt {
+            Ok(done) => done,
+            Err(Step::Journal(e)) => return Err(e),
+            Err(Step::GitLab(e)) => (Outcome::Failed, mask_userinfo(&e.to_string()), String::new()),
+        };
+        if !self.dry_run {
+            self.record_outcome(&key, outcome, &detail).await?;
+        }
+        Ok(self.result(&key, outcome, detail, verified))
+    }
+
+    fn result(&self, key: &JournalKey, outcome: Outcome, detail: String, verified: String) -> RowResult {
+        RowResult {
+            key: key.clone(),
+            outcome,
+            detail,
+            verified,
+            finished_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    async fn record_outcome(&self, key: &JournalKey, outcome: Outcome, detail: &str) -> Result<(), AppError> {
+        if let Some(j) = &self.journal {
+            j.record(journal::Entry::outcome(key.clone(), outcome.code(), detail)).await?;
+        }
+        Ok(())
+    }
+
+    async fn record(&self, entry: journal::Entry) -> Result<(), Step> {
+        if let Some(j) = &self.journal {
+            j.record(entry).await.map_err(|e| Step::Journal(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// The credentials a row sends: (auth_user, auth_password), raw.
+    fn credentials_for(&self, row: &PlanRow) -> Option<(SecretString, SecretString)> {
+        if row.new_auth != Some(NewAuth::Service) {
+            return None;
+        }
+        let host = rewrite::source_host_for(&row.new_url, &self.creds.rules(Vec::new(), false))?;
+        let cred = self.creds.for_host(&host.host)?;
+        let token = cred.token.clone()?;
+        Some(match &cred.user {
+            None => (token, SecretString::from(String::new())),
+            Some(user) => (SecretString::from(user.clone()), token),
+        })
+    }
+
+    /// The pull mirror as it is now.
+    async fn read_pull(&self, project_id: u64) -> Result<Option<MirrorFacts>, GitLabError> {
+        let project = self.client.project(&project_id.to_string()).await?;
+        let reads = inventory::read_project(&self.client, &self.users, project, MirrorSelection::Pull).await?;
+        Ok(reads
+            .iter()
+            .find(|r| matches!(r.mirror, MirrorDetail::Pull { .. }))
+            .map(MirrorFacts::of))
+    }
+
+    async fn apply_pull(
+        &self,
+        row: &PlanRow,
+        key: &JournalKey,
+        in_flight: Option<&journal::InFlight>,
+    ) -> Result<(Outcome, String, String), Step> {
+        let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
+            .map_err(|e| Step::GitLab(GitLabError::Other(e)))?;
+        let Some(live) = self.read_pull(row.project_id).await? else {
+            return Ok((Outcome::Drifted, "the project is no longer pull-mirrored".into(), String::new()));
+        };
+        if in_flight.is_some() && pull_matches(&live, row) {
+            return Ok((Outcome::AlreadyApplied, "an earlier run's write had landed".into(), String::new()));
+        }
+        if plan::fingerprint(&live.observed()) != planned {
+            if pull_matches(&live, row) {
+                return Ok((Outcome::AlreadyApplied, "the mirror already matches the plan".into(), String::new()));
+            }
+            return Ok((Outcome::Drifted, drift_detail(&live, row), String::new()));
+        }
+        let new_api = self.pre.version.supports_pull_mirror_api();
+        if self.dry_run {
+            let call = if new_api { "PUT /projects/:id/mirror/pull" } else { "PUT /projects/:id (import_url)" };
+            return Ok((Outcome::DryRun, format!("would call {call}"), String::new()));
+        }
+        self.record(journal::Entry::intent(key.clone(), "pull-update", &row.new_url, None)).await?;
+        let write = self.write_pull(row, new_api).await;
+        let after = self.read_pull(row.project_id).await?;
+        let Some(after) = after else {
+            return Ok((Outcome::Failed, "the mirror disappeared after the write".into(), String::new()));
+        };
+        if let Err(e) = write {
+            if pull_matches(&after, row) {
+                // The answer was lost, but the re-read shows the write landed.
+                return self.finish_pull(row, &live, after, "applied (confirmed by re-read)").await;
+            }
+            return Err(Step::GitLab(e));
+        }
+        if !pull_matches(&after, row) {
+            return Ok((Outcome::Failed, format!("GitLab accepted the write but now shows: {}", drift_detail(&after, row)), String::new()));
+        }
+        self.finish_pull(row, &live, after, "applied").await
+    }
+
+    /// Restore flags GitLab changed, then verify if asked.
+    async fn finish_pull(
+        &self,
+        row: &PlanRow,
+        before: &MirrorFacts,
+        after: MirrorFacts,
+        detail: &str,
+    ) -> Result<(Outcome, String, String), Step> {
+        let mut detail = detail.to_owned();
+        if after.flags != before.flags && self.pre.version.supports_pull_mirror_api() {
+            let restore = PullMirrorUpdate::flags_only(&before.flags);
+            self.client_for(row).update_pull_mirror(row.project_id, &restore).await?;
+            detail.push_str("; mirror flags restored");
+        }
+        let verified = if self.verify { self.verify_pull(row.project_id).await } else { String::new() };
+        Ok((Outcome::Applied, detail, verified))
+    }
+
+    /// The client to write with: `Sudo` as the planned mirror user when it is not the caller.
+    fn client_for(&self, row: &PlanRow) -> GitLabClient {
+        if !row.new_mirror_user.is_empty() && row.new_mirror_user != self.pre.user.username {
+            self.client.with_sudo(&row.new_mirror_user)
+        } else {
+            self.client.clone()
+        }
+    }
+
+    async fn write_pull(&self, row: &PlanRow, new_api: bool) -> Result<(), GitLabError> {
+        let creds = self.credentials_for(row);
+        if new_api {
+            // GITLAB-FACTS §2.2: send url, auth_user and auth_password together, raw; `url`
+            // alone would wipe the stored credentials.
+            let (user, password) = creds.unwrap_or_else(|| {
+                (SecretString::from(String::new()), SecretString::from(String::new()))
+            });
+            let req = PullMirrorUpdate::new(row.new_url.clone(), user, password);
+            self.client_for(row).update_pull_mirror(row.project_id, &req).await?;
+        } else {
+            // GITLAB-FACTS §2.4: the old API takes the credentials inside import_url,
+            // percent-encoded.
+            let import_url = match &creds {
+                Some((user, password)) => {
+                    let (user, token) = if password.expose_secret().is_empty() {
+                        (None, user)
+                    } else {
+                        (Some(user.expose_secret()), password)
+                    };
+                    rewrite::authenticated_url(&row.new_url, user, token)
+                }
+                None => SecretString::from(row.new_url.clone()),
+            };
+            let mirror_user_id = if !row.new_mirror_user.is_empty()
+                && row.new_mirror_user != self.pre.user.username
+            {
+                self.client.user_by_username(&row.new_mirror_user).await?.map(|u| u.id)
+            } else {
+                None
+            };
+            let req = ImportUrlUpdate::new(import_url, mirror_user_id);
+            self.client.update_project_import_url(row.project_id, &req).await?;
+        }
+        Ok(())
+    }
+
+    async fn verify_pull(&self, project_id: u64) -> String {
+        let deadline = Instant::now() + self.verify_timeout;
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match self.client.pull_mirror(project_id).await {
+                Ok(Some(m)) => match m.update_status.as_deref() {
+                    Some("finished") => return "finished".into(),
+                    Some("failed") => {
+                        let err = m.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
+                        return format!("failed: {err}");
+                    }
+                    _ => {}
+                },
+                Ok(None) => return "not mirrored".into(),
+                Err(e) => return format!("unknown: {}", mask_userinfo(&e.to_string())),
+            }
+            if Instant::now() + wait > deadline {
+                return "timeout".into();
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn apply_push(
+        &self,
+        row: &PlanRow,
+        key: &JournalKey,
+        in_flight: Option<&journal::InFlight>,
+    ) -> Result<(Outcome, String, String), Step> {
+        let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
+            .map_err(|e| Step::GitLab(GitLabError::Other(e)))?;
+        let old_id = row.mirror_id.unwrap_or_default();
+        let live = self.client.remote_mirrors(row.project_id).await?;
+        let old = live.iter().find(|m| m.id == old_id);
+        // A crash between create and delete: the replacement already exists. Never create a
+        // second one; finish by deleting the old mirror.
+        if let Some(flight) = in_flight {
+            let replacement = flight
+                .created_id()
+                .and_then(|id| live.iter().find(|m| m.id == id))
+                .or_else(|| live.iter().find(|m| m.id != old_id && push_matches(m, row)));
+            if let Some(new) = replacement {
+                let new_id = new.id;
+                if old.is_some() {
+                    self.record(journal::Entry::step(key.clone(), "push-delete-old", Some(old_id))).await?;
+                    self.client.delete_remote_mirror(row.project_id, old_id).await?;
+                    let verified = if self.verify { self.verify_push(row.project_id, new_id).await } else { String::new() };
+                    return Ok((Outcome::Applied, format!("replaced by push mirror {new_id} (resumed)"), verified));
+                }
+                return Ok((Outcome::AlreadyApplied, format!("replaced by push mirror {new_id}"), String::new()));
+            }
+        }
+        let Some(old) = old else {
+            return Ok((Outcome::Drifted, format!("push mirror {old_id} no longer exists"), String::new()));
+        };
+        let facts = push_facts(row, old);
+        if plan::fingerprint(&facts.observed()) != planned {
+            return Ok((Outcome::Drifted, drift_detail(&facts, row), String::new()));
+        }
+        if self.dry_run {
+            return Ok((Outcome::DryRun, format!("would create a replacement for push mirror {old_id}, then delete it"), String::new()));
+        }
+        self.record(journal::Entry::intent(key.clone(), "push-replace", &row.new_url, Some(old_id))).await?;
+        let url = match self.credentials_for(row) {
+            Some((user, password)) => {
+                let (user, token) = if password.expose_secret().is_empty() {
+                    (None, &user)
+                } else {
+                    (Some(user.expose_secret()), &password)
+                };
+                rewrite::authenticated_url(&row.new_url, user, token)
+            }
+            None => SecretString::from(row.new_url.clone()),
+        };
+        // GITLAB-FACTS §3: a push mirror's URL cannot change; create the replacement with the
+        // same settings and enabled=true (new mirrors are disabled by default).
+        let to_https = old.url.as_deref().is_some_and(|u| !u.starts_with("https://"))
+            && row.new_url.starts_with("https://");
+        let req = RemoteMirrorCreate::replacing(url, old, to_https);
+        let created = match self.client.create_remote_mirror(row.project_id, &req).await {
+            Ok(m) => m,
+            Err(e) => {
+                // The answer may have been lost after GitLab created it: look before failing.
+                let again = self.client.remote_mirrors(row.project_id).await?;
+                match again.into_iter().find(|m| m.id != old_id && push_matches(m, row)) {
+                    Some(m) => m,
+                    None => return Err(Step::GitLab(e)),
+                }
+            }
+        };
+        self.record(journal::Entry::step(key.clone(), "push-created", Some(created.id))).await?;
+        // Confirm the replacement exists before removing the old mirror.
+        match self.client.remote_mirror(row.project_id, created.id).await? {
+            Some(m) if push_matches(&m, row) => {}
+            _ => {
+                return Ok((
+                    Outcome::Failed,
+                    format!("replacement push mirror {} could not be confirmed; the old mirror {old_id} was kept", created.id),
+                    String::new(),
+                ));
+            }
+        }
+        self.record(journal::Entry::step(key.clone(), "push-delete-old", Some(old_id))).await?;
+        self.client.delete_remote_mirror(row.project_id, old_id).await?;
+        let verified = if self.verify { self.verify_push(row.project_id, created.id).await } else { String::new() };
+        Ok((Outcome::Applied, format!("replaced by push mirror {}", created.id), verified))
+    }
+
+    async fn verify_push(&self, project_id: u64, mirror_id: u64) -> String {
+        if let Err(e) = self.client.sync_remote_mirror(project_id, mirror_id).await {
+            return format!("unknown: {}", mask_userinfo(&e.to_string()));
+        }
+        let deadline = Instant::now() + self.verify_timeout;
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match self.client.remote_mirror(project_id, mirror_id).await {
+                Ok(Some(m)) => match m.update_status.as_deref() {
+                    Some("finished") => return "finished".into(),
+                    Some("failed") => {
+                        let err = m.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
+                        return format!("failed: {err}");
+                    }
+                    _ => {}
+                },
+                Ok(None) => return "mirror not found".into(),
+                Err(e) => return format!("unknown: {}", mask_userinfo(&e.to_string())),
+            }
+            if Instant::now() + wait > deadline {
+                return "timeout".into();
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Why a row step stopped: a GitLab failure ends the row, a journal failure ends the run.
+enum Step {
+    GitLab(GitLabError),
+    Journal(AppError),
+}
+
+impl From<GitLabError> for Step {
+    fn from(e: GitLabError) -> Self {
+        Step::GitLab(e)
+    }
+}
+
+/// The facts of a push mirror, in the shape the fingerprint uses.
+fn push_facts(row: &PlanRow, m: &RemoteMirror) -> MirrorFacts {
+    let read = inventory::MirrorRead {
+        project: Arc::new(crate::gitlab::Project { id: row.project_id, ..Default::default() }),
+        mirror: MirrorDetail::Push(m.clone()),
+    };
+    MirrorFacts::of(&read)
+}
+
+/// A URL without its userinfo (GitLab's `*****` mask, or an ssh user), for comparing a
+/// live masked URL with a plan's `new_url`.
+fn without_userinfo(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Does the live pull mirror already look like the row's target?
+fn pull_matches(live: &MirrorFacts, row: &PlanRow) -> bool {
+    let url_ok = without_userinfo(&live.url) == without_userinfo(&row.new_url);
+    let auth = plan::CurrentAuth::from_masked_url(&live.url);
+    let auth_ok = match row.new_auth {
+        Some(NewAuth::Service) => auth != plan::CurrentAuth::None,
+        Some(NewAuth::None) => auth == plan::CurrentAuth::None,
+        _ => true,
+    };
+    let user_ok = row.new_mirror_user.is_empty() || live.user_name == row.new_mirror_user;
+    url_ok && auth_ok && user_ok && live.enabled
+}
+
+/// Does a live push mirror look like the row's replacement?
+fn push_matches(m: &RemoteMirror, row: &PlanRow) -> bool {
+    let url = m.url.as_deref().unwrap_or_default();
+    without_userinfo(url) == without_userinfo(&row.new_url) && m.enabled.unwrap_or(false)
+}
+
+/// What differs between the live mirror and the plan, for the report.
+fn drift_detail(live: &MirrorFacts, row: &PlanRow) -> String {
+    let mut parts = Vec::new();
+    if live.url != row.current_url {
+        parts.push(format!("url is now {}", mask_userinfo(&live.url)));
+    }
+    let auth = plan::CurrentAuth::from_masked_url(&live.url);
+    if auth != row.current_auth {
+        parts.push(format!("credentials are now {}", auth.code()));
+    }
+    if row.mirror_type == MirrorType::Pull && live.user_name != row.current_mirror_user {
+        parts.push(format!("mirror user is now {:?}", live.user_name));
+    }
+    if parts.is_empty() {
+        parts.push("enabled state or mirror settings changed".into());
+    }
+    format!("changed since planning: {}; plan again", parts.join(", "))
 }

@@ -1,9 +1,154 @@
-//! `glmirror demo`.
+//! `glmirror demo`: the whole workflow (plan → apply → status) against the built-in GitLab
+//! simulator, so a new user can see what glmirror does without a GitLab, a token or a network.
 
-use crate::cli::{DemoArgs, GlobalArgs};
+use std::collections::HashMap;
+
+use secrecy::SecretString;
+
+use crate::cli::{
+    ApplyArgs, CredentialArgs, DemoArgs, GlobalArgs, PlanArgs, RuleArgs, ScopeArgs, StatusArgs,
+    StatusFormat,
+};
+use crate::cmd::Connection;
+use crate::cmd::status::StatusRow;
+use crate::credentials::{Credentials, HostCredential};
 use crate::error::{AppError, ExitCode};
+use crate::output::sanitize_for_terminal;
+use crate::sim::{self, Fixture, SimOptions};
 
 /// Run `glmirror demo`.
-pub async fn run(_global: &GlobalArgs, _args: DemoArgs) -> Result<ExitCode, AppError> {
-    Err(AppError::fatal("`glmirror demo` is not implemented yet"))
+pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppError> {
+    let (dir, _keep) = match args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| AppError::io("cannot create", &dir, e))?;
+            (dir, None)
+        }
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("glmirror-demo-")
+                .tempdir()
+                .map_err(|e| AppError::io("cannot create", std::env::temp_dir(), e))?;
+            // Keep the files for the user to look at.
+            (tmp.keep(), None::<()>)
+        }
+    };
+    let fixture = Fixture::demo();
+    let service_token = fixture.demo_service_token();
+    let mut options = SimOptions::new(fixture.clone());
+    options.update_delay_ms = 300;
+    let sim = sim::start(options)
+        .await
+        .map_err(|e| AppError::fatal(format!("cannot start the simulator: {e}")))?;
+    let base_url = sim.base_url();
+    let conn = || Connection {
+        base_url: base_url.clone(),
+        token: SecretString::from(sim.admin_token().to_owned()),
+    };
+    println!("glmirror demo: simulated GitLab at {base_url} ({} projects)", fixture.project_count());
+    println!("  service account: token-as-username on github.com (the form GitLab's console snippet uses)");
+    println!();
+
+    let mut global = global.clone();
+    global.no_progress = true;
+    let creds = Credentials {
+        hosts: vec![HostCredential {
+            host: "github.com".into(),
+            user: None,
+            token: Some(SecretString::from(service_token)),
+            token_source: "the demo simulator".into(),
+        }],
+    };
+    let scope = ScopeArgs::default();
+    let before = status(&global, &scope, conn()).await?;
+
+    let plan_path = dir.join("plan.csv");
+    println!("== 1. plan (reads everything, changes nothing)");
+    let plan_args = PlanArgs {
+        scope: scope.clone(),
+        rules: RuleArgs {
+            credentials: CredentialArgs {
+                source_hosts: vec!["github.com".into()],
+                ..CredentialArgs::default()
+            },
+            ..RuleArgs::default()
+        },
+        out: plan_path.clone(),
+    };
+    crate::cmd::plan::execute(&global, &plan_args, conn(), &creds).await?;
+    println!("  review it in a spreadsheet: {}", plan_path.display());
+    println!();
+
+    println!("== 2. apply (only `update` rows; journaled; drift-checked)");
+    let apply_args = ApplyArgs {
+        plan: plan_path.clone(),
+        credentials: plan_args.rules.credentials.clone(),
+        yes: true,
+        dry_run: false,
+        journal: None,
+        report: None,
+        verify: true,
+        verify_timeout: 30,
+    };
+    let applied = crate::cmd::apply::execute(&global, &apply_args, || Ok(conn()), &creds).await?;
+    println!("  report:  {}", plan_path.with_extension("report.csv").display());
+    println!("  journal: {}", plan_path.with_extension("journal").display());
+    println!();
+
+    println!("== 3. status (read-only health report)");
+    let after = status(&global, &scope, conn()).await?;
+    print_before_after(&before, &after);
+    let unhealthy = after.iter().filter(|r| r.health == "unhealthy").count();
+    println!();
+    println!(
+        "{} of {} mirrors healthy after apply; the rest need a person (see `reason` in the plan).",
+        after.len() - unhealthy,
+        after.len()
+    );
+    println!("files are in {}", dir.display());
+    sim.shutdown().await;
+    Ok(match applied {
+        ExitCode::Success | ExitCode::RowsFailed => ExitCode::Success,
+        other => other,
+    })
+}
+
+async fn status(
+    global: &GlobalArgs,
+    scope: &ScopeArgs,
+    conn: Connection,
+) -> Result<Vec<StatusRow>, AppError> {
+    let args = StatusArgs { scope: scope.clone(), format: StatusFormat::Table };
+    let (rows, _) = crate::cmd::status::collect(global, &args, conn).await?;
+    Ok(rows)
+}
+
+fn print_before_after(before: &[StatusRow], after: &[StatusRow]) {
+    let key = |r: &StatusRow| (r.project_id, r.mirror_type);
+    let before: HashMap<_, _> = before.iter().map(|r| (key(r), r)).collect();
+    let name = |r: &StatusRow| match r.mirror_id {
+        Some(id) => format!("{} (push #{id})", r.project_path),
+        None => format!("{} (pull)", r.project_path),
+    };
+    let width = after.iter().map(|r| name(r).chars().count()).max().unwrap_or(7).max(7);
+    println!("  {:<width$}  {:<28}  AFTER", "MIRROR", "BEFORE");
+    for r in after {
+        let was = before
+            .get(&key(r))
+            .map(|b| describe(b))
+            .unwrap_or_else(|| "(new)".into());
+        println!(
+            "  {:<width$}  {:<28}  {}",
+            sanitize_for_terminal(&name(r)),
+            was,
+            describe(r)
+        );
+    }
+}
+
+fn describe(r: &StatusRow) -> String {
+    let mut s = format!("{} {}", r.health, r.update_status);
+    if !r.diagnosis.is_empty() {
+        s.push_str(&format!(" ({})", r.diagnosis));
+    }
+    s
 }

@@ -1,9 +1,510 @@
-//! `glmirror plan`.
+//! `glmirror plan`: read every mirror in scope, diagnose it, decide the fix and write the
+//! reviewable CSV plan. Makes no write request to GitLab.
 
-use crate::cli::{GlobalArgs, PlanArgs};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+use time::OffsetDateTime;
+
+use crate::cli::{GlobalArgs, PlanArgs, ScopeArgs};
+use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, Preflight, UserCache, UserLookup};
+use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
+use crate::gitlab::{GitLabClient, User};
+use crate::plan::{
+    self, CurrentAuth, DiagnoseInput, MirrorFlags, MirrorType, MirrorUserState,
+    ObservedState, PlanRow,
+};
+use crate::rewrite::{self, Action, Direction, Fix, MirrorInput, NewAuth, Rules};
+
+/// Everything row decisions depend on, fixed for one run.
+pub struct PlanContext {
+    /// URL rules.
+    pub rules: Rules,
+    /// Who pull mirrors will run as after apply.
+    pub target_user: TargetUser,
+    /// Plan archived projects too.
+    pub include_archived: bool,
+    /// Silent Mode seen at planning.
+    pub silent_mode: bool,
+    /// Planning time (for `stuck`).
+    pub now: OffsetDateTime,
+}
+
+/// The mirror user pull mirrors get on apply, and whether apply can make it so.
+#[derive(Debug, Clone)]
+pub struct TargetUser {
+    /// Username.
+    pub username: String,
+    /// Why apply cannot make this user the mirror user (then rows are `manual`).
+    pub blocked_reason: Option<String>,
+}
 
 /// Run `glmirror plan`.
-pub async fn run(_global: &GlobalArgs, _args: PlanArgs) -> Result<ExitCode, AppError> {
-    Err(AppError::fatal("`glmirror plan` is not implemented yet"))
+pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, AppError> {
+    let creds = Credentials::from_args(&args.rules.credentials)?;
+    let conn = super::connection(global)?;
+    execute(global, &args, conn, &creds).await?;
+    Ok(ExitCode::Success)
+}
+
+/// Plan with an already resolved connection and credentials (also used by `demo`).
+/// Returns the summary of the written plan.
+pub async fn execute(
+    global: &GlobalArgs,
+    args: &PlanArgs,
+    conn: super::Connection,
+    creds: &Credentials,
+) -> Result<Summary, AppError> {
+    let maps = parse_maps(&args.rules.maps)?;
+    let rules = creds.rules(maps, args.rules.prefer_https);
+    let client = inventory::client(global, conn)?;
+    let started = Instant::now();
+    let pre = inventory::preflight(&client, false).await?;
+    let quiet = global.quiet;
+    let say = |line: String| {
+        if !quiet {
+            eprintln!("{}", crate::output::sanitize_for_terminal(&line));
+        }
+    };
+    for w in &pre.warnings {
+        say(format!("warning: {w}"));
+    }
+    if pre.silent_mode == Some(true) {
+        say("warning: Silent Mode is on: mirrors do not update and `apply` will refuse to run"
+            .into());
+    }
+    if !pre.is_admin {
+        say(format!(
+            "note: {} is not an administrator: only projects it maintains are planned",
+            pre.user.username
+        ));
+    }
+    let target_user = target_user(&client, &pre, args.rules.mirror_user.as_deref()).await?;
+    let ctx = PlanContext {
+        rules,
+        target_user,
+        include_archived: args.scope.include_archived,
+        silent_mode: pre.silent_mode == Some(true),
+        now: OffsetDateTime::now_utc(),
+    };
+
+    let progress = progress_bar(global, "reading mirrors");
+    let (rows, scanned) = collect_rows(&client, &args.scope, &pre, &ctx, global.concurrency, &progress)
+        .await?;
+    progress.finish_and_clear();
+    let summary = Summary::of(&rows);
+    plan::write_plan_file(&args.out, &rows).map_err(|e| AppError::io("cannot write", &args.out, e))?;
+
+    let stats = client.stats();
+    say(format!(
+        "glmirror plan: {scanned} projects read, {} mirrors ({} pull, {} push)",
+        rows.len(),
+        summary.pull,
+        summary.push
+    ));
+    say(format!("  actions:   {}", summary.actions()));
+    say(format!("  diagnoses: {}", counts(&summary.diagnoses)));
+    say(format!("  fixes:     {}", counts(&summary.fixes)));
+    if summary.pull_updates > 0 {
+        say(format!("  pull mirrors will run as: {}", ctx.target_user.username));
+        if args.rules.mirror_user.is_none() && !pre.user.bot {
+            say(format!(
+                "  warning: {} looks like a person's account; mirrors (and the pipelines they \
+                 trigger) stop when it is blocked. Use a service account's token, or \
+                 --mirror-user",
+                pre.user.username
+            ));
+        }
+    }
+    say(format!(
+        "  requests:  {} (retries {}, rate-limited {}), elapsed {:.1}s",
+        stats.requests,
+        stats.retries,
+        stats.rate_limited,
+        started.elapsed().as_secs_f64()
+    ));
+    if args.out.as_os_str() != "-" {
+        say(format!("  plan written to {}", args.out.display()));
+    }
+    Ok(summary)
+}
+
+/// Parse every `--map OLD=NEW`.
+pub fn parse_maps(specs: &[String]) -> Result<Vec<rewrite::PrefixMap>, AppError> {
+    specs
+        .iter()
+        .map(|s| rewrite::parse_map(s).map_err(|e| AppError::usage(format!("--map: {e}"))))
+        .collect()
+}
+
+/// A progress bar on stderr, hidden unless stderr is a terminal and progress is wanted.
+pub fn progress_bar(global: &GlobalArgs, message: &'static str) -> indicatif::ProgressBar {
+    if global.no_progress || global.quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} projects ({elapsed})")
+            .expect("static template is valid"),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// Read all projects in scope and build their rows, sorted as the plan wants them.
+/// Returns the rows and how many projects were read.
+pub async fn collect_rows(
+    client: &GitLabClient,
+    scope: &ScopeArgs,
+    pre: &Preflight,
+    ctx: &PlanContext,
+    concurrency: u16,
+    progress: &indicatif::ProgressBar,
+) -> Result<(Vec<PlanRow>, u64), AppError> {
+    let users = UserCache::default();
+    let mut reads = inventory::projects(client, scope, pre)
+        .map_ok(|p| inventory::read_project(client, &users, p, scope.mirrors))
+        .try_buffer_unordered(usize::from(concurrency));
+    let mut rows = Vec::new();
+    let mut scanned = 0u64;
+    while let Some(project_reads) = reads.try_next().await? {
+        scanned += 1;
+        progress.inc(1);
+        rows.extend(project_reads.iter().map(|r| build_row(r, ctx)));
+    }
+    plan::sort_rows(&mut rows);
+    Ok((rows, scanned))
+}
+
+/// Decide who pull mirrors will run as, and whether apply can arrange it.
+async fn target_user(
+    client: &GitLabClient,
+    pre: &Preflight,
+    wanted: Option<&str>,
+) -> Result<TargetUser, AppError> {
+    let Some(wanted) = wanted else {
+        return Ok(TargetUser { username: pre.user.username.clone(), blocked_reason: None });
+    };
+    if wanted == pre.user.username {
+        return Ok(TargetUser { username: wanted.to_owned(), blocked_reason: None });
+    }
+    let user: Option<User> = client.user_by_username(wanted).await?;
+    let Some(user) = user else {
+        return Err(AppError::usage(format!("--mirror-user {wanted}: no such GitLab user")));
+    };
+    if user.state.as_deref().is_some_and(|s| s != "active") {
+        return Err(AppError::usage(format!(
+            "--mirror-user {wanted}: the account is {}, mirrors would stop",
+            user.state.as_deref().unwrap_or("inactive")
+        )));
+    }
+    // GITLAB-FACTS §2.2/§2.4: the caller always becomes the mirror user. Another user needs
+    // `Sudo` (admin token with the sudo scope) on the new API, or an admin's mirror_user_id
+    // on the old one.
+    let blocked_reason = if !pre.is_admin {
+        Some(format!(
+            "only an administrator's token can make {wanted} the mirror user; run apply with \
+             {wanted}'s own token instead"
+        ))
+    } else if pre.version.supports_pull_mirror_api() && !pre.has_scope("sudo") {
+        Some(format!(
+            "making {wanted} the mirror user needs an admin token with the `sudo` scope"
+        ))
+    } else {
+        None
+    };
+    Ok(TargetUser { username: user.username, blocked_reason })
+}
+
+/// Build one plan row from a mirror read. Pure apart from the context.
+pub fn build_row(read: &MirrorRead, ctx: &PlanContext) -> PlanRow {
+    let project = &read.project;
+    let (mirror_type, mirror_id) = match &read.mirror {
+        MirrorDetail::Push(m) => (MirrorType::Push, Some(m.id)),
+        _ => (MirrorType::Pull, None),
+    };
+    let facts = MirrorFacts::of(read);
+    let current_auth = CurrentAuth::from_masked_url(&facts.url);
+    let last_error = facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
+    let diagnosis = plan::diagnose(&DiagnoseInput {
+        mirror_type,
+        enabled: facts.enabled,
+        update_status: &facts.update_status,
+        last_error: facts.last_error.as_deref(),
+        last_update_started_at: facts.last_update_started_at,
+        last_successful_update_at: facts.last_successful_update_at,
+        now: ctx.now,
+        mirror_user_state: facts.user_state,
+        silent_mode: ctx.silent_mode,
+    });
+    let mut row = PlanRow {
+        project_id: project.id,
+        project_path: project.path_with_namespace.clone(),
+        web_url: project.web_url.clone(),
+        mirror_type,
+        mirror_id,
+        current_url: facts.url.clone(),
+        current_auth,
+        current_mirror_user: facts.user_name.clone(),
+        update_status: facts.update_status.clone(),
+        last_error,
+        diagnosis,
+        action: Action::Skip,
+        new_url: String::new(),
+        new_user: String::new(),
+        new_auth: None,
+        new_mirror_user: String::new(),
+        fixes: Vec::new(),
+        reason: String::new(),
+        observed: String::new(),
+    };
+    decide(&mut row, read, &facts, ctx);
+    row.observed = plan::observed_cell(row.key(), row.action, &facts.observed());
+    row
+}
+
+/// Fill action, new_* columns, fixes and reason.
+fn decide(row: &mut PlanRow, read: &MirrorRead, facts: &MirrorFacts, ctx: &PlanContext) {
+    let skip = |row: &mut PlanRow, reason: String| {
+        row.action = Action::Skip;
+        row.reason = reason;
+    };
+    let manual = |row: &mut PlanRow, reason: String| {
+        row.action = Action::Manual;
+        row.reason = reason;
+    };
+    if read.project.archived && !ctx.include_archived {
+        return skip(row, "Archived project: left alone (use --include-archived to plan it).".into());
+    }
+    if matches!(read.mirror, MirrorDetail::PullDisabled) {
+        return skip(
+            row,
+            "Pull mirroring is off for this project (or it was only imported once); enable it \
+             in Settings > Repository first if it should mirror."
+                .into(),
+        );
+    }
+    if !facts.enabled {
+        return skip(row, "Push mirror is disabled; enable it in GitLab first if it should run.".into());
+    }
+    if let Some(d) = row.diagnosis.filter(|d| !d.auto_fixable()) {
+        return manual(row, d.advice().to_owned());
+    }
+    let direction = match row.mirror_type {
+        MirrorType::Pull => Direction::Pull,
+        MirrorType::Push => Direction::Push,
+    };
+    let rw = rewrite::rewrite(
+        &MirrorInput { url: &facts.url, direction, last_error: facts.last_error.as_deref() },
+        &ctx.rules,
+    );
+    match rw.action {
+        Action::Update => {}
+        Action::Skip => {
+            let mut reason = rw.reason;
+            if let Some(d) = row.diagnosis {
+                // Nothing in the URL to fix, yet the mirror is failing.
+                return manual(row, format!("{} {}", d.advice(), reason));
+            }
+            if facts.user_state == MirrorUserState::Blocked
+                || facts.user_state == MirrorUserState::Deleted
+            {
+                reason = format!("{reason} The mirror user is gone: re-save the mirror as an active user.");
+                return manual(row, reason);
+            }
+            return skip(row, reason);
+        }
+        Action::Manual => return manual(row, rw.reason),
+    }
+    if row.mirror_type == MirrorType::Pull {
+        if let Some(why) = &ctx.target_user.blocked_reason {
+            return manual(row, format!("{} ({})", rw.reason, why));
+        }
+    }
+    row.action = Action::Update;
+    row.new_url = rw.new_url.unwrap_or_default();
+    row.new_auth = rw.new_auth;
+    row.new_user = if rw.new_auth == Some(NewAuth::Service) { rw.new_user.unwrap_or_default() } else { String::new() };
+    row.fixes = rw.fixes;
+    row.reason = rw.reason;
+    if row.mirror_type == MirrorType::Pull {
+        row.new_mirror_user = ctx.target_user.username.clone();
+        if row.new_mirror_user != row.current_mirror_user {
+            row.fixes.push(Fix::MirrorUser);
+        }
+    }
+    row.fixes.sort();
+    row.fixes.dedup();
+}
+
+/// The direction-independent facts of one mirror.
+#[derive(Debug, Clone)]
+pub(crate) struct MirrorFacts {
+    pub(crate) url: String,
+    pub(crate) enabled: bool,
+    pub(crate) update_status: String,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_update_started_at: Option<OffsetDateTime>,
+    pub(crate) last_successful_update_at: Option<OffsetDateTime>,
+    pub(crate) user_state: MirrorUserState,
+    pub(crate) user_name: String,
+    pub(crate) user_id: Option<u64>,
+    pub(crate) flags: MirrorFlags,
+}
+
+impl MirrorFacts {
+    /// What a write would overwrite: the input of the `observed` fingerprint. Plan and apply
+    /// both build it here, so the two can never disagree on what counts as drift.
+    pub(crate) fn observed(&self) -> ObservedState {
+        ObservedState {
+            masked_url: self.url.clone(),
+            current_auth: CurrentAuth::from_masked_url(&self.url),
+            enabled: self.enabled,
+            mirror_user_id: self.user_id,
+            flags: self.flags.clone(),
+        }
+    }
+
+    pub(crate) fn of(read: &MirrorRead) -> MirrorFacts {
+        let project = &read.project;
+        match &read.mirror {
+            MirrorDetail::Pull { mirror, user } => {
+                let (user_state, user_name) = match user {
+                    UserLookup::NoUser => (MirrorUserState::Unknown, String::new()),
+                    UserLookup::Deleted(_) => (MirrorUserState::Deleted, String::new()),
+                    UserLookup::Found(u) => (
+                        match u.state.as_deref() {
+                            Some("active") | None => MirrorUserState::Active,
+                            Some(_) => MirrorUserState::Blocked,
+                        },
+                        u.username.clone(),
+                    ),
+                };
+                MirrorFacts {
+                    url: mirror.url.clone().or_else(|| project.import_url.clone()).unwrap_or_default(),
+                    enabled: mirror.enabled.unwrap_or(true),
+                    update_status: mirror.update_status.clone().unwrap_or_default(),
+                    last_error: mirror.last_error.clone().filter(|e| !e.trim().is_empty()),
+                    last_update_started_at: parse_time(mirror.last_update_started_at.as_deref()),
+                    last_successful_update_at: parse_time(
+                        mirror.last_successful_update_at.as_deref(),
+                    ),
+                    user_state,
+                    user_name,
+                    user_id: project.mirror_user_id,
+                    flags: MirrorFlags {
+                        trigger_builds: mirror.mirror_trigger_builds.or(project.mirror_trigger_builds),
+                        only_protected_branches: mirror
+                            .only_mirror_protected_branches
+                            .or(project.only_mirror_protected_branches),
+                        overwrite_diverged: mirror
+                            .mirror_overwrites_diverged_branches
+                            .or(project.mirror_overwrites_diverged_branches),
+                        branch_regex: mirror.mirror_branch_regex.clone(),
+                        keep_divergent_refs: None,
+                        auth_method: None,
+                    },
+                }
+            }
+            MirrorDetail::PullDisabled => MirrorFacts {
+                url: project.import_url.clone().unwrap_or_default(),
+                enabled: false,
+                update_status: project.import_status.clone().unwrap_or_default(),
+                last_error: None,
+                last_update_started_at: None,
+                last_successful_update_at: None,
+                user_state: MirrorUserState::NotApplicable,
+                user_name: String::new(),
+                user_id: project.mirror_user_id,
+                flags: MirrorFlags::default(),
+            },
+            MirrorDetail::Push(m) => MirrorFacts {
+                url: m.url.clone().unwrap_or_default(),
+                enabled: m.enabled.unwrap_or(false),
+                update_status: m.update_status.clone().unwrap_or_default(),
+                last_error: m.last_error.clone().filter(|e| !e.trim().is_empty()),
+                last_update_started_at: parse_time(m.last_update_started_at.as_deref()),
+                last_successful_update_at: parse_time(m.last_successful_update_at.as_deref()),
+                user_state: MirrorUserState::NotApplicable,
+                user_name: String::new(),
+                user_id: None,
+                flags: MirrorFlags {
+                    trigger_builds: None,
+                    only_protected_branches: m.only_protected_branches,
+                    overwrite_diverged: None,
+                    branch_regex: m.mirror_branch_regex.clone(),
+                    keep_divergent_refs: m.keep_divergent_refs,
+                    auth_method: m.auth_method.clone(),
+                },
+            },
+        }
+    }
+}
+
+fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
+    text.and_then(|t| {
+        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    })
+}
+
+/// Counts for the summary.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Pull mirror rows.
+    pub pull: usize,
+    /// Push mirror rows.
+    pub push: usize,
+    /// Pull rows with action update.
+    pub pull_updates: usize,
+    /// Rows per action.
+    pub action_counts: BTreeMap<&'static str, usize>,
+    /// Rows per diagnosis.
+    pub diagnoses: BTreeMap<&'static str, usize>,
+    /// Rows per fix.
+    pub fixes: BTreeMap<&'static str, usize>,
+}
+
+impl Summary {
+    /// Count a plan.
+    pub fn of(rows: &[PlanRow]) -> Summary {
+        let mut s = Summary::default();
+        for row in rows {
+            match row.mirror_type {
+                MirrorType::Pull => s.pull += 1,
+                MirrorType::Push => s.push += 1,
+            }
+            if row.mirror_type == MirrorType::Pull && row.action == Action::Update {
+                s.pull_updates += 1;
+            }
+            *s.action_counts.entry(row.action.code()).or_default() += 1;
+            if let Some(d) = row.diagnosis {
+                *s.diagnoses.entry(d.code()).or_default() += 1;
+            }
+            for f in &row.fixes {
+                *s.fixes.entry(f.code()).or_default() += 1;
+            }
+        }
+        s
+    }
+
+    /// "update 3, skip 2, manual 1"
+    pub fn actions(&self) -> String {
+        ["update", "skip", "manual"]
+            .iter()
+            .map(|a| format!("{a} {}", self.action_counts.get(a).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// "a 2, b 1" or "none".
+pub fn counts(map: &BTreeMap<&'static str, usize>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
 }

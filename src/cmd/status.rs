@@ -1,9 +1,206 @@
-//! `glmirror status`.
+//! `glmirror status`: a read-only health report of every mirror in scope, for people and
+//! for schedulers (exit 3 when an enabled mirror of a live project is unhealthy).
 
-use crate::cli::{GlobalArgs, StatusArgs};
+use std::io::Write;
+
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cli::{GlobalArgs, StatusArgs, StatusFormat};
+use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, UserCache};
+use crate::cmd::plan::MirrorFacts;
 use crate::error::{AppError, ExitCode};
+use crate::output::sanitize_for_terminal;
+use crate::plan::{self, DiagnoseInput, Diagnosis, MirrorType};
+
+/// One line of the health report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusRow {
+    /// Project id.
+    pub project_id: u64,
+    /// `path_with_namespace`.
+    pub project_path: String,
+    /// `pull` or `push`.
+    pub mirror_type: &'static str,
+    /// Push mirror id (empty for pull).
+    pub mirror_id: Option<u64>,
+    /// The URL as GitLab shows it (masked).
+    pub url: String,
+    /// Whether the mirror is enabled.
+    pub enabled: bool,
+    /// Whether the project is archived.
+    pub archived: bool,
+    /// GitLab's `update_status`.
+    pub update_status: String,
+    /// Last successful update (RFC 3339), if any.
+    pub last_successful_update_at: String,
+    /// Username of the pull mirror's user.
+    pub mirror_user: String,
+    /// Diagnosis code, if any.
+    pub diagnosis: String,
+    /// Last error, normalized and masked.
+    pub last_error: String,
+    /// `ok` or `unhealthy` (or `ignored` for disabled mirrors and archived projects).
+    pub health: &'static str,
+}
 
 /// Run `glmirror status`.
-pub async fn run(_global: &GlobalArgs, _args: StatusArgs) -> Result<ExitCode, AppError> {
-    Err(AppError::fatal("`glmirror status` is not implemented yet"))
+pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, AppError> {
+    let conn = super::connection(global)?;
+    let (rows, silent) = collect(global, &args, conn).await?;
+    let unhealthy = rows.iter().filter(|r| r.health == "unhealthy").count();
+    print_rows(&rows, args.format)?;
+    if !global.quiet {
+        eprintln!(
+            "glmirror status: {} mirrors, {} unhealthy{}",
+            rows.len(),
+            unhealthy,
+            if silent { " (Silent Mode is on: no mirror updates)" } else { "" }
+        );
+    }
+    Ok(if unhealthy > 0 { ExitCode::RowsFailed } else { ExitCode::Success })
+}
+
+/// Read the health of every mirror in scope, sorted like a plan. Also returns whether Silent
+/// Mode is on.
+pub async fn collect(
+    global: &GlobalArgs,
+    args: &StatusArgs,
+    conn: super::Connection,
+) -> Result<(Vec<StatusRow>, bool), AppError> {
+    let client = inventory::client(global, conn)?;
+    let pre = inventory::preflight(&client, false).await?;
+    let now = OffsetDateTime::now_utc();
+    let silent = pre.silent_mode == Some(true);
+    let users = UserCache::default();
+    let progress = super::plan::progress_bar(global, "reading mirrors");
+    let mut reads = inventory::projects(&client, &args.scope, &pre)
+        .map_ok(|p| inventory::read_project(&client, &users, p, args.scope.mirrors))
+        .try_buffer_unordered(usize::from(global.concurrency));
+    let mut rows = Vec::new();
+    while let Some(project_reads) = reads.try_next().await? {
+        progress.inc(1);
+        rows.extend(project_reads.iter().map(|r| status_row(r, now, silent)));
+    }
+    progress.finish_and_clear();
+    rows.sort_by_key(|r| (r.project_id, r.mirror_type != "pull", r.mirror_id));
+    Ok((rows, silent))
+}
+
+/// The health of one mirror.
+pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> StatusRow {
+    let facts = MirrorFacts::of(read);
+    let (mirror_type, mirror_id) = match &read.mirror {
+        MirrorDetail::Push(m) => (MirrorType::Push, Some(m.id)),
+        _ => (MirrorType::Pull, None),
+    };
+    let diagnosis = plan::diagnose(&DiagnoseInput {
+        mirror_type,
+        enabled: facts.enabled,
+        update_status: &facts.update_status,
+        last_error: facts.last_error.as_deref(),
+        last_update_started_at: facts.last_update_started_at,
+        last_successful_update_at: facts.last_successful_update_at,
+        now,
+        mirror_user_state: facts.user_state,
+        silent_mode,
+    });
+    let archived = read.project.archived;
+    // SPEC §2: unhealthy = enabled mirror of a non-archived project whose status is `failed`,
+    // or diagnosed `stuck` or `mirror-user-blocked`.
+    let health = if !facts.enabled || archived {
+        "ignored"
+    } else if facts.update_status == "failed"
+        || matches!(diagnosis, Some(Diagnosis::Stuck | Diagnosis::MirrorUserBlocked))
+    {
+        "unhealthy"
+    } else {
+        "ok"
+    };
+    StatusRow {
+        project_id: read.project.id,
+        project_path: read.project.path_with_namespace.clone(),
+        mirror_type: match mirror_type {
+            MirrorType::Pull => "pull",
+            MirrorType::Push => "push",
+        },
+        mirror_id,
+        url: facts.url.clone(),
+        enabled: facts.enabled,
+        archived,
+        update_status: facts.update_status.clone(),
+        last_successful_update_at: facts
+            .last_successful_update_at
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default(),
+        mirror_user: facts.user_name.clone(),
+        diagnosis: diagnosis.map(|d| d.code().to_owned()).unwrap_or_default(),
+        last_error: facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default(),
+        health,
+    }
+}
+
+fn print_rows(rows: &[StatusRow], format: StatusFormat) -> Result<(), AppError> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let io = |e| AppError::io("cannot write", "<stdout>", e);
+    match format {
+        StatusFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, rows)
+                .map_err(|e| AppError::io("cannot write", "<stdout>", e.into()))?;
+            writeln!(out).map_err(io)?;
+        }
+        StatusFormat::Csv => {
+            let mut w = csv::Writer::from_writer(&mut out);
+            for row in rows {
+                w.serialize(row).map_err(|e| AppError::io("cannot write", "<stdout>", e.into()))?;
+            }
+            w.flush().map_err(io)?;
+        }
+        StatusFormat::Table => {
+            let header = ["HEALTH", "PROJECT", "TYPE", "STATUS", "LAST SUCCESS", "DIAGNOSIS", "URL"];
+            let lines: Vec<[String; 7]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        r.health.to_owned(),
+                        match r.mirror_id {
+                            Some(id) => format!("{}#{id}", r.project_path),
+                            None => r.project_path.clone(),
+                        },
+                        r.mirror_type.to_owned(),
+                        r.update_status.clone(),
+                        r.last_successful_update_at.clone(),
+                        r.diagnosis.clone(),
+                        r.url.clone(),
+                    ]
+                    .map(|c| sanitize_for_terminal(&c))
+                })
+                .collect();
+            let mut widths = header.map(str::len);
+            for l in &lines {
+                for (w, c) in widths.iter_mut().zip(l) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+            let print = |out: &mut std::io::StdoutLock<'_>, cells: &[String]| {
+                let mut line = String::new();
+                for (i, c) in cells.iter().enumerate() {
+                    if i + 1 == cells.len() {
+                        line.push_str(c);
+                    } else {
+                        line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                    }
+                }
+                writeln!(out, "{}", line.trim_end())
+            };
+            print(&mut out, &header.map(String::from)).map_err(io)?;
+            for l in &lines {
+                print(&mut out, l).map_err(io)?;
+            }
+        }
+    }
+    Ok(())
 }
