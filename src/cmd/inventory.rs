@@ -1,0 +1,220 @@
+//! Reading the instance: pre-flight checks, the projects in scope, and each mirror's live
+//! state. Shared by `plan` and `status`; never writes to GitLab.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use tokio::sync::OnceCell;
+
+use crate::cli::{GlobalArgs, MirrorSelection, ScopeArgs};
+use crate::cmd::Connection;
+use crate::error::AppError;
+use crate::gitlab::{
+    ClientConfig, GitLabClient, GitLabError, GitLabVersion, Project, ProjectQuery, PullMirror,
+    RemoteMirror, User,
+};
+
+/// What pre-flight learned about the token, the caller and the instance.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    /// The instance's version (picks the pull-mirror API).
+    pub version: GitLabVersion,
+    /// The caller.
+    pub user: User,
+    /// Whether the caller is an instance administrator.
+    pub is_admin: bool,
+    /// The token's scopes, when GitLab told us (`/personal_access_tokens/self`).
+    pub scopes: Option<Vec<String>>,
+    /// Silent Mode, when the caller may read application settings (admins only).
+    pub silent_mode: Option<bool>,
+    /// Things worth telling the user before the run.
+    pub warnings: Vec<String>,
+}
+
+impl Preflight {
+    /// Whether the token is known to carry a scope (unknown counts as yes: older GitLab).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.as_ref().is_none_or(|s| s.iter().any(|x| x == scope))
+    }
+}
+
+/// Build the client from the resolved connection and global options.
+pub fn client(global: &GlobalArgs, conn: Connection) -> Result<GitLabClient, AppError> {
+    let mut cfg = ClientConfig::new(conn.base_url, conn.token);
+    cfg.ca_cert = global.ca_cert.clone();
+    Ok(GitLabClient::new(cfg)?)
+}
+
+/// Check the token, the caller, the version and Silent Mode. `write` asks for the `api` scope.
+pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, AppError> {
+    let user = client.current_user().await?;
+    let mut warnings = Vec::new();
+    let token = client.token_self().await?;
+    let scopes = token.as_ref().map(|t| t.scopes.clone());
+    if let Some(t) = &token {
+        if t.active == Some(false) || t.revoked == Some(true) {
+            return Err(AppError::fatal_hint(
+                "the GitLab token is not active (revoked or expired)",
+                "create a new token with the `api` scope and set GITLAB_TOKEN",
+            ));
+        }
+        if let Some(expires) = &t.expires_at {
+            warnings.push(format!("the GitLab token expires on {expires}"));
+        }
+    }
+    let metadata = client.metadata().await?;
+    let version = metadata.version.clone();
+    if metadata.enterprise == Some(false) {
+        warnings.push(
+            "this GitLab reports it is not an Enterprise edition: pull mirroring needs Premium"
+                .into(),
+        );
+    }
+    let is_admin = user.is_admin;
+    let silent_mode = if is_admin {
+        Some(client.application_settings().await?.silent_mode_enabled.unwrap_or(false))
+    } else {
+        None
+    };
+    let pre = Preflight { version, user, is_admin, scopes, silent_mode, warnings };
+    let needed = if write { "api" } else { "read_api" };
+    if !(pre.has_scope("api") || (!write && pre.has_scope("read_api"))) {
+        return Err(AppError::fatal_hint(
+            format!("the GitLab token lacks the `{needed}` scope"),
+            format!("create a token with the `{needed}` scope (an admin's token sees every project)"),
+        ));
+    }
+    Ok(pre)
+}
+
+/// One project's mirror as read from GitLab.
+#[derive(Debug, Clone)]
+pub struct MirrorRead {
+    /// The project it belongs to.
+    pub project: Arc<Project>,
+    /// Pull or push details.
+    pub mirror: MirrorDetail,
+}
+
+/// The direction-specific part of a mirror read.
+#[derive(Debug, Clone)]
+pub enum MirrorDetail {
+    /// An enabled pull mirror, from `GET /projects/:id/mirror/pull`.
+    Pull {
+        /// The mirror details.
+        mirror: PullMirror,
+        /// Its mirror user (None: no mirror user id, or the lookup found nobody).
+        user: UserLookup,
+    },
+    /// A project that has an import URL but pull mirroring switched off.
+    PullDisabled,
+    /// A push (remote) mirror.
+    Push(RemoteMirror),
+}
+
+/// The mirror user as found.
+#[derive(Debug, Clone)]
+pub enum UserLookup {
+    /// The project has no mirror user id.
+    NoUser,
+    /// The user exists.
+    Found(User),
+    /// The id points at a user that no longer exists.
+    Deleted(u64),
+}
+
+/// Caches user lookups so each mirror user is fetched once, even concurrently.
+#[derive(Default, Clone)]
+pub struct UserCache {
+    inner: Arc<Mutex<HashMap<u64, Arc<OnceCell<Option<User>>>>>>,
+}
+
+impl UserCache {
+    /// The user with this id, fetched at most once.
+    pub async fn get(&self, client: &GitLabClient, id: u64) -> Result<Option<User>, GitLabError> {
+        let cell = {
+            let mut map = self.inner.lock().expect("user cache lock is never poisoned");
+            map.entry(id).or_default().clone()
+        };
+        cell.get_or_try_init(|| client.user(id)).await.cloned()
+    }
+}
+
+/// The projects in scope, as a stream. Whole instance: keyset pagination in id order (for a
+/// non-admin only the projects they maintain). Groups and projects: each project once.
+pub fn projects<'a>(
+    client: &'a GitLabClient,
+    scope: &'a ScopeArgs,
+    pre: &Preflight,
+) -> BoxStream<'a, Result<Project, GitLabError>> {
+    if scope.groups.is_empty() && scope.projects.is_empty() {
+        // GITLAB-FACTS §1.3: `min_access_level` counts only memberships, so an admin must omit it.
+        let query = ProjectQuery {
+            min_access_level: if pre.is_admin { None } else { Some(40) },
+            archived: None,
+        };
+        return client.projects(query).boxed();
+    }
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let groups = stream::iter(scope.groups.iter())
+        .map(move |g| client.group_projects(g, true))
+        .flatten();
+    let singles = stream::iter(scope.projects.iter()).then(move |p| client.project(p));
+    groups
+        .chain(singles)
+        .try_filter(move |p| {
+            let fresh = seen.lock().expect("seen-set lock is never poisoned").insert(p.id);
+            futures::future::ready(fresh)
+        })
+        .boxed()
+}
+
+/// Read every mirror of one project that the selection asks for.
+pub async fn read_project(
+    client: &GitLabClient,
+    users: &UserCache,
+    project: Project,
+    selection: MirrorSelection,
+) -> Result<Vec<MirrorRead>, GitLabError> {
+    let project = Arc::new(project);
+    let mut reads = Vec::new();
+    if selection != MirrorSelection::Push {
+        if project.mirror == Some(true) {
+            match client.pull_mirror(project.id).await? {
+                Some(mirror) => {
+                    let user = match project.mirror_user_id {
+                        None => UserLookup::NoUser,
+                        Some(id) => match users.get(client, id).await? {
+                            Some(u) => UserLookup::Found(u),
+                            None => UserLookup::Deleted(id),
+                        },
+                    };
+                    reads.push(MirrorRead {
+                        project: project.clone(),
+                        mirror: MirrorDetail::Pull { mirror, user },
+                    });
+                }
+                None => reads.push(MirrorRead {
+                    project: project.clone(),
+                    mirror: MirrorDetail::PullDisabled,
+                }),
+            }
+        } else if project.import_url.as_deref().is_some_and(|u| !u.is_empty())
+            && project.mirror == Some(false)
+            && project.import_type.as_deref().is_none_or(|t| t == "git")
+        {
+            reads.push(MirrorRead { project: project.clone(), mirror: MirrorDetail::PullDisabled });
+        }
+    }
+    if selection != MirrorSelection::Pull {
+        let mut mirrors = client.remote_mirrors(project.id).await?;
+        mirrors.sort_by_key(|m| m.id);
+        reads.extend(
+            mirrors
+                .into_iter()
+                .map(|m| MirrorRead { project: project.clone(), mirror: MirrorDetail::Push(m) }),
+        );
+    }
+    Ok(reads)
+}
