@@ -112,7 +112,8 @@ impl Credentials {
 
     fn from_file(path: &Path) -> Result<Self, AppError> {
         check_path_arg(path, "--credentials")?;
-        let text = std::fs::read_to_string(path).map_err(|e| AppError::io("cannot read", path, e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| AppError::io("cannot read", path, e))?;
         let shown = path.display();
         // The parser's own message can quote the offending line (maybe a token): report only
         // its position and a generic description.
@@ -398,8 +399,8 @@ mod tests {
 
     #[test]
     fn hosts_are_normalized_and_checked() {
-        let c = Credentials::from_args(&args(&["BÜCHER.example", "[::1]"], Some("svc")))
-            .expect("ok");
+        let c =
+            Credentials::from_args(&args(&["BÜCHER.example", "[::1]"], Some("svc"))).expect("ok");
         assert_eq!(c.hosts[0].host, "xn--bcher-kva.example");
         assert_eq!(c.hosts[1].host, "[::1]");
         for bad in [
@@ -482,7 +483,10 @@ mod tests {
         assert_eq!(c.hosts.len(), 2);
         assert!(c.hosts[0].token.is_none());
         assert_eq!(c.hosts[0].token_source, "env GLMIRROR_TEST_UNSET_VAR");
-        assert_eq!(c.for_host("gitlab.example.com").and_then(|h| h.user.as_deref()), Some("oauth2"));
+        assert_eq!(
+            c.for_host("gitlab.example.com").and_then(|h| h.user.as_deref()),
+            Some("oauth2")
+        );
         assert!(c.require_tokens().is_err());
         let rules = c.rules(vec![], true);
         assert_eq!(rules.source_hosts.len(), 2);

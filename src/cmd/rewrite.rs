@@ -22,11 +22,8 @@ pub async fn run(_global: &GlobalArgs, args: RewriteArgs) -> Result<ExitCode, Ap
         .map(|m| rewrite::parse_map(m).map_err(AppError::usage))
         .collect::<Result<Vec<_>, _>>()?;
     let rules = creds.rules(maps, args.rules.prefer_https);
-    let inputs: Vec<String> = if args.urls.is_empty() {
-        read_stdin_lines()?
-    } else {
-        args.urls.clone()
-    };
+    let inputs: Vec<String> =
+        if args.urls.is_empty() { read_stdin_lines()? } else { args.urls.clone() };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match write_csv(&mut out, &inputs, &rules) {

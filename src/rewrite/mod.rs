@@ -439,7 +439,7 @@ fn source_https(
     }
     let masked = url.is_masked();
     if let Some(user) = &url.user
-        && !masked
+        && user != crate::secret::MASK
         && user_needs_decode(user)
     {
         fixes.push(Fix::DecodeUser);
@@ -587,7 +587,8 @@ pub fn parse_map(spec: &str) -> Result<PrefixMap, String> {
 }
 
 /// Bytes kept as-is in URL userinfo: RFC 3986 unreserved (`A-Z a-z 0-9 - . _ ~`).
-const USERINFO_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const USERINFO_ENCODE: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Percent-encode every byte outside RFC 3986 unreserved (uppercase hex).
 pub fn encode_userinfo_part(value: &str) -> String {

@@ -337,9 +337,9 @@ pub(crate) fn split_url(text: &str) -> Result<RawUrl, String> {
     }
     let port = match port_raw {
         None | Some("") => None,
-        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse::<u16>().map_err(
-            |_| "the URL's port is out of range (0-65535)".to_string(),
-        )?),
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => Some(
+            p.parse::<u16>().map_err(|_| "the URL's port is out of range (0-65535)".to_string())?,
+        ),
         Some(_) => return Err("the URL's port is not a number".into()),
     };
     let host = normalize_host(host_raw)?;
