@@ -286,9 +286,9 @@ fn syntax_only(
         return Rewrite::manual_with(
             fixes.clone(),
             format!(
-                "{} needed, but this mirror has {what} that an API write without them would \
-                 erase: re-enter them in the GitLab UI with the URL {out}",
-                describe(&fixes, None)
+                "the URL needs fixing ({}), but this mirror has {what} that an API write \
+                 without them would erase: re-enter them in the GitLab UI with the URL {out}",
+                Fix::join(&fixes)
             ),
         );
     }

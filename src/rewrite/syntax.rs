@@ -259,12 +259,19 @@ pub(crate) fn scp_to_ssh(text: &str) -> Result<String, String> {
     if !path.starts_with('/') {
         out.push('/');
     }
-    // git never decodes an SCP path but does decode an ssh:// one.
+    // git never decodes an SCP path but does decode an ssh:// one (URL-RULES.md §1).
     for c in path.chars() {
         match c {
             '%' => out.push_str("%25"),
             '#' => out.push_str("%23"),
             '?' => out.push_str("%3F"),
+            // Non-ASCII is percent-encoded (git decodes it back; strict URI parsers need it).
+            c if !c.is_ascii() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
             c => out.push(c),
         }
     }

@@ -315,6 +315,14 @@ const CASES: &[Case] = &[
         "scp-to-ssh",
     ),
     (
+        "git@other.example:dir/ü.git",
+        "update",
+        "ssh://git@other.example/dir/%C3%BC.git",
+        "",
+        "unchanged",
+        "scp-to-ssh",
+    ),
+    (
         "git@Other.Example:org/r",
         "update",
         "ssh://git@other.example/org/r",
