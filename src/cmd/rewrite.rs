@@ -89,29 +89,29 @@ pub fn row(input: &str, rw: &Rewrite) -> [String; 7] {
 fn scrub(input: &str, cell: &str) -> String {
     let mut cell = cell.to_owned();
     for secret in input_secrets(input) {
-        if secret.len() >= 4 && cell.contains(&secret) {
+        if secret.len() >= 8 && cell.contains(&secret) {
             cell = cell.replace(&secret, crate::secret::MASK);
         }
     }
     cell
 }
 
-/// The password (and an http(s) username) of the input, as typed and decoded.
+/// Credential values of the input, as typed and decoded.
 fn input_secrets(input: &str) -> Vec<String> {
     let Some((scheme, rest)) = input.trim().split_once("://") else { return Vec::new() };
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let Some((userinfo, _)) = rest[..auth_end].rsplit_once('@') else { return Vec::new() };
     let is_ssh = matches!(scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
+    // Passwords, and usernames that look like a token (the token-as-username form). Plain
+    // usernames are not scrubbed: they may legitimately equal a path segment.
     let mut parts = Vec::new();
-    match userinfo.split_once(':') {
-        Some((u, p)) => {
-            parts.push(p.to_owned());
-            if !is_ssh {
-                parts.push(u.to_owned());
-            }
-        }
-        None if !is_ssh => parts.push(userinfo.to_owned()),
-        None => {}
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (userinfo, None),
+    };
+    parts.extend(password.map(str::to_owned));
+    if !is_ssh && crate::secret::looks_like_token(user) {
+        parts.push(user.to_owned());
     }
     let decoded: Vec<String> = parts
         .iter()

@@ -643,6 +643,13 @@ fn parse_for_check(url: &str) -> Option<RawUrl> {
 /// [`crate::secret::mask_userinfo`].
 pub fn mask_url(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
+        // SCP-like text has no password, but `user:pw@host:path` was meant as one.
+        if let Some(at) = text.find('@')
+            && text[..at].contains(':')
+            && !text[..at].contains('/')
+        {
+            return format!("{0}:{0}{1}", crate::secret::MASK, &text[at..]);
+        }
         return crate::secret::mask_userinfo(text);
     };
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());

@@ -419,6 +419,17 @@ pub(crate) fn check_path(url: &RawUrl) -> Result<(), String> {
                     check the URL by hand"
             .into());
     }
+    let bytes = url.path.as_bytes();
+    let malformed = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err("the path has a `%` that is not a valid percent-escape (`%XX`); \
+                    git would decode it differently, check the URL by hand"
+            .into());
+    }
     for seg in url.path.split('/') {
         let decoded = seg.to_ascii_lowercase().replace("%2e", ".");
         if decoded == "." || decoded == ".." {

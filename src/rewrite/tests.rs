@@ -433,6 +433,16 @@ const CASES: &[Case] = &[
     ("ssh://git@github.com/org/r.git#x", "manual", "", "", "", ""),
     ("https://[::1/r", "manual", "", "", "", ""),
     ("https:///r", "manual", "", "", "", ""),
+    ("https://github.com/a/b%", "manual", "", "", "", ""),
+    ("ssh://git@other.example/a/b%zz", "manual", "", "", "", ""),
+    (
+        "https://github.com/a%2Fb/c",
+        "update",
+        "https://github.com/a%2Fb/c.git",
+        "<token>",
+        "service",
+        "add-dot-git;service-token",
+    ),
 ];
 
 #[test]
@@ -602,6 +612,7 @@ fn mask_url_masks_credentials_but_not_ssh_users() {
     assert_eq!(mask_url("ssh://git@h/x"), "ssh://git@h/x");
     assert_eq!(mask_url("ssh://git:pw@h/x"), "ssh://*****:*****@h/x");
     assert_eq!(mask_url("git@h:x"), "git@h:x");
+    assert_eq!(mask_url("user:pw@h:x"), "*****:*****@h:x");
 }
 
 // ---- property tests -------------------------------------------------------------------------
@@ -668,6 +679,26 @@ proptest! {
         prop_assert!(!got.reason.is_empty());
         let _ = source_host_for(&s, &r);
         let _ = validate_new_url(&s, Direction::Push, &r);
+    }
+
+    #[test]
+    fn url_like_text_is_handled_consistently(
+        s in "(https?://|HTTP://|ssh://|git://|git\\+ssh://|git@|\\*\\*\\*\\*\\*@)?[a-zA-Z0-9:/@\\[\\]%.#?~+_*ü-]{0,40}",
+        b in any::<bool>(),
+    ) {
+        let r = any_rules(b);
+        let got = rw_with(&s, Some("error: 301"), &r);
+        if let Some(new_url) = &got.new_url {
+            prop_assert!(url::Url::parse(new_url).is_ok(), "{} -> {}", s, new_url);
+            let second = rw_with(new_url, None, &r);
+            prop_assert!(second.action != Action::Manual, "{} -> {}: {}", s, new_url, second.reason);
+            if second.action == Action::Update {
+                prop_assert_eq!(second.new_url.as_deref(), Some(new_url.as_str()), "{}", s);
+            }
+        }
+        if got.new_auth == Some(NewAuth::Service) {
+            prop_assert!(source_host_for(got.new_url.as_deref().unwrap_or(""), &r).is_some());
+        }
     }
 
     #[test]
