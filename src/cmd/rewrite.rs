@@ -38,6 +38,9 @@ pub async fn run(_global: &GlobalArgs, args: RewriteArgs) -> Result<ExitCode, Ap
 /// the input) and marked so the rules refuse it.
 fn read_stdin_lines() -> Result<Vec<String>, AppError> {
     let stdin = std::io::stdin();
+    if std::io::IsTerminal::is_terminal(&stdin) {
+        eprintln!("glmirror: reading URLs from stdin, one a line (Ctrl-D to finish)");
+    }
     let mut lines = Vec::new();
     for line in stdin.lock().split(b'\n') {
         let line = line.map_err(|e| AppError::fatal(format!("cannot read stdin: {e}")))?;

@@ -169,6 +169,20 @@ pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
     let had_credentials = dropped_credentials || url.has_credentials();
     let source = rules.source_hosts.iter().find(|s| s.host == url.host);
     match source {
+        // Only GitHub takes the token as the username (URL-RULES.md §4); `Credentials` refuses
+        // this configuration, so this only guards callers that build `Rules` by hand.
+        Some(src)
+            if src.user.is_none() && src.host != "github.com" && url.scheme != Scheme::Ssh =>
+        {
+            Rewrite::manual_with(
+                fixes,
+                format!(
+                    "{} does not accept the token as the username; configure --source-user \
+                     for it",
+                    src.host
+                ),
+            )
+        }
         Some(src) => {
             let to_https = match url.scheme {
                 Scheme::Https => true,
@@ -178,10 +192,10 @@ pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
             if to_https {
                 source_https(input, src, &url, fixes)
             } else {
-                syntax_only(input, &url, fixes, had_credentials)
+                syntax_only(input, &url, fixes, had_credentials, true)
             }
         }
-        None => syntax_only(input, &url, fixes, had_credentials),
+        None => syntax_only(input, &url, fixes, had_credentials, false),
     }
 }
 
@@ -223,6 +237,7 @@ fn syntax_only(
     url: &RawUrl,
     mut fixes: Vec<Fix>,
     had_credentials: bool,
+    is_source: bool,
 ) -> Rewrite {
     let scheme_changed = url.scheme_raw != url.scheme.as_str();
     let host_lower = lowercase_host_text(&url.host_raw);
@@ -248,7 +263,7 @@ fn syntax_only(
             new_auth: None,
             fixes,
             action: Action::Skip,
-            reason: format!("{NOTHING_TO_CHANGE}: {}", host_note(url)),
+            reason: format!("{NOTHING_TO_CHANGE}: {}", host_note(url, is_source)),
         };
     }
     // The URL we would write, without credentials (an ssh username stays).
@@ -300,7 +315,7 @@ fn syntax_only(
         new_url: Some(out),
         new_user: None,
         new_auth: Some(new_auth),
-        reason: format!("{}; {}.", describe(&fixes, None), host_note(url)),
+        reason: format!("{}; {}.", describe(&fixes, None), host_note(url, is_source)),
         fixes,
         action: Action::Update,
     }
@@ -324,8 +339,14 @@ fn lowercase_host_text(host: &str) -> String {
     out
 }
 
-fn host_note(url: &RawUrl) -> String {
-    if url.scheme == Scheme::Ssh {
+fn host_note(url: &RawUrl, is_source: bool) -> String {
+    if url.scheme == Scheme::Ssh && is_source {
+        format!(
+            "ssh to {} uses the mirror's SSH keys, no token (--prefer-https moves it to https \
+             with the service token)",
+            url.host
+        )
+    } else if url.scheme == Scheme::Ssh {
         format!("ssh to {} uses the mirror's SSH keys, no token", url.host)
     } else {
         format!("{} is not a source host, credentials are left alone", url.host)

@@ -434,6 +434,15 @@ const CASES: &[Case] = &[
     ("https://[::1/r", "manual", "", "", "", ""),
     ("https:///r", "manual", "", "", "", ""),
     ("https://github.com/a/b%", "manual", "", "", "", ""),
+    (
+        "https://a+b:c%25d@github.com/o/r.git",
+        "update",
+        "https://github.com/o/r.git",
+        "<token>",
+        "service",
+        "service-token",
+    ),
+    ("https://a+b:c%25d@other.example/o/r.git", "skip", "", "", "", ""),
     ("ssh://git@other.example/a/b%zz", "manual", "", "", "", ""),
     (
         "https://github.com/a%2Fb/c",
@@ -551,6 +560,17 @@ fn prefer_https() {
     assert_eq!(rw_with("git@github.com:~u/r", None, &r).action, Action::Manual);
     // Never for hosts that are not source hosts.
     assert_eq!(rw_with("ssh://git@other.example/org/r.git", None, &r).action, Action::Skip);
+}
+
+#[test]
+fn token_as_username_only_for_github() {
+    let r = Rules {
+        source_hosts: vec![SourceHost { host: "gitea.example".into(), user: None }],
+        ..Rules::default()
+    };
+    let got = rw_with("https://gitea.example/o/r.git", None, &r);
+    assert_eq!(got.action, Action::Manual);
+    assert!(got.reason.contains("--source-user"), "{}", got.reason);
 }
 
 #[test]
