@@ -118,7 +118,10 @@ impl Credentials {
         // The parser's own message can quote the offending line (maybe a token): report only
         // its position and a generic description.
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].lines().count());
+            let line = e
+                .span()
+                .and_then(|s| text.get(..s.start))
+                .map_or(1, |before| before.matches('\n').count() + 1);
             AppError::usage(format!("{shown}:{line}: not valid TOML"))
         })?;
         for key in table.keys() {
@@ -497,7 +500,7 @@ mod tests {
             ("[[host]]\nhost = \"github.com\"\ntoken_env = \"X\"\nextra = 1\n", "unknown key"),
             ("[[host]]\nhost = \"gitlab.example.com\"\ntoken_env = \"X\"\n", "required"),
             ("[[host]]\nhost = \"github.com\"\n", "token_env or token_file"),
-            ("[[host]\nhost = \"glpat-CANARYbroken\n", "not valid TOML"),
+            ("[[host]\nhost = \"glpat-CANARYbroken\n", ":1: not valid TOML"),
             ("foo = 1\n", "unknown top-level"),
         ] {
             std::fs::write(&f, body).expect("write");

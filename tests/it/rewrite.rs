@@ -175,6 +175,14 @@ fn canary_token_appears_nowhere() {
         "https://svc:glpat-CANARYinput01234567@github.com/org/r",
     ];
     let token_path = token_file.to_string_lossy().into_owned();
+    let creds_file = dir.path().join("creds.toml");
+    std::fs::write(
+        &creds_file,
+        "[[host]]\nhost = \"github.com\"\ntoken_file = \"token\"\n\n\
+         [[host]]\nhost = \"gitlab.example.com\"\nuser = \"oauth2\"\ntoken_env = \"MIRROR_TOKEN\"\n",
+    )
+    .expect("write credentials");
+    let creds_path = creds_file.to_string_lossy().into_owned();
     let runs: Vec<Output> = vec![
         run(
             &[&["--source-host", "github.com"][..], &urls[..]].concat(),
@@ -196,6 +204,11 @@ fn canary_token_appears_nowhere() {
             Some(&urls.join("\n")),
             &[("MIRROR_TOKEN", CANARY)],
         ),
+        run(
+            &[&["--credentials", &creds_path][..], &urls[..]].concat(),
+            None,
+            &[("MIRROR_TOKEN", CANARY)],
+        ),
         // Usage errors must not echo a token either.
         run(&["--source-host", CANARY, "x"], None, &[("MIRROR_TOKEN", CANARY)]),
         run(&["--source-host", "github.com", "--source-user", CANARY, "x"], None, &[]),
@@ -206,13 +219,13 @@ fn canary_token_appears_nowhere() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stdout.contains("CANARY"), "run {i} stdout: {stdout}");
         assert!(!stderr.contains("CANARY"), "run {i} stderr: {stderr}");
-        if i < 3 {
+        if i < 4 {
             assert_eq!(out.status.code(), Some(0), "run {i}: {stderr}");
         } else {
             assert_eq!(out.status.code(), Some(2), "run {i}: {stderr}");
         }
     }
-    // No file other than the token file was written, and it holds only the token.
+    // Nothing was written next to the token and credentials files.
     let files: Vec<_> = std::fs::read_dir(dir.path()).expect("read dir").collect();
-    assert_eq!(files.len(), 1);
+    assert_eq!(files.len(), 2);
 }
