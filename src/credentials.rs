@@ -1,7 +1,8 @@
 //! Service-account credentials per source host: from `--source-host`/`--source-user`/
 //! `MIRROR_TOKEN`/`--source-token-file`, or a `--credentials` TOML file.
 //!
-//! Tokens are optional when the credentials are built ([`Credentials::from_args`]): `rewrite`
+//! In a `--credentials` file, a relative `token_file` is resolved against the file's own
+//! directory. Tokens are optional when the credentials are built ([`Credentials::from_args`]): `rewrite`
 //! and `plan` only need the hosts and usernames. `apply` calls
 //! [`Credentials::require_tokens`]. No message here ever contains a token value.
 
@@ -217,7 +218,15 @@ impl Credentials {
                 }
                 (None, Some(file)) => {
                     let p = base.join(file);
-                    check_path_arg(Path::new(file), &format!("{shown}: entry {n}: token_file"))?;
+                    if secret::looks_like_token(file) && !p.exists() {
+                        return Err(AppError::usage_hint(
+                            format!(
+                                "{shown}: [[host]] entry {n}: token_file looks like a token, \
+                                 not a path"
+                            ),
+                            "write the token to a file (chmod 600) and give its path",
+                        ));
+                    }
                     let token = secret::read_token_file(&p, "token_file")?;
                     (Some(token), format!("file {}", p.display()))
                 }
