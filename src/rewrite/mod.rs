@@ -95,7 +95,7 @@ pub struct Rewrite {
 /// The `new_user` value meaning "the token itself is the username".
 pub const TOKEN_AS_USER: &str = "<token>";
 
-const NOTHING_TO_CHANGE: &str = "nothing to change";
+const NOTHING_TO_CHANGE: &str = "Nothing to change";
 
 impl Rewrite {
     fn manual(reason: impl Into<String>) -> Self {
@@ -122,6 +122,25 @@ fn sorted(mut fixes: Vec<Fix>) -> Vec<Fix> {
 
 /// Apply the URL rules to one mirror.
 pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
+    let mut out = rewrite_inner(input, rules);
+    out.reason = sentence(&out.reason);
+    out
+}
+
+/// Capitalize the first letter and end with a period.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut s: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}
+
+fn rewrite_inner(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
     let text = match syntax::check_text(input.url) {
         Ok(t) => t,
         Err(reason) => return Rewrite::manual(reason),
@@ -139,7 +158,7 @@ pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
             match syntax::check_text(&mapped) {
                 Ok(t) => t,
                 Err(reason) => {
-                    return Rewrite::manual_with(fixes, format!("after --map: {reason}"));
+                    return Rewrite::manual(format!("after --map: {reason}"));
                 }
             }
         }
@@ -147,7 +166,7 @@ pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
     };
     let form = match syntax::classify(text) {
         Ok(f) => f,
-        Err(reason) => return Rewrite::manual_with(fixes, reason),
+        Err(reason) => return Rewrite::manual(reason),
     };
     let url_text = match form {
         Form::Url => text.to_owned(),
@@ -156,15 +175,24 @@ pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
                 fixes.push(Fix::ScpToSsh);
                 u
             }
-            Err(reason) => return Rewrite::manual_with(fixes, reason),
+            Err(reason) => return Rewrite::manual(reason),
         },
     };
     let url = match syntax::split_url(&url_text) {
         Ok(u) => u,
-        Err(reason) => return Rewrite::manual_with(fixes, reason),
+        Err(reason) => return Rewrite::manual(reason),
     };
     if let Err(reason) = syntax::check_path(&url).and_then(|()| syntax::check_port(&url)) {
-        return Rewrite::manual_with(fixes, reason);
+        return Rewrite::manual(reason);
+    }
+    if input.direction == Direction::Push && url.scheme == Scheme::Git {
+        // The git protocol is read-only; only a source host can be moved to https for it.
+        if !rules.source_hosts.iter().any(|s| s.host == url.host) {
+            return Rewrite::manual(
+                "git:// is read-only and cannot push; enter an https or ssh URL for this push \
+                 mirror",
+            );
+        }
     }
     let had_credentials = dropped_credentials || url.has_credentials();
     let source = rules.source_hosts.iter().find(|s| s.host == url.host);
@@ -174,14 +202,11 @@ pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
         Some(src)
             if src.user.is_none() && src.host != "github.com" && url.scheme != Scheme::Ssh =>
         {
-            Rewrite::manual_with(
-                fixes,
-                format!(
-                    "{} does not accept the token as the username; configure --source-user \
+            Rewrite::manual(format!(
+                "{} does not accept the token as the username; configure --source-user \
                      for it",
-                    src.host
-                ),
-            )
+                src.host
+            ))
         }
         Some(src) => {
             let to_https = match url.scheme {
@@ -308,7 +333,7 @@ fn syntax_only(
         );
     }
     if url::Url::parse(&out).is_err() {
-        return Rewrite::manual_with(fixes, "the repaired URL would not parse; fix it by hand");
+        return Rewrite::manual("the repaired URL would not parse; fix it by hand");
     }
     let new_auth = if url.scheme == Scheme::Ssh { NewAuth::Unchanged } else { NewAuth::None };
     Rewrite {
@@ -381,13 +406,10 @@ fn source_https(
                 None
             }
             Some(p) => {
-                return Rewrite::manual_with(
-                    fixes,
-                    format!(
-                        "http on port {p} of a source host: the https port is unknown and a \
+                return Rewrite::manual(format!(
+                    "plain http on port {p} of a source host: the https port is unknown and a \
                          token must not travel in clear text; enter the https URL by hand"
-                    ),
-                );
+                ));
             }
         },
         Scheme::Git => match url.port {
@@ -396,16 +418,14 @@ fn source_https(
                 None
             }
             Some(p) => {
-                return Rewrite::manual_with(
-                    fixes,
-                    format!("git:// on port {p}: the https URL is unknown; enter it by hand"),
-                );
+                return Rewrite::manual(format!(
+                    "the git:// port {p} says nothing about the https URL; enter it by hand"
+                ));
             }
         },
         Scheme::Ssh => {
             if url.path.starts_with("/~") {
-                return Rewrite::manual_with(
-                    fixes,
+                return Rewrite::manual(
                     "the ssh path is relative to a home directory (`~`), which has no https \
                      equivalent; enter the https URL by hand",
                 );
@@ -425,21 +445,19 @@ fn source_https(
     }
     let trimmed = url.path.trim_end_matches('/');
     if trimmed.is_empty() {
-        return Rewrite::manual_with(fixes, "the URL has no repository path; enter it by hand");
+        return Rewrite::manual("the URL has no repository path; enter it by hand");
     }
     let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
     if segments.iter().any(|s| s.is_empty()) {
-        return Rewrite::manual_with(fixes, "the path has an empty segment (`//`); check it");
+        return Rewrite::manual("the path has an empty segment (`//`); check it");
     }
     if segments.contains(&"-") {
-        return Rewrite::manual_with(
-            fixes,
+        return Rewrite::manual(
             "the path has a `/-/` web UI segment, not a repository path; use the clone URL",
         );
     }
     if src.host == "github.com" && segments.len() != 2 {
-        return Rewrite::manual_with(
-            fixes,
+        return Rewrite::manual(
             "a GitHub repository URL has exactly owner/repo; this looks like a web page \
              (tree/blob/…), use the clone URL",
         );
@@ -483,7 +501,7 @@ fn source_https(
     candidate.push_str(&path);
     let new_url = match url::Url::parse(&candidate) {
         Ok(u) if u.host_str() == Some(src.host.as_str()) => u.as_str().to_owned(),
-        _ => return Rewrite::manual_with(fixes, "the rewritten URL would not parse; check it"),
+        _ => return Rewrite::manual("the rewritten URL would not parse; check it"),
     };
     let fixes = sorted(fixes);
     let mut reason = describe(&fixes, Some(src));

@@ -301,7 +301,9 @@ pub(crate) fn split_url(text: &str) -> Result<RawUrl, String> {
         "http" => Scheme::Http,
         "ssh" | "git+ssh" | "ssh+git" => Scheme::Ssh,
         "git" => Scheme::Git,
-        "file" => return Err("file:// is a local path; GitLab mirrors need a remote URL".into()),
+        "file" => {
+            return Err("a file:// URL is a local path; GitLab mirrors need a remote URL".into());
+        }
         other => {
             return Err(format!(
                 "scheme `{}` is not one GitLab mirrors accept (https, ssh, git, http)",

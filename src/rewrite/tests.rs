@@ -288,6 +288,17 @@ fn token_as_username_only_for_github() {
 }
 
 #[test]
+fn push_mirrors_cannot_use_git_protocol() {
+    let r = rules();
+    let push =
+        |url| rewrite(&MirrorInput { url, direction: Direction::Push, last_error: None }, &r);
+    assert_eq!(push("git://other.example/r.git").action, Action::Manual);
+    assert_eq!(rw("git://other.example/r.git").action, Action::Skip);
+    let got = push("git://github.com/org/r.git");
+    assert_eq!(got.new_url.as_deref(), Some("https://github.com/org/r.git"));
+}
+
+#[test]
 fn oversized_input_is_manual() {
     let long = format!("https://github.com/org/{}", "a".repeat(5000));
     assert_eq!(rw(&long).action, Action::Manual);

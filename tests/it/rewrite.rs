@@ -229,3 +229,27 @@ fn canary_token_appears_nowhere() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).expect("read dir").collect();
     assert_eq!(files.len(), 2);
 }
+
+#[test]
+fn golden_csv() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rewrite");
+    let urls = std::fs::read_to_string(format!("{dir}/urls.txt")).expect("urls.txt");
+    let expected = std::fs::read_to_string(format!("{dir}/expected.csv")).expect("expected.csv");
+    let out = run(
+        &[
+            "--credentials",
+            &format!("{dir}/credentials.toml"),
+            "--map",
+            "https://github.com/acme/legacy-=https://github.com/acme-archive/legacy-",
+        ],
+        Some(&urls),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = String::from_utf8(out.stdout).expect("UTF-8 CSV");
+    // To update after an intended change: run the same command and review the diff.
+    for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
+        assert_eq!(g, e, "line {}", i + 1);
+    }
+    assert_eq!(got.lines().count(), expected.lines().count());
+}
