@@ -278,8 +278,13 @@ fn syntax_only(
         path = p;
         fixes.push(Fix::AddDotGit);
     }
+    // Only a stale encoding forces a change here: `%2540` always, and `%40` on push mirrors,
+    // whose URL GitLab stores without unescaping and re-encodes (URL-RULES.md §2).
     let needs_decode = matches!(url.scheme, Scheme::Http | Scheme::Https | Scheme::Git)
-        && url.user.as_deref().is_some_and(user_needs_decode);
+        && url.user.as_deref().is_some_and(|u| {
+            let lower = u.to_ascii_lowercase();
+            lower.contains("%2540") || (input.direction == Direction::Push && lower.contains("%40"))
+        });
     let fixes = sorted(fixes);
     if fixes.is_empty() && !needs_decode {
         return Rewrite {

@@ -299,6 +299,18 @@ fn push_mirrors_cannot_use_git_protocol() {
 }
 
 #[test]
+fn stale_username_encoding_on_other_hosts() {
+    let r = rules();
+    let push =
+        |url| rewrite(&MirrorInput { url, direction: Direction::Push, last_error: None }, &r);
+    // %40 is the right encoding for a pull mirror, and stale for a push mirror.
+    assert_eq!(rw("https://svc%40corp:pw@other.example/r.git").action, Action::Skip);
+    assert_eq!(push("https://svc%40corp:pw@other.example/r.git").action, Action::Manual);
+    assert_eq!(rw("https://svc%2540corp:pw@other.example/r.git").action, Action::Manual);
+    assert_eq!(push("https://svc@corp.example@other.example/r.git").action, Action::Skip);
+}
+
+#[test]
 fn oversized_input_is_manual() {
     let long = format!("https://github.com/org/{}", "a".repeat(5000));
     assert_eq!(rw(&long).action, Action::Manual);
