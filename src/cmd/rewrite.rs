@@ -1,9 +1,193 @@
-//! `glmirror rewrite`.
+//! `glmirror rewrite`: the URL rules offline. URLs from the arguments (or stdin, one a line)
+//! in, CSV `input_url,new_url,new_user,new_auth,fixes,action,reason` out on stdout.
+
+use std::io::{BufRead, Write};
 
 use crate::cli::{GlobalArgs, RewriteArgs};
+use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
+use crate::rewrite::{self, Direction, Fix, MirrorInput, Rewrite, Rules};
+
+/// The CSV header of `glmirror rewrite`.
+pub const HEADER: [&str; 7] =
+    ["input_url", "new_url", "new_user", "new_auth", "fixes", "action", "reason"];
 
 /// Run `glmirror rewrite`.
-pub async fn run(_global: &GlobalArgs, _args: RewriteArgs) -> Result<ExitCode, AppError> {
-    Err(AppError::fatal("`glmirror rewrite` is not implemented yet"))
+pub async fn run(_global: &GlobalArgs, args: RewriteArgs) -> Result<ExitCode, AppError> {
+    let creds = Credentials::from_args(&args.rules.credentials)?;
+    let maps = args
+        .rules
+        .maps
+        .iter()
+        .map(|m| rewrite::parse_map(m).map_err(AppError::usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rules = creds.rules(maps, args.rules.prefer_https);
+    let inputs: Vec<String> =
+        if args.urls.is_empty() { read_stdin_lines()? } else { args.urls.clone() };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match write_csv(&mut out, &inputs, &rules) {
+        Ok(()) => Ok(ExitCode::Success),
+        // A closed pipe (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::Success),
+        Err(e) => Err(AppError::fatal(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+/// Read the non-blank lines of stdin. A line that is not UTF-8 is kept (so rows line up with
+/// the input) and marked so the rules refuse it.
+fn read_stdin_lines() -> Result<Vec<String>, AppError> {
+    let stdin = std::io::stdin();
+    if std::io::IsTerminal::is_terminal(&stdin) {
+        eprintln!("glmirror: reading URLs from stdin, one a line (Ctrl-D to finish)");
+    }
+    let mut lines = Vec::new();
+    for line in stdin.lock().split(b'\n') {
+        let line = line.map_err(|e| AppError::fatal(format!("cannot read stdin: {e}")))?;
+        let line = match String::from_utf8(line) {
+            Ok(s) => s,
+            // Keep the row (so the output lines up with the input) but make sure the rules
+            // refuse it: a NUL is a control character.
+            Err(e) => format!("{}\u{0}", String::from_utf8_lossy(e.as_bytes())),
+        };
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        lines.push(line.to_owned());
+    }
+    Ok(lines)
+}
+
+/// Write the CSV for these inputs.
+pub fn write_csv(out: &mut impl Write, inputs: &[String], rules: &Rules) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(HEADER)?;
+    for input in inputs {
+        let rw = rewrite::rewrite(
+            &MirrorInput { url: input, direction: Direction::Pull, last_error: None },
+            rules,
+        );
+        w.write_record(row(input, &rw))?;
+    }
+    w.flush()
+}
+
+/// One CSV row: credentials of the input masked in every cell, formula-guarded.
+pub fn row(input: &str, rw: &Rewrite) -> [String; 7] {
+    let masked_input = rewrite::mask_url(input.trim());
+    let cells = [
+        masked_input,
+        rw.new_url.clone().unwrap_or_default(),
+        rw.new_user.clone().unwrap_or_default(),
+        rw.new_auth.map(|a| a.code().to_owned()).unwrap_or_default(),
+        Fix::join(&rw.fixes),
+        rw.action.code().to_owned(),
+        rw.reason.clone(),
+    ];
+    cells.map(|c| formula_guard(&scrub(input, &c)))
+}
+
+/// Defense in depth: remove the input's own credential values from a cell.
+fn scrub(input: &str, cell: &str) -> String {
+    let mut cell = cell.to_owned();
+    for secret in input_secrets(input) {
+        if secret.len() >= 8 && cell.contains(&secret) {
+            cell = cell.replace(&secret, crate::secret::MASK);
+        }
+    }
+    cell
+}
+
+/// Credential values of the input, as typed and decoded.
+fn input_secrets(input: &str) -> Vec<String> {
+    let Some((scheme, rest)) = input.trim().split_once("://") else { return Vec::new() };
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((userinfo, _)) = rest[..auth_end].rsplit_once('@') else { return Vec::new() };
+    let is_ssh = matches!(scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
+    // Passwords, and usernames that look like a token (the token-as-username form). Plain
+    // usernames are not scrubbed: they may legitimately equal a path segment.
+    let mut parts = Vec::new();
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (userinfo, None),
+    };
+    parts.extend(password.map(str::to_owned));
+    if !is_ssh && crate::secret::looks_like_token(user) {
+        parts.push(user.to_owned());
+    }
+    let decoded: Vec<String> = parts
+        .iter()
+        .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned())
+        .collect();
+    parts.extend(decoded);
+    parts.retain(|p| p != crate::secret::MASK);
+    parts
+}
+
+/// Prefix a cell that a spreadsheet would run as a formula with `'`.
+pub fn formula_guard(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rewrite::SourceHost;
+
+    fn rules() -> Rules {
+        Rules {
+            source_hosts: vec![SourceHost { host: "github.com".into(), user: None }],
+            ..Default::default()
+        }
+    }
+
+    fn csv_of(inputs: &[&str]) -> String {
+        let inputs: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
+        let mut buf = Vec::new();
+        write_csv(&mut buf, &inputs, &rules()).expect("writes");
+        String::from_utf8(buf).expect("utf8")
+    }
+
+    #[test]
+    fn header_and_rows() {
+        let out = csv_of(&["git@github.com:org/r.git", "http://github.com/org/r"]);
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("input_url,new_url,new_user,new_auth,fixes,action,reason"));
+        let l = lines.next().expect("row");
+        assert!(l.starts_with("git@github.com:org/r.git,ssh://git@github.com/org/r.git,,unchanged,scp-to-ssh,update,"), "{l}");
+        let l = lines.next().expect("row");
+        assert!(
+            l.starts_with("http://github.com/org/r,https://github.com/org/r.git,<token>,service,to-https;add-dot-git;service-token,update,"),
+            "{l}"
+        );
+    }
+
+    #[test]
+    fn credentials_are_masked_everywhere() {
+        let out = csv_of(&[
+            "https://alice:glpat-CANARYpw@github.com/org/r.git",
+            "https://bob:CANARYpass@other.example/x.git",
+            "HTTPS://carol:CANARYx@other.example/x.git",
+            "https://glpat-CANARYuser@other.example/y",
+            "ssh://git:CANARYssh@other.example/y",
+        ]);
+        assert!(!out.contains("CANARY"), "{out}");
+        assert!(out.contains("https://*****:*****@github.com/org/r.git"), "{out}");
+    }
+
+    #[test]
+    fn formula_cells_are_guarded() {
+        assert_eq!(formula_guard("=cmd"), "'=cmd");
+        assert_eq!(formula_guard("@x"), "'@x");
+        assert_eq!(formula_guard("-x"), "'-x");
+        assert_eq!(formula_guard("\tx"), "'\tx");
+        assert_eq!(formula_guard("https://x"), "https://x");
+        let out = csv_of(&["=HYPERLINK(\"http://evil\")"]);
+        assert!(out.contains("'=HYPERLINK"), "{out}");
+    }
 }

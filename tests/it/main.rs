@@ -3,4 +3,5 @@
 mod cli;
 mod journal;
 mod plan_csv;
+mod rewrite;
 mod util;
