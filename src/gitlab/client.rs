@@ -90,6 +90,13 @@ pub struct Tuning {
     pub connect_timeout: Duration,
 }
 
+impl Tuning {
+    /// Default tuning for a caller running `concurrency` requests at once.
+    pub fn with_concurrency(concurrency: u32) -> Self {
+        Tuning { concurrency: concurrency.max(1), ..Tuning::default() }
+    }
+}
+
 impl Default for Tuning {
     fn default() -> Self {
         let retry = RetryPolicy::default();
@@ -140,7 +147,18 @@ struct Inner {
 #[derive(Clone)]
 pub struct GitLabClient {
     inner: Arc<Inner>,
-    sudo: Option<HeaderValue>,
+    sudo: Sudo,
+}
+
+/// Who requests run as.
+#[derive(Clone, Debug)]
+enum Sudo {
+    /// The token's own user.
+    Myself,
+    /// Another user, through the `Sudo` header.
+    As(HeaderValue),
+    /// A username that cannot be sent: every request is refused locally.
+    Invalid,
 }
 
 impl std::fmt::Debug for GitLabClient {
@@ -264,6 +282,11 @@ impl GitLabClient {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(cfg.timeout)
             .connect_timeout(tuning.connect_timeout.min(cfg.timeout));
+        if is_loopback(&base) {
+            // A GitLab on this machine is never reached through a proxy (the proxy's loopback
+            // is not ours); other hosts follow the system proxy settings.
+            builder = builder.no_proxy();
+        }
         if let Some(path) = &cfg.ca_cert {
             let pem = std::fs::read(path).map_err(|e| {
                 GitLabError::Config(format!("cannot read --ca-cert {}: {e}", path.display()))
@@ -288,8 +311,8 @@ impl GitLabClient {
             .build()
             .map_err(|e| GitLabError::Config(format!("cannot build the HTTP client: {e}")))?;
         let sudo = match cfg.sudo.as_deref() {
-            Some(user) => Some(sudo_header(user)?),
-            None => None,
+            Some(user) => Sudo::As(sudo_header(user)?),
+            None => Sudo::Myself,
         };
         let retry = RetryPolicy {
             max_attempts: cfg.max_attempts.max(1),
@@ -313,23 +336,27 @@ impl GitLabClient {
     }
 
     /// The same client (pool, pacing, counters) acting as `username` through the `Sudo`
-    /// header. An invalid username yields a client whose requests are refused by GitLab;
-    /// use [`GitLabClient::try_with_sudo`] to check it.
+    /// header (admin token with the `sudo` scope, `doc/api/rest/authentication.md`).
+    ///
+    /// A username that cannot be sent as a header (control characters) yields a client whose
+    /// every request fails with [`GitLabError::Config`], never one acting as someone else;
+    /// [`GitLabClient::try_with_sudo`] reports that up front.
     pub fn with_sudo(&self, username: &str) -> Self {
-        match self.try_with_sudo(username) {
-            Ok(client) => client,
-            // Header values only reject control characters; such a name cannot exist in
-            // GitLab, so send a placeholder GitLab answers with a clear 404/403.
-            Err(_) => GitLabClient {
-                inner: Arc::clone(&self.inner),
-                sudo: Some(HeaderValue::from_static("invalid-username")),
-            },
-        }
+        let sudo = sudo_header(username).map_or(Sudo::Invalid, Sudo::As);
+        GitLabClient { inner: Arc::clone(&self.inner), sudo }
     }
 
     /// Like [`GitLabClient::with_sudo`], but refuses a username that cannot be a header.
     pub fn try_with_sudo(&self, username: &str) -> Result<Self, GitLabError> {
-        Ok(GitLabClient { inner: Arc::clone(&self.inner), sudo: Some(sudo_header(username)?) })
+        Ok(GitLabClient { inner: Arc::clone(&self.inner), sudo: Sudo::As(sudo_header(username)?) })
+    }
+
+    /// The user requests run as, when it is not the token's own user.
+    pub fn sudo_user(&self) -> Option<&str> {
+        match &self.sudo {
+            Sudo::As(v) => v.to_str().ok(),
+            Sudo::Myself | Sudo::Invalid => None,
+        }
     }
 
     /// The base URL the client was built with.
@@ -374,15 +401,22 @@ impl GitLabClient {
         GitLabError::Protocol { method: method.to_owned(), path: self.api_path(url), detail }
     }
 
-    /// Sanitize a response body for an error, scrubbing the token should GitLab echo it.
-    fn excerpt(&self, body: &[u8]) -> String {
+    /// Sanitize a response body for an error, scrubbing the API token and the request's own
+    /// secrets should GitLab echo them.
+    fn excerpt(&self, body: &[u8], secrets: &[SecretString]) -> String {
         let mut text = String::from_utf8_lossy(body).into_owned();
         if let Ok(token) = self.inner.token_header.to_str()
             && !token.is_empty()
         {
             text = text.replace(token, "[REDACTED]");
         }
-        sanitize_excerpt(&text, BODY_EXCERPT_CHARS)
+        sanitize_excerpt(&scrub_secrets(text, secrets), BODY_EXCERPT_CHARS)
+    }
+
+    /// A call turned an error status into "absent" (`None`, idempotent delete): it is not an
+    /// error for the statistics.
+    fn uncount_error(&self) {
+        self.inner.counters.errors.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn redirect_target(&self, url: &Url, headers: &HeaderMap) -> String {
@@ -423,7 +457,7 @@ impl GitLabClient {
         &self,
         method: Method,
         url: &Url,
-        body: Option<Vec<u8>>,
+        body: Option<RequestBody>,
     ) -> Result<RawResponse, GitLabError> {
         let result = self.send_inner(&method, url, body).await;
         if result.is_err() {
@@ -436,9 +470,10 @@ impl GitLabClient {
         &self,
         method: &Method,
         url: &Url,
-        body: Option<Vec<u8>>,
+        body: Option<RequestBody>,
     ) -> Result<RawResponse, GitLabError> {
         let path = self.api_path(url);
+        let secrets: &[SecretString] = body.as_ref().map_or(&[], |b| &b.secrets);
         let kind = if *method == Method::GET || *method == Method::HEAD {
             MethodKind::Read
         } else {
@@ -450,11 +485,17 @@ impl GitLabClient {
             attempt += 1;
             let guard = self.pace().await;
             let mut request = self.inner.http.request(method.clone(), url.clone());
-            if let Some(sudo) = &self.sudo {
-                request = request.header("Sudo", sudo.clone());
+            match &self.sudo {
+                Sudo::Myself => {}
+                Sudo::As(user) => request = request.header("Sudo", user.clone()),
+                Sudo::Invalid => {
+                    return Err(GitLabError::Config(
+                        "the sudo username contains invalid characters".into(),
+                    ));
+                }
             }
-            if let Some(bytes) = &body {
-                request = request.header(CONTENT_TYPE, "application/json").body(bytes.clone());
+            if let Some(body) = &body {
+                request = request.header(CONTENT_TYPE, "application/json").body(body.bytes.clone());
             }
             counters.requests.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%method, %path, attempt, "GitLab request");
@@ -497,7 +538,7 @@ impl GitLabClient {
                 Decision::Ambiguous => {
                     let detail = match (&response, transport) {
                         (Some(r), _) => {
-                            let body = self.excerpt(&r.body);
+                            let body = self.excerpt(&r.body, secrets);
                             if body.is_empty() {
                                 format!("HTTP {}", r.status.as_u16())
                             } else {
@@ -528,7 +569,7 @@ impl GitLabClient {
                     method: method.to_string(),
                     path,
                     status: r.status.as_u16(),
-                    body: self.excerpt(&r.body),
+                    body: self.excerpt(&r.body, secrets),
                 }),
                 (None, detail) => Err(GitLabError::Connection {
                     method: method.to_string(),
@@ -550,7 +591,7 @@ impl GitLabClient {
             let detail = format!(
                 "invalid JSON ({}); body starts: {}",
                 sanitize_excerpt(&e.to_string(), 120),
-                self.excerpt(body)
+                self.excerpt(body, &[])
             );
             self.protocol_error(method.as_str(), url, detail)
         })
@@ -569,7 +610,10 @@ impl GitLabClient {
     ) -> Result<Option<T>, GitLabError> {
         match self.get_json(url).await {
             Ok(value) => Ok(Some(value)),
-            Err(e) if absent(&e) => Ok(None),
+            Err(e) if absent(&e) => {
+                self.uncount_error();
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -587,7 +631,7 @@ impl GitLabClient {
         &self,
         method: Method,
         url: Url,
-        body: Option<Vec<u8>>,
+        body: Option<RequestBody>,
     ) -> Result<T, GitLabError> {
         let response = self.send(method.clone(), &url, body).await?;
         self.decode(&method, &url, &response.body)
@@ -601,6 +645,7 @@ impl GitLabClient {
     pub async fn metadata(&self) -> Result<Metadata, GitLabError> {
         match self.get_json::<Metadata>(self.url(&["metadata"])).await {
             Err(e) if e.is_not_found() => {
+                self.uncount_error();
                 let mut meta: Metadata = self.get_json(self.url(&["version"])).await?;
                 meta.enterprise = meta.version.to_ascii_lowercase().contains("-ee");
                 Ok(meta)
@@ -683,7 +728,7 @@ impl GitLabClient {
 
     /// `GET /projects/:id/mirror/pull` (`doc/api/project_pull_mirroring.md`); `None` when
     /// GitLab answers 400 "The project is not mirrored".
-    #[tracing::instrument(skip_all, fields(project_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id))]
     pub async fn pull_mirror(&self, project_id: u64) -> Result<Option<PullMirror>, GitLabError> {
         let id = project_id.to_string();
         self.get_optional(self.url(&["projects", &id, "mirror", "pull"]), |e| {
@@ -695,23 +740,26 @@ impl GitLabClient {
     /// `PUT /projects/:id/mirror/pull` (17.6+): set URL and credentials (sent raw, in the
     /// JSON body) and any flags given. The caller becomes the mirror user; GitLab starts an
     /// update. The body is never logged.
-    #[tracing::instrument(skip_all, fields(project_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id))]
     pub async fn update_pull_mirror(
         &self,
         project_id: u64,
         req: &PullMirrorUpdate,
     ) -> Result<PullMirror, GitLabError> {
         let id = project_id.to_string();
-        let body = secret_body(&PullMirrorBody {
-            url: &req.url,
-            auth_user: req.auth_user.as_ref().map(Secret),
-            auth_password: req.auth_password.as_ref().map(Secret),
-            enabled: req.enabled,
-            mirror_trigger_builds: req.mirror_trigger_builds,
-            only_mirror_protected_branches: req.only_mirror_protected_branches,
-            mirror_overwrites_diverged_branches: req.mirror_overwrites_diverged_branches,
-            mirror_branch_regex: req.mirror_branch_regex.as_deref(),
-        })?;
+        let body = secret_body(
+            &PullMirrorBody {
+                url: &req.url,
+                auth_user: req.auth_user.as_ref().map(Secret),
+                auth_password: req.auth_password.as_ref().map(Secret),
+                enabled: req.enabled,
+                mirror_trigger_builds: req.mirror_trigger_builds,
+                only_mirror_protected_branches: req.only_mirror_protected_branches,
+                mirror_overwrites_diverged_branches: req.mirror_overwrites_diverged_branches,
+                mirror_branch_regex: req.mirror_branch_regex.as_deref(),
+            },
+            [req.auth_user.as_ref(), req.auth_password.as_ref()].into_iter().flatten(),
+        )?;
         self.write_json(Method::PUT, self.url(&["projects", &id, "mirror", "pull"]), Some(body))
             .await
     }
@@ -720,28 +768,31 @@ impl GitLabClient {
     /// (userinfo percent-encoded), `mirror` and flags (`doc/api/projects.md`). GitLab drops
     /// the mirror attributes silently without `admin_mirror`, and probes the URL (422 when
     /// unreachable): re-read the project afterwards.
-    #[tracing::instrument(skip_all, fields(project_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id))]
     pub async fn update_project_import_url(
         &self,
         project_id: u64,
         req: &ImportUrlUpdate,
     ) -> Result<Project, GitLabError> {
         let id = project_id.to_string();
-        let body = secret_body(&ImportUrlBody {
-            import_url: Secret(&req.import_url),
-            mirror: req.mirror,
-            mirror_user_id: req.mirror_user_id,
-            mirror_trigger_builds: req.mirror_trigger_builds,
-            only_mirror_protected_branches: req.only_mirror_protected_branches,
-            mirror_overwrites_diverged_branches: req.mirror_overwrites_diverged_branches,
-            mirror_branch_regex: req.mirror_branch_regex.as_deref(),
-        })?;
+        let body = secret_body(
+            &ImportUrlBody {
+                import_url: Secret(&req.import_url),
+                mirror: req.mirror,
+                mirror_user_id: req.mirror_user_id,
+                mirror_trigger_builds: req.mirror_trigger_builds,
+                only_mirror_protected_branches: req.only_mirror_protected_branches,
+                mirror_overwrites_diverged_branches: req.mirror_overwrites_diverged_branches,
+                mirror_branch_regex: req.mirror_branch_regex.as_deref(),
+            },
+            [&req.import_url],
+        )?;
         self.write_json(Method::PUT, self.url(&["projects", &id]), Some(body)).await
     }
 
     /// `POST /projects/:id/mirror/pull`: ask GitLab to update the mirror now. GitLab answers
     /// 200 even when it only defers the update (cool-down, update already due).
-    #[tracing::instrument(skip_all, fields(project_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id))]
     pub async fn trigger_pull_mirror(&self, project_id: u64) -> Result<(), GitLabError> {
         let id = project_id.to_string();
         self.send(Method::POST, &self.url(&["projects", &id, "mirror", "pull"]), None).await?;
@@ -751,7 +802,7 @@ impl GitLabClient {
     // ----- push mirrors -------------------------------------------------------------------
 
     /// Every push mirror of a project (`GET /projects/:id/remote_mirrors`, all pages).
-    #[tracing::instrument(skip_all, fields(project_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id))]
     pub async fn remote_mirrors(&self, project_id: u64) -> Result<Vec<RemoteMirror>, GitLabError> {
         use futures::TryStreamExt;
         let id = project_id.to_string();
@@ -761,7 +812,7 @@ impl GitLabClient {
     }
 
     /// One push mirror (14.10+); `None` on 404.
-    #[tracing::instrument(skip_all, fields(project_id, mirror_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id, mirror_id = mirror_id))]
     pub async fn remote_mirror(
         &self,
         project_id: u64,
@@ -776,27 +827,30 @@ impl GitLabClient {
     }
 
     /// `POST /projects/:id/remote_mirrors`: create a push mirror (credentials in `url`).
-    #[tracing::instrument(skip_all, fields(project_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id))]
     pub async fn create_remote_mirror(
         &self,
         project_id: u64,
         req: &RemoteMirrorCreate,
     ) -> Result<RemoteMirror, GitLabError> {
         let id = project_id.to_string();
-        let body = secret_body(&RemoteMirrorBody {
-            url: Secret(&req.url),
-            enabled: req.enabled,
-            auth_method: req.auth_method.as_deref(),
-            keep_divergent_refs: req.keep_divergent_refs,
-            only_protected_branches: req.only_protected_branches,
-            mirror_branch_regex: req.mirror_branch_regex.as_deref(),
-        })?;
+        let body = secret_body(
+            &RemoteMirrorBody {
+                url: Secret(&req.url),
+                enabled: req.enabled,
+                auth_method: req.auth_method.as_deref(),
+                keep_divergent_refs: req.keep_divergent_refs,
+                only_protected_branches: req.only_protected_branches,
+                mirror_branch_regex: req.mirror_branch_regex.as_deref(),
+            },
+            [&req.url],
+        )?;
         self.write_json(Method::POST, self.url(&["projects", &id, "remote_mirrors"]), Some(body))
             .await
     }
 
     /// `PUT /projects/:id/remote_mirrors/:mirror_id`: change settings (never the URL).
-    #[tracing::instrument(skip_all, fields(project_id, mirror_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id, mirror_id = mirror_id))]
     pub async fn update_remote_mirror(
         &self,
         project_id: u64,
@@ -804,8 +858,7 @@ impl GitLabClient {
         req: &RemoteMirrorUpdate,
     ) -> Result<RemoteMirror, GitLabError> {
         let (id, mid) = (project_id.to_string(), mirror_id.to_string());
-        let body = serde_json::to_vec(req)
-            .map_err(|e| GitLabError::Config(format!("cannot encode the request body: {e}")))?;
+        let body = secret_body(req, [])?;
         self.write_json(
             Method::PUT,
             self.url(&["projects", &id, "remote_mirrors", &mid]),
@@ -816,7 +869,7 @@ impl GitLabClient {
 
     /// `DELETE /projects/:id/remote_mirrors/:mirror_id`. Idempotent: a 404 (already gone,
     /// e.g. deleted before a crash) counts as success, so a resumed apply can repeat it.
-    #[tracing::instrument(skip_all, fields(project_id, mirror_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id, mirror_id = mirror_id))]
     pub async fn delete_remote_mirror(
         &self,
         project_id: u64,
@@ -828,13 +881,16 @@ impl GitLabClient {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) if e.is_not_found() => {
+                self.uncount_error();
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
 
     /// `POST /projects/:id/remote_mirrors/:mirror_id/sync`: push now (204; GitLab may defer).
-    #[tracing::instrument(skip_all, fields(project_id, mirror_id))]
+    #[tracing::instrument(skip_all, fields(project_id = project_id, mirror_id = mirror_id))]
     pub async fn sync_remote_mirror(
         &self,
         project_id: u64,
@@ -886,11 +942,35 @@ impl Serialize for Secret<'_> {
     }
 }
 
-/// Serialize a request body that holds secrets. This is the only place mirror credentials
-/// are exposed, and only into the returned bytes, which go straight to the HTTP body.
-fn secret_body<T: Serialize>(body: &T) -> Result<Vec<u8>, GitLabError> {
-    serde_json::to_vec(body)
-        .map_err(|_| GitLabError::Config("cannot encode the request body".to_owned()))
+/// A serialized JSON request body, with the secrets it holds (to scrub them out of any
+/// error text GitLab sends back).
+pub(crate) struct RequestBody {
+    bytes: Vec<u8>,
+    secrets: Vec<SecretString>,
+}
+
+/// Serialize a request body that holds secrets (wrapped in [`Secret`]). Mirror credentials
+/// are exposed only here, into the bytes that go straight to the HTTP body, and in
+/// [`scrub_secrets`].
+fn secret_body<'a, T: Serialize>(
+    body: &T,
+    secrets: impl IntoIterator<Item = &'a SecretString>,
+) -> Result<RequestBody, GitLabError> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|_| GitLabError::Config("cannot encode the request body".to_owned()))?;
+    Ok(RequestBody { bytes, secrets: secrets.into_iter().cloned().collect() })
+}
+
+/// Replace every occurrence of a (non-trivial) secret in `text` with `[REDACTED]`.
+fn scrub_secrets(mut text: String, secrets: &[SecretString]) -> String {
+    for secret in secrets {
+        let value = secret.expose_secret();
+        // Very short values (e.g. a one-letter user) would shred the text, and reveal little.
+        if value.len() >= 4 && text.contains(value) {
+            text = text.replace(value, "[REDACTED]");
+        }
+    }
+    text
 }
 
 #[derive(Serialize)]
@@ -980,7 +1060,7 @@ mod tests {
     fn secret_bodies_carry_the_raw_values() {
         let user = SecretString::from("svc@corp");
         let pass = SecretString::from("p@ss:w/rd");
-        let body = secret_body(&PullMirrorBody {
+        let body = PullMirrorBody {
             url: "https://h/x.git",
             auth_user: Some(Secret(&user)),
             auth_password: Some(Secret(&pass)),
@@ -989,14 +1069,21 @@ mod tests {
             only_mirror_protected_branches: None,
             mirror_overwrites_diverged_branches: None,
             mirror_branch_regex: None,
-        })
-        .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        };
+        let body = secret_body(&body, [&user, &pass]).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body.bytes).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"url":"https://h/x.git","auth_user":"svc@corp",
                 "auth_password":"p@ss:w/rd","mirror_trigger_builds":true})
         );
+    }
+
+    #[test]
+    fn echoed_secrets_are_scrubbed() {
+        let secrets = [SecretString::from("glpat-CANARYsrc"), SecretString::from("ab")];
+        let text = scrub_secrets("bad password glpat-CANARYsrc for ab".to_owned(), &secrets);
+        assert_eq!(text, "bad password [REDACTED] for ab");
     }
 
     #[test]

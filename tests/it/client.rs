@@ -573,6 +573,13 @@ async fn token_user_agent_and_sudo_headers() {
     assert!(seen[2].get("sudo").is_none(), "with_sudo does not change the original");
     assert_eq!(c.stats().requests, 3, "clones share the counters");
     assert_eq!(alice.stats(), c.stats());
+    assert_eq!(alice.sudo_user(), Some("alice"));
+
+    // A username that cannot be a header never turns into another user: nothing is sent.
+    let bad = c.with_sudo("evil\nname");
+    assert!(matches!(bad.current_user().await, Err(GitLabError::Config(_))));
+    assert!(c.try_with_sudo("evil\nname").is_err());
+    assert_eq!(c.stats().requests, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -644,7 +651,12 @@ async fn errors_name_the_call_and_leak_nothing() {
                     "error_description": "The request requires higher privileges than provided by the access token.",
                     "scope": "api"})))
             })
-            .put(|| async { (StatusCode::BAD_REQUEST, axum::Json(json!({"message": {"import_url": ["is blocked: Requests to localhost are not allowed"]}}))) }),
+            .put(|body: Bytes| async move {
+                // A hostile or buggy server echoing the request, credentials included.
+                let echo = String::from_utf8_lossy(&body).into_owned();
+                (StatusCode::BAD_REQUEST, axum::Json(json!({"echo": echo,
+                    "message": {"import_url": ["is blocked: Requests to localhost are not allowed"]}})))
+            }),
         )
         .route(
             "/api/v4/projects/{id}",
@@ -670,8 +682,9 @@ async fn errors_name_the_call_and_leak_nothing() {
 
     let err = c.update_pull_mirror(12, &pull_update()).await.expect_err("400");
     assert_eq!(err.status(), Some(400));
-    assert!(err.to_string().contains("Requests to localhost are not allowed"));
-    assert!(!format!("{err:?}").contains("CANARY"));
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("https://src.example/x.git") && text.contains("[REDACTED]"), "{text}");
+    assert!(!text.contains("CANARY") && !text.contains("svc-mirror"), "{text}");
 
     let err = c.project("group/sub/proj").await.expect_err("404");
     assert!(err.is_not_found());
@@ -730,6 +743,7 @@ async fn absent_things_are_none_and_versions_fall_back() {
     assert!(svc.bot && svc.is_active() && !svc.is_admin);
     assert_eq!(c.user_by_username("nobody").await.expect("lookup"), None);
     assert_eq!(c.application_settings().await.expect("settings").silent_mode_enabled, Some(true));
+    assert_eq!(c.stats().errors, 0, "absent things are not errors");
 }
 
 #[tokio::test]
