@@ -113,6 +113,12 @@ impl GitLabError {
                         .to_owned(),
                 )
             }
+            // ee/lib/api/project_mirror.rb: a hard-failed mirror refuses manual updates.
+            GitLabError::Http { status: 403, body, .. } if body.contains("on pause") => Some(
+                "the mirror failed too often and is paused: fix its URL or credentials; \
+                 changing them resets the failure count"
+                    .to_owned(),
+            ),
             GitLabError::Http { status: 403, .. } => Some(
                 "the token's user lacks permission: mirrors need the Maintainer role on the \
                  project, or an administrator"
@@ -123,6 +129,23 @@ impl GitLabError {
             }
             GitLabError::Http { status: 429, .. } => Some(
                 "GitLab's rate limit was hit repeatedly: lower --concurrency or retry later"
+                    .to_owned(),
+            ),
+            // lib/api/helpers/projects_helpers.rb#validate_git_import_url!
+            GitLabError::Http { status: 422, body, .. }
+                if body.contains("Unable to access repository") =>
+            {
+                Some(
+                    "GitLab probed the source URL with these credentials and could not read \
+                     it: check the host, path and the source token"
+                        .to_owned(),
+                )
+            }
+            // app/validators/addressable_url_validator.rb: every message starts "is blocked:".
+            GitLabError::Http { status: 400, body, .. } if body.contains("is blocked:") => Some(
+                "GitLab's URL validation refused the mirror URL; local or private targets need \
+                 the admin setting \"Allow requests to the local network from webhooks and \
+                 integrations\""
                     .to_owned(),
             ),
             GitLabError::Http { .. } => None,
@@ -240,6 +263,15 @@ mod tests {
         let h403p = http(403, "/projects/1", "{\"message\":\"403 Forbidden\"}").hint().unwrap();
         assert!(h403p.contains("Maintainer"), "{h403p}");
         assert!(http(404, "/projects/x", "").hint().unwrap().contains("not found"));
+        let paused = r#"{"message":"Mirroring for the project is on pause"}"#;
+        assert!(http(403, "/projects/1/mirror/pull", paused).hint().unwrap().contains("paused"));
+        let probe =
+            r#"{"message":"Unable to access repository with the URL and credentials provided"}"#;
+        assert!(http(422, "/projects/1", probe).hint().unwrap().contains("probed"));
+        let blocked =
+            r#"{"message":{"import_url":["is blocked: Requests to localhost are not allowed"]}}"#;
+        assert!(http(400, "/projects/1", blocked).hint().unwrap().contains("local network"));
+        assert!(http(400, "/projects/1", "{\"error\":\"url is missing\"}").hint().is_none());
         let redirect = GitLabError::Redirect {
             method: "GET".into(),
             path: "/user".into(),
