@@ -425,11 +425,12 @@ impl GitLabClient {
         };
         match url.join(location) {
             Ok(mut target) => {
-                if target.query().is_some() {
-                    target.set_query(Some("…"));
-                }
+                // The query may hold secrets (`private_token=`): show only that there was one.
+                let had_query = target.query().is_some();
+                target.set_query(None);
                 target.set_fragment(None);
-                sanitize_excerpt(target.as_str(), BODY_EXCERPT_CHARS)
+                let shown = if had_query { format!("{target}?…") } else { target.to_string() };
+                sanitize_excerpt(&shown, BODY_EXCERPT_CHARS)
             }
             Err(_) => {
                 sanitize_excerpt(location.split('?').next().unwrap_or(""), BODY_EXCERPT_CHARS)
@@ -479,20 +480,19 @@ impl GitLabClient {
         } else {
             MethodKind::Write
         };
+        if let Sudo::Invalid = self.sudo {
+            return Err(GitLabError::Config(
+                "the sudo username contains invalid characters".into(),
+            ));
+        }
         let counters = &self.inner.counters;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let guard = self.pace().await;
             let mut request = self.inner.http.request(method.clone(), url.clone());
-            match &self.sudo {
-                Sudo::Myself => {}
-                Sudo::As(user) => request = request.header("Sudo", user.clone()),
-                Sudo::Invalid => {
-                    return Err(GitLabError::Config(
-                        "the sudo username contains invalid characters".into(),
-                    ));
-                }
+            if let Sudo::As(user) = &self.sudo {
+                request = request.header("Sudo", user.clone());
             }
             if let Some(body) = &body {
                 request = request.header(CONTENT_TYPE, "application/json").body(body.bytes.clone());
