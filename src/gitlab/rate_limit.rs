@@ -60,8 +60,10 @@ pub enum Outcome {
 pub struct ServerHints {
     /// `Retry-After`, as a delay.
     pub retry_after: Option<Duration>,
-    /// `RateLimit-Reset`, Unix epoch seconds.
-    pub reset_epoch: Option<u64>,
+    /// `RateLimit-Reset` (Unix epoch seconds on the server's clock), converted to epoch
+    /// milliseconds on *our* clock: when the `Date` header shows the clocks differ by more
+    /// than [`MAX_IGNORED_SKEW_MS`], the difference is taken out.
+    pub reset_ms: Option<u64>,
     /// `RateLimit-Limit`.
     pub limit: Option<u64>,
     /// `RateLimit-Remaining`.
@@ -69,30 +71,47 @@ pub struct ServerHints {
 }
 
 impl ServerHints {
-    /// Parse the rate-limit headers; `now_epoch_ms` turns an HTTP-date `Retry-After` into a
-    /// delay. Malformed values are ignored.
+    /// Parse the rate-limit headers at local time `now_epoch_ms`. Malformed values are
+    /// ignored. An HTTP-date `Retry-After` and `RateLimit-Reset` are server times: they are
+    /// read against the server's `Date` header when the clocks clearly differ.
     pub fn from_headers(headers: &HeaderMap, now_epoch_ms: u64) -> ServerHints {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let number = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
-        let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, now_epoch_ms));
+        // The server's idea of "now"; Date has 1 s resolution, so take the middle.
+        let server_now_ms = text("date")
+            .and_then(parse_http_date_ms)
+            .map(|d| d + 500)
+            .filter(|d| d.abs_diff(now_epoch_ms) > MAX_IGNORED_SKEW_MS)
+            .unwrap_or(now_epoch_ms);
+        let to_local = |server_ms: u64| (server_ms + now_epoch_ms).saturating_sub(server_now_ms);
+        let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, server_now_ms));
         ServerHints {
             retry_after,
-            reset_epoch: number("ratelimit-reset"),
+            reset_ms: number("ratelimit-reset").map(|r| to_local(r.saturating_mul(1000))),
             limit: number("ratelimit-limit"),
             remaining: number("ratelimit-remaining"),
         }
     }
 }
 
-/// `Retry-After` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3).
-fn parse_retry_after(value: &str, now_epoch_ms: u64) -> Option<Duration> {
+/// Clock differences up to this are ignored (the `Date` header has 1 s resolution).
+pub const MAX_IGNORED_SKEW_MS: u64 = 2_000;
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) as epoch milliseconds.
+fn parse_http_date_ms(value: &str) -> Option<u64> {
+    let date =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    Some(u64::try_from(date.unix_timestamp()).ok()?.saturating_mul(1000))
+}
+
+/// `Retry-After` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3), the latter
+/// compared with the server's current time.
+fn parse_retry_after(value: &str, server_now_ms: u64) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let date =
-        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
-    let at_ms = u64::try_from(date.unix_timestamp()).ok()?.saturating_mul(1000);
-    Some(Duration::from_millis(at_ms.saturating_sub(now_epoch_ms)))
+    let at_ms = parse_http_date_ms(value)?;
+    Some(Duration::from_millis(at_ms.saturating_sub(server_now_ms)))
 }
 
 /// The verdict for one failed attempt.
@@ -158,9 +177,7 @@ pub fn retry_delay(
 ) -> Duration {
     let wait = if let Some(after) = hints.retry_after {
         after
-    } else if let Some(reset) =
-        hints.reset_epoch.map(|r| r.saturating_mul(1000)).filter(|&r| r > now_epoch_ms)
-    {
+    } else if let Some(reset) = hints.reset_ms.filter(|&r| r > now_epoch_ms) {
         Duration::from_millis(reset - now_epoch_ms)
     } else {
         let exp = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
@@ -209,8 +226,7 @@ impl PacingState {
         if let Some(limit) = hints.limit {
             self.limit = Some(limit);
         }
-        if let (Some(remaining), Some(reset)) = (hints.remaining, hints.reset_epoch) {
-            let reset_ms = reset.saturating_mul(1000);
+        if let (Some(remaining), Some(reset_ms)) = (hints.remaining, hints.reset_ms) {
             match self.reset_ms {
                 // Responses may arrive out of order: within one window keep the lowest count.
                 Some(current) if current == reset_ms => {
@@ -288,11 +304,11 @@ mod tests {
         use Outcome::*;
         let ms = Duration::from_millis;
         let ra = ServerHints { retry_after: Some(Duration::from_secs(3)), ..none() };
-        let reset = ServerHints { reset_epoch: Some(NOW / 1000 + 2), ..none() };
-        let past_reset = ServerHints { reset_epoch: Some(NOW / 1000 - 5), ..none() };
+        let reset = ServerHints { reset_ms: Some(NOW + 2_000), ..none() };
+        let past_reset = ServerHints { reset_ms: Some(NOW - 5_000), ..none() };
         let both = ServerHints {
             retry_after: Some(Duration::from_secs(1)),
-            reset_epoch: Some(NOW / 1000 + 7),
+            reset_ms: Some(NOW + 7_000),
             ..none()
         };
         let huge = ServerHints { retry_after: Some(Duration::from_secs(3600)), ..none() };
@@ -360,7 +376,7 @@ mod tests {
         h.insert("RateLimit-Remaining", HeaderValue::from_static("1999"));
         let hints = ServerHints::from_headers(&h, NOW);
         assert_eq!(hints.retry_after, Some(Duration::from_secs(7)));
-        assert_eq!(hints.reset_epoch, Some(1_700_000_060));
+        assert_eq!(hints.reset_ms, Some(1_700_000_060_000));
         assert_eq!(hints.limit, Some(2000));
         assert_eq!(hints.remaining, Some(1999));
 
@@ -371,6 +387,27 @@ mod tests {
         let hints = ServerHints::from_headers(&h, NOW);
         assert_eq!(hints.retry_after, Some(Duration::from_secs(10)));
         assert_eq!(hints.remaining, None);
+    }
+
+    #[test]
+    fn server_clock_skew_is_taken_out() {
+        // NOW = 2023-11-14 22:13:20 UTC. The server's clock runs 5 minutes ahead.
+        let mut h = HeaderMap::new();
+        h.insert("Date", HeaderValue::from_static("Tue, 14 Nov 2023 22:18:20 GMT"));
+        h.insert("RateLimit-Reset", HeaderValue::from_static("1700000330")); // server now + 30 s
+        h.insert("Retry-After", HeaderValue::from_static("Tue, 14 Nov 2023 22:18:30 GMT"));
+        let hints = ServerHints::from_headers(&h, NOW);
+        let reset = hints.reset_ms.unwrap();
+        assert!(reset.abs_diff(NOW + 30_000) <= 1_000, "{}", reset as i64 - NOW as i64);
+        let after = hints.retry_after.unwrap().as_millis() as u64;
+        assert!(after.abs_diff(10_000) <= 1_000, "{after}");
+
+        // Within the tolerance, nothing is corrected (Date only has whole seconds).
+        let mut h = HeaderMap::new();
+        h.insert("Date", HeaderValue::from_static("Tue, 14 Nov 2023 22:13:21 GMT"));
+        h.insert("RateLimit-Reset", HeaderValue::from_static("1700000001"));
+        let hints = ServerHints::from_headers(&h, NOW);
+        assert_eq!(hints.reset_ms, Some(1_700_000_001_000));
     }
 
     fn state(limit: u64, remaining: u64, reset_ms: u64, in_flight: u64) -> PacingState {
@@ -425,10 +462,10 @@ mod tests {
     #[test]
     fn observe_keeps_lowest_in_window_and_moves_on() {
         let mut st = PacingState::new(4, Duration::from_secs(60));
-        let h = |rem, reset| ServerHints {
+        let h = |rem, reset: u64| ServerHints {
             limit: Some(100),
             remaining: Some(rem),
-            reset_epoch: Some(reset),
+            reset_ms: Some(reset * 1000),
             retry_after: None,
         };
         st.observe(&h(50, 10));
