@@ -799,3 +799,35 @@ async fn bad_ca_cert_is_a_clear_error() {
     cfg.ca_cert = Some(dir.path().join("missing.pem"));
     assert!(GitLabClient::new(cfg).is_err());
 }
+
+#[tokio::test]
+async fn timeouts_are_retried_for_reads_and_ambiguous_for_writes() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let slow = move || {
+        h.fetch_add(1, Ordering::SeqCst);
+        async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            StatusCode::OK
+        }
+    };
+    let router =
+        Router::new().route("/api/v4/projects/{id}/mirror/pull", get(slow.clone()).put(slow));
+    let base = spawn(router).await;
+    let cfg = ClientConfig {
+        timeout: Duration::from_millis(200),
+        max_attempts: 2,
+        ..ClientConfig::new(base.clone(), SecretString::from(TOKEN))
+    };
+    let c = GitLabClient::with_tuning(cfg, tuning(4, 20)).expect("client");
+
+    let err = c.update_pull_mirror(1, &pull_update()).await.expect_err("timed out");
+    assert!(err.is_ambiguous(), "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "a timed-out write is not resent");
+
+    let err = c.pull_mirror(1).await.expect_err("timed out twice");
+    assert!(matches!(err, GitLabError::Connection { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "the read was retried");
+}
