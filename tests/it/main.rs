@@ -1,6 +1,7 @@
 //! The single integration-test binary: runs the real `glmirror` binary (and the simulator).
 
 mod cli;
+mod client;
 mod journal;
 mod plan_csv;
 mod rewrite;

@@ -1,0 +1,317 @@
+//! `GitLabError`: every way a GitLab API call can fail, classified for retry and hints.
+//!
+//! Messages carry the HTTP method, the API path (relative to `/api/v4`, never a full URL and
+//! never a query string) and, for HTTP errors, the status and a short sanitized excerpt of the
+//! response body. No variant ever holds a token.
+
+use crate::output::sanitize_for_terminal;
+use crate::secret::mask_userinfo;
+
+/// How many characters of a response body an error keeps.
+pub const BODY_EXCERPT_CHARS: usize = 200;
+
+/// A failed GitLab API call.
+#[derive(Debug, thiserror::Error)]
+pub enum GitLabError {
+    /// The client could not be built (bad base URL, unreadable `--ca-cert`, …).
+    #[error("GitLab client configuration: {0}")]
+    Config(String),
+
+    /// GitLab answered with an error status (after any retries).
+    #[error("{method} {path}: HTTP {status}{}", excerpt_suffix(body))]
+    Http {
+        /// `GET`, `PUT`, …
+        method: String,
+        /// API path below `/api/v4`, without query.
+        path: String,
+        /// The HTTP status code.
+        status: u16,
+        /// Sanitized excerpt of the response body (credentials masked, control characters
+        /// replaced, at most [`BODY_EXCERPT_CHARS`] characters).
+        body: String,
+    },
+
+    /// GitLab (or a proxy in front of it) answered with a redirect, which is never followed
+    /// so the token cannot reach another origin.
+    #[error("{method} {path}: HTTP {status} redirect to {location} (not followed)")]
+    Redirect {
+        /// `GET`, `PUT`, …
+        method: String,
+        /// API path below `/api/v4`, without query.
+        path: String,
+        /// The 3xx status.
+        status: u16,
+        /// Where it pointed: credentials masked, query removed.
+        location: String,
+    },
+
+    /// The request never got an answer: DNS, connection refused, TLS, timeout, or the
+    /// connection was closed without a response. For reads this is returned only once retries
+    /// are exhausted.
+    #[error("{method} {path}: {detail}")]
+    Connection {
+        /// `GET`, `PUT`, …
+        method: String,
+        /// API path below `/api/v4`, without query.
+        path: String,
+        /// What went wrong (masked, no URL).
+        detail: String,
+        /// True for certificate/TLS problems (never retried).
+        tls: bool,
+    },
+
+    /// A write (PUT/POST/DELETE) may or may not have been applied: the connection dropped
+    /// after the request was sent, it timed out, or GitLab answered 500. The client does not
+    /// retry such a write blindly; the caller must re-read the state and decide (apply does
+    /// this when it resumes).
+    #[error("{method} {path}: outcome unknown, the write may have been applied ({detail})")]
+    Ambiguous {
+        /// `PUT`, `POST` or `DELETE`.
+        method: String,
+        /// API path below `/api/v4`, without query.
+        path: String,
+        /// What went wrong (masked, no URL).
+        detail: String,
+    },
+
+    /// The response was not what the API documents (bad JSON, a foreign `Link` header, …).
+    #[error("{method} {path}: unexpected response: {detail}")]
+    Protocol {
+        /// `GET`, `PUT`, …
+        method: String,
+        /// API path below `/api/v4`, without query.
+        path: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+fn excerpt_suffix(body: &str) -> String {
+    if body.is_empty() { String::new() } else { format!(": {body}") }
+}
+
+impl GitLabError {
+    /// A next step for the user, when one is known (bad token, missing scope, …).
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GitLabError::Http { status: 401, path, .. } => {
+                let mut hint =
+                    "check that the GitLab token is valid, not expired and not revoked".to_owned();
+                if path.contains("/remote_mirrors") {
+                    // lib/api/remote_mirrors.rb answers 401 for missing permission too.
+                    hint.push_str(
+                        " (push-mirror endpoints also answer 401 when the token's user \
+                         cannot administer the project's mirrors)",
+                    );
+                }
+                Some(hint)
+            }
+            GitLabError::Http { status: 403, body, .. } if body.contains("insufficient_scope") => {
+                Some(
+                    "the token lacks a required scope: it needs `api` (and `sudo` to act as \
+                     another user)"
+                        .to_owned(),
+                )
+            }
+            // ee/lib/api/project_mirror.rb: a hard-failed mirror refuses manual updates.
+            GitLabError::Http { status: 403, body, .. } if body.contains("on pause") => Some(
+                "the mirror failed too often and is paused: fix its URL or credentials; \
+                 changing them resets the failure count"
+                    .to_owned(),
+            ),
+            GitLabError::Http { status: 403, .. } => Some(
+                "the token's user lacks permission: mirrors need the Maintainer role on the \
+                 project, or an administrator"
+                    .to_owned(),
+            ),
+            GitLabError::Http { status: 404, .. } => {
+                Some("project not found, or not visible to this token's user".to_owned())
+            }
+            GitLabError::Http { status: 429, .. } => Some(
+                "GitLab's rate limit was hit repeatedly: lower --concurrency or retry later"
+                    .to_owned(),
+            ),
+            // lib/api/helpers/projects_helpers.rb#validate_git_import_url!
+            GitLabError::Http { status: 422, body, .. }
+                if body.contains("Unable to access repository") =>
+            {
+                Some(
+                    "GitLab probed the source URL with these credentials and could not read \
+                     it: check the host, path and the source token"
+                        .to_owned(),
+                )
+            }
+            // app/validators/addressable_url_validator.rb: every message starts "is blocked:".
+            GitLabError::Http { status: 400, body, .. } if body.contains("is blocked:") => Some(
+                "GitLab's URL validation refused the mirror URL; local or private targets need \
+                 the admin setting \"Allow requests to the local network from webhooks and \
+                 integrations\""
+                    .to_owned(),
+            ),
+            GitLabError::Http { .. } => None,
+            GitLabError::Redirect { .. } => Some(
+                "check --gitlab-url: the API should not redirect (e.g. http:// instead of \
+                 https://, a wrong path, or a proxy or login page in between)"
+                    .to_owned(),
+            ),
+            GitLabError::Connection { tls: true, .. } => Some(
+                "check --gitlab-url, and pass --ca-cert with your CA's PEM certificate if \
+                 GitLab uses a private CA"
+                    .to_owned(),
+            ),
+            GitLabError::Connection { .. } => Some(
+                "check --gitlab-url, the network and any proxy settings (HTTPS_PROXY, \
+                 NO_PROXY); for TLS problems pass --ca-cert"
+                    .to_owned(),
+            ),
+            GitLabError::Ambiguous { .. } => Some(
+                "re-read the mirror before retrying: the change may already be in place \
+                 (rerunning apply does this)"
+                    .to_owned(),
+            ),
+            GitLabError::Config(_) | GitLabError::Protocol { .. } => None,
+        }
+    }
+
+    /// Could trying the same request again later succeed (429, 5xx, connection trouble)?
+    ///
+    /// The client has already retried such failures; this tells a caller whether the row may
+    /// be retried on a later run. Ambiguous writes are not "retryable": re-read first.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            GitLabError::Http { status, .. } => *status == 429 || (500..600).contains(status),
+            GitLabError::Connection { tls, .. } => !tls,
+            _ => false,
+        }
+    }
+
+    /// The HTTP status, for errors that have one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GitLabError::Http { status, .. } | GitLabError::Redirect { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// Is this a 404 Not Found?
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Is this a write whose outcome is unknown (see [`GitLabError::Ambiguous`])?
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, GitLabError::Ambiguous { .. })
+    }
+
+    /// The sanitized body excerpt of an HTTP error (empty for other kinds).
+    pub fn body(&self) -> &str {
+        match self {
+            GitLabError::Http { body, .. } => body,
+            _ => "",
+        }
+    }
+}
+
+/// Turn untrusted text (a response body, an error chain) into a short excerpt that is safe to
+/// show: URL credentials masked, control characters replaced, whitespace collapsed, at most
+/// `max_chars` characters (an ellipsis marks a cut).
+pub fn sanitize_excerpt(text: &str, max_chars: usize) -> String {
+    let masked = mask_userinfo(text);
+    let clean = sanitize_for_terminal(&masked);
+    let collapsed = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= max_chars {
+        collapsed
+    } else {
+        let mut cut: String = collapsed.chars().take(max_chars).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16, path: &str, body: &str) -> GitLabError {
+        GitLabError::Http { method: "GET".into(), path: path.into(), status, body: body.into() }
+    }
+
+    #[test]
+    fn excerpts_are_masked_cleaned_and_short() {
+        let body = "fatal: https://user:glpat-CANARY@host/x.git\x1b[31m not\r\nfound";
+        let e = sanitize_excerpt(body, 200);
+        assert!(!e.contains("CANARY"), "{e}");
+        assert!(!e.contains('\x1b') && !e.contains('\r') && !e.contains('\n'), "{e}");
+        assert!(e.contains("https://*****:*****@host/x.git"));
+        let long = "x".repeat(500);
+        let e = sanitize_excerpt(&long, 200);
+        assert_eq!(e.chars().count(), 201);
+        assert!(e.ends_with('…'));
+    }
+
+    #[test]
+    fn hints_name_the_fix() {
+        let h401 = http(401, "/user", "{\"message\":\"401 Unauthorized\"}").hint().unwrap();
+        assert!(h401.contains("token is valid"), "{h401}");
+        let h401m = http(401, "/projects/1/remote_mirrors", "").hint().unwrap();
+        assert!(h401m.contains("push-mirror"), "{h401m}");
+        let scope = r#"{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token.","scope":"api"}"#;
+        let h403 = http(403, "/projects/1/mirror/pull", scope).hint().unwrap();
+        assert!(h403.contains("`api`"), "{h403}");
+        let h403p = http(403, "/projects/1", "{\"message\":\"403 Forbidden\"}").hint().unwrap();
+        assert!(h403p.contains("Maintainer"), "{h403p}");
+        assert!(http(404, "/projects/x", "").hint().unwrap().contains("not found"));
+        let paused = r#"{"message":"Mirroring for the project is on pause"}"#;
+        assert!(http(403, "/projects/1/mirror/pull", paused).hint().unwrap().contains("paused"));
+        let probe =
+            r#"{"message":"Unable to access repository with the URL and credentials provided"}"#;
+        assert!(http(422, "/projects/1", probe).hint().unwrap().contains("probed"));
+        let blocked =
+            r#"{"message":{"import_url":["is blocked: Requests to localhost are not allowed"]}}"#;
+        assert!(http(400, "/projects/1", blocked).hint().unwrap().contains("local network"));
+        assert!(http(400, "/projects/1", "{\"error\":\"url is missing\"}").hint().is_none());
+        let redirect = GitLabError::Redirect {
+            method: "GET".into(),
+            path: "/user".into(),
+            status: 301,
+            location: "https://gitlab.example.com/api/v4/user".into(),
+        };
+        assert!(redirect.hint().unwrap().contains("--gitlab-url"));
+        let tls = GitLabError::Connection {
+            method: "GET".into(),
+            path: "/user".into(),
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+            tls: true,
+        };
+        assert!(tls.hint().unwrap().contains("--ca-cert"));
+    }
+
+    #[test]
+    fn classification() {
+        assert!(http(429, "/x", "").is_retryable());
+        assert!(http(503, "/x", "").is_retryable());
+        assert!(!http(400, "/x", "").is_retryable());
+        assert!(http(404, "/x", "").is_not_found());
+        assert_eq!(http(401, "/x", "").status(), Some(401));
+        let amb = GitLabError::Ambiguous {
+            method: "PUT".into(),
+            path: "/projects/1/mirror/pull".into(),
+            detail: "HTTP 500".into(),
+        };
+        assert!(amb.is_ambiguous() && !amb.is_retryable());
+        assert_eq!(amb.status(), None);
+    }
+
+    #[test]
+    fn display_has_method_path_status_and_excerpt() {
+        let e =
+            http(400, "/projects/7/mirror/pull", "{\"message\":\"The project is not mirrored\"}");
+        assert_eq!(
+            e.to_string(),
+            "GET /projects/7/mirror/pull: HTTP 400: {\"message\":\"The project is not mirrored\"}"
+        );
+        assert_eq!(http(502, "/user", "").to_string(), "GET /user: HTTP 502");
+    }
+}

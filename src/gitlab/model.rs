@@ -1,0 +1,457 @@
+//! Typed GitLab API entities (responses) and request bodies for the mirror endpoints.
+//!
+//! Responses are tolerant: every field that an older version, a CE instance or a caller
+//! without permission may omit is an `Option` or has a `#[serde(default)]`, and unknown
+//! fields are ignored. Request bodies that carry credentials hold them as `SecretString`;
+//! they are serialized only by [`crate::gitlab::client`]'s body helper.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// A project, as returned by `GET /projects`, `GET /projects/:id` and
+/// `GET /groups/:id/projects` (`doc/api/projects.md`, `lib/api/entities/project.rb`; EE mirror
+/// fields from `ee/lib/ee/api/entities/project.rb`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    /// Numeric project id.
+    pub id: u64,
+    /// `group/sub/project`.
+    #[serde(default)]
+    pub path_with_namespace: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Browser URL of the project.
+    #[serde(default)]
+    pub web_url: String,
+    /// Archived projects are read-only.
+    #[serde(default)]
+    pub archived: bool,
+    /// Pull-mirror source URL, credentials already stripped by GitLab; shown only to callers
+    /// with the Maintainer role (`admin_project`). `None` when absent or hidden.
+    #[serde(default)]
+    pub import_url: Option<String>,
+    /// `git`, `github`, … (shown with `admin_project`).
+    #[serde(default)]
+    pub import_type: Option<String>,
+    /// `none`, `scheduled`, `started`, `finished`, `failed`, …; for mirrors, the last update.
+    #[serde(default)]
+    pub import_status: Option<String>,
+    /// Last import/mirror error; only on `GET /projects/:id` for maintainers.
+    #[serde(default)]
+    pub import_error: Option<String>,
+    /// EE: the project is a pull mirror (absent on CE or without the licensed feature).
+    #[serde(default)]
+    pub mirror: bool,
+    /// EE, only when `mirror` is true: the user the mirror runs as.
+    #[serde(default)]
+    pub mirror_user_id: Option<u64>,
+    /// EE, only when `mirror` is true: mirror updates trigger pipelines.
+    #[serde(default)]
+    pub mirror_trigger_builds: Option<bool>,
+    /// EE, only when `mirror` is true: mirror only protected branches.
+    #[serde(default)]
+    pub only_mirror_protected_branches: Option<bool>,
+    /// EE, only when `mirror` is true: overwrite diverged branches.
+    #[serde(default)]
+    pub mirror_overwrites_diverged_branches: Option<bool>,
+    /// The namespace (group or user) the project lives in.
+    #[serde(default)]
+    pub namespace: Option<Namespace>,
+    /// Default branch name.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+    /// `private`, `internal` or `public`.
+    #[serde(default)]
+    pub visibility: Option<String>,
+}
+
+/// A project's namespace (`lib/api/entities/namespace_basic.rb`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Namespace {
+    /// Namespace id.
+    #[serde(default)]
+    pub id: u64,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Last path component.
+    #[serde(default)]
+    pub path: String,
+    /// `group` or `user`.
+    #[serde(default)]
+    pub kind: String,
+    /// Full path, e.g. `group/sub`.
+    #[serde(default)]
+    pub full_path: String,
+}
+
+/// A project's pull mirror, from `GET /projects/:id/mirror/pull`
+/// (`doc/api/project_pull_mirroring.md`, `ee/lib/api/entities/pull_mirror.rb`). The flag
+/// fields exist from GitLab 17.5.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullMirror {
+    /// The import-state id (not the project id).
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// `none`, `scheduled`, `started`, `finished`, `failed`, …
+    #[serde(default)]
+    pub update_status: Option<String>,
+    /// Source URL with the credentials masked as `*****`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Last error (GitLab masks URLs in it).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// ISO 8601 timestamps, kept as text.
+    #[serde(default)]
+    pub last_update_at: Option<String>,
+    /// When the last update started.
+    #[serde(default)]
+    pub last_update_started_at: Option<String>,
+    /// When an update last succeeded.
+    #[serde(default)]
+    pub last_successful_update_at: Option<String>,
+    /// 17.5+: whether the mirror is enabled (`project.mirror`).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// 17.5+: mirror updates trigger pipelines.
+    #[serde(default)]
+    pub mirror_trigger_builds: Option<bool>,
+    /// 17.5+: only protected branches are mirrored.
+    #[serde(default)]
+    pub only_mirror_protected_branches: Option<bool>,
+    /// 17.5+: diverged branches are overwritten.
+    #[serde(default)]
+    pub mirror_overwrites_diverged_branches: Option<bool>,
+    /// 17.5+: only branches matching this regex are mirrored.
+    #[serde(default)]
+    pub mirror_branch_regex: Option<String>,
+}
+
+/// A push mirror, from `/projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`,
+/// `lib/api/entities/remote_mirror.rb`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteMirror {
+    /// Mirror id.
+    pub id: u64,
+    /// New mirrors are disabled unless `enabled=true` is sent.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Target URL, credentials masked (a `git` user is kept).
+    #[serde(default)]
+    pub url: String,
+    /// `none`, `started`, `finished`, `failed`, `to_retry`.
+    #[serde(default)]
+    pub update_status: Option<String>,
+    /// ISO 8601 timestamps, kept as text.
+    #[serde(default)]
+    pub last_update_at: Option<String>,
+    /// When the last update started.
+    #[serde(default)]
+    pub last_update_started_at: Option<String>,
+    /// When an update last succeeded.
+    #[serde(default)]
+    pub last_successful_update_at: Option<String>,
+    /// Last error (URLs sanitized by GitLab).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Push only protected branches.
+    #[serde(default)]
+    pub only_protected_branches: Option<bool>,
+    /// Keep diverged refs instead of overwriting.
+    #[serde(default)]
+    pub keep_divergent_refs: Option<bool>,
+    /// `password` (default) or `ssh_public_key`.
+    #[serde(default)]
+    pub auth_method: Option<String>,
+    /// EE: only branches matching this regex are pushed.
+    #[serde(default)]
+    pub mirror_branch_regex: Option<String>,
+}
+
+/// A user, from `GET /user`, `GET /users/:id` or `GET /users?username=`
+/// (`doc/api/users.md`). Non-admins get no `is_admin` key: missing means false.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// User id.
+    pub id: u64,
+    /// Login name.
+    #[serde(default)]
+    pub username: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// `active`, `blocked`, `deactivated`, …
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Administrator (only present in the admin view of the user).
+    #[serde(default)]
+    pub is_admin: bool,
+    /// Bot users (service accounts, project/group bots).
+    #[serde(default)]
+    pub bot: bool,
+}
+
+impl User {
+    /// Is the account usable (`state == "active"`; an absent state counts as active)?
+    pub fn is_active(&self) -> bool {
+        self.state.as_deref().is_none_or(|s| s == "active")
+    }
+}
+
+/// The calling token, from `GET /personal_access_tokens/self` (15.5+,
+/// `doc/api/personal_access_tokens.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSelf {
+    /// Token id.
+    #[serde(default)]
+    pub id: u64,
+    /// Token name.
+    #[serde(default)]
+    pub name: String,
+    /// Revoked tokens cannot be used.
+    #[serde(default)]
+    pub revoked: bool,
+    /// Whether the token currently works.
+    #[serde(default)]
+    pub active: bool,
+    /// Scopes such as `api`, `read_api`, `sudo`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Owner's user id.
+    #[serde(default)]
+    pub user_id: Option<u64>,
+    /// Expiry date (`YYYY-MM-DD`), if any.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Creation time.
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// Last use.
+    #[serde(default)]
+    pub last_used_at: Option<String>,
+}
+
+impl TokenSelf {
+    /// Does the token carry this scope?
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// Instance metadata, from `GET /metadata` (`doc/api/metadata.md`) or, on old versions,
+/// `GET /version` (`doc/api/version.md`, no `enterprise` field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// For example `17.6.0-ee`.
+    #[serde(default)]
+    pub version: String,
+    /// Git revision of the build.
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// EE (Premium/Ultimate features possible). From `/version`, inferred from `-ee`.
+    #[serde(default)]
+    pub enterprise: bool,
+}
+
+impl Metadata {
+    /// The parsed version, if `version` is readable.
+    pub fn parsed_version(&self) -> Option<GitLabVersion> {
+        GitLabVersion::parse(&self.version)
+    }
+}
+
+/// The instance settings glmirror needs, from `GET /application/settings` (admin only,
+/// `doc/api/settings.md`; Silent Mode in `doc/administration/silent_mode/_index.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationSettings {
+    /// Silent Mode blocks mirror updates; absent before 15.11.
+    #[serde(default)]
+    pub silent_mode_enabled: Option<bool>,
+}
+
+/// A comparable GitLab version (`17.6.0-ee` → 17.6.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GitLabVersion {
+    /// Major version.
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+    /// Patch version.
+    pub patch: u32,
+}
+
+impl GitLabVersion {
+    /// Build a version.
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        GitLabVersion { major, minor, patch }
+    }
+
+    /// Parse `17.6.0-ee`, `16.11.2`, `v17.6.1-pre`, `17.6` (missing parts are 0).
+    pub fn parse(text: &str) -> Option<GitLabVersion> {
+        let text = text.trim().trim_start_matches(['v', 'V']);
+        let core = text.split(['-', '+', ' ']).next()?;
+        let mut parts = core.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+        let patch = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+        Some(GitLabVersion { major, minor, patch })
+    }
+
+    /// `PUT /projects/:id/mirror/pull` exists (GitLab 17.6, `doc/api/project_pull_mirroring.md`).
+    pub fn supports_pull_mirror_api(&self) -> bool {
+        *self >= GitLabVersion::new(17, 6, 0)
+    }
+
+    /// `GET …/mirror/pull` returns `enabled` and the mirror flags (GitLab 17.5).
+    pub fn exposes_mirror_flags(&self) -> bool {
+        *self >= GitLabVersion::new(17, 5, 0)
+    }
+}
+
+impl std::fmt::Display for GitLabVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Filters for `GET /projects` (`doc/api/projects.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectQuery {
+    /// `min_access_level` (40 = Maintainer). Omit for admins: it counts only memberships.
+    pub min_access_level: Option<u8>,
+    /// `archived=true|false`; `None` lists both.
+    pub archived: Option<bool>,
+}
+
+/// Body of `PUT /projects/:id/mirror/pull` (GitLab 17.6+, `doc/api/project_pull_mirroring.md`).
+///
+/// `url` must carry no userinfo; `auth_user`/`auth_password` are sent raw (not
+/// percent-encoded). `auth_user` is a secret too, because with no service user the token
+/// itself is the username. `None` fields are not sent.
+#[derive(Debug, Clone, Default)]
+pub struct PullMirrorUpdate {
+    /// Source URL without credentials.
+    pub url: String,
+    /// Username for the source (may be the token itself).
+    pub auth_user: Option<SecretString>,
+    /// Password or token for the source.
+    pub auth_password: Option<SecretString>,
+    /// Enable or disable the mirror.
+    pub enabled: Option<bool>,
+    /// Trigger pipelines on mirror updates.
+    pub mirror_trigger_builds: Option<bool>,
+    /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
+    pub only_mirror_protected_branches: Option<bool>,
+    /// Overwrite diverged branches.
+    pub mirror_overwrites_diverged_branches: Option<bool>,
+    /// Mirror only branches matching this regex.
+    pub mirror_branch_regex: Option<String>,
+}
+
+/// Body of the deprecated `PUT /projects/:id` pull-mirror path (before 17.6;
+/// `doc/api/projects.md`, `ee/lib/ee/api/helpers/projects_helpers.rb`).
+///
+/// `import_url` already contains the percent-encoded userinfo, hence a secret. GitLab
+/// silently drops these attributes when the caller lacks `admin_mirror`: re-read afterwards.
+#[derive(Debug, Clone)]
+pub struct ImportUrlUpdate {
+    /// Full source URL including credentials.
+    pub import_url: SecretString,
+    /// Keep (or make) the project a pull mirror; normally true.
+    pub mirror: bool,
+    /// Mirror user (only an admin may set someone other than itself).
+    pub mirror_user_id: Option<u64>,
+    /// Trigger pipelines on mirror updates.
+    pub mirror_trigger_builds: Option<bool>,
+    /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
+    pub only_mirror_protected_branches: Option<bool>,
+    /// Overwrite diverged branches.
+    pub mirror_overwrites_diverged_branches: Option<bool>,
+    /// Mirror only branches matching this regex.
+    pub mirror_branch_regex: Option<String>,
+}
+
+/// Body of `POST /projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`).
+#[derive(Debug, Clone)]
+pub struct RemoteMirrorCreate {
+    /// Target URL including credentials.
+    pub url: SecretString,
+    /// New mirrors are disabled by default: send true.
+    pub enabled: bool,
+    /// `password` or `ssh_public_key`.
+    pub auth_method: Option<String>,
+    /// Keep diverged refs.
+    pub keep_divergent_refs: Option<bool>,
+    /// Push only protected branches (exclusive with `mirror_branch_regex`).
+    pub only_protected_branches: Option<bool>,
+    /// EE: push only branches matching this regex.
+    pub mirror_branch_regex: Option<String>,
+}
+
+/// Body of `PUT /projects/:id/remote_mirrors/:mirror_id` (no `url`: GitLab cannot change it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RemoteMirrorUpdate {
+    /// Enable or disable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `password` or `ssh_public_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<String>,
+    /// Keep diverged refs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_divergent_refs: Option<bool>,
+    /// Push only protected branches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_protected_branches: Option<bool>,
+    /// EE: push only branches matching this regex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror_branch_regex: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_and_compare() {
+        let v = |s| GitLabVersion::parse(s).unwrap();
+        assert_eq!(v("17.6.0-ee"), GitLabVersion::new(17, 6, 0));
+        assert_eq!(v("v16.11.2"), GitLabVersion::new(16, 11, 2));
+        assert_eq!(v("17.10.1-pre"), GitLabVersion::new(17, 10, 1));
+        assert_eq!(v("18.0"), GitLabVersion::new(18, 0, 0));
+        assert!(GitLabVersion::parse("").is_none());
+        assert!(GitLabVersion::parse("abc").is_none());
+        assert!(v("17.10.0") > v("17.9.9"));
+        assert!(v("17.6.0-ee").supports_pull_mirror_api());
+        assert!(!v("17.5.3").supports_pull_mirror_api());
+        assert!(v("17.5.0").exposes_mirror_flags());
+        assert!(!v("17.4.9").exposes_mirror_flags());
+        assert!(v("18.1.0").supports_pull_mirror_api());
+    }
+
+    #[test]
+    fn entities_tolerate_missing_and_unknown_fields() {
+        let p: Project = serde_json::from_str(r#"{"id":5,"whatever":[1,2]}"#).unwrap();
+        assert_eq!(p.id, 5);
+        assert!(!p.mirror && p.import_url.is_none() && p.mirror_user_id.is_none());
+        let u: User =
+            serde_json::from_str(r#"{"id":1,"username":"root","state":"active"}"#).unwrap();
+        assert!(!u.is_admin && u.is_active());
+        let m: PullMirror = serde_json::from_str(
+            r#"{"id":3,"url":"https://*****:*****@h/x.git","update_status":"failed","last_error":null}"#,
+        )
+        .unwrap();
+        assert_eq!(m.enabled, None);
+        assert_eq!(m.update_status.as_deref(), Some("failed"));
+        let r: RemoteMirror =
+            serde_json::from_str(r#"{"id":9,"url":"https://*****@h/y"}"#).unwrap();
+        assert!(!r.enabled);
+        let s: ApplicationSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(s.silent_mode_enabled, None);
+        let t: TokenSelf =
+            serde_json::from_str(r#"{"id":1,"scopes":["api","sudo"],"active":true}"#).unwrap();
+        assert!(t.has_scope("api") && t.has_scope("sudo") && !t.has_scope("read_user"));
+    }
+}

@@ -1,0 +1,479 @@
+//! Retry and pacing policy: pure functions deciding whether to retry a request and how long
+//! to wait before the next one, from statuses, `Retry-After` and `RateLimit-*` headers.
+//!
+//! Nothing here does I/O or reads a clock: callers pass the time and a jitter value, so the
+//! rules are table-tested. Header meanings: `doc/administration/settings/user_and_ip_rate_limits.md`
+//! (`RateLimit-Reset` is Unix epoch seconds, `Retry-After` is seconds); application rate limits
+//! answer 429 with a JSON body and no headers (`lib/api/helpers/rate_limiter.rb`).
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+/// Backoff and attempt limits for retried requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts per request, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Base of the exponential backoff (attempt 1 waits up to `base`, attempt 2 up to `2*base`, …).
+    pub base_delay: Duration,
+    /// No single wait is longer than this, whatever the server asks for.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Whether a request may change state on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    /// GET/HEAD: safe to repeat.
+    Read,
+    /// PUT/POST/DELETE: repeating after an unknown outcome could apply a change twice.
+    Write,
+}
+
+/// What happened to one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An HTTP response with this status arrived.
+    Status(u16),
+    /// The connection could not be established (refused, DNS, unreachable): the request
+    /// certainly never reached GitLab.
+    ConnectFailed,
+    /// A TLS or certificate failure: retrying will not help.
+    TlsFailed,
+    /// The request may have been sent, but no complete response came back (connection
+    /// closed, reset, timeout, truncated body).
+    NoResponse,
+}
+
+/// Server hints parsed from a response's headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerHints {
+    /// `Retry-After`, as a delay.
+    pub retry_after: Option<Duration>,
+    /// `RateLimit-Reset` (Unix epoch seconds on the server's clock), converted to epoch
+    /// milliseconds on *our* clock: when the `Date` header shows the clocks differ by more
+    /// than [`MAX_IGNORED_SKEW_MS`], the difference is taken out.
+    pub reset_ms: Option<u64>,
+    /// `RateLimit-Limit`.
+    pub limit: Option<u64>,
+    /// `RateLimit-Remaining`.
+    pub remaining: Option<u64>,
+}
+
+impl ServerHints {
+    /// Parse the rate-limit headers at local time `now_epoch_ms`. Malformed values are
+    /// ignored. An HTTP-date `Retry-After` and `RateLimit-Reset` are server times: they are
+    /// read against the server's `Date` header when the clocks clearly differ.
+    pub fn from_headers(headers: &HeaderMap, now_epoch_ms: u64) -> ServerHints {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let number = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
+        // The server's idea of "now"; Date has 1 s resolution, so take the middle.
+        let server_now_ms = text("date")
+            .and_then(parse_http_date_ms)
+            .map(|d| d + 500)
+            .filter(|d| d.abs_diff(now_epoch_ms) > MAX_IGNORED_SKEW_MS)
+            .unwrap_or(now_epoch_ms);
+        let to_local = |server_ms: u64| (server_ms + now_epoch_ms).saturating_sub(server_now_ms);
+        let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, server_now_ms));
+        ServerHints {
+            retry_after,
+            reset_ms: number("ratelimit-reset").map(|r| to_local(r.saturating_mul(1000))),
+            limit: number("ratelimit-limit"),
+            remaining: number("ratelimit-remaining"),
+        }
+    }
+}
+
+/// Clock differences up to this are ignored (the `Date` header has 1 s resolution).
+pub const MAX_IGNORED_SKEW_MS: u64 = 2_000;
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) as epoch milliseconds.
+fn parse_http_date_ms(value: &str) -> Option<u64> {
+    let date =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    Some(u64::try_from(date.unix_timestamp()).ok()?.saturating_mul(1000))
+}
+
+/// `Retry-After` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3), the latter
+/// compared with the server's current time.
+fn parse_retry_after(value: &str, server_now_ms: u64) -> Option<Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at_ms = parse_http_date_ms(value)?;
+    Some(Duration::from_millis(at_ms.saturating_sub(server_now_ms)))
+}
+
+/// The verdict for one failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Success or a final answer: hand the response to the caller.
+    Done,
+    /// Wait this long, then try again.
+    RetryAfter(Duration),
+    /// Stop: a retryable failure, but attempts are exhausted.
+    GiveUp,
+    /// Stop: a write whose outcome is unknown; the caller must re-read the state.
+    Ambiguous,
+}
+
+/// Decide what to do after attempt number `attempt` (1-based) ended in `outcome`.
+///
+/// - Reads retry 429, every 5xx, connection failures and missing responses.
+/// - Writes retry only when the request surely was not applied: 429, 502/503/504 (GitLab or
+///   its proxy refused it) and connection failures. A 500 or a missing response after
+///   sending is [`Decision::Ambiguous`].
+/// - Other statuses (2xx, 3xx, 4xx) are final: [`Decision::Done`].
+/// - The wait is `Retry-After` if given, else the time until `RateLimit-Reset` if in the
+///   future, else full-jitter exponential backoff (`jitter` in `[0, 1)` scales
+///   `min(max_delay, base * 2^(attempt-1))`). Every wait is capped at `max_delay`.
+pub fn decide(
+    policy: &RetryPolicy,
+    method: MethodKind,
+    outcome: Outcome,
+    hints: &ServerHints,
+    attempt: u32,
+    now_epoch_ms: u64,
+    jitter: f64,
+) -> Decision {
+    let retryable = match (method, outcome) {
+        (_, Outcome::Status(s)) if s < 400 => return Decision::Done,
+        (_, Outcome::Status(429)) => true,
+        (MethodKind::Read, Outcome::Status(s)) => (500..600).contains(&s),
+        (MethodKind::Write, Outcome::Status(502..=504)) => true,
+        (MethodKind::Write, Outcome::Status(500)) => return Decision::Ambiguous,
+        (MethodKind::Write, Outcome::Status(_)) => false,
+        (_, Outcome::ConnectFailed) => true,
+        (_, Outcome::TlsFailed) => false,
+        (MethodKind::Read, Outcome::NoResponse) => true,
+        (MethodKind::Write, Outcome::NoResponse) => return Decision::Ambiguous,
+    };
+    if !retryable {
+        return Decision::Done;
+    }
+    if attempt >= policy.max_attempts.max(1) {
+        return Decision::GiveUp;
+    }
+    Decision::RetryAfter(retry_delay(policy, hints, attempt, now_epoch_ms, jitter))
+}
+
+/// The wait before the next attempt (see [`decide`]).
+pub fn retry_delay(
+    policy: &RetryPolicy,
+    hints: &ServerHints,
+    attempt: u32,
+    now_epoch_ms: u64,
+    jitter: f64,
+) -> Duration {
+    let wait = if let Some(after) = hints.retry_after {
+        after
+    } else if let Some(reset) = hints.reset_ms.filter(|&r| r > now_epoch_ms) {
+        Duration::from_millis(reset - now_epoch_ms)
+    } else {
+        let exp = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
+        let ceiling = policy.base_delay.saturating_mul(exp).min(policy.max_delay);
+        ceiling.mul_f64(jitter.clamp(0.0, 1.0))
+    };
+    wait.min(policy.max_delay)
+}
+
+/// Rate-limit state shared by all clones of a client, fed by response headers.
+///
+/// `RateLimit-Limit` is the quota, `RateLimit-Remaining` what is left in the current window,
+/// `RateLimit-Reset` when the window ends. `in_flight` counts requests that were let through
+/// but whose response has not been seen, because the server's `remaining` does not yet
+/// include them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PacingState {
+    /// Last `RateLimit-Limit` seen.
+    pub limit: Option<u64>,
+    /// Lowest `RateLimit-Remaining` seen for the window ending at `reset_ms`.
+    pub remaining: Option<u64>,
+    /// End of the current window (epoch milliseconds).
+    pub reset_ms: Option<u64>,
+    /// Requests admitted but not yet answered.
+    pub in_flight: u64,
+    /// Earliest time (epoch ms) the next paced request may start.
+    pub next_slot_ms: u64,
+    /// Requests the caller runs in parallel; below this many remaining, pacing starts.
+    pub concurrency: u64,
+    /// Longest single pacing wait.
+    pub max_wait_ms: u64,
+}
+
+impl PacingState {
+    /// A fresh state for a caller running `concurrency` requests at once.
+    pub fn new(concurrency: u64, max_wait: Duration) -> Self {
+        PacingState {
+            concurrency: concurrency.max(1),
+            max_wait_ms: u64::try_from(max_wait.as_millis()).unwrap_or(u64::MAX),
+            ..PacingState::default()
+        }
+    }
+
+    /// Record a response's rate-limit headers (and that one admitted request finished).
+    pub fn observe(&mut self, hints: &ServerHints) {
+        if let Some(limit) = hints.limit {
+            self.limit = Some(limit);
+        }
+        if let (Some(remaining), Some(reset_ms)) = (hints.remaining, hints.reset_ms) {
+            match self.reset_ms {
+                // Responses may arrive out of order: within one window keep the lowest count.
+                Some(current) if current == reset_ms => {
+                    self.remaining = Some(self.remaining.map_or(remaining, |r| r.min(remaining)));
+                }
+                Some(current) if current > reset_ms => {} // a late answer from an old window
+                _ => {
+                    self.reset_ms = Some(reset_ms);
+                    self.remaining = Some(remaining);
+                }
+            }
+        }
+    }
+
+    /// Note that an admitted request finished (answered or failed).
+    pub fn finish(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+}
+
+/// Admit one request at `now_ms` (epoch ms): returns how long it must wait first, and counts
+/// it as in flight.
+///
+/// With plenty of quota left, or no rate-limit headers seen, or the window already over, the
+/// wait is zero. When the quota left for this window (`remaining - in_flight`) drops below
+/// `max(limit / 10, concurrency)`, requests are spaced evenly over the time left until the
+/// reset, so the window's budget lasts to its end; with no budget left the wait is the time
+/// until the reset. Every wait is capped at `max_wait_ms` (a skewed clock must not stall us).
+pub fn pacing_delay(state: &mut PacingState, now_ms: u64) -> Duration {
+    state.in_flight += 1;
+    let (Some(remaining), Some(reset_ms)) = (state.remaining, state.reset_ms) else {
+        return Duration::ZERO;
+    };
+    if now_ms >= reset_ms {
+        return Duration::ZERO;
+    }
+    let limit = state.limit.unwrap_or(0);
+    let threshold = (limit / 10).max(state.concurrency);
+    // This request itself is already counted in in_flight.
+    let budget = remaining.saturating_sub(state.in_flight - 1);
+    if budget >= threshold {
+        return Duration::ZERO;
+    }
+    let slot = state.next_slot_ms.max(now_ms);
+    let wait = if budget == 0 || slot >= reset_ms {
+        reset_ms - now_ms
+    } else {
+        // Share what is left of the window, from this slot on, among the budget.
+        state.next_slot_ms = slot + (reset_ms - slot) / budget;
+        slot - now_ms
+    };
+    Duration::from_millis(wait.min(state.max_wait_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    const P: RetryPolicy = RetryPolicy {
+        max_attempts: 6,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(10),
+    };
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn none() -> ServerHints {
+        ServerHints::default()
+    }
+
+    #[test]
+    fn retry_decision_table() {
+        use Decision::*;
+        use MethodKind::*;
+        use Outcome::*;
+        let ms = Duration::from_millis;
+        let ra = ServerHints { retry_after: Some(Duration::from_secs(3)), ..none() };
+        let reset = ServerHints { reset_ms: Some(NOW + 2_000), ..none() };
+        let past_reset = ServerHints { reset_ms: Some(NOW - 5_000), ..none() };
+        let both = ServerHints {
+            retry_after: Some(Duration::from_secs(1)),
+            reset_ms: Some(NOW + 7_000),
+            ..none()
+        };
+        let huge = ServerHints { retry_after: Some(Duration::from_secs(3600)), ..none() };
+        #[rustfmt::skip]
+        let table: &[(MethodKind, Outcome, ServerHints, u32, f64, Decision)] = &[
+            // Final answers.
+            (Read, Status(200), none(), 1, 0.5, Done),
+            (Write, Status(201), none(), 1, 0.5, Done),
+            (Read, Status(302), none(), 1, 0.5, Done),
+            (Read, Status(400), none(), 1, 0.5, Done),
+            (Read, Status(401), none(), 1, 0.5, Done),
+            (Read, Status(403), none(), 1, 0.5, Done),
+            (Read, Status(404), none(), 1, 0.5, Done),
+            (Write, Status(422), none(), 1, 0.5, Done),
+            (Read, TlsFailed, none(), 1, 0.5, Done),
+            // 429: Retry-After first, then RateLimit-Reset, then exponential with jitter.
+            (Read, Status(429), ra, 1, 0.5, RetryAfter(ms(3000))),
+            (Read, Status(429), reset, 1, 0.5, RetryAfter(ms(2000))),
+            (Read, Status(429), both, 1, 0.5, RetryAfter(ms(1000))),
+            (Read, Status(429), past_reset, 1, 0.5, RetryAfter(ms(50))),
+            (Read, Status(429), none(), 1, 0.5, RetryAfter(ms(50))),
+            (Read, Status(429), none(), 3, 0.5, RetryAfter(ms(200))),
+            (Read, Status(429), none(), 3, 0.0, RetryAfter(ms(0))),
+            (Read, Status(429), none(), 5, 1.0, RetryAfter(ms(1600))),
+            (Read, Status(429), huge, 1, 0.5, RetryAfter(ms(10_000))),
+            (Write, Status(429), ra, 1, 0.5, RetryAfter(ms(3000))),
+            // 5xx: reads retry all, writes only gateway errors.
+            (Read, Status(500), none(), 1, 1.0, RetryAfter(ms(100))),
+            (Read, Status(502), none(), 2, 1.0, RetryAfter(ms(200))),
+            (Read, Status(503), ra, 2, 1.0, RetryAfter(ms(3000))),
+            (Write, Status(500), none(), 1, 0.5, Ambiguous),
+            (Write, Status(502), none(), 1, 1.0, RetryAfter(ms(100))),
+            (Write, Status(503), none(), 1, 1.0, RetryAfter(ms(100))),
+            (Write, Status(504), none(), 1, 1.0, RetryAfter(ms(100))),
+            (Write, Status(501), none(), 1, 0.5, Done),
+            // Connection trouble.
+            (Read, ConnectFailed, none(), 1, 1.0, RetryAfter(ms(100))),
+            (Write, ConnectFailed, none(), 1, 1.0, RetryAfter(ms(100))),
+            (Read, NoResponse, none(), 1, 1.0, RetryAfter(ms(100))),
+            (Write, NoResponse, none(), 1, 0.5, Ambiguous),
+            // Bounded attempts.
+            (Read, Status(429), ra, 6, 0.5, GiveUp),
+            (Read, Status(503), none(), 6, 0.5, GiveUp),
+            (Write, ConnectFailed, none(), 7, 0.5, GiveUp),
+            (Read, NoResponse, none(), 5, 1.0, RetryAfter(ms(1600))),
+        ];
+        for (i, (method, outcome, hints, attempt, jitter, want)) in table.iter().enumerate() {
+            let got = decide(&P, *method, *outcome, hints, *attempt, NOW, *jitter);
+            assert_eq!(got, *want, "row {i}: {method:?} {outcome:?} {hints:?} attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let got = retry_delay(&P, &none(), 40, NOW, 1.0);
+        assert_eq!(got, P.max_delay);
+    }
+
+    #[test]
+    fn headers_are_parsed() {
+        let mut h = HeaderMap::new();
+        h.insert("Retry-After", HeaderValue::from_static("7"));
+        h.insert("RateLimit-Reset", HeaderValue::from_static("1700000060"));
+        h.insert("RateLimit-Limit", HeaderValue::from_static("2000"));
+        h.insert("RateLimit-Remaining", HeaderValue::from_static("1999"));
+        let hints = ServerHints::from_headers(&h, NOW);
+        assert_eq!(hints.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(hints.reset_ms, Some(1_700_000_060_000));
+        assert_eq!(hints.limit, Some(2000));
+        assert_eq!(hints.remaining, Some(1999));
+
+        let mut h = HeaderMap::new();
+        // 1700000010 = Tue, 14 Nov 2023 22:13:30 GMT
+        h.insert("Retry-After", HeaderValue::from_static("Tue, 14 Nov 2023 22:13:30 GMT"));
+        h.insert("RateLimit-Remaining", HeaderValue::from_static("lots"));
+        let hints = ServerHints::from_headers(&h, NOW);
+        assert_eq!(hints.retry_after, Some(Duration::from_secs(10)));
+        assert_eq!(hints.remaining, None);
+    }
+
+    #[test]
+    fn server_clock_skew_is_taken_out() {
+        // NOW = 2023-11-14 22:13:20 UTC. The server's clock runs 5 minutes ahead.
+        let mut h = HeaderMap::new();
+        h.insert("Date", HeaderValue::from_static("Tue, 14 Nov 2023 22:18:20 GMT"));
+        h.insert("RateLimit-Reset", HeaderValue::from_static("1700000330")); // server now + 30 s
+        h.insert("Retry-After", HeaderValue::from_static("Tue, 14 Nov 2023 22:18:30 GMT"));
+        let hints = ServerHints::from_headers(&h, NOW);
+        let reset = hints.reset_ms.unwrap();
+        assert!(reset.abs_diff(NOW + 30_000) <= 1_000, "{}", reset as i64 - NOW as i64);
+        let after = hints.retry_after.unwrap().as_millis() as u64;
+        assert!(after.abs_diff(10_000) <= 1_000, "{after}");
+
+        // Within the tolerance, nothing is corrected (Date only has whole seconds).
+        let mut h = HeaderMap::new();
+        h.insert("Date", HeaderValue::from_static("Tue, 14 Nov 2023 22:13:21 GMT"));
+        h.insert("RateLimit-Reset", HeaderValue::from_static("1700000001"));
+        let hints = ServerHints::from_headers(&h, NOW);
+        assert_eq!(hints.reset_ms, Some(1_700_000_001_000));
+    }
+
+    fn state(limit: u64, remaining: u64, reset_ms: u64, in_flight: u64) -> PacingState {
+        PacingState {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            reset_ms: Some(reset_ms),
+            in_flight,
+            next_slot_ms: 0,
+            concurrency: 4,
+            max_wait_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn pacing_table() {
+        let ms = Duration::from_millis;
+        #[rustfmt::skip]
+        let table: &[(&str, PacingState, u64, Duration)] = &[
+            ("no headers seen", PacingState::new(4, Duration::from_secs(60)), NOW, ms(0)),
+            ("plenty left", state(2000, 1500, NOW + 60_000, 0), NOW, ms(0)),
+            ("at 10% exactly", state(2000, 200, NOW + 60_000, 0), NOW, ms(0)),
+            ("under 10%", state(2000, 100, NOW + 60_000, 0), NOW, ms(0)), // first slot is now
+            ("window over", state(2000, 0, NOW, 0), NOW, ms(0)),
+            ("budget gone", state(2000, 0, NOW + 30_000, 0), NOW, ms(30_000)),
+            ("in flight eat budget", state(100, 3, NOW + 1_000, 3), NOW, ms(1_000)),
+            ("skewed clock capped", state(100, 0, NOW + 3_600_000, 0), NOW, ms(60_000)),
+            ("below concurrency", state(20, 3, NOW + 900, 0), NOW, ms(0)),
+        ];
+        for (name, st, now, want) in table {
+            let mut st = st.clone();
+            assert_eq!(pacing_delay(&mut st, *now), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn paced_requests_are_spread_until_reset() {
+        // 5 left for the next second: the 5 requests get slots 0, 200, 400... ms apart.
+        let mut st = state(100, 5, NOW + 1_000, 0);
+        let waits: Vec<u64> =
+            (0..5).map(|_| pacing_delay(&mut st, NOW).as_millis() as u64).collect();
+        assert_eq!(waits[0], 0);
+        assert!(waits.windows(2).all(|w| w[1] > w[0]), "{waits:?}");
+        assert!(*waits.last().unwrap() < 1_000, "{waits:?}");
+        // A sixth request (budget exhausted) waits until the reset.
+        assert_eq!(pacing_delay(&mut st, NOW), Duration::from_millis(1_000));
+        assert_eq!(st.in_flight, 6);
+        st.finish();
+        assert_eq!(st.in_flight, 5);
+    }
+
+    #[test]
+    fn observe_keeps_lowest_in_window_and_moves_on() {
+        let mut st = PacingState::new(4, Duration::from_secs(60));
+        let h = |rem, reset: u64| ServerHints {
+            limit: Some(100),
+            remaining: Some(rem),
+            reset_ms: Some(reset * 1000),
+            retry_after: None,
+        };
+        st.observe(&h(50, 10));
+        st.observe(&h(55, 10)); // late, out of order
+        assert_eq!(st.remaining, Some(50));
+        st.observe(&h(99, 11)); // new window
+        assert_eq!((st.remaining, st.reset_ms), (Some(99), Some(11_000)));
+        st.observe(&h(10, 10)); // stale window ignored
+        assert_eq!(st.remaining, Some(99));
+    }
+}
