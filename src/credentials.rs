@@ -22,6 +22,7 @@ const USER_FORMS: &str = "usual usernames: GitLab: any name or `oauth2`; Bitbuck
                           `x-token-auth`; Azure DevOps: any name";
 
 /// The service account for one source host.
+#[derive(Clone)]
 pub struct HostCredential {
     /// Normalized host (lowercase, A-label), compared exactly with mirror URL hosts.
     pub host: String,
@@ -45,7 +46,7 @@ impl std::fmt::Debug for HostCredential {
 }
 
 /// Every source host's credentials.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Credentials {
     /// One entry per source host, hosts unique.
     pub hosts: Vec<HostCredential>,

@@ -256,50 +256,8 @@ impl Step {
     }
 }
 
-/// How a row ended (the report's `outcome` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Written and confirmed.
-    Applied,
-    /// The live mirror already matched the target; nothing written.
-    AlreadyApplied,
-    /// The live mirror differs from what the plan observed; not written.
-    Drifted,
-    /// A write or read failed.
-    Failed,
-    /// Not an `update` row, or deliberately not attempted.
-    Skipped,
-    /// `--dry-run`: what would have been written.
-    DryRun,
-}
-
-impl Outcome {
-    /// The code written to the journal and the report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::AlreadyApplied => "already-applied",
-            Outcome::Drifted => "drifted",
-            Outcome::Failed => "failed",
-            Outcome::Skipped => "skipped",
-            Outcome::DryRun => "dry-run",
-        }
-    }
-
-    /// Whether a rerun skips a row that ended this way: only `applied` and
-    /// `already-applied`. Failed, drifted and skipped rows are attempted again (after
-    /// re-reading the live mirror); a dry run changed nothing, so it finishes nothing.
-    pub fn is_final(self) -> bool {
-        matches!(self, Outcome::Applied | Outcome::AlreadyApplied)
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How a row ended: the same codes as the report's `outcome` column.
+pub use crate::plan::Outcome;
 
 /// Recorded when a row is done, whatever the result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -717,7 +675,8 @@ pub struct JournalState {
 }
 
 impl JournalState {
-    fn empty() -> Self {
+    /// A journal with nothing in it (a first run, or a dry run without a journal).
+    pub fn empty() -> Self {
         JournalState {
             header: None,
             resumes: 0,

@@ -14,7 +14,10 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
 use crate::apply::interrupt::Interrupt;
-use crate::apply::journal::{self, Journal, JournalState, RowKey as JournalKey};
+use crate::apply::journal::{
+    self, Intent, Journal, JournalError, JournalState, OutcomeEntry, PushRepair, RowKey as JournalKey,
+    RowState, StepKind, WriteStep,
+};
 use crate::cli::{ApplyArgs, GlobalArgs, MirrorSelection};
 use crate::cmd::inventory::{self, MirrorDetail, Preflight, UserCache};
 use crate::cmd::plan::MirrorFacts;
@@ -24,6 +27,7 @@ use crate::gitlab::{
     GitLabClient, GitLabError, ImportUrlUpdate, PullMirrorUpdate, RemoteMirror,
     RemoteMirrorCreate,
 };
+use crate::plan::MirrorFlags;
 use crate::output::sanitize_for_terminal;
 use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow};
 use crate::rewrite::{self, Action, Direction, NewAuth, Rules};
@@ -47,7 +51,10 @@ pub async fn execute(
     creds: &Credentials,
 ) -> Result<ExitCode, AppError> {
     let plan_path = args.plan.clone();
-    let rows = plan::read_plan(&plan_path).map_err(|e| plan_error(&plan_path, e))?;
+    // Hash exactly the bytes that are parsed, so the plan cannot change in between.
+    let bytes = std::fs::read(&plan_path).map_err(|e| AppError::io("cannot read", &plan_path, e))?;
+    let sha = journal::sha256_hex(&bytes);
+    let rows = plan::parse_plan(&bytes, &plan_path.display().to_string())?;
     let rules = creds.rules(Vec::new(), false);
     validate_rows(&plan_path, &rows, &rules)?;
     let journal_path = args.journal.clone().unwrap_or_else(|| plan_path.with_extension("journal"));
@@ -86,12 +93,14 @@ pub async fn execute(
     check_instance(&client, &plan_path, &rows).await?;
     check_mirror_users(&plan_path, &rows, &pre)?;
 
-    let sha = journal::plan_sha256(&plan_path).map_err(|e| AppError::io("cannot read", &plan_path, e))?;
     let (journal, state) = if args.dry_run {
         // A dry run records nothing, so it can never make a later real run skip a row.
-        (None, journal::load_if_exists(&journal_path, &sha)?)
+        (None, dry_run_state(&journal_path, &plan_path, &sha)?)
     } else {
-        let (j, s) = Journal::open(&journal_path, &plan_path, &sha).await?;
+        let (j, s) = Journal::open(&journal_path, &plan_path, &sha)?;
+        if let Some(pid) = j.took_over_stale_lock() {
+            say(format!("warning: took over the lock of an earlier apply (pid {pid}) that is gone"));
+        }
         (Some(j), s)
     };
 
@@ -100,7 +109,8 @@ pub async fn execute(
     let already = updates.len() - todo.len();
     confirm(args, &pre, &client, todo.len(), already, rows.len())?;
 
-    let interrupt = Interrupt::install();
+    let interrupt = Interrupt::install()
+        .map_err(|e| AppError::fatal(format!("cannot install the Ctrl-C handler: {e}")))?;
     let exec = Arc::new(Exec {
         client,
         pre,
@@ -117,9 +127,13 @@ pub async fn execute(
     let mut results: HashMap<JournalKey, RowResult> = HashMap::new();
     let mut stream = futures::stream::iter(todo.iter().map(|row| {
         let exec = exec.clone();
-        let in_flight = state.in_flight(&journal_key(row)).cloned();
+        let key = journal_key(row);
+        let prior = Prior {
+            in_flight: matches!(state.row(&key), Some(RowState::InFlight { .. })),
+            repair: state.push_repair(&key),
+        };
         let row = (*row).clone();
-        async move { exec.apply_row(&row, in_flight).await }
+        async move { exec.apply_row(&row, prior).await }
     }))
     .buffer_unordered(usize::from(global.concurrency));
     while let Some(result) = stream.next().await {
@@ -142,7 +156,7 @@ pub async fn execute(
                     verified_status: r.verified,
                     finished_at: r.finished_at,
                 },
-                None => not_applied(row, state.finished(&key)),
+                None => not_applied(row, state.row(&key)),
             }
         })
         .collect();
@@ -179,12 +193,33 @@ pub async fn execute(
     Ok(if bad { ExitCode::RowsFailed } else { ExitCode::Success })
 }
 
-/// A plan-file problem: `FILE:LINE: message`, exit 2.
-fn plan_error(path: &Path, e: plan::PlanError) -> AppError {
-    AppError::Usage {
-        message: format!("{}:{}: {}", path.display(), e.line, e.message),
-        hint: e.hint,
+/// What a dry run learns from an existing journal (it never writes one).
+fn dry_run_state(journal_path: &Path, plan_path: &Path, sha: &str) -> Result<JournalState, AppError> {
+    if !journal_path.exists() {
+        return Ok(JournalState::empty());
     }
+    let state = journal::load(journal_path)?;
+    if let Some(header) = state.header()
+        && header.plan_sha256 != sha
+    {
+        return Err(JournalError::OtherPlan {
+            journal: journal_path.to_owned(),
+            plan_path: plan_path.display().to_string(),
+            journal_plan_sha256: header.plan_sha256.clone(),
+            plan_sha256: sha.to_owned(),
+        }
+        .into());
+    }
+    Ok(state)
+}
+
+/// What earlier runs recorded about a row.
+#[derive(Debug, Clone, Copy)]
+struct Prior {
+    /// An intent without an outcome: the previous run died while writing this row.
+    in_flight: bool,
+    /// For push rows: what an earlier attempt already did.
+    repair: Option<PushRepair>,
 }
 
 /// Checks that need the credentials given to `apply` (the file itself was checked by
@@ -340,13 +375,12 @@ fn confirm(
 }
 
 /// The report line of a row that was not worked on in this run.
-fn not_applied(row: &PlanRow, earlier: Option<&journal::Finished>) -> ReportRow {
+fn not_applied(row: &PlanRow, earlier: Option<RowState>) -> ReportRow {
     let (outcome, detail) = match (row.action, earlier) {
-        (Action::Update, Some(f)) => (
-            f.outcome.parse().unwrap_or(Outcome::AlreadyApplied),
-            format!("recorded by an earlier run: {}", f.detail),
-        ),
-        (Action::Update, None) => {
+        (Action::Update, Some(RowState::Finished { outcome, detail })) if outcome.is_final() => {
+            (outcome, format!("recorded by an earlier run: {detail}"))
+        }
+        (Action::Update, _) => {
             (Outcome::Skipped, "not started: the run was interrupted; rerun to resume".into())
         }
         (action, _) => (Outcome::Skipped, format!("planned as {}", action.code())),
@@ -397,20 +431,21 @@ impl Exec {
     async fn apply_row(
         &self,
         row: &PlanRow,
-        in_flight: Option<journal::InFlight>,
+        prior: Prior,
     ) -> Result<RowResult, AppError> {
         let key = journal_key(row);
         if self.interrupt.is_requested() {
             return Ok(self.result(&key, Outcome::Skipped, "not started: interrupted; rerun to resume".into(), String::new()));
         }
         let attempt = match row.mirror_type {
-            MirrorType::Pull => self.apply_pull(row, &key, in_flight.as_ref()).await,
-            MirrorType::Push => self.apply_push(row, &key, in_flight.as_ref()).await,
+            MirrorType::Pull => self.apply_pull(row, &key, prior).await,
+            MirrorType::Push => self.apply_push(row, &key, prior).await,
         };
         let (outcome, detail, verified) = match attempt {
             Ok(done) => done,
             Err(Step::Journal(e)) => return Err(e),
             Err(Step::GitLab(e)) => (Outcome::Failed, mask_userinfo(&e.to_string()), String::new()),
+            Err(Step::Refused(why)) => (Outcome::Failed, why, String::new()),
         };
         if !self.dry_run {
             self.record_outcome(&key, outcome, &detail).await?;
@@ -430,12 +465,12 @@ impl Exec {
 
     async fn record_outcome(&self, key: &JournalKey, outcome: Outcome, detail: &str) -> Result<(), AppError> {
         if let Some(j) = &self.journal {
-            j.record(journal::Entry::outcome(key.clone(), outcome.code(), detail)).await?;
+            j.record(OutcomeEntry::new(key.clone(), outcome, detail)).await?;
         }
         Ok(())
     }
 
-    async fn record(&self, entry: journal::Entry) -> Result<(), Step> {
+    async fn record(&self, entry: impl Into<journal::Entry>) -> Result<(), Step> {
         if let Some(j) = &self.journal {
             j.record(entry).await.map_err(|e| Step::Journal(e.into()))?;
         }
@@ -447,7 +482,8 @@ impl Exec {
         if row.new_auth != Some(NewAuth::Service) {
             return None;
         }
-        let host = rewrite::source_host_for(&row.new_url, &self.creds.rules(Vec::new(), false))?;
+        let rules = self.creds.rules(Vec::new(), false);
+        let host = rewrite::source_host_for(&row.new_url, &rules)?;
         let cred = self.creds.for_host(&host.host)?;
         let token = cred.token.clone()?;
         Some(match &cred.user {
@@ -470,14 +506,14 @@ impl Exec {
         &self,
         row: &PlanRow,
         key: &JournalKey,
-        in_flight: Option<&journal::InFlight>,
+        prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
-        let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
-            .map_err(|e| Step::GitLab(GitLabError::Other(e)))?;
+        let planned =
+            plan::check_observed_cell(&row.observed, row.key(), row.action).map_err(Step::Refused)?;
         let Some(live) = self.read_pull(row.project_id).await? else {
             return Ok((Outcome::Drifted, "the project is no longer pull-mirrored".into(), String::new()));
         };
-        if in_flight.is_some() && pull_matches(&live, row) {
+        if prior.in_flight && pull_matches(&live, row) {
             return Ok((Outcome::AlreadyApplied, "an earlier run's write had landed".into(), String::new()));
         }
         if plan::fingerprint(&live.observed()) != planned {
@@ -491,7 +527,7 @@ impl Exec {
             let call = if new_api { "PUT /projects/:id/mirror/pull" } else { "PUT /projects/:id (import_url)" };
             return Ok((Outcome::DryRun, format!("would call {call}"), String::new()));
         }
-        self.record(journal::Entry::intent(key.clone(), "pull-update", &row.new_url, None)).await?;
+        self.record(Intent::new(key.clone(), WriteStep::PullUpdate, &row.new_url)).await?;
         let write = self.write_pull(row, new_api).await;
         let after = self.read_pull(row.project_id).await?;
         let Some(after) = after else {
@@ -507,6 +543,7 @@ impl Exec {
         if !pull_matches(&after, row) {
             return Ok((Outcome::Failed, format!("GitLab accepted the write but now shows: {}", drift_detail(&after, row)), String::new()));
         }
+        self.record(journal::Step::new(key.clone(), StepKind::PullUpdated)).await?;
         self.finish_pull(row, &live, after, "applied").await
     }
 
@@ -519,8 +556,9 @@ impl Exec {
         detail: &str,
     ) -> Result<(Outcome, String, String), Step> {
         let mut detail = detail.to_owned();
-        if after.flags != before.flags && self.pre.version.supports_pull_mirror_api() {
-            let restore = PullMirrorUpdate::flags_only(&before.flags);
+        if flags_changed(&before.flags, &after.flags) && self.pre.version.supports_pull_mirror_api() {
+            // SPEC §6: the flags seen at planning must be the same afterwards.
+            let restore = restore_flags(&before.flags);
             self.client_for(row).update_pull_mirror(row.project_id, &restore).await?;
             detail.push_str("; mirror flags restored");
         }
@@ -545,7 +583,12 @@ impl Exec {
             let (user, password) = creds.unwrap_or_else(|| {
                 (SecretString::from(String::new()), SecretString::from(String::new()))
             });
-            let req = PullMirrorUpdate::new(row.new_url.clone(), user, password);
+            let req = PullMirrorUpdate {
+                url: row.new_url.clone(),
+                auth_user: Some(user),
+                auth_password: Some(password),
+                ..PullMirrorUpdate::default()
+            };
             self.client_for(row).update_pull_mirror(row.project_id, &req).await?;
         } else {
             // GITLAB-FACTS §2.4: the old API takes the credentials inside import_url,
@@ -568,7 +611,15 @@ impl Exec {
             } else {
                 None
             };
-            let req = ImportUrlUpdate::new(import_url, mirror_user_id);
+            let req = ImportUrlUpdate {
+                import_url,
+                mirror: true,
+                mirror_user_id,
+                mirror_trigger_builds: None,
+                only_mirror_protected_branches: None,
+                mirror_overwrites_diverged_branches: None,
+                mirror_branch_regex: None,
+            };
             self.client.update_project_import_url(row.project_id, &req).await?;
         }
         Ok(())
@@ -602,25 +653,31 @@ impl Exec {
         &self,
         row: &PlanRow,
         key: &JournalKey,
-        in_flight: Option<&journal::InFlight>,
+        prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
-        let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
-            .map_err(|e| Step::GitLab(GitLabError::Other(e)))?;
+        let planned =
+            plan::check_observed_cell(&row.observed, row.key(), row.action).map_err(Step::Refused)?;
         let old_id = row.mirror_id.unwrap_or_default();
         let live = self.client.remote_mirrors(row.project_id).await?;
         let old = live.iter().find(|m| m.id == old_id);
         // A crash between create and delete: the replacement already exists. Never create a
         // second one; finish by deleting the old mirror.
-        if let Some(flight) = in_flight {
-            let replacement = flight
-                .created_id()
+        if let Some(repair) = prior.repair {
+            let replacement = repair
+                .replacement_id
                 .and_then(|id| live.iter().find(|m| m.id == id))
                 .or_else(|| live.iter().find(|m| m.id != old_id && push_matches(m, row)));
             if let Some(new) = replacement {
                 let new_id = new.id;
                 if old.is_some() {
-                    self.record(journal::Entry::step(key.clone(), "push-delete-old", Some(old_id))).await?;
+                    self.record(
+                        Intent::new(key.clone(), WriteStep::PushDeleteOld, &row.new_url)
+                            .with_old_mirror_id(old_id)
+                            .with_new_mirror_id(new_id),
+                    )
+                    .await?;
                     self.client.delete_remote_mirror(row.project_id, old_id).await?;
+                    self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
                     let verified = if self.verify { self.verify_push(row.project_id, new_id).await } else { String::new() };
                     return Ok((Outcome::Applied, format!("replaced by push mirror {new_id} (resumed)"), verified));
                 }
@@ -637,7 +694,10 @@ impl Exec {
         if self.dry_run {
             return Ok((Outcome::DryRun, format!("would create a replacement for push mirror {old_id}, then delete it"), String::new()));
         }
-        self.record(journal::Entry::intent(key.clone(), "push-replace", &row.new_url, Some(old_id))).await?;
+        self.record(
+            Intent::new(key.clone(), WriteStep::PushCreate, &row.new_url).with_old_mirror_id(old_id),
+        )
+        .await?;
         let url = match self.credentials_for(row) {
             Some((user, password)) => {
                 let (user, token) = if password.expose_secret().is_empty() {
@@ -651,9 +711,16 @@ impl Exec {
         };
         // GITLAB-FACTS §3: a push mirror's URL cannot change; create the replacement with the
         // same settings and enabled=true (new mirrors are disabled by default).
-        let to_https = old.url.as_deref().is_some_and(|u| !u.starts_with("https://"))
-            && row.new_url.starts_with("https://");
-        let req = RemoteMirrorCreate::replacing(url, old, to_https);
+        // SPEC §6: ssh → https gets auth_method=password; otherwise copy the old settings.
+        let to_https = !old.url.starts_with("https://") && row.new_url.starts_with("https://");
+        let req = RemoteMirrorCreate {
+            url,
+            enabled: true,
+            auth_method: if to_https { Some("password".into()) } else { old.auth_method.clone() },
+            keep_divergent_refs: old.keep_divergent_refs,
+            only_protected_branches: old.only_protected_branches,
+            mirror_branch_regex: old.mirror_branch_regex.clone(),
+        };
         let created = match self.client.create_remote_mirror(row.project_id, &req).await {
             Ok(m) => m,
             Err(e) => {
@@ -665,7 +732,7 @@ impl Exec {
                 }
             }
         };
-        self.record(journal::Entry::step(key.clone(), "push-created", Some(created.id))).await?;
+        self.record(journal::Step::push_created(key.clone(), created.id)).await?;
         // Confirm the replacement exists before removing the old mirror.
         match self.client.remote_mirror(row.project_id, created.id).await? {
             Some(m) if push_matches(&m, row) => {}
@@ -677,8 +744,15 @@ impl Exec {
                 ));
             }
         }
-        self.record(journal::Entry::step(key.clone(), "push-delete-old", Some(old_id))).await?;
+        self.record(journal::Step::new(key.clone(), StepKind::PushConfirmed)).await?;
+        self.record(
+            Intent::new(key.clone(), WriteStep::PushDeleteOld, &row.new_url)
+                .with_old_mirror_id(old_id)
+                .with_new_mirror_id(created.id),
+        )
+        .await?;
         self.client.delete_remote_mirror(row.project_id, old_id).await?;
+        self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
         let verified = if self.verify { self.verify_push(row.project_id, created.id).await } else { String::new() };
         Ok((Outcome::Applied, format!("replaced by push mirror {}", created.id), verified))
     }
@@ -711,10 +785,36 @@ impl Exec {
     }
 }
 
-/// Why a row step stopped: a GitLab failure ends the row, a journal failure ends the run.
+/// Why a row step stopped: a GitLab failure or a refusal ends the row, a journal failure
+/// ends the run.
 enum Step {
     GitLab(GitLabError),
+    Refused(String),
     Journal(AppError),
+}
+
+/// Whether GitLab changed a flag it exposes (a flag it does not expose is not compared).
+fn flags_changed(before: &MirrorFlags, after: &MirrorFlags) -> bool {
+    fn differs<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        matches!((a, b), (Some(x), Some(y)) if x != y)
+    }
+    differs(&before.trigger_builds, &after.trigger_builds)
+        || differs(&before.only_protected_branches, &after.only_protected_branches)
+        || differs(&before.overwrite_diverged, &after.overwrite_diverged)
+        || differs(&before.branch_regex, &after.branch_regex)
+}
+
+/// A flags-only pull-mirror update that puts back the flags seen at planning.
+fn restore_flags(flags: &MirrorFlags) -> PullMirrorUpdate {
+    // GitLab refuses only_mirror_protected_branches together with a branch regex.
+    let regex = flags.branch_regex.clone().filter(|r| !r.is_empty());
+    PullMirrorUpdate {
+        mirror_trigger_builds: flags.trigger_builds,
+        only_mirror_protected_branches: if regex.is_some() { None } else { flags.only_protected_branches },
+        mirror_overwrites_diverged_branches: flags.overwrite_diverged,
+        mirror_branch_regex: regex,
+        ..PullMirrorUpdate::default()
+    }
 }
 
 impl From<GitLabError> for Step {
@@ -758,8 +858,7 @@ fn pull_matches(live: &MirrorFacts, row: &PlanRow) -> bool {
 
 /// Does a live push mirror look like the row's replacement?
 fn push_matches(m: &RemoteMirror, row: &PlanRow) -> bool {
-    let url = m.url.as_deref().unwrap_or_default();
-    without_userinfo(url) == without_userinfo(&row.new_url) && m.enabled.unwrap_or(false)
+    without_userinfo(&m.url) == without_userinfo(&row.new_url) && m.enabled
 }
 
 /// What differs between the live mirror and the plan, for the report.

@@ -33,7 +33,9 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
         }
     };
     let fixture = Fixture::demo();
-    let service_token = fixture.demo_service_token();
+    let demo = fixture.demo.clone().ok_or_else(|| {
+        AppError::fatal("the built-in demo fixture has no `demo` settings (a build problem)")
+    })?;
     let mut options = SimOptions::new(fixture.clone());
     options.update_delay_ms = 300;
     let sim = sim::start(options)
@@ -44,19 +46,31 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
         base_url: base_url.clone(),
         token: SecretString::from(sim.admin_token().to_owned()),
     };
-    println!("glmirror demo: simulated GitLab at {base_url} ({} projects)", fixture.project_count());
-    println!("  service account: token-as-username on github.com (the form GitLab's console snippet uses)");
+    println!(
+        "glmirror demo: a simulated GitLab {} at {base_url} with {} projects",
+        fixture.gitlab_version,
+        fixture.projects.len()
+    );
+    println!(
+        "  moving mirrors on {} onto one service token{}",
+        demo.source_hosts.join(", "),
+        demo.mirror_user.as_deref().map(|u| format!(", running as {u}")).unwrap_or_default()
+    );
     println!();
 
     let mut global = global.clone();
     global.no_progress = true;
     let creds = Credentials {
-        hosts: vec![HostCredential {
-            host: "github.com".into(),
-            user: None,
-            token: Some(SecretString::from(service_token)),
-            token_source: "the demo simulator".into(),
-        }],
+        hosts: demo
+            .source_hosts
+            .iter()
+            .map(|host| HostCredential {
+                host: host.clone(),
+                user: demo.source_user.clone(),
+                token: Some(SecretString::from(demo.service_token.clone())),
+                token_source: "the demo fixture".into(),
+            })
+            .collect(),
     };
     let scope = ScopeArgs::default();
     let before = status(&global, &scope, conn()).await?;
@@ -67,9 +81,11 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
         scope: scope.clone(),
         rules: RuleArgs {
             credentials: CredentialArgs {
-                source_hosts: vec!["github.com".into()],
+                source_hosts: demo.source_hosts.clone(),
+                source_user: demo.source_user.clone(),
                 ..CredentialArgs::default()
             },
+            mirror_user: demo.mirror_user.clone(),
             ..RuleArgs::default()
         },
         out: plan_path.clone(),

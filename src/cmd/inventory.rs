@@ -53,7 +53,7 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
     let token = client.token_self().await?;
     let scopes = token.as_ref().map(|t| t.scopes.clone());
     if let Some(t) = &token {
-        if t.active == Some(false) || t.revoked == Some(true) {
+        if t.revoked {
             return Err(AppError::fatal_hint(
                 "the GitLab token is not active (revoked or expired)",
                 "create a new token with the `api` scope and set GITLAB_TOKEN",
@@ -64,8 +64,14 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
         }
     }
     let metadata = client.metadata().await?;
-    let version = metadata.version.clone();
-    if metadata.enterprise == Some(false) {
+    let version = metadata.parsed_version().ok_or_else(|| {
+        AppError::fatal(format!(
+            "cannot understand the GitLab version {:?}",
+            crate::output::sanitize_for_terminal(&metadata.version)
+        ))
+    })?;
+    // `enterprise` exists since 15.6; older versions simply lack it.
+    if !metadata.enterprise && version >= GitLabVersion::new(15, 6, 0) {
         warnings.push(
             "this GitLab reports it is not an Enterprise edition: pull mirroring needs Premium"
                 .into(),
@@ -180,7 +186,7 @@ pub async fn read_project(
     let project = Arc::new(project);
     let mut reads = Vec::new();
     if selection != MirrorSelection::Push {
-        if project.mirror == Some(true) {
+        if project.mirror {
             match client.pull_mirror(project.id).await? {
                 Some(mirror) => {
                     let user = match project.mirror_user_id {
@@ -201,7 +207,7 @@ pub async fn read_project(
                 }),
             }
         } else if project.import_url.as_deref().is_some_and(|u| !u.is_empty())
-            && project.mirror == Some(false)
+            && !project.mirror
             && project.import_type.as_deref().is_none_or(|t| t == "git")
         {
             reads.push(MirrorRead { project: project.clone(), mirror: MirrorDetail::PullDisabled });

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use time::OffsetDateTime;
 
 use crate::cli::{GlobalArgs, PlanArgs, ScopeArgs};
@@ -423,8 +423,8 @@ impl MirrorFacts {
                 flags: MirrorFlags::default(),
             },
             MirrorDetail::Push(m) => MirrorFacts {
-                url: m.url.clone().unwrap_or_default(),
-                enabled: m.enabled.unwrap_or(false),
+                url: m.url.clone(),
+                enabled: m.enabled,
                 update_status: m.update_status.clone().unwrap_or_default(),
                 last_error: m.last_error.clone().filter(|e| !e.trim().is_empty()),
                 last_update_started_at: parse_time(m.last_update_started_at.as_deref()),

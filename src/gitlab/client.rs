@@ -975,6 +975,8 @@ fn scrub_secrets(mut text: String, secrets: &[SecretString]) -> String {
 
 #[derive(Serialize)]
 struct PullMirrorBody<'a> {
+    /// Empty when only flags change: GitLab then keeps the URL and stored credentials.
+    #[serde(skip_serializing_if = "str::is_empty")]
     url: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_user: Option<Secret<'a>>,

@@ -40,8 +40,9 @@ pub const REPORT_COLUMNS: [&str; 23] = [
     "finished_at",
 ];
 
-/// What happened to a row in `apply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What happened to a row in `apply` (the report's `outcome` column and the journal's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Written, and (with `--verify`) checked.
     Applied,
@@ -68,6 +69,13 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::DryRun => "dry-run",
         }
+    }
+
+    /// Whether a rerun skips a row that ended this way: only `applied` and
+    /// `already-applied`. Failed, drifted and skipped rows are attempted again (after
+    /// re-reading the live mirror); a dry run changed nothing, so it finishes nothing.
+    pub fn is_final(self) -> bool {
+        matches!(self, Outcome::Applied | Outcome::AlreadyApplied)
     }
 
     /// Whether this outcome makes `apply` exit 3 (SPEC.md §2).

@@ -2,7 +2,9 @@
 
 mod cli;
 mod client;
+mod apply;
 mod journal;
+mod plan;
 mod plan_csv;
 mod rewrite;
 mod util;

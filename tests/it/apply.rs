@@ -1,0 +1,290 @@
+//! `glmirror apply` end to end against the simulator: the final state equals the plan,
+//! resume after SIGKILL, drift, tampered plans, Silent Mode, old GitLab, faults.
+
+use std::time::{Duration, Instant};
+
+use glmirror::sim::{Faults, StateSnapshot};
+
+use crate::util::{CANARY, Env, text};
+
+/// Plan the demo fixture with github.com as the source host.
+fn plan(env: &Env) {
+    let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// Rows of the plan as (project_id, mirror_type, mirror_id, action, new_url).
+fn plan_rows(env: &Env, file: &str) -> Vec<csv::StringRecord> {
+    let mut reader = csv::Reader::from_path(env.path(file)).expect("plan readable");
+    reader.records().map(|r| r.expect("row")).collect()
+}
+
+/// Check that the simulator's state matches the plan: update rows as planned, others
+/// untouched compared with `before`.
+fn assert_state_matches_plan(env: &Env, before: &StateSnapshot) {
+    let after = env.sim().snapshot();
+    let root_id = after.users.iter().find(|u| u.username == "root").expect("root").id;
+    for row in plan_rows(env, "plan.csv") {
+        let pid: u64 = row[0].parse().expect("id");
+        let (kind, action, new_url) = (&row[3], &row[11], &row[12]);
+        let now = after.project(pid).expect("project");
+        let was = before.project(pid).expect("project");
+        match (kind, action) {
+            ("pull", "update") => {
+                let pull = now.pull.as_ref().expect("pull mirror");
+                assert_eq!(pull.import_url, new_url, "project {pid} url");
+                if &row[14] == "service" {
+                    assert_eq!(pull.user.as_deref(), Some(CANARY), "project {pid} user");
+                }
+                assert_eq!(pull.mirror_user_id, Some(root_id), "project {pid} mirror user");
+                let was_pull = was.pull.as_ref().expect("pull mirror");
+                assert_eq!(pull.mirror_trigger_builds, was_pull.mirror_trigger_builds);
+                assert_eq!(pull.only_mirror_protected_branches, was_pull.only_mirror_protected_branches);
+                assert_eq!(pull.mirror_branch_regex, was_pull.mirror_branch_regex);
+            }
+            ("push", "update") => {
+                let old: u64 = row[4].parse().expect("mirror id");
+                assert!(now.remote_mirrors.iter().all(|m| m.id != old), "old push mirror {old} deleted");
+                let replaced: Vec<_> = now.remote_mirrors.iter().filter(|m| m.url == new_url).collect();
+                assert_eq!(replaced.len(), 1, "exactly one replacement for {pid}/{old}");
+                assert!(replaced[0].enabled, "replacement enabled");
+                assert_eq!(now.remote_mirrors.len(), was.remote_mirrors.len(), "same number of push mirrors in {pid}");
+            }
+            ("pull", _) => {
+                let (a, b) = (now.pull.as_ref(), was.pull.as_ref());
+                assert_eq!(a.map(|p| (&p.import_url, &p.user, &p.password, p.mirror_user_id)),
+                    b.map(|p| (&p.import_url, &p.user, &p.password, p.mirror_user_id)), "{pid} untouched");
+            }
+            _ => {
+                let old: u64 = row[4].parse().expect("mirror id");
+                let a = now.remote_mirrors.iter().find(|m| m.id == old).map(|m| (&m.url, &m.user, &m.password));
+                let b = was.remote_mirrors.iter().find(|m| m.id == old).map(|m| (&m.url, &m.user, &m.password));
+                assert_eq!(a, b, "push mirror {old} untouched");
+            }
+        }
+    }
+}
+
+#[test]
+fn plan_then_apply_reaches_the_planned_state() {
+    let env = Env::demo();
+    plan(&env);
+    let before = env.sim().snapshot();
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_state_matches_plan(&env, &before);
+    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    assert!(report.lines().next().is_some_and(|h| h.ends_with("outcome,outcome_detail,verified_status,finished_at")));
+    assert!(report.contains(",applied,"), "{report}");
+    assert!(env.path("plan.journal").exists());
+    // Rerunning changes nothing: every row is finished in the journal.
+    let writes = env.writes().len();
+    let again = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(env.writes().len(), writes, "a rerun wrote again");
+    env.assert_files_clean();
+}
+
+#[test]
+fn dry_run_writes_nothing_and_reports_dry_run() {
+    let env = Env::demo();
+    plan(&env);
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(env.writes().is_empty(), "dry run wrote: {:?}", env.writes());
+    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    assert!(report.contains(",dry-run,"), "{report}");
+    assert!(!env.path("plan.journal").exists(), "a dry run keeps no journal");
+}
+
+#[test]
+fn apply_without_yes_on_a_pipe_refuses() {
+    let env = Env::demo();
+    plan(&env);
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(env.writes().is_empty());
+}
+
+#[test]
+fn drifted_rows_are_not_written() {
+    let env = Env::demo();
+    plan(&env);
+    // Someone changes one planned pull mirror between plan and apply.
+    let rows = plan_rows(&env, "plan.csv");
+    let row = rows.iter().find(|r| &r[3] == "pull" && &r[11] == "update").expect("an update row");
+    let pid = row[0].to_owned();
+    let url = format!("{}api/v4/projects/{pid}/mirror/pull", env.base_url());
+    let admin = env.sim().admin_token().to_owned();
+    env.rt.block_on(async {
+        let res = reqwest::Client::new()
+            .put(url)
+            .header("PRIVATE-TOKEN", admin)
+            .json(&serde_json::json!({"url": "https://github.com/someone/else.git", "auth_user": "x", "auth_password": "y"}))
+            .send()
+            .await
+            .expect("put");
+        assert!(res.status().is_success(), "{:?}", res.text().await);
+    });
+    let changed = env.sim().snapshot().project(pid.parse().expect("id")).expect("p").pull.clone();
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    assert!(report.lines().any(|l| l.starts_with(&format!("{pid},")) && l.contains(",drifted,")), "{report}");
+    let now = env.sim().snapshot().project(pid.parse().expect("id")).expect("p").pull.clone();
+    assert_eq!(now.map(|p| p.import_url), changed.map(|p| p.import_url), "drifted row untouched");
+}
+
+#[test]
+fn silent_mode_refuses_before_any_write() {
+    let env = Env::with(|o| o.fixture.silent_mode = true);
+    plan(&env);
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Silent Mode"), "{}", text(&out));
+    assert!(env.writes().is_empty());
+}
+
+#[test]
+fn older_gitlab_uses_the_project_api() {
+    let env = Env::with(|o| o.gitlab_version = Some("17.4.2-ee".into()));
+    plan(&env);
+    let before = env.sim().snapshot();
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", text(&out));
+    let writes = env.writes();
+    assert!(writes.iter().any(|r| r.method == "PUT" && !r.path.contains("mirror")), "{writes:?}");
+    assert!(!writes.iter().any(|r| r.path.ends_with("/mirror/pull") && r.method == "PUT"));
+    // Rows GitLab accepted are as planned; the old API may refuse some URLs (422).
+    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    assert!(report.contains(",applied,"), "{report}");
+    drop(before);
+}
+
+#[test]
+fn resume_after_sigkill_applies_every_row_exactly_once() {
+    for stall_after in [1u32, 3, 6] {
+        let env = Env::demo();
+        plan(&env);
+        let before = env.sim().snapshot();
+        env.sim().set_faults(Faults { write_stall_after: Some(stall_after), ..Faults::default() });
+        let mut child = env
+            .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--concurrency", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // Wait until the simulator holds a stalled write, then kill -9.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while env.writes().len() <= stall_after as usize && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        env.sim().set_faults(Faults::default());
+        let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+        assert_eq!(out.status.code(), Some(0), "after stall {stall_after}: {}", text(&out));
+        assert_state_matches_plan(&env, &before);
+        // No successful write was repeated: each PUT/POST/DELETE target succeeded once.
+        let mut seen = std::collections::HashMap::new();
+        for w in env.writes().iter().filter(|w| (200..300).contains(&w.status)) {
+            *seen.entry((w.method.clone(), w.path.clone())).or_insert(0) += 1;
+        }
+        for ((method, path), n) in seen {
+            if method == "POST" && path.ends_with("/remote_mirrors") {
+                continue; // counted per row by assert_state_matches_plan
+            }
+            assert_eq!(n, 1, "{method} {path} succeeded {n} times (stall {stall_after})");
+        }
+        env.assert_files_clean();
+    }
+}
+
+#[test]
+fn faults_and_rate_limits_still_reach_the_planned_state() {
+    let env = Env::demo();
+    plan(&env);
+    let before = env.sim().snapshot();
+    env.sim().set_faults(Faults {
+        error_rate: 0.1,
+        drop_rate: 0.05,
+        rate_limit_per_minute: Some(600),
+        seed: 7,
+        ..Faults::default()
+    });
+    let mut last = None;
+    for _ in 0..4 {
+        let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+        let done = out.status.code() == Some(0);
+        last = Some(out);
+        if done {
+            break;
+        }
+    }
+    let out = last.expect("ran");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    env.sim().set_faults(Faults::default());
+    assert_state_matches_plan(&env, &before);
+}
+
+/// Rewrite one cell of the plan (by header name) in the given data row (0-based).
+fn edit(csv_text: &str, row: usize, column: &str, value: &str) -> String {
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().expect("headers").clone();
+    let col = headers.iter().position(|h| h == column).expect("column");
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&headers).expect("write");
+    for (i, rec) in reader.records().enumerate() {
+        let rec = rec.expect("row");
+        let cells: Vec<String> = rec
+            .iter()
+            .enumerate()
+            .map(|(j, c)| if i == row && j == col { value.to_owned() } else { c.to_owned() })
+            .collect();
+        out.write_record(&cells).expect("write");
+    }
+    String::from_utf8(out.into_inner().expect("flush")).expect("utf8")
+}
+
+#[test]
+fn tampered_plans_are_refused_before_any_write() {
+    let env = Env::demo();
+    plan(&env);
+    let good = std::fs::read_to_string(env.path("plan.csv")).expect("plan");
+    let rows = plan_rows(&env, "plan.csv");
+    let update = rows.iter().position(|r| &r[11] == "update" && &r[14] == "service").expect("service row");
+    let manual = rows.iter().position(|r| &r[11] == "manual").expect("manual row");
+    let base = env.base_url();
+    let mut dup = good.clone();
+    dup.push_str(good.lines().nth(update + 1).expect("line"));
+    dup.push('\n');
+    let cases: Vec<(&str, String)> = vec![
+        ("renamed header", good.replacen("project_id", "projectid", 1)),
+        ("duplicate key", dup),
+        ("unknown action", edit(&good, update, "action", "delete")),
+        ("manual promoted to update", edit(&good, manual, "action", "update")),
+        ("unknown fix code", edit(&good, update, "fixes", "service-token;teleport")),
+        ("non-numeric id", edit(&good, update, "project_id", "12x")),
+        ("token sent to another host", edit(&good, update, "new_url", "https://evil.example/acme/x.git")),
+        ("lookalike host", edit(&good, update, "new_url", "https://github.com.evil.example/acme/x.git")),
+        ("another user", edit(&good, update, "new_user", "someone-else")),
+        ("credentials in new_url", edit(&good, update, "new_url", "https://u:p@github.com/acme/x.git")),
+        ("another instance", good.replace(base.trim_end_matches('/'), "https://other.example")),
+        ("empty file", String::new()),
+        ("unknown auth", edit(&good, update, "new_auth", "root")),
+    ];
+    for (name, content) in cases {
+        std::fs::write(env.path("bad.csv"), content).expect("write");
+        let out = env.run(&["apply", "bad.csv", "--source-host", "github.com", "--yes"]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("glmirror: error: bad.csv"), "{name}: {stderr}");
+        assert!(env.writes().is_empty(), "{name}: wrote {:?}", env.writes());
+    }
+    // A reviewer may demote update → skip, reorder rows and save with CRLF.
+    let demoted = edit(&good, update, "action", "skip").replace('\n', "\r\n");
+    std::fs::write(env.path("ok.csv"), demoted).expect("write");
+    let out = env.run(&["apply", "ok.csv", "--source-host", "github.com", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

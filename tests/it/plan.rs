@@ -1,0 +1,104 @@
+//! `glmirror plan` and `glmirror status` against the simulator: the golden plan of the demo
+//! fixture, no write requests, scope options, and the health report's exit codes.
+
+use crate::util::{Env, text};
+
+/// The committed golden plan for the demo fixture with `--source-host github.com`.
+const GOLDEN: &str = "fixtures/golden/demo-plan.csv";
+
+/// The simulator listens on a random port: put a fixed origin in its place.
+fn normalize(csv: &str, env: &Env) -> String {
+    csv.replace(env.base_url().trim_end_matches('/'), "http://gitlab.test")
+}
+
+#[test]
+fn demo_plan_matches_the_golden_file_and_writes_nothing() {
+    let env = Env::demo();
+    let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan = std::fs::read_to_string(env.path("plan.csv")).expect("plan written");
+    let got = normalize(&plan, &env);
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+    if std::env::var_os("GLMIRROR_BLESS").is_some() {
+        std::fs::write(&golden, &got).expect("bless golden");
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file exists");
+    assert!(got == want, "plan differs from {GOLDEN} (rerun with GLMIRROR_BLESS=1 to update)\n{got}");
+    assert!(env.writes().is_empty(), "plan wrote to GitLab: {:?}", env.writes());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("actions:"), "summary on stderr: {stderr}");
+    env.assert_files_clean();
+}
+
+#[test]
+fn plan_to_stdout_keeps_stdout_for_data() {
+    let env = Env::demo();
+    let out = env.run(&["plan", "--source-host", "github.com", "--out", "-", "--mirrors", "pull"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("project_id,project_path,web_url,mirror_type,"), "{stdout}");
+    assert!(!stdout.contains(",push,"), "--mirrors pull lists no push mirror");
+    assert!(!stdout.contains("glmirror plan:"), "summary must not be on stdout");
+}
+
+#[test]
+fn group_and_project_scopes_list_each_project_once() {
+    let env = Env::demo();
+    let out = env.run(&["plan", "--group", "acme", "--project", "acme/platform/api-gateway", "--out", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut keys: Vec<String> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells.len() > 4).then(|| format!("{}/{}/{}", cells[0], cells[3], cells[4]))
+        })
+        .collect();
+    let before = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert!(before > 0, "the acme group has mirrors: {stdout}");
+    assert_eq!(before, keys.len(), "a project listed twice: {stdout}");
+    assert!(stdout.lines().skip(1).all(|l| l.contains(",acme/")), "only acme projects: {stdout}");
+}
+
+#[test]
+fn non_admin_plans_only_what_it_maintains() {
+    let env = Env::demo();
+    let maintainer = env.sim().maintainer_token().to_owned();
+    let out = env
+        .cmd(&["plan", "--out", "-"])
+        .env("GITLAB_TOKEN", maintainer)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not an administrator"), "{stderr}");
+    let admin = env.run(&["plan", "--out", "-"]);
+    assert!(out.stdout.len() < admin.stdout.len(), "a maintainer sees fewer mirrors than an admin");
+}
+
+#[test]
+fn status_reports_unhealthy_mirrors_with_exit_3() {
+    let env = Env::demo();
+    for format in ["table", "csv", "json"] {
+        let out = env.run(&["status", "--format", format]);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("unhealthy"), "{format}: {stdout}");
+    }
+    let out = env.run(&["status", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(rows.as_array().is_some_and(|a| !a.is_empty()));
+    assert!(env.writes().is_empty(), "status wrote to GitLab");
+}
+
+#[test]
+fn missing_url_or_token_is_a_usage_error() {
+    let out = crate::util::glmirror().args(["plan"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("glmirror: error: no GitLab URL"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
