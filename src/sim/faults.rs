@@ -25,9 +25,11 @@ use tokio::net::{TcpListener, TcpStream};
 use super::state::{Shared, State, now_rfc3339};
 use super::{Faults, LoggedRequest, RateLimitShape};
 
-/// Replace the fault knobs and re-seed the generator.
+/// Replace the fault knobs, re-seed the generator, and restart the rate-limit windows and
+/// the write count `write_stall_after` compares with.
 pub fn set(st: &mut State, f: Faults) {
     st.rng = rand::rngs::StdRng::seed_from_u64(f.seed);
+    st.successful_writes = 0;
     st.rate_windows.clear();
     st.rate_window_epoch.clear();
     st.rate_flip = false;
@@ -245,7 +247,7 @@ async fn fault_layer(
         Decision::Redirect(target) => redirect(&target, &path, query.as_deref()),
         Decision::ServerError(code) => server_error(code),
         Decision::Limited(RateLimitShape::Application, _) => {
-            let mut r = (
+            let r = (
                 StatusCode::TOO_MANY_REQUESTS,
                 Json(serde_json::json!({"message": {"error":
                     "This endpoint has been requested too many times. Try again later."}})),
@@ -254,7 +256,6 @@ async fn fault_layer(
             // The application limiter sends no RateLimit-* or Retry-After headers.
             entry.status = r.status().as_u16();
             shared.lock().log.push(entry);
-            r.headers_mut().remove("ratelimit-limit");
             return r;
         }
         Decision::Limited(_, retry_after) => {

@@ -5,6 +5,37 @@
 //! (`src/gitlab`) models, so client and simulator cannot drift together unnoticed. The same
 //! types double as the simulator's live state, and [`super::StateSnapshot`] serializes them
 //! (stored credentials included) for tests.
+//!
+//! # Format (JSON; see `fixtures/sim/demo.json`)
+//!
+//! ```json
+//! {
+//!   "gitlab_version": "17.8.1-ee", "silent_mode": false, "mirror_available": true,
+//!   "demo": {"service_token": "…", "source_hosts": ["github.com"], "mirror_user": "svc-mirror"},
+//!   "users":  [{"id": 1, "username": "root", "name": "Administrator", "is_admin": true},
+//!              {"id": 4, "username": "jdoe", "name": "J", "state": "blocked"},
+//!              {"id": 5, "username": "gone", "name": "G", "deleted": true}],
+//!   "tokens": [{"id": 1, "token": "glsim-…", "user_id": 1, "scopes": ["api", "sudo"],
+//!               "expires_at": "2099-12-31"}],
+//!   "groups": [{"id": 10, "name": "Platform", "path": "platform", "parent_id": null,
+//!               "members": [{"user_id": 2, "access_level": 40}]}],
+//!   "projects": [{"id": 1, "name": "api", "path": "api", "namespace_id": 10,
+//!                 "archived": false, "visibility": "private", "shared_with_groups": [],
+//!                 "pull": {"mirror": true, "import_url": "https://github.com/acme/api.git",
+//!                          "user": "u", "password": "p", "mirror_user_id": 2,
+//!                          "update_status": "failed", "last_error": "…"},
+//!                 "remote_mirrors": [{"id": 1, "url": "https://gitlab.com/b/api.git",
+//!                                     "user": "bot", "password": "p", "enabled": true}]}],
+//!   "remotes": [{"host": "github.com", "accept": [{"user": null, "password": "tok"}],
+//!                "missing": ["acme/gone"], "public_repos": [], "requires_dot_git": false,
+//!                "ssh_ok": false, "ssh_host_key_unknown": false, "dumb_http": false,
+//!                "redirect_302": false, "public": false}]
+//! }
+//! ```
+//!
+//! `pull.import_url` is the raw `import_url` column: without userinfo for URLs GitLab parses,
+//! verbatim otherwise (an SCP-like `git@host:path` stays as it is); `user`/`password` are the
+//! decoded stored credentials. Most fields have defaults (see the field docs).
 
 use std::path::Path;
 

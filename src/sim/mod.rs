@@ -81,8 +81,8 @@ pub struct Faults {
     pub rate_limit_shape: RateLimitShape,
     /// Answer every API call with a 302 to this origin (e.g. `https://other.example`).
     pub redirect_to: Option<String>,
-    /// After this many successful write requests, every further write hangs forever, so a
-    /// test can kill a client at an exact point.
+    /// After this many successful write requests (counted from when these faults were set),
+    /// every further write hangs forever, so a test can kill a client at an exact point.
     pub write_stall_after: Option<u32>,
     /// Seed for the random choices.
     pub seed: u64,
@@ -182,7 +182,8 @@ impl SimHandle {
         self.shared.lock().snapshot()
     }
 
-    /// Replace the fault knobs (the random generator is re-seeded with `f.seed`).
+    /// Replace the fault knobs. The random generator is re-seeded with `f.seed`, and the
+    /// rate-limit windows and the write count behind `write_stall_after` start again from zero.
     pub fn set_faults(&self, f: Faults) {
         faults::set(&mut self.shared.lock(), f);
     }

@@ -501,6 +501,10 @@ async fn old_project_api_parses_url_credentials_and_probes_the_remote() {
         api.put("/projects/3", h.admin_token(), json!({"mirror": true, "mirror_user_id": 3})).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["mirror_user_id"], 3);
+    // Quirk: naming the current mirror user ends up as the caller.
+    let r =
+        api.put("/projects/3", h.admin_token(), json!({"mirror": true, "mirror_user_id": 3})).await;
+    assert_eq!(r.json()["mirror_user_id"], 1);
     h.shutdown().await;
 
     // Without admin_mirror (mirror_available off) the attributes are silently dropped.
@@ -652,6 +656,30 @@ async fn keyset_walks_a_large_generated_instance() {
     }
     assert_eq!(count, n);
     assert_eq!(pages, n / 100 + 1, "the last full page links to an empty one");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_projects_work() {
+    let fixture = Fixture::generate(100_000, 1);
+    let h = glmirror::sim::start(SimOptions::new(fixture)).await.unwrap();
+    let api = Api::new(&h);
+    let a = h.admin_token().to_owned();
+    let first = api.get("/projects?pagination=keyset&order_by=id&sort=asc&per_page=100", &a).await;
+    assert_eq!(first.json().as_array().unwrap().len(), 100);
+    assert!(first.header("link").unwrap().contains("id_after=100"));
+    let tail = api
+        .get("/projects?pagination=keyset&order_by=id&sort=asc&per_page=100&id_after=99950", &a)
+        .await;
+    assert_eq!(tail.json().as_array().unwrap().len(), 50);
+    assert!(tail.header("link").is_none());
+    let desc = api.get("/projects?pagination=keyset&order_by=id&sort=desc&per_page=3", &a).await;
+    assert_eq!(desc.json()[0]["id"], 100_000);
+    assert!(desc.header("link").unwrap().contains("id_before=99998"));
+    // Offset pagination stops at the instance's maximum offset for projects.
+    let far = api.get("/projects?per_page=100&page=501", &a).await;
+    assert_eq!(far.status, 405);
+    assert!(far.json()["error"].as_str().unwrap().contains("keyset pagination"));
     h.shutdown().await;
 }
 

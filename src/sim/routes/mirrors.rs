@@ -258,8 +258,10 @@ pub fn put_project(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -
     }
     // `mirror_user_setting`: the caller becomes the mirror user; only an admin may name
     // another user (a non-admin naming anyone else gets 400).
+    let current_user = st.projects[&id].pull.as_deref().and_then(|m| m.mirror_user_id);
     let mirror_user = match mirror_user_param {
-        Some(uid) if uid != caller.user_id => {
+        // Quirk: passing the current mirror user also ends up as the caller (§2.4).
+        Some(uid) if uid != caller.user_id && Some(uid) != current_user => {
             if !caller.is_admin || st.users.get(&uid).is_none_or(|u| u.deleted) {
                 return Err(message(
                     StatusCode::BAD_REQUEST,
