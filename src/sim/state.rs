@@ -209,7 +209,7 @@ impl State {
     }
 
     /// Highest membership level of `user` in a project: direct, inherited from its groups, or
-    /// through a group the project is shared with (capped at Developer [I]).
+    /// through a group the project is shared with (capped at Developer \[I\]).
     pub fn project_access(&self, user: u64, p: &Project) -> u32 {
         let mut level = self.group_access(user, p.namespace_id);
         for m in p.members.iter().filter(|m| m.user_id == user) {
@@ -281,7 +281,7 @@ impl State {
     /// `Ok` or a realistic git error (URLs in it masked, as GitLab's `last_error` is).
     ///
     /// Hosts not listed in the fixture (and not given through `remote_accepts`) behave as
-    /// public repositories that need no credentials and accept any [I: simulator choice].
+    /// public repositories that need no credentials and accept any \[I: simulator choice\].
     pub fn remote_outcome(
         &self,
         stored: &str,
@@ -349,14 +349,20 @@ impl State {
                 ))
             };
         }
-        if user.is_none() && password.is_none() {
-            if public {
-                return Ok(());
-            }
+        if user.is_none() && password.is_none() && public {
+            return Ok(());
+        }
+        if user.is_none() {
+            // git asks for a username it cannot prompt for (the Bitbucket "no owner" case).
             let origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
             return Err(fetch_error(format!(
                 "fatal: could not read Username for '{origin}': terminal prompts disabled"
             )));
+        }
+        if user.is_some_and(|u| u.contains("%40")) {
+            // A stale percent-encoded `@` in the stored username is escaped again (`%2540`);
+            // GitLab's troubleshooting page lists the symptom as "Deadline Exceeded".
+            return Err("4:Deadline Exceeded.".to_owned());
         }
         if remote.accept.iter().any(|c| c.matches(user, password)) {
             return Ok(());
@@ -445,7 +451,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// `force_import_job!`: start a pull-mirror update unless one is due or running, or Silent
-/// Mode is on (the worker skips; GITLAB-FACTS §8 [I]). It finishes after the configured delay.
+/// Mode is on (the worker skips; GITLAB-FACTS §8 \[I\]). It finishes after the configured delay.
 pub fn start_pull_update(shared: &Arc<Shared>, st: &mut State, project_id: u64) {
     if st.silent_mode {
         return;
@@ -548,6 +554,57 @@ pub fn start_push_update(shared: &Arc<Shared>, st: &mut State, project_id: u64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn demo_state() -> State {
+        State::new(
+            Fixture::demo(),
+            Faults::default(),
+            None,
+            Vec::new(),
+            "http://127.0.0.1:1".into(),
+        )
+    }
+
+    #[test]
+    fn remote_outcomes_look_like_git_errors() {
+        let st = demo_state();
+        let gh = "https://github.com/acme/x.git";
+        let token = "ghp_simDemoServiceToken00000000000000001";
+        assert_eq!(st.remote_outcome(gh, Some("anyone"), Some(token)), Ok(()));
+        assert_eq!(st.remote_outcome(gh, Some(token), None), Ok(()));
+        let wrong = st.remote_outcome(gh, Some("u"), Some("nope")).unwrap_err();
+        assert!(
+            wrong
+                .contains("Authentication failed for 'https://*****:*****@github.com/acme/x.git/'")
+        );
+        assert!(!wrong.contains("nope"));
+        let bb = st.remote_outcome("https://bitbucket.org/a/b.git", None, Some("p")).unwrap_err();
+        assert!(bb.contains("could not read Username for 'https://bitbucket.org'"));
+        assert_eq!(
+            st.remote_outcome(gh, Some("ci%40acme"), Some(token)),
+            Err("4:Deadline Exceeded.".to_owned())
+        );
+        let missing =
+            st.remote_outcome("https://github.com/acme/old-sdk.git", Some("x"), Some(token));
+        assert!(missing.unwrap_err().contains("not found"));
+        let moved = st.remote_outcome("https://git.example.org/docs/upstream-docs", None, None);
+        assert!(moved.unwrap_err().contains("returned error: 301"));
+        assert_eq!(
+            st.remote_outcome("https://git.example.org/docs/upstream-docs.git", None, None),
+            Ok(())
+        );
+        let ssh = st.remote_outcome("ssh://github.com/acme/x.git", Some("git"), None);
+        assert!(ssh.unwrap_err().contains("Permission denied (publickey)"));
+        let hk = st.remote_outcome("ssh://git.example.org:2222/ops/a.git", Some("git"), None);
+        assert!(hk.unwrap_err().contains("Host key verification failed"));
+        let dumb = st.remote_outcome("http://dumb.example.net/legacy/cvs-export.git", None, None);
+        assert!(dumb.unwrap_err().contains("unable to get pack index"));
+        assert_eq!(st.remote_outcome("https://unknown.example/x.git", None, None), Ok(()));
+        assert_eq!(
+            st.remote_outcome("https://github.com/acme/linux-tools.git", None, None),
+            Ok(())
+        );
+    }
 
     #[test]
     fn versions_parse() {

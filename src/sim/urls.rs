@@ -81,7 +81,7 @@ fn with_userinfo(stored: &str, userinfo: &str) -> String {
 }
 
 /// `UrlSanitizer#masked_url`: the user and the password, where present, become `*****`.
-/// A stored value GitLab could not parse is returned as it is [I].
+/// A stored value GitLab could not parse is returned as it is \[I\].
 pub fn masked(stored: &str, user: Option<&str>, password: Option<&str>) -> String {
     masked_keeping(stored, user, password, &[])
 }

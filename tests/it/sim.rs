@@ -855,6 +855,11 @@ fn sim_command_refuses_a_bad_fixture() {
     let out = crate::util::glmirror().args(["sim", "--fixture"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid fixture"));
+    let out = crate::util::glmirror().args(["sim", "--error-rate", "2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--error-rate must be between 0.0 and 1.0")
+    );
 }
 
 #[test]

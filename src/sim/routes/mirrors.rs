@@ -376,7 +376,7 @@ fn auth_method(ctx: &Ctx) -> Result<Option<String>, Response> {
 }
 
 /// `POST /projects/:id/remote_mirrors`: 201; disabled unless `enabled=true`; the URL's
-/// credentials are stored apart from the URL (without `CGI.unescape` [I], GITLAB-FACTS §3).
+/// credentials are stored apart from the URL (without `CGI.unescape` \[I\], GITLAB-FACTS §3).
 pub fn create_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     let Some(raw) = ctx.params.str("url") else {
