@@ -371,7 +371,8 @@ impl Credential {
 
 impl Fixture {
     /// Read a fixture from a JSON file.
-    pub fn load(path: &Path) -> Result<Fixture, SimError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Fixture, SimError> {
+        let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|source| SimError::Read { path: path.to_owned(), source })?;
         Fixture::parse(&text).map_err(|e| match e {

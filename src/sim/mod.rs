@@ -7,7 +7,16 @@
 //!
 //! Besides `/api/v4`, the simulator answers three control endpoints that exist only here, never
 //! on a real GitLab: `GET /__sim/requests` (the request log), `GET /__sim/state` (a
-//! [`StateSnapshot`], stored credentials included) and `PUT /__sim/faults` (a JSON [`Faults`]).
+//! [`StateSnapshot`], stored credentials included) and `PUT /__sim/faults` (a JSON [`Faults`],
+//! e.g. `{"rate_limit_per_minute": 10, "rate_limit_shape": "application", "seed": 1}`). They
+//! need no token and are never subject to faults.
+//!
+//! Choices where GitLab's behaviour is only inferred (GITLAB-FACTS "\[I\]") are marked `[I]`
+//! in comments. The main ones: remote hosts the fixture does not list behave as public
+//! repositories that accept any credentials; an SCP-like URL is refused with the scheme
+//! message; the `validate_pull_mirror_url` probe on `PUT …/mirror/pull` is off unless the
+//! fixture turns it on; the old `PUT /projects/:id` probe refuses `ssh://` and credentials the
+//! remote does not accept (422); Silent Mode makes triggered updates do nothing.
 
 mod faults;
 pub mod fixture;
@@ -193,7 +202,7 @@ impl SimHandle {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.task).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.task).await.is_err() {
             self.task.abort();
         }
     }
