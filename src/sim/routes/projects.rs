@@ -1,0 +1,498 @@
+//! Instance, user, group and project endpoints: `/version`, `/metadata`, `/user`,
+//! `/personal_access_tokens/self`, `/application/settings`, `/users`, `/groups/:id(/projects)`,
+//! `/projects(/:id)`. Project entity fields follow GITLAB-FACTS §1.1.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{
+    Ctx, authenticate, forbidden, grape_error, json_response, keyset_page, message, offset_page,
+    page_params,
+};
+use crate::sim::fixture::{Project, User};
+use crate::sim::state::{Caller, State};
+
+type Answer = Result<Response, Response>;
+
+pub fn version(st: &State, ctx: &Ctx) -> Answer {
+    authenticate(st, ctx, &["read_user"])?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"version": st.version_string, "revision": "6a6cfbd1c5a"}),
+    ))
+}
+
+/// `GET /metadata` (`doc/api/metadata.md`): `enterprise` is true, the simulator is EE.
+pub fn metadata(st: &State, ctx: &Ctx) -> Answer {
+    authenticate(st, ctx, &["read_user"])?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "version": st.version_string,
+            "revision": "6a6cfbd1c5a",
+            "kas": {"enabled": false, "externalUrl": null, "externalK8sProxyUrl": null, "version": null},
+            "enterprise": true,
+        }),
+    ))
+}
+
+fn user_public(st: &State, u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "name": u.name,
+        "state": u.state,
+        "locked": u.state == "blocked",
+        "avatar_url": null,
+        "web_url": format!("{}/{}", st.external_url, u.username),
+        "bot": u.bot,
+    })
+}
+
+/// `GET /user`: admins get `is_admin: true`; non-admins have no `is_admin` key
+/// (`UserWithAdmin` vs `UserPublic`, GITLAB-FACTS §7).
+pub fn current_user(st: &State, ctx: &Ctx) -> Answer {
+    let caller = authenticate(st, ctx, &["read_user"])?;
+    let u = st.users.get(&caller.user_id).ok_or_else(super::unauthorized)?;
+    let mut body = user_public(st, u);
+    body["created_at"] = json!("2023-02-01T10:00:00.000Z");
+    if u.is_admin {
+        body["is_admin"] = json!(true);
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `GET /personal_access_tokens/self` (15.5+).
+pub fn token_self(st: &State, ctx: &Ctx) -> Answer {
+    let caller = authenticate(st, ctx, &["read_user", "self_rotate"])?;
+    let t = st.tokens.values().find(|t| t.id == caller.token_id).ok_or_else(super::unauthorized)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "id": t.id,
+            "name": t.name,
+            "revoked": t.revoked,
+            "created_at": t.created_at,
+            "description": null,
+            "scopes": t.scopes,
+            "user_id": t.user_id,
+            "last_used_at": crate::sim::state::now_rfc3339(),
+            "active": !t.revoked,
+            "expires_at": t.expires_at,
+        }),
+    ))
+}
+
+fn settings_body(st: &State) -> Value {
+    json!({
+        "id": 1,
+        "silent_mode_enabled": st.silent_mode,
+        "mirror_available": st.mirror_available,
+        "mirror_max_delay": 300,
+        "mirror_max_capacity": 100,
+        "mirror_capacity_threshold": 50,
+        "pull_mirror_interval_seconds": 300,
+    })
+}
+
+/// `GET /application/settings`: admins only (GITLAB-FACTS §8).
+pub fn settings(st: &State, ctx: &Ctx) -> Answer {
+    let caller = authenticate(st, ctx, &[])?;
+    if !caller.is_admin {
+        return Err(forbidden());
+    }
+    Ok(json_response(StatusCode::OK, &settings_body(st)))
+}
+
+/// `PUT /application/settings`: `silent_mode_enabled` and `mirror_available`.
+pub fn update_settings(st: &mut State, ctx: &Ctx) -> Answer {
+    let caller = authenticate(st, ctx, &[])?;
+    if !caller.is_admin {
+        return Err(forbidden());
+    }
+    if let Some(v) = ctx.params.bool("silent_mode_enabled")? {
+        st.silent_mode = v;
+    }
+    if let Some(v) = ctx.params.bool("mirror_available")? {
+        st.mirror_available = v;
+    }
+    Ok(json_response(StatusCode::OK, &settings_body(st)))
+}
+
+/// `GET /users` (`username`, `search` filters; deleted users are gone).
+pub fn users(st: &State, ctx: &Ctx) -> Answer {
+    let caller = authenticate(st, ctx, &["read_user"])?;
+    let (page, per_page) = page_params(ctx)?;
+    let username = ctx.params.str("username").map(|s| s.to_lowercase());
+    let search = ctx.params.str("search").map(|s| s.to_lowercase());
+    let list: Vec<&User> = st
+        .users
+        .values()
+        .filter(|u| !u.deleted)
+        .filter(|u| username.as_ref().is_none_or(|n| u.username.to_lowercase() == *n))
+        .filter(|u| {
+            search.as_ref().is_none_or(|s| {
+                u.username.to_lowercase().contains(s) || u.name.to_lowercase().contains(s)
+            })
+        })
+        .collect();
+    let items = list
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|u| {
+            let mut v = user_public(st, u);
+            if caller.is_admin {
+                v["is_admin"] = json!(u.is_admin);
+            }
+            v
+        })
+        .collect();
+    Ok(offset_page(st, ctx, list.len(), page, per_page, items))
+}
+
+/// `GET /users/:id`: blocked users show `state: blocked`; deleted users are 404.
+pub fn user(st: &State, ctx: &Ctx, id: &str) -> Answer {
+    let caller = authenticate(st, ctx, &["read_user"])?;
+    let not_found = || message(StatusCode::NOT_FOUND, "404 User Not Found");
+    let id: u64 = id.parse().map_err(|_| not_found())?;
+    let u = st.users.get(&id).filter(|u| !u.deleted).ok_or_else(not_found)?;
+    let mut v = user_public(st, u);
+    if caller.is_admin {
+        v["is_admin"] = json!(u.is_admin);
+    }
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+fn group_visible(st: &State, caller: &Caller, id: u64) -> bool {
+    caller.is_admin
+        || st.group_access(caller.user_id, id) > 0
+        || st.groups.get(&id).is_some_and(|g| g.visibility != "private")
+}
+
+fn namespace_json(st: &State, id: u64) -> Value {
+    let g = st.groups.get(&id);
+    let full_path = st.group_full_paths.get(&id).cloned().unwrap_or_default();
+    json!({
+        "id": id,
+        "name": g.map(|g| g.name.as_str()),
+        "path": g.map(|g| g.path.as_str()),
+        "kind": "group",
+        "full_path": full_path,
+        "parent_id": g.and_then(|g| g.parent_id),
+        "avatar_url": null,
+        "web_url": format!("{}/groups/{full_path}", st.external_url),
+    })
+}
+
+/// `GET /groups/:id`.
+pub fn group(st: &State, ctx: &Ctx, key: &str) -> Answer {
+    let caller = authenticate(st, ctx, &[])?;
+    let id = st
+        .find_group(key)
+        .filter(|id| group_visible(st, &caller, *id))
+        .ok_or_else(|| message(StatusCode::NOT_FOUND, "404 Group Not Found"))?;
+    let mut v = namespace_json(st, id);
+    if let Some(g) = st.groups.get(&id) {
+        v["visibility"] = json!(g.visibility);
+        v["description"] = json!("");
+    }
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// The project entity. `single` adds what only `GET /projects/:id` shows (`import_error`).
+pub fn project_json(st: &State, caller: &Caller, p: &Project, single: bool, simple: bool) -> Value {
+    let full_path = st.full_path(p);
+    let ns_name = st
+        .groups
+        .get(&p.namespace_id)
+        .map(|_| {
+            let mut names = Vec::new();
+            let mut cursor = Some(p.namespace_id);
+            while let Some(g) = cursor.and_then(|c| st.groups.get(&c)) {
+                names.push(g.name.clone());
+                cursor = g.parent_id;
+                if names.len() > 20 {
+                    break;
+                }
+            }
+            names.reverse();
+            names.join(" / ")
+        })
+        .unwrap_or_default();
+    let host = st.external_url.trim_start_matches("http://");
+    let host = host.split(':').next().unwrap_or(host);
+    let mut v = json!({
+        "id": p.id,
+        "description": null,
+        "name": p.name,
+        "name_with_namespace": format!("{ns_name} / {}", p.name),
+        "path": p.path,
+        "path_with_namespace": full_path,
+        "created_at": p.created_at,
+        "default_branch": "main",
+        "tag_list": [],
+        "topics": [],
+        "ssh_url_to_repo": format!("git@{host}:{full_path}.git"),
+        "http_url_to_repo": format!("{}/{full_path}.git", st.external_url),
+        "web_url": format!("{}/{full_path}", st.external_url),
+        "readme_url": null,
+        "forks_count": 0,
+        "avatar_url": null,
+        "star_count": 0,
+        "last_activity_at": p.last_activity_at,
+        "namespace": namespace_json(st, p.namespace_id),
+    });
+    if simple {
+        return v;
+    }
+    let pull = p.pull.as_deref();
+    let admin_project = st.can_admin_project(caller, p);
+    let extra = json!({
+        "visibility": p.visibility,
+        "archived": p.archived,
+        "empty_repo": false,
+        "import_status": pull.map(|m| m.update_status.as_str()).unwrap_or("none"),
+        "open_issues_count": 0,
+        "creator_id": 1,
+        // EE: the licensed feature `repository_mirrors` is on in the simulator.
+        "mirror": pull.is_some_and(|m| m.mirror),
+    });
+    if let (Value::Object(v), Value::Object(extra)) = (&mut v, extra) {
+        v.extend(extra);
+    }
+    if admin_project {
+        // The raw column: no credentials for any URL GitLab could parse (§1.1).
+        v["import_url"] = json!(pull.map(|m| m.import_url.as_str()).filter(|u| !u.is_empty()));
+        v["import_type"] = json!(pull.and_then(|m| m.import_type.as_deref()));
+        if single {
+            v["import_error"] = json!(pull.and_then(|m| m.last_error.as_deref()));
+        }
+    }
+    if let Some(m) = pull.filter(|m| m.mirror) {
+        // Shown whenever the project is a mirror, without a permission check (§1.1).
+        v["mirror_user_id"] = json!(m.mirror_user_id);
+        v["mirror_trigger_builds"] = json!(m.mirror_trigger_builds);
+        v["only_mirror_protected_branches"] = json!(m.only_mirror_protected_branches);
+        v["mirror_overwrites_diverged_branches"] = json!(m.mirror_overwrites_diverged_branches);
+    }
+    v
+}
+
+/// Load a project the caller can see, or 404 "404 Project Not Found".
+pub fn visible_project(st: &State, caller: &Caller, key: &str) -> Result<u64, Response> {
+    st.find_project(key)
+        .filter(|id| st.projects.get(id).is_some_and(|p| st.can_read(caller, p)))
+        .ok_or_else(|| message(StatusCode::NOT_FOUND, "404 Project Not Found"))
+}
+
+/// `GET /projects/:id`.
+pub fn get_project(st: &State, ctx: &Ctx, key: &str) -> Answer {
+    let caller = authenticate(st, ctx, &[])?;
+    let id = visible_project(st, &caller, key)?;
+    let p = st.projects.get(&id).ok_or_else(super::route_not_found)?;
+    Ok(json_response(StatusCode::OK, &project_json(st, &caller, p, true, false)))
+}
+
+/// The filters `/projects` and `/groups/:id/projects` share.
+struct Filters {
+    archived: Option<bool>,
+    search: Option<String>,
+    visibility: Option<String>,
+    min_access_level: Option<u64>,
+    membership: bool,
+    owned: bool,
+    id_after: Option<u64>,
+    id_before: Option<u64>,
+}
+
+impl Filters {
+    fn parse(ctx: &Ctx) -> Result<Filters, Response> {
+        Ok(Filters {
+            archived: ctx.params.bool("archived")?,
+            search: ctx.params.str("search").map(|s| s.to_lowercase()),
+            visibility: ctx.params.str("visibility"),
+            min_access_level: ctx.params.u64("min_access_level")?,
+            membership: ctx.params.bool("membership")?.unwrap_or(false),
+            owned: ctx.params.bool("owned")?.unwrap_or(false),
+            id_after: ctx.params.u64("id_after")?,
+            id_before: ctx.params.u64("id_before")?,
+        })
+    }
+
+    fn keep(&self, st: &State, caller: &Caller, p: &Project) -> bool {
+        if !st.can_read(caller, p) {
+            return false;
+        }
+        if self.archived.is_some_and(|a| a != p.archived)
+            || self.visibility.as_ref().is_some_and(|v| *v != p.visibility)
+            || self.id_after.is_some_and(|a| p.id <= a)
+            || self.id_before.is_some_and(|b| p.id >= b)
+        {
+            return false;
+        }
+        if let Some(s) = &self.search
+            && !p.name.to_lowercase().contains(s)
+            && !p.path.to_lowercase().contains(s)
+        {
+            return false;
+        }
+        // Memberships only, with no exception for admins (GITLAB-FACTS §1.3).
+        let needs_membership = self.min_access_level.is_some() || self.membership || self.owned;
+        if needs_membership {
+            let level = u64::from(st.project_access(caller.user_id, p));
+            let min = self.min_access_level.unwrap_or(if self.owned { 50 } else { 10 });
+            if level < min.max(if self.owned { 50 } else { 1 }) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn sort_ids(st: &State, ids: &mut [u64], order_by: &str, asc: bool) -> Result<(), Response> {
+    let key = |id: &u64| -> (String, u64) {
+        let p = &st.projects[id];
+        let k = match order_by {
+            "name" => p.name.to_lowercase(),
+            "path" => p.path.to_lowercase(),
+            "created_at" => p.created_at.clone(),
+            "updated_at" | "last_activity_at" => p.last_activity_at.clone(),
+            _ => String::new(),
+        };
+        (k, *id)
+    };
+    match order_by {
+        "id" => ids.sort_unstable(),
+        "name" | "path" | "created_at" | "updated_at" | "last_activity_at" | "similarity"
+        | "star_count" => ids.sort_by_cached_key(key),
+        _ => return Err(grape_error("order_by does not have a valid value")),
+    }
+    if !asc {
+        ids.reverse();
+    }
+    Ok(())
+}
+
+fn sort_param(ctx: &Ctx) -> Result<bool, Response> {
+    match ctx.params.str("sort").as_deref() {
+        None | Some("desc") => Ok(false),
+        Some("asc") => Ok(true),
+        Some(_) => Err(grape_error("sort does not have a valid value")),
+    }
+}
+
+/// `offset_pagination_limit` (GITLAB-FACTS §5): applied to `Project` as older versions did.
+const OFFSET_LIMIT: usize = 50_000;
+
+/// `GET /projects`: offset pagination, or keyset with `pagination=keyset&order_by=id`.
+pub fn list_projects(st: &State, ctx: &Ctx) -> Answer {
+    let caller = authenticate(st, ctx, &[])?;
+    let filters = Filters::parse(ctx)?;
+    let simple = ctx.params.bool("simple")?.unwrap_or(false);
+    let asc = sort_param(ctx)?;
+    let order_by = ctx.params.str("order_by").unwrap_or_else(|| "created_at".to_owned());
+    if ctx.params.str("pagination").as_deref() == Some("keyset") {
+        // Only `order_by=id` is keyset-capable for projects; the default `created_at` is not.
+        if order_by != "id" {
+            return Err(json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"error": "Keyset pagination is not yet available for this type of request"}),
+            ));
+        }
+        let (_, per_page) = page_params(ctx)?;
+        let keep = |p: &&Project| filters.keep(st, &caller, p);
+        let items: Vec<Value> = if asc {
+            let start = filters.id_after.map_or(0, |a| a.saturating_add(1));
+            st.projects
+                .range(start..)
+                .map(|(_, p)| p)
+                .filter(keep)
+                .take(per_page)
+                .map(|p| project_json(st, &caller, p, false, simple))
+                .collect()
+        } else {
+            let end = filters.id_before.unwrap_or(u64::MAX);
+            st.projects
+                .range(..end)
+                .rev()
+                .map(|(_, p)| p)
+                .filter(keep)
+                .take(per_page)
+                .map(|p| project_json(st, &caller, p, false, simple))
+                .collect()
+        };
+        return Ok(keyset_page(st, ctx, items, per_page, asc));
+    }
+    let (page, per_page) = page_params(ctx)?;
+    if page * per_page > OFFSET_LIMIT {
+        return Err(json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "Offset pagination has a maximum allowed offset of 50000 for requests that return objects of type Project. Remaining records can be retrieved using keyset pagination."}),
+        ));
+    }
+    let mut ids: Vec<u64> =
+        st.projects.values().filter(|p| filters.keep(st, &caller, p)).map(|p| p.id).collect();
+    sort_ids(st, &mut ids, &order_by, asc)?;
+    let items = ids
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|id| project_json(st, &caller, &st.projects[id], false, simple))
+        .collect();
+    Ok(offset_page(st, ctx, ids.len(), page, per_page, items))
+}
+
+/// `GET /groups/:id/projects`: offset only; `include_subgroups` defaults to false and
+/// `with_shared` to true (GITLAB-FACTS §1.4).
+pub fn group_projects(st: &State, ctx: &Ctx, key: &str) -> Answer {
+    let caller = authenticate(st, ctx, &[])?;
+    let gid = st
+        .find_group(key)
+        .filter(|id| group_visible(st, &caller, *id))
+        .ok_or_else(|| message(StatusCode::NOT_FOUND, "404 Group Not Found"))?;
+    let filters = Filters::parse(ctx)?;
+    let simple = ctx.params.bool("simple")?.unwrap_or(false);
+    let include_subgroups = ctx.params.bool("include_subgroups")?.unwrap_or(false);
+    let with_shared = ctx.params.bool("with_shared")?.unwrap_or(true);
+    let asc = sort_param(ctx)?;
+    let order_by = ctx.params.str("order_by").unwrap_or_else(|| "created_at".to_owned());
+    let in_tree = |ns: u64| {
+        if ns == gid {
+            return true;
+        }
+        if !include_subgroups {
+            return false;
+        }
+        let mut cursor = st.groups.get(&ns).and_then(|g| g.parent_id);
+        let mut depth = 0;
+        while let Some(c) = cursor {
+            if c == gid {
+                return true;
+            }
+            cursor = st.groups.get(&c).and_then(|g| g.parent_id);
+            depth += 1;
+            if depth > 20 {
+                break;
+            }
+        }
+        false
+    };
+    let mut ids: Vec<u64> = st
+        .projects
+        .values()
+        .filter(|p| in_tree(p.namespace_id) || (with_shared && p.shared_with_groups.contains(&gid)))
+        .filter(|p| filters.keep(st, &caller, p))
+        .map(|p| p.id)
+        .collect();
+    sort_ids(st, &mut ids, &order_by, asc)?;
+    let (page, per_page) = page_params(ctx)?;
+    let items = ids
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|id| project_json(st, &caller, &st.projects[id], false, simple))
+        .collect();
+    Ok(offset_page(st, ctx, ids.len(), page, per_page, items))
+}
