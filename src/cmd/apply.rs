@@ -580,13 +580,17 @@ impl Exec {
         if new_api {
             // GITLAB-FACTS §2.2: send url, auth_user and auth_password together, raw; `url`
             // alone would wipe the stored credentials.
-            let (user, password) = creds.unwrap_or_else(|| {
-                (SecretString::from(String::new()), SecretString::from(String::new()))
-            });
+            // Without service credentials only the URL is sent: its own userinfo (an ssh
+            // user) is what GitLab keeps, and a URL without userinfo clears the stored
+            // credentials, which is what `new_auth=none` means.
+            let (auth_user, auth_password) = match creds {
+                Some((user, password)) => (Some(user), Some(password)),
+                None => (None, None),
+            };
             let req = PullMirrorUpdate {
                 url: row.new_url.clone(),
-                auth_user: Some(user),
-                auth_password: Some(password),
+                auth_user,
+                auth_password,
                 ..PullMirrorUpdate::default()
             };
             self.client_for(row).update_pull_mirror(row.project_id, &req).await?;

@@ -59,7 +59,7 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
                 "create a new token with the `api` scope and set GITLAB_TOKEN",
             ));
         }
-        if let Some(expires) = &t.expires_at {
+        if let Some(expires) = t.expires_at.as_deref().filter(|e| expires_soon(e)) {
             warnings.push(format!("the GitLab token expires on {expires}"));
         }
     }
@@ -92,6 +92,14 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
         ));
     }
     Ok(pre)
+}
+
+/// Whether a token expiry date (`YYYY-MM-DD`) is within the next 14 days.
+fn expires_soon(date: &str) -> bool {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(date.get(..10).unwrap_or(date), &format)
+        .map(|d| d - time::OffsetDateTime::now_utc().date() <= time::Duration::days(14))
+        .unwrap_or(false)
 }
 
 /// One project's mirror as read from GitLab.

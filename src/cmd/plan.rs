@@ -307,8 +307,9 @@ fn decide(row: &mut PlanRow, read: &MirrorRead, facts: &MirrorFacts, ctx: &PlanC
         Action::Skip => {
             let mut reason = rw.reason;
             if let Some(d) = row.diagnosis {
-                // Nothing in the URL to fix, yet the mirror is failing.
-                return manual(row, format!("{} {}", d.advice(), reason));
+                // Nothing glmirror may change in the URL, yet the mirror is failing.
+                let why = reason.strip_prefix("Nothing to change: ").unwrap_or(&reason);
+                return manual(row, format!("{} (Not fixed automatically: {why})", d.advice()));
             }
             if facts.user_state == MirrorUserState::Blocked
                 || facts.user_state == MirrorUserState::Deleted

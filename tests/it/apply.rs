@@ -32,7 +32,12 @@ fn assert_state_matches_plan(env: &Env, before: &StateSnapshot) {
         match (kind, action) {
             ("pull", "update") => {
                 let pull = now.pull.as_ref().expect("pull mirror");
-                assert_eq!(pull.import_url, new_url, "project {pid} url");
+                // GitLab keeps the URL without userinfo and the credentials apart.
+                let (stored, user) = split_userinfo(new_url);
+                assert_eq!(pull.import_url, stored, "project {pid} url");
+                if let Some(user) = user {
+                    assert_eq!(pull.user.as_deref(), Some(user.as_str()), "project {pid} ssh user");
+                }
                 if &row[14] == "service" {
                     assert_eq!(pull.user.as_deref(), Some(CANARY), "project {pid} user");
                 }
@@ -62,6 +67,19 @@ fn assert_state_matches_plan(env: &Env, before: &StateSnapshot) {
                 assert_eq!(a, b, "push mirror {old} untouched");
             }
         }
+    }
+}
+
+/// `ssh://git@host/x` → (`ssh://host/x`, Some("git")).
+fn split_userinfo(url: &str) -> (String, Option<String>) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => (
+            format!("{}{}", &url[..start], &url[start + at + 1..]),
+            Some(url[start..start + at].to_owned()),
+        ),
+        None => (url.to_owned(), None),
     }
 }
 

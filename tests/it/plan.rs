@@ -44,7 +44,7 @@ fn plan_to_stdout_keeps_stdout_for_data() {
 #[test]
 fn group_and_project_scopes_list_each_project_once() {
     let env = Env::demo();
-    let out = env.run(&["plan", "--group", "acme", "--project", "acme/platform/api-gateway", "--out", "-"]);
+    let out = env.run(&["plan", "--group", "platform", "--project", "vendor/ui-kit", "--out", "-"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut keys: Vec<String> = stdout
@@ -58,9 +58,13 @@ fn group_and_project_scopes_list_each_project_once() {
     let before = keys.len();
     keys.sort();
     keys.dedup();
-    assert!(before > 0, "the acme group has mirrors: {stdout}");
+    assert!(before > 0, "the platform group has mirrors: {stdout}");
     assert_eq!(before, keys.len(), "a project listed twice: {stdout}");
-    assert!(stdout.lines().skip(1).all(|l| l.contains(",acme/")), "only acme projects: {stdout}");
+    assert!(
+        stdout.lines().skip(1).all(|l| l.contains(",platform/") || l.contains(",vendor/ui-kit,")),
+        "only the scope's projects: {stdout}"
+    );
+    assert!(stdout.contains("platform/infra/"), "subgroups are included: {stdout}");
 }
 
 #[test]
