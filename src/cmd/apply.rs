@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::{
-    self, Intent, Journal, JournalError, JournalState, OutcomeEntry, PushRepair, RowKey as JournalKey,
-    RowState, StepKind, WriteStep,
+    self, Intent, Journal, JournalError, JournalState, OutcomeEntry, PushRepair,
+    RowKey as JournalKey, RowState, StepKind, WriteStep,
 };
 use crate::cli::{ApplyArgs, GlobalArgs, MirrorSelection};
 use crate::cmd::inventory::{self, MirrorDetail, Preflight, UserCache};
@@ -24,11 +24,10 @@ use crate::cmd::plan::MirrorFacts;
 use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
 use crate::gitlab::{
-    GitLabClient, GitLabError, ImportUrlUpdate, PullMirrorUpdate, RemoteMirror,
-    RemoteMirrorCreate,
+    GitLabClient, GitLabError, ImportUrlUpdate, PullMirrorUpdate, RemoteMirror, RemoteMirrorCreate,
 };
-use crate::plan::MirrorFlags;
 use crate::output::sanitize_for_terminal;
+use crate::plan::MirrorFlags;
 use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow};
 use crate::rewrite::{self, Action, Direction, NewAuth, Rules};
 use crate::secret::mask_userinfo;
@@ -52,14 +51,14 @@ pub async fn execute(
 ) -> Result<ExitCode, AppError> {
     let plan_path = args.plan.clone();
     // Hash exactly the bytes that are parsed, so the plan cannot change in between.
-    let bytes = std::fs::read(&plan_path).map_err(|e| AppError::io("cannot read", &plan_path, e))?;
+    let bytes =
+        std::fs::read(&plan_path).map_err(|e| AppError::io("cannot read", &plan_path, e))?;
     let sha = journal::sha256_hex(&bytes);
     let rows = plan::parse_plan(&bytes, &plan_path.display().to_string())?;
     let rules = creds.rules(Vec::new(), false);
     validate_rows(&plan_path, &rows, &rules)?;
     let journal_path = args.journal.clone().unwrap_or_else(|| plan_path.with_extension("journal"));
-    let report_path =
-        args.report.clone().unwrap_or_else(|| plan_path.with_extension("report.csv"));
+    let report_path = args.report.clone().unwrap_or_else(|| plan_path.with_extension("report.csv"));
 
     let updates: Vec<&PlanRow> = rows.iter().filter(|r| r.action == Action::Update).collect();
     let say = |line: String| {
@@ -99,7 +98,9 @@ pub async fn execute(
     } else {
         let (j, s) = Journal::open(&journal_path, &plan_path, &sha)?;
         if let Some(pid) = j.took_over_stale_lock() {
-            say(format!("warning: took over the lock of an earlier apply (pid {pid}) that is gone"));
+            say(format!(
+                "warning: took over the lock of an earlier apply (pid {pid}) that is gone"
+            ));
         }
         (Some(j), s)
     };
@@ -194,7 +195,11 @@ pub async fn execute(
 }
 
 /// What a dry run learns from an existing journal (it never writes one).
-fn dry_run_state(journal_path: &Path, plan_path: &Path, sha: &str) -> Result<JournalState, AppError> {
+fn dry_run_state(
+    journal_path: &Path,
+    plan_path: &Path,
+    sha: &str,
+) -> Result<JournalState, AppError> {
     if !journal_path.exists() {
         return Ok(JournalState::empty());
     }
@@ -275,7 +280,11 @@ fn row_label(row: &PlanRow) -> String {
 
 /// The plan must come from this instance: compare the `web_url` base of its rows with what
 /// GitLab reports now for one of its projects.
-async fn check_instance(client: &GitLabClient, path: &Path, rows: &[PlanRow]) -> Result<(), AppError> {
+async fn check_instance(
+    client: &GitLabClient,
+    path: &Path,
+    rows: &[PlanRow],
+) -> Result<(), AppError> {
     let Some(row) = rows.iter().find(|r| r.action == Action::Update) else { return Ok(()) };
     let planned = plan::instance_base(&row.web_url, &row.project_path);
     let project = match client.project(&row.project_id.to_string()).await {
@@ -310,13 +319,13 @@ async fn check_instance(client: &GitLabClient, path: &Path, rows: &[PlanRow]) ->
 
 /// A row whose new mirror user is not the caller needs an admin (and `sudo` on the new API).
 fn check_mirror_users(path: &Path, rows: &[PlanRow], pre: &Preflight) -> Result<(), AppError> {
-    for row in rows.iter().filter(|r| r.action == Action::Update && r.mirror_type == MirrorType::Pull)
+    for row in
+        rows.iter().filter(|r| r.action == Action::Update && r.mirror_type == MirrorType::Pull)
     {
         if row.new_mirror_user.is_empty() || row.new_mirror_user == pre.user.username {
             continue;
         }
-        let ok = pre.is_admin
-            && (!pre.version.supports_pull_mirror_api() || pre.has_scope("sudo"));
+        let ok = pre.is_admin && (!pre.version.supports_pull_mirror_api() || pre.has_scope("sudo"));
         if !ok {
             return Err(AppError::usage_hint(
                 format!(
@@ -428,14 +437,15 @@ struct Exec {
 
 impl Exec {
     /// Apply one row; per-row failures become outcomes, only journal failures are fatal.
-    async fn apply_row(
-        &self,
-        row: &PlanRow,
-        prior: Prior,
-    ) -> Result<RowResult, AppError> {
+    async fn apply_row(&self, row: &PlanRow, prior: Prior) -> Result<RowResult, AppError> {
         let key = journal_key(row);
         if self.interrupt.is_requested() {
-            return Ok(self.result(&key, Outcome::Skipped, "not started: interrupted; rerun to resume".into(), String::new()));
+            return Ok(self.result(
+                &key,
+                Outcome::Skipped,
+                "not started: interrupted; rerun to resume".into(),
+                String::new(),
+            ));
         }
         let attempt = match row.mirror_type {
             MirrorType::Pull => self.apply_pull(row, &key, prior).await,
@@ -453,7 +463,13 @@ impl Exec {
         Ok(self.result(&key, outcome, detail, verified))
     }
 
-    fn result(&self, key: &JournalKey, outcome: Outcome, detail: String, verified: String) -> RowResult {
+    fn result(
+        &self,
+        key: &JournalKey,
+        outcome: Outcome,
+        detail: String,
+        verified: String,
+    ) -> RowResult {
         RowResult {
             key: key.clone(),
             outcome,
@@ -463,7 +479,12 @@ impl Exec {
         }
     }
 
-    async fn record_outcome(&self, key: &JournalKey, outcome: Outcome, detail: &str) -> Result<(), AppError> {
+    async fn record_outcome(
+        &self,
+        key: &JournalKey,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), AppError> {
         if let Some(j) = &self.journal {
             j.record(OutcomeEntry::new(key.clone(), outcome, detail)).await?;
         }
@@ -495,7 +516,9 @@ impl Exec {
     /// The pull mirror as it is now.
     async fn read_pull(&self, project_id: u64) -> Result<Option<MirrorFacts>, GitLabError> {
         let project = self.client.project(&project_id.to_string()).await?;
-        let reads = inventory::read_project(&self.client, &self.users, project, MirrorSelection::Pull).await?;
+        let reads =
+            inventory::read_project(&self.client, &self.users, project, MirrorSelection::Pull)
+                .await?;
         Ok(reads
             .iter()
             .find(|r| matches!(r.mirror, MirrorDetail::Pull { .. }))
@@ -508,30 +531,50 @@ impl Exec {
         key: &JournalKey,
         prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
-        let planned =
-            plan::check_observed_cell(&row.observed, row.key(), row.action).map_err(Step::Refused)?;
+        let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
+            .map_err(Step::Refused)?;
         let Some(live) = self.read_pull(row.project_id).await? else {
-            return Ok((Outcome::Drifted, "the project is no longer pull-mirrored".into(), String::new()));
+            return Ok((
+                Outcome::Drifted,
+                "the project is no longer pull-mirrored".into(),
+                String::new(),
+            ));
         };
         if prior.in_flight && pull_matches(&live, row) {
-            return Ok((Outcome::AlreadyApplied, "an earlier run's write had landed".into(), String::new()));
+            return Ok((
+                Outcome::AlreadyApplied,
+                "an earlier run's write had landed".into(),
+                String::new(),
+            ));
         }
         if plan::fingerprint(&live.observed()) != planned {
             if pull_matches(&live, row) {
-                return Ok((Outcome::AlreadyApplied, "the mirror already matches the plan".into(), String::new()));
+                return Ok((
+                    Outcome::AlreadyApplied,
+                    "the mirror already matches the plan".into(),
+                    String::new(),
+                ));
             }
             return Ok((Outcome::Drifted, drift_detail(&live, row), String::new()));
         }
         let new_api = self.pre.version.supports_pull_mirror_api();
         if self.dry_run {
-            let call = if new_api { "PUT /projects/:id/mirror/pull" } else { "PUT /projects/:id (import_url)" };
+            let call = if new_api {
+                "PUT /projects/:id/mirror/pull"
+            } else {
+                "PUT /projects/:id (import_url)"
+            };
             return Ok((Outcome::DryRun, format!("would call {call}"), String::new()));
         }
         self.record(Intent::new(key.clone(), WriteStep::PullUpdate, &row.new_url)).await?;
         let write = self.write_pull(row, new_api).await;
         let after = self.read_pull(row.project_id).await?;
         let Some(after) = after else {
-            return Ok((Outcome::Failed, "the mirror disappeared after the write".into(), String::new()));
+            return Ok((
+                Outcome::Failed,
+                "the mirror disappeared after the write".into(),
+                String::new(),
+            ));
         };
         if let Err(e) = write {
             if pull_matches(&after, row) {
@@ -541,7 +584,11 @@ impl Exec {
             return Err(Step::GitLab(e));
         }
         if !pull_matches(&after, row) {
-            return Ok((Outcome::Failed, format!("GitLab accepted the write but now shows: {}", drift_detail(&after, row)), String::new()));
+            return Ok((
+                Outcome::Failed,
+                format!("GitLab accepted the write but now shows: {}", drift_detail(&after, row)),
+                String::new(),
+            ));
         }
         self.record(journal::Step::new(key.clone(), StepKind::PullUpdated)).await?;
         self.finish_pull(row, &live, after, "applied").await
@@ -556,13 +603,15 @@ impl Exec {
         detail: &str,
     ) -> Result<(Outcome, String, String), Step> {
         let mut detail = detail.to_owned();
-        if flags_changed(&before.flags, &after.flags) && self.pre.version.supports_pull_mirror_api() {
+        if flags_changed(&before.flags, &after.flags) && self.pre.version.supports_pull_mirror_api()
+        {
             // SPEC §6: the flags seen at planning must be the same afterwards.
             let restore = restore_flags(&before.flags);
             self.client_for(row).update_pull_mirror(row.project_id, &restore).await?;
             detail.push_str("; mirror flags restored");
         }
-        let verified = if self.verify { self.verify_pull(row.project_id).await } else { String::new() };
+        let verified =
+            if self.verify { self.verify_pull(row.project_id).await } else { String::new() };
         Ok((Outcome::Applied, detail, verified))
     }
 
@@ -637,7 +686,11 @@ impl Exec {
                 Ok(Some(m)) => match m.update_status.as_deref() {
                     Some("finished") => return "finished".into(),
                     Some("failed") => {
-                        let err = m.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
+                        let err = m
+                            .last_error
+                            .as_deref()
+                            .map(plan::normalize_last_error)
+                            .unwrap_or_default();
                         return format!("failed: {err}");
                     }
                     _ => {}
@@ -659,8 +712,8 @@ impl Exec {
         key: &JournalKey,
         prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
-        let planned =
-            plan::check_observed_cell(&row.observed, row.key(), row.action).map_err(Step::Refused)?;
+        let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
+            .map_err(Step::Refused)?;
         let old_id = row.mirror_id.unwrap_or_default();
         let live = self.client.remote_mirrors(row.project_id).await?;
         let old = live.iter().find(|m| m.id == old_id);
@@ -682,24 +735,45 @@ impl Exec {
                     .await?;
                     self.client.delete_remote_mirror(row.project_id, old_id).await?;
                     self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
-                    let verified = if self.verify { self.verify_push(row.project_id, new_id).await } else { String::new() };
-                    return Ok((Outcome::Applied, format!("replaced by push mirror {new_id} (resumed)"), verified));
+                    let verified = if self.verify {
+                        self.verify_push(row.project_id, new_id).await
+                    } else {
+                        String::new()
+                    };
+                    return Ok((
+                        Outcome::Applied,
+                        format!("replaced by push mirror {new_id} (resumed)"),
+                        verified,
+                    ));
                 }
-                return Ok((Outcome::AlreadyApplied, format!("replaced by push mirror {new_id}"), String::new()));
+                return Ok((
+                    Outcome::AlreadyApplied,
+                    format!("replaced by push mirror {new_id}"),
+                    String::new(),
+                ));
             }
         }
         let Some(old) = old else {
-            return Ok((Outcome::Drifted, format!("push mirror {old_id} no longer exists"), String::new()));
+            return Ok((
+                Outcome::Drifted,
+                format!("push mirror {old_id} no longer exists"),
+                String::new(),
+            ));
         };
         let facts = push_facts(row, old);
         if plan::fingerprint(&facts.observed()) != planned {
             return Ok((Outcome::Drifted, drift_detail(&facts, row), String::new()));
         }
         if self.dry_run {
-            return Ok((Outcome::DryRun, format!("would create a replacement for push mirror {old_id}, then delete it"), String::new()));
+            return Ok((
+                Outcome::DryRun,
+                format!("would create a replacement for push mirror {old_id}, then delete it"),
+                String::new(),
+            ));
         }
         self.record(
-            Intent::new(key.clone(), WriteStep::PushCreate, &row.new_url).with_old_mirror_id(old_id),
+            Intent::new(key.clone(), WriteStep::PushCreate, &row.new_url)
+                .with_old_mirror_id(old_id),
         )
         .await?;
         let url = match self.credentials_for(row) {
@@ -743,7 +817,10 @@ impl Exec {
             _ => {
                 return Ok((
                     Outcome::Failed,
-                    format!("replacement push mirror {} could not be confirmed; the old mirror {old_id} was kept", created.id),
+                    format!(
+                        "replacement push mirror {} could not be confirmed; the old mirror {old_id} was kept",
+                        created.id
+                    ),
                     String::new(),
                 ));
             }
@@ -757,7 +834,11 @@ impl Exec {
         .await?;
         self.client.delete_remote_mirror(row.project_id, old_id).await?;
         self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
-        let verified = if self.verify { self.verify_push(row.project_id, created.id).await } else { String::new() };
+        let verified = if self.verify {
+            self.verify_push(row.project_id, created.id).await
+        } else {
+            String::new()
+        };
         Ok((Outcome::Applied, format!("replaced by push mirror {}", created.id), verified))
     }
 
@@ -772,7 +853,11 @@ impl Exec {
                 Ok(Some(m)) => match m.update_status.as_deref() {
                     Some("finished") => return "finished".into(),
                     Some("failed") => {
-                        let err = m.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
+                        let err = m
+                            .last_error
+                            .as_deref()
+                            .map(plan::normalize_last_error)
+                            .unwrap_or_default();
                         return format!("failed: {err}");
                     }
                     _ => {}
@@ -814,7 +899,11 @@ fn restore_flags(flags: &MirrorFlags) -> PullMirrorUpdate {
     let regex = flags.branch_regex.clone().filter(|r| !r.is_empty());
     PullMirrorUpdate {
         mirror_trigger_builds: flags.trigger_builds,
-        only_mirror_protected_branches: if regex.is_some() { None } else { flags.only_protected_branches },
+        only_mirror_protected_branches: if regex.is_some() {
+            None
+        } else {
+            flags.only_protected_branches
+        },
         mirror_overwrites_diverged_branches: flags.overwrite_diverged,
         mirror_branch_regex: regex,
         ..PullMirrorUpdate::default()

@@ -106,18 +106,18 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
         verify_timeout: 30,
     };
     let applied = crate::cmd::apply::execute(&global, &apply_args, || Ok(conn()), &creds).await?;
-    println!("  report:  {}", plan_path.with_extension("report.csv").display());
-    println!("  journal: {}", plan_path.with_extension("journal").display());
     println!();
 
     println!("== 3. status (read-only health report)");
     let after = status(&global, &scope, conn()).await?;
     print_before_after(&before, &after);
-    let unhealthy = after.iter().filter(|r| r.health == "unhealthy").count();
+    let healthy = |rows: &[StatusRow]| rows.iter().filter(|r| r.health == "ok").count();
     println!();
     println!(
-        "{} of {} mirrors healthy after apply; the rest need a person (see `reason` in the plan).",
-        after.len() - unhealthy,
+        "healthy mirrors: {} before, {} after (of {}); the rest need a person: see `reason` \
+         in the plan.",
+        healthy(&before),
+        healthy(&after),
         after.len()
     );
     println!("files are in {}", dir.display());
@@ -139,23 +139,33 @@ async fn status(
 }
 
 fn print_before_after(before: &[StatusRow], after: &[StatusRow]) {
-    let key = |r: &StatusRow| (r.project_id, r.mirror_type);
-    let before: HashMap<_, _> = before.iter().map(|r| (key(r), r)).collect();
+    // Push mirrors are replaced (new ids), so match rows by position within their project.
+    let keyed = |rows: &[StatusRow]| {
+        let mut seen: HashMap<(u64, &str), usize> = HashMap::new();
+        rows.iter()
+            .map(|r| {
+                let n = seen.entry((r.project_id, r.mirror_type)).or_default();
+                *n += 1;
+                (r.project_id, r.mirror_type, *n)
+            })
+            .collect::<Vec<_>>()
+    };
+    let before: HashMap<_, _> = keyed(before).into_iter().zip(before).collect();
     let name = |r: &StatusRow| match r.mirror_id {
-        Some(id) => format!("{} (push #{id})", r.project_path),
+        Some(_) => format!("{} (push)", r.project_path),
         None => format!("{} (pull)", r.project_path),
     };
     let width = after.iter().map(|r| name(r).chars().count()).max().unwrap_or(7).max(7);
-    println!("  {:<width$}  {:<28}  AFTER", "MIRROR", "BEFORE");
-    for r in after {
-        let was = before
-            .get(&key(r))
-            .map(|b| describe(b))
-            .unwrap_or_else(|| "(new)".into());
+    let was: Vec<String> = keyed(after)
+        .iter()
+        .map(|k| before.get(k).map(|b| describe(b)).unwrap_or_else(|| "(new)".into()))
+        .collect();
+    let was_width = was.iter().map(|w| w.chars().count()).max().unwrap_or(6).max(6);
+    println!("  {:<width$}  {:<was_width$}  AFTER", "MIRROR", "BEFORE");
+    for (r, was) in after.iter().zip(&was) {
         println!(
-            "  {:<width$}  {:<28}  {}",
+            "  {:<width$}  {was:<was_width$}  {}",
             sanitize_for_terminal(&name(r)),
-            was,
             describe(r)
         );
     }

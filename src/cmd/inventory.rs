@@ -88,7 +88,9 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
     if !(pre.has_scope("api") || (!write && pre.has_scope("read_api"))) {
         return Err(AppError::fatal_hint(
             format!("the GitLab token lacks the `{needed}` scope"),
-            format!("create a token with the `{needed}` scope (an admin's token sees every project)"),
+            format!(
+                "create a token with the `{needed}` scope (an admin's token sees every project)"
+            ),
         ));
     }
     Ok(pre)
@@ -138,10 +140,13 @@ pub enum UserLookup {
     Deleted(u64),
 }
 
+/// One user's lookup, shared by every task that asks for it.
+type UserCell = Arc<OnceCell<Option<User>>>;
+
 /// Caches user lookups so each mirror user is fetched once, even concurrently.
 #[derive(Default, Clone)]
 pub struct UserCache {
-    inner: Arc<Mutex<HashMap<u64, Arc<OnceCell<Option<User>>>>>>,
+    inner: Arc<Mutex<HashMap<u64, UserCell>>>,
 }
 
 impl UserCache {
@@ -171,9 +176,8 @@ pub fn projects<'a>(
         return client.projects(query).boxed();
     }
     let seen = Arc::new(Mutex::new(HashSet::new()));
-    let groups = stream::iter(scope.groups.iter())
-        .map(move |g| client.group_projects(g, true))
-        .flatten();
+    let groups =
+        stream::iter(scope.groups.iter()).map(move |g| client.group_projects(g, true)).flatten();
     let singles = stream::iter(scope.projects.iter()).then(move |p| client.project(p));
     groups
         .chain(singles)

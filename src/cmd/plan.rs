@@ -14,8 +14,8 @@ use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
 use crate::gitlab::{GitLabClient, User};
 use crate::plan::{
-    self, CurrentAuth, DiagnoseInput, MirrorFlags, MirrorType, MirrorUserState,
-    ObservedState, PlanRow,
+    self, CurrentAuth, DiagnoseInput, MirrorFlags, MirrorType, MirrorUserState, ObservedState,
+    PlanRow,
 };
 use crate::rewrite::{self, Action, Direction, Fix, MirrorInput, NewAuth, Rules};
 
@@ -40,6 +40,8 @@ pub struct TargetUser {
     pub username: String,
     /// Why apply cannot make this user the mirror user (then rows are `manual`).
     pub blocked_reason: Option<String>,
+    /// Whether to check, through `Sudo`, that this user can see each project.
+    pub check_access: bool,
 }
 
 /// Run `glmirror plan`.
@@ -92,11 +94,12 @@ pub async fn execute(
     };
 
     let progress = progress_bar(global, "reading mirrors");
-    let (rows, scanned) = collect_rows(&client, &args.scope, &pre, &ctx, global.concurrency, &progress)
-        .await?;
+    let (rows, scanned) =
+        collect_rows(&client, &args.scope, &pre, &ctx, global.concurrency, &progress).await?;
     progress.finish_and_clear();
     let summary = Summary::of(&rows);
-    plan::write_plan_file(&args.out, &rows).map_err(|e| AppError::io("cannot write", &args.out, e))?;
+    plan::write_plan_file(&args.out, &rows)
+        .map_err(|e| AppError::io("cannot write", &args.out, e))?;
 
     let stats = client.stats();
     say(format!(
@@ -165,16 +168,33 @@ pub async fn collect_rows(
     concurrency: u16,
     progress: &indicatif::ProgressBar,
 ) -> Result<(Vec<PlanRow>, u64), AppError> {
-    let users = UserCache::default();
+    let users = &UserCache::default();
+    // The mirror user must be able to see the project (GitLab uses its permissions): when it
+    // is not the caller, ask GitLab as that user.
+    let sudo = ctx.target_user.check_access.then(|| client.with_sudo(&ctx.target_user.username));
+    let sudo = sudo.as_ref();
     let mut reads = inventory::projects(client, scope, pre)
-        .map_ok(|p| inventory::read_project(client, &users, p, scope.mirrors))
+        .map_ok(|p| async move {
+            let id = p.id;
+            let reads = inventory::read_project(client, users, p, scope.mirrors).await?;
+            let has_pull = reads.iter().any(|r| matches!(r.mirror, MirrorDetail::Pull { .. }));
+            let access = match sudo {
+                Some(sudo) if has_pull => match sudo.project(&id.to_string()).await {
+                    Ok(_) => true,
+                    Err(e) if e.is_not_found() || e.status() == Some(403) => false,
+                    Err(e) => return Err(e),
+                },
+                _ => true,
+            };
+            Ok((reads, access))
+        })
         .try_buffer_unordered(usize::from(concurrency));
     let mut rows = Vec::new();
     let mut scanned = 0u64;
-    while let Some(project_reads) = reads.try_next().await? {
+    while let Some((project_reads, access)) = reads.try_next().await? {
         scanned += 1;
         progress.inc(1);
-        rows.extend(project_reads.iter().map(|r| build_row(r, ctx)));
+        rows.extend(project_reads.iter().map(|r| build_row(r, ctx, access)));
     }
     plan::sort_rows(&mut rows);
     Ok((rows, scanned))
@@ -187,10 +207,18 @@ async fn target_user(
     wanted: Option<&str>,
 ) -> Result<TargetUser, AppError> {
     let Some(wanted) = wanted else {
-        return Ok(TargetUser { username: pre.user.username.clone(), blocked_reason: None });
+        return Ok(TargetUser {
+            username: pre.user.username.clone(),
+            blocked_reason: None,
+            check_access: false,
+        });
     };
     if wanted == pre.user.username {
-        return Ok(TargetUser { username: wanted.to_owned(), blocked_reason: None });
+        return Ok(TargetUser {
+            username: wanted.to_owned(),
+            blocked_reason: None,
+            check_access: false,
+        });
     }
     let user: Option<User> = client.user_by_username(wanted).await?;
     let Some(user) = user else {
@@ -211,17 +239,17 @@ async fn target_user(
              {wanted}'s own token instead"
         ))
     } else if pre.version.supports_pull_mirror_api() && !pre.has_scope("sudo") {
-        Some(format!(
-            "making {wanted} the mirror user needs an admin token with the `sudo` scope"
-        ))
+        Some(format!("making {wanted} the mirror user needs an admin token with the `sudo` scope"))
     } else {
         None
     };
-    Ok(TargetUser { username: user.username, blocked_reason })
+    let check_access = blocked_reason.is_none() && pre.has_scope("sudo");
+    Ok(TargetUser { username: user.username, blocked_reason, check_access })
 }
 
 /// Build one plan row from a mirror read. Pure apart from the context.
-pub fn build_row(read: &MirrorRead, ctx: &PlanContext) -> PlanRow {
+/// `target_can_access`: whether the future mirror user can see the project.
+pub fn build_row(read: &MirrorRead, ctx: &PlanContext, target_can_access: bool) -> PlanRow {
     let project = &read.project;
     let (mirror_type, mirror_id) = match &read.mirror {
         MirrorDetail::Push(m) => (MirrorType::Push, Some(m.id)),
@@ -229,7 +257,8 @@ pub fn build_row(read: &MirrorRead, ctx: &PlanContext) -> PlanRow {
     };
     let facts = MirrorFacts::of(read);
     let current_auth = CurrentAuth::from_masked_url(&facts.url);
-    let last_error = facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
+    let last_error =
+        facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
     let diagnosis = plan::diagnose(&DiagnoseInput {
         mirror_type,
         enabled: facts.enabled,
@@ -262,13 +291,19 @@ pub fn build_row(read: &MirrorRead, ctx: &PlanContext) -> PlanRow {
         reason: String::new(),
         observed: String::new(),
     };
-    decide(&mut row, read, &facts, ctx);
+    decide(&mut row, read, &facts, ctx, target_can_access);
     row.observed = plan::observed_cell(row.key(), row.action, &facts.observed());
     row
 }
 
 /// Fill action, new_* columns, fixes and reason.
-fn decide(row: &mut PlanRow, read: &MirrorRead, facts: &MirrorFacts, ctx: &PlanContext) {
+fn decide(
+    row: &mut PlanRow,
+    read: &MirrorRead,
+    facts: &MirrorFacts,
+    ctx: &PlanContext,
+    target_can_access: bool,
+) {
     let skip = |row: &mut PlanRow, reason: String| {
         row.action = Action::Skip;
         row.reason = reason;
@@ -278,7 +313,10 @@ fn decide(row: &mut PlanRow, read: &MirrorRead, facts: &MirrorFacts, ctx: &PlanC
         row.reason = reason;
     };
     if read.project.archived && !ctx.include_archived {
-        return skip(row, "Archived project: left alone (use --include-archived to plan it).".into());
+        return skip(
+            row,
+            "Archived project: left alone (use --include-archived to plan it).".into(),
+        );
     }
     if matches!(read.mirror, MirrorDetail::PullDisabled) {
         return skip(
@@ -289,7 +327,10 @@ fn decide(row: &mut PlanRow, read: &MirrorRead, facts: &MirrorFacts, ctx: &PlanC
         );
     }
     if !facts.enabled {
-        return skip(row, "Push mirror is disabled; enable it in GitLab first if it should run.".into());
+        return skip(
+            row,
+            "Push mirror is disabled; enable it in GitLab first if it should run.".into(),
+        );
     }
     if let Some(d) = row.diagnosis.filter(|d| !d.auto_fixable()) {
         return manual(row, d.advice().to_owned());
@@ -314,22 +355,38 @@ fn decide(row: &mut PlanRow, read: &MirrorRead, facts: &MirrorFacts, ctx: &PlanC
             if facts.user_state == MirrorUserState::Blocked
                 || facts.user_state == MirrorUserState::Deleted
             {
-                reason = format!("{reason} The mirror user is gone: re-save the mirror as an active user.");
+                reason = format!(
+                    "{reason} The mirror user is gone: re-save the mirror as an active user."
+                );
                 return manual(row, reason);
             }
             return skip(row, reason);
         }
         Action::Manual => return manual(row, rw.reason),
     }
-    if row.mirror_type == MirrorType::Pull {
-        if let Some(why) = &ctx.target_user.blocked_reason {
-            return manual(row, format!("{} ({})", rw.reason, why));
-        }
+    if row.mirror_type == MirrorType::Pull
+        && let Some(why) = &ctx.target_user.blocked_reason
+    {
+        return manual(row, format!("{} ({})", rw.reason, why));
+    }
+    if row.mirror_type == MirrorType::Pull && !target_can_access {
+        return manual(
+            row,
+            format!(
+                "{} cannot see this project, so it cannot be its mirror user: add it as a \
+                 Maintainer (or plan without --mirror-user). {}",
+                ctx.target_user.username, rw.reason
+            ),
+        );
     }
     row.action = Action::Update;
     row.new_url = rw.new_url.unwrap_or_default();
     row.new_auth = rw.new_auth;
-    row.new_user = if rw.new_auth == Some(NewAuth::Service) { rw.new_user.unwrap_or_default() } else { String::new() };
+    row.new_user = if rw.new_auth == Some(NewAuth::Service) {
+        rw.new_user.unwrap_or_default()
+    } else {
+        String::new()
+    };
     row.fixes = rw.fixes;
     row.reason = rw.reason;
     if row.mirror_type == MirrorType::Pull {
@@ -386,7 +443,11 @@ impl MirrorFacts {
                     ),
                 };
                 MirrorFacts {
-                    url: mirror.url.clone().or_else(|| project.import_url.clone()).unwrap_or_default(),
+                    url: mirror
+                        .url
+                        .clone()
+                        .or_else(|| project.import_url.clone())
+                        .unwrap_or_default(),
                     enabled: mirror.enabled.unwrap_or(true),
                     update_status: mirror.update_status.clone().unwrap_or_default(),
                     last_error: mirror.last_error.clone().filter(|e| !e.trim().is_empty()),
@@ -398,7 +459,9 @@ impl MirrorFacts {
                     user_name,
                     user_id: project.mirror_user_id,
                     flags: MirrorFlags {
-                        trigger_builds: mirror.mirror_trigger_builds.or(project.mirror_trigger_builds),
+                        trigger_builds: mirror
+                            .mirror_trigger_builds
+                            .or(project.mirror_trigger_builds),
                         only_protected_branches: mirror
                             .only_mirror_protected_branches
                             .or(project.only_mirror_protected_branches),
@@ -447,9 +510,7 @@ impl MirrorFacts {
 }
 
 fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
-    text.and_then(|t| {
-        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-    })
+    text.and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
 }
 
 /// Counts for the summary.

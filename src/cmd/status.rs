@@ -160,7 +160,8 @@ fn print_rows(rows: &[StatusRow], format: StatusFormat) -> Result<(), AppError> 
             w.flush().map_err(io)?;
         }
         StatusFormat::Table => {
-            let header = ["HEALTH", "PROJECT", "TYPE", "STATUS", "LAST SUCCESS", "DIAGNOSIS", "URL"];
+            let header =
+                ["HEALTH", "PROJECT", "TYPE", "STATUS", "LAST SUCCESS", "DIAGNOSIS", "URL"];
             let lines: Vec<[String; 7]> = rows
                 .iter()
                 .map(|r| {

@@ -164,7 +164,14 @@ pub fn decide(
     if attempt >= policy.max_attempts.max(1) {
         return Decision::GiveUp;
     }
-    Decision::RetryAfter(retry_delay(policy, hints, attempt, now_epoch_ms, jitter))
+    // `RateLimit-Reset` says when the *quota* refills: it comes on every response once a
+    // throttle is configured, so it only sets the wait of a 429. (A 500 with a reset a
+    // minute away must not stall a run for a minute.)
+    let hints = match outcome {
+        Outcome::Status(429) => *hints,
+        _ => ServerHints { reset_ms: None, ..*hints },
+    };
+    Decision::RetryAfter(retry_delay(policy, &hints, attempt, now_epoch_ms, jitter))
 }
 
 /// The wait before the next attempt (see [`decide`]).
@@ -359,6 +366,20 @@ mod tests {
             let got = decide(&P, *method, *outcome, hints, *attempt, NOW, *jitter);
             assert_eq!(got, *want, "row {i}: {method:?} {outcome:?} {hints:?} attempt {attempt}");
         }
+    }
+
+    #[test]
+    fn rate_limit_reset_only_delays_a_429() {
+        let policy = RetryPolicy::default();
+        let now = 1_000_000;
+        let hints = ServerHints { reset_ms: Some(now + 59_000), ..ServerHints::default() };
+        let limited = decide(&policy, MethodKind::Read, Outcome::Status(429), &hints, 1, now, 0.0);
+        assert_eq!(limited, Decision::RetryAfter(Duration::from_millis(59_000)));
+        let failed = decide(&policy, MethodKind::Read, Outcome::Status(500), &hints, 1, now, 0.5);
+        assert!(
+            matches!(failed, Decision::RetryAfter(d) if d < Duration::from_secs(1)),
+            "a 500 backs off exponentially, not until the quota resets: {failed:?}"
+        );
     }
 
     #[test]

@@ -44,26 +44,48 @@ fn assert_state_matches_plan(env: &Env, before: &StateSnapshot) {
                 assert_eq!(pull.mirror_user_id, Some(root_id), "project {pid} mirror user");
                 let was_pull = was.pull.as_ref().expect("pull mirror");
                 assert_eq!(pull.mirror_trigger_builds, was_pull.mirror_trigger_builds);
-                assert_eq!(pull.only_mirror_protected_branches, was_pull.only_mirror_protected_branches);
+                assert_eq!(
+                    pull.only_mirror_protected_branches,
+                    was_pull.only_mirror_protected_branches
+                );
                 assert_eq!(pull.mirror_branch_regex, was_pull.mirror_branch_regex);
             }
             ("push", "update") => {
                 let old: u64 = row[4].parse().expect("mirror id");
-                assert!(now.remote_mirrors.iter().all(|m| m.id != old), "old push mirror {old} deleted");
-                let replaced: Vec<_> = now.remote_mirrors.iter().filter(|m| m.url == new_url).collect();
+                assert!(
+                    now.remote_mirrors.iter().all(|m| m.id != old),
+                    "old push mirror {old} deleted"
+                );
+                let replaced: Vec<_> =
+                    now.remote_mirrors.iter().filter(|m| m.url == new_url).collect();
                 assert_eq!(replaced.len(), 1, "exactly one replacement for {pid}/{old}");
                 assert!(replaced[0].enabled, "replacement enabled");
-                assert_eq!(now.remote_mirrors.len(), was.remote_mirrors.len(), "same number of push mirrors in {pid}");
+                assert_eq!(
+                    now.remote_mirrors.len(),
+                    was.remote_mirrors.len(),
+                    "same number of push mirrors in {pid}"
+                );
             }
             ("pull", _) => {
                 let (a, b) = (now.pull.as_ref(), was.pull.as_ref());
-                assert_eq!(a.map(|p| (&p.import_url, &p.user, &p.password, p.mirror_user_id)),
-                    b.map(|p| (&p.import_url, &p.user, &p.password, p.mirror_user_id)), "{pid} untouched");
+                assert_eq!(
+                    a.map(|p| (&p.import_url, &p.user, &p.password, p.mirror_user_id)),
+                    b.map(|p| (&p.import_url, &p.user, &p.password, p.mirror_user_id)),
+                    "{pid} untouched"
+                );
             }
             _ => {
                 let old: u64 = row[4].parse().expect("mirror id");
-                let a = now.remote_mirrors.iter().find(|m| m.id == old).map(|m| (&m.url, &m.user, &m.password));
-                let b = was.remote_mirrors.iter().find(|m| m.id == old).map(|m| (&m.url, &m.user, &m.password));
+                let a = now
+                    .remote_mirrors
+                    .iter()
+                    .find(|m| m.id == old)
+                    .map(|m| (&m.url, &m.user, &m.password));
+                let b = was
+                    .remote_mirrors
+                    .iter()
+                    .find(|m| m.id == old)
+                    .map(|m| (&m.url, &m.user, &m.password));
                 assert_eq!(a, b, "push mirror {old} untouched");
             }
         }
@@ -92,7 +114,12 @@ fn plan_then_apply_reaches_the_planned_state() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_state_matches_plan(&env, &before);
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
-    assert!(report.lines().next().is_some_and(|h| h.ends_with("outcome,outcome_detail,verified_status,finished_at")));
+    assert!(
+        report
+            .lines()
+            .next()
+            .is_some_and(|h| h.ends_with("outcome,outcome_detail,verified_status,finished_at"))
+    );
     assert!(report.contains(",applied,"), "{report}");
     assert!(env.path("plan.journal").exists());
     // Rerunning changes nothing: every row is finished in the journal.
@@ -148,7 +175,10 @@ fn drifted_rows_are_not_written() {
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
-    assert!(report.lines().any(|l| l.starts_with(&format!("{pid},")) && l.contains(",drifted,")), "{report}");
+    assert!(
+        report.lines().any(|l| l.starts_with(&format!("{pid},")) && l.contains(",drifted,")),
+        "{report}"
+    );
     let now = env.sim().snapshot().project(pid.parse().expect("id")).expect("p").pull.clone();
     assert_eq!(now.map(|p| p.import_url), changed.map(|p| p.import_url), "drifted row untouched");
 }
@@ -187,7 +217,15 @@ fn resume_after_sigkill_applies_every_row_exactly_once() {
         let before = env.sim().snapshot();
         env.sim().set_faults(Faults { write_stall_after: Some(stall_after), ..Faults::default() });
         let mut child = env
-            .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--concurrency", "2"])
+            .cmd(&[
+                "apply",
+                "plan.csv",
+                "--source-host",
+                "github.com",
+                "--yes",
+                "--concurrency",
+                "2",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -271,7 +309,8 @@ fn tampered_plans_are_refused_before_any_write() {
     plan(&env);
     let good = std::fs::read_to_string(env.path("plan.csv")).expect("plan");
     let rows = plan_rows(&env, "plan.csv");
-    let update = rows.iter().position(|r| &r[11] == "update" && &r[14] == "service").expect("service row");
+    let update =
+        rows.iter().position(|r| &r[11] == "update" && &r[14] == "service").expect("service row");
     let manual = rows.iter().position(|r| &r[11] == "manual").expect("manual row");
     let base = env.base_url();
     let mut dup = good.clone();
@@ -284,10 +323,19 @@ fn tampered_plans_are_refused_before_any_write() {
         ("manual promoted to update", edit(&good, manual, "action", "update")),
         ("unknown fix code", edit(&good, update, "fixes", "service-token;teleport")),
         ("non-numeric id", edit(&good, update, "project_id", "12x")),
-        ("token sent to another host", edit(&good, update, "new_url", "https://evil.example/acme/x.git")),
-        ("lookalike host", edit(&good, update, "new_url", "https://github.com.evil.example/acme/x.git")),
+        (
+            "token sent to another host",
+            edit(&good, update, "new_url", "https://evil.example/acme/x.git"),
+        ),
+        (
+            "lookalike host",
+            edit(&good, update, "new_url", "https://github.com.evil.example/acme/x.git"),
+        ),
         ("another user", edit(&good, update, "new_user", "someone-else")),
-        ("credentials in new_url", edit(&good, update, "new_url", "https://u:p@github.com/acme/x.git")),
+        (
+            "credentials in new_url",
+            edit(&good, update, "new_url", "https://u:p@github.com/acme/x.git"),
+        ),
         ("another instance", good.replace(base.trim_end_matches('/'), "https://other.example")),
         ("empty file", String::new()),
         ("unknown auth", edit(&good, update, "new_auth", "root")),

@@ -23,7 +23,10 @@ fn demo_plan_matches_the_golden_file_and_writes_nothing() {
         std::fs::write(&golden, &got).expect("bless golden");
     }
     let want = std::fs::read_to_string(&golden).expect("golden file exists");
-    assert!(got == want, "plan differs from {GOLDEN} (rerun with GLMIRROR_BLESS=1 to update)\n{got}");
+    assert!(
+        got == want,
+        "plan differs from {GOLDEN} (rerun with GLMIRROR_BLESS=1 to update)\n{got}"
+    );
     assert!(env.writes().is_empty(), "plan wrote to GitLab: {:?}", env.writes());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("actions:"), "summary on stderr: {stderr}");
@@ -71,11 +74,8 @@ fn group_and_project_scopes_list_each_project_once() {
 fn non_admin_plans_only_what_it_maintains() {
     let env = Env::demo();
     let maintainer = env.sim().maintainer_token().to_owned();
-    let out = env
-        .cmd(&["plan", "--out", "-"])
-        .env("GITLAB_TOKEN", maintainer)
-        .output()
-        .expect("runs");
+    let out =
+        env.cmd(&["plan", "--out", "-"]).env("GITLAB_TOKEN", maintainer).output().expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not an administrator"), "{stderr}");

@@ -137,11 +137,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// Neither stdout nor stderr carries the canary.
 pub fn assert_no_canary(out: &Output) {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!text.contains(CANARY), "canary token leaked in output:\n{text}");
 }
 
