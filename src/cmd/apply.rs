@@ -35,6 +35,10 @@ use crate::secret::mask_userinfo;
 /// The `new_user` value meaning "the token itself is the username".
 const TOKEN_AS_USER: &str = "<token>";
 
+/// How often a write whose answer was lost is sent again, after a re-read showed it did not
+/// land.
+const MAX_RESENDS: u32 = 2;
+
 /// Run `glmirror apply`.
 pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<ExitCode, AppError> {
     let creds = Credentials::from_args(&args.credentials)?;
@@ -567,22 +571,39 @@ impl Exec {
             return Ok((Outcome::DryRun, format!("would call {call}"), String::new()));
         }
         self.record(Intent::new(key.clone(), WriteStep::PullUpdate, &row.new_url)).await?;
-        let write = self.write_pull(row, new_api).await;
-        let after = self.read_pull(row.project_id).await?;
-        let Some(after) = after else {
-            return Ok((
-                Outcome::Failed,
-                "the mirror disappeared after the write".into(),
-                String::new(),
-            ));
-        };
-        if let Err(e) = write {
-            if pull_matches(&after, row) {
-                // The answer was lost, but the re-read shows the write landed.
-                return self.finish_pull(row, &live, after, "applied (confirmed by re-read)").await;
+        // A write whose answer was lost (500, dropped connection) may or may not have landed:
+        // re-read, and send it again only while the mirror still shows the planned state.
+        let mut resends = 0;
+        let after = loop {
+            let write = self.write_pull(row, new_api).await;
+            let Some(after) = self.read_pull(row.project_id).await? else {
+                return Ok((
+                    Outcome::Failed,
+                    "the mirror disappeared after the write".into(),
+                    String::new(),
+                ));
+            };
+            match write {
+                Ok(()) => break after,
+                Err(_) if pull_matches(&after, row) => {
+                    return self
+                        .finish_pull(row, &live, after, "applied (confirmed by re-read)")
+                        .await;
+                }
+                Err(e)
+                    if e.is_ambiguous()
+                        && resends < MAX_RESENDS
+                        && plan::fingerprint(&after.observed()) == planned =>
+                {
+                    resends += 1;
+                    tracing::info!(
+                        project_id = row.project_id,
+                        "write not applied; sending it again"
+                    );
+                }
+                Err(e) => return Err(Step::GitLab(e)),
             }
-            return Err(Step::GitLab(e));
-        }
+        };
         if !pull_matches(&after, row) {
             return Ok((
                 Outcome::Failed,
@@ -733,7 +754,7 @@ impl Exec {
                             .with_new_mirror_id(new_id),
                     )
                     .await?;
-                    self.client.delete_remote_mirror(row.project_id, old_id).await?;
+                    self.delete_push(row.project_id, old_id).await?;
                     self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
                     let verified = if self.verify {
                         self.verify_push(row.project_id, new_id).await
@@ -799,14 +820,23 @@ impl Exec {
             only_protected_branches: old.only_protected_branches,
             mirror_branch_regex: old.mirror_branch_regex.clone(),
         };
-        let created = match self.client.create_remote_mirror(row.project_id, &req).await {
-            Ok(m) => m,
-            Err(e) => {
-                // The answer may have been lost after GitLab created it: look before failing.
-                let again = self.client.remote_mirrors(row.project_id).await?;
-                match again.into_iter().find(|m| m.id != old_id && push_matches(m, row)) {
-                    Some(m) => m,
-                    None => return Err(Step::GitLab(e)),
+        let mut resends = 0;
+        let created = loop {
+            match self.client.create_remote_mirror(row.project_id, &req).await {
+                Ok(m) => break m,
+                Err(e) => {
+                    // The answer may have been lost after GitLab created it: look before
+                    // failing, and create again only when nothing was created.
+                    let again = self.client.remote_mirrors(row.project_id).await?;
+                    if let Some(m) =
+                        again.into_iter().find(|m| m.id != old_id && push_matches(m, row))
+                    {
+                        break m;
+                    }
+                    if !e.is_ambiguous() || resends >= MAX_RESENDS {
+                        return Err(Step::GitLab(e));
+                    }
+                    resends += 1;
                 }
             }
         };
@@ -832,7 +862,7 @@ impl Exec {
                 .with_new_mirror_id(created.id),
         )
         .await?;
-        self.client.delete_remote_mirror(row.project_id, old_id).await?;
+        self.delete_push(row.project_id, old_id).await?;
         self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
         let verified = if self.verify {
             self.verify_push(row.project_id, created.id).await
@@ -840,6 +870,18 @@ impl Exec {
             String::new()
         };
         Ok((Outcome::Applied, format!("replaced by push mirror {}", created.id), verified))
+    }
+
+    /// Delete a push mirror. DELETE is idempotent here (a 404 counts as done), so a request
+    /// whose answer was lost is simply sent again.
+    async fn delete_push(&self, project_id: u64, mirror_id: u64) -> Result<(), GitLabError> {
+        let mut resends = 0;
+        loop {
+            match self.client.delete_remote_mirror(project_id, mirror_id).await {
+                Err(e) if e.is_ambiguous() && resends < MAX_RESENDS => resends += 1,
+                other => return other,
+            }
+        }
     }
 
     async fn verify_push(&self, project_id: u64, mirror_id: u64) -> String {
