@@ -12,7 +12,7 @@ use crate::cli::{GlobalArgs, PlanArgs, ScopeArgs};
 use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, Preflight, UserCache, UserLookup};
 use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
-use crate::gitlab::{GitLabClient, User};
+use crate::gitlab::{GitLabClient, GitLabError, Project, User};
 use crate::plan::{
     self, CurrentAuth, DiagnoseInput, MirrorFlags, MirrorType, MirrorUserState, ObservedState,
     PlanRow,
@@ -93,18 +93,31 @@ pub async fn execute(
         now: OffsetDateTime::now_utc(),
     };
 
+    // Open the output first: a bad path fails before anything is read. Rows are streamed to
+    // it, so memory does not grow with the size of the instance.
+    let write_err = |e| AppError::io("cannot write", &args.out, e);
+    let mut out = plan::AtomicOutput::create(&args.out).map_err(write_err)?;
+    let mut writer = plan::PlanWriter::new(&mut out).map_err(write_err)?;
+    let mut summary = Summary::default();
     let progress = progress_bar(global, "reading mirrors");
-    let (rows, scanned) =
-        collect_rows(&client, &args.scope, &pre, &ctx, global.concurrency, &progress).await?;
+    let scanned =
+        stream_rows(&client, &args.scope, &pre, &ctx, global.concurrency, &progress, |row| {
+            summary.add(&row);
+            writer.write_row(&row)
+        })
+        .await
+        .map_err(|e| match e {
+            StreamError::App(e) => e,
+            StreamError::Write(e) => write_err(e),
+        })?;
     progress.finish_and_clear();
-    let summary = Summary::of(&rows);
-    plan::write_plan_file(&args.out, &rows)
-        .map_err(|e| AppError::io("cannot write", &args.out, e))?;
+    writer.finish().map_err(write_err)?;
+    out.commit().map_err(write_err)?;
 
     let stats = client.stats();
     say(format!(
         "glmirror plan: {scanned} projects read, {} mirrors ({} pull, {} push)",
-        rows.len(),
+        summary.pull + summary.push,
         summary.pull,
         summary.push
     ));
@@ -158,46 +171,85 @@ pub fn progress_bar(global: &GlobalArgs, message: &'static str) -> indicatif::Pr
     bar
 }
 
-/// Read all projects in scope and build their rows, sorted as the plan wants them.
-/// Returns the rows and how many projects were read.
-pub async fn collect_rows(
+/// Why streaming rows stopped.
+pub enum StreamError {
+    /// Reading GitLab failed.
+    App(AppError),
+    /// The sink failed (writing the plan).
+    Write(std::io::Error),
+}
+
+impl From<GitLabError> for StreamError {
+    fn from(e: GitLabError) -> Self {
+        StreamError::App(e.into())
+    }
+}
+
+/// Read all projects in scope, build their rows and hand them to `sink` in plan order.
+/// Returns how many projects were read.
+///
+/// For the whole instance, projects arrive in id order (keyset pagination), so rows are
+/// passed on as soon as their project is read, in order, and nothing accumulates. For
+/// `--group`/`--project` scopes the rows are sorted first (such scopes are small).
+pub async fn stream_rows(
     client: &GitLabClient,
     scope: &ScopeArgs,
     pre: &Preflight,
     ctx: &PlanContext,
     concurrency: u16,
     progress: &indicatif::ProgressBar,
-) -> Result<(Vec<PlanRow>, u64), AppError> {
+    mut sink: impl FnMut(PlanRow) -> std::io::Result<()>,
+) -> Result<u64, StreamError> {
     let users = &UserCache::default();
     // The mirror user must be able to see the project (GitLab uses its permissions): when it
     // is not the caller, ask GitLab as that user.
     let sudo = ctx.target_user.check_access.then(|| client.with_sudo(&ctx.target_user.username));
     let sudo = sudo.as_ref();
-    let mut reads = inventory::projects(client, scope, pre)
-        .map_ok(|p| async move {
-            let id = p.id;
-            let reads = inventory::read_project(client, users, p, scope.mirrors).await?;
-            let has_pull = reads.iter().any(|r| matches!(r.mirror, MirrorDetail::Pull { .. }));
-            let access = match sudo {
-                Some(sudo) if has_pull => match sudo.project(&id.to_string()).await {
-                    Ok(_) => true,
-                    Err(e) if e.is_not_found() || e.status() == Some(403) => false,
-                    Err(e) => return Err(e),
-                },
-                _ => true,
-            };
-            Ok((reads, access))
-        })
-        .try_buffer_unordered(usize::from(concurrency));
-    let mut rows = Vec::new();
+    let read = |p: Project| async move {
+        let id = p.id;
+        let reads = inventory::read_project(client, users, p, scope.mirrors).await?;
+        let has_pull = reads.iter().any(|r| matches!(r.mirror, MirrorDetail::Pull { .. }));
+        let access = match sudo {
+            Some(sudo) if has_pull => match sudo.project(&id.to_string()).await {
+                Ok(_) => true,
+                Err(e) if e.is_not_found() || e.status() == Some(403) => false,
+                Err(e) => return Err(e),
+            },
+            _ => true,
+        };
+        let mut rows: Vec<PlanRow> = reads.iter().map(|r| build_row(r, ctx, access)).collect();
+        plan::sort_rows(&mut rows);
+        Ok::<_, GitLabError>((id, rows))
+    };
+    let whole_instance = scope.groups.is_empty() && scope.projects.is_empty();
+    let projects = inventory::projects(client, scope, pre).map_ok(read);
     let mut scanned = 0u64;
-    while let Some((project_reads, access)) = reads.try_next().await? {
-        scanned += 1;
-        progress.inc(1);
-        rows.extend(project_reads.iter().map(|r| build_row(r, ctx, access)));
+    if whole_instance {
+        let mut ordered = projects.try_buffered(usize::from(concurrency));
+        let mut last_id = 0;
+        while let Some((id, rows)) = ordered.try_next().await? {
+            if id < last_id {
+                return Err(StreamError::App(AppError::fatal(format!(
+                    "GitLab listed project {id} after {last_id}: keyset pagination out of order"
+                ))));
+            }
+            last_id = id;
+            scanned += 1;
+            progress.inc(1);
+            rows.into_iter().try_for_each(&mut sink).map_err(StreamError::Write)?;
+        }
+    } else {
+        let mut unordered = projects.try_buffer_unordered(usize::from(concurrency));
+        let mut all = Vec::new();
+        while let Some((_, rows)) = unordered.try_next().await? {
+            scanned += 1;
+            progress.inc(1);
+            all.extend(rows);
+        }
+        plan::sort_rows(&mut all);
+        all.into_iter().try_for_each(&mut sink).map_err(StreamError::Write)?;
     }
-    plan::sort_rows(&mut rows);
-    Ok((rows, scanned))
+    Ok(scanned)
 }
 
 /// Decide who pull mirrors will run as, and whether apply can arrange it.
@@ -531,26 +583,22 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Count a plan.
-    pub fn of(rows: &[PlanRow]) -> Summary {
-        let mut s = Summary::default();
-        for row in rows {
-            match row.mirror_type {
-                MirrorType::Pull => s.pull += 1,
-                MirrorType::Push => s.push += 1,
-            }
-            if row.mirror_type == MirrorType::Pull && row.action == Action::Update {
-                s.pull_updates += 1;
-            }
-            *s.action_counts.entry(row.action.code()).or_default() += 1;
-            if let Some(d) = row.diagnosis {
-                *s.diagnoses.entry(d.code()).or_default() += 1;
-            }
-            for f in &row.fixes {
-                *s.fixes.entry(f.code()).or_default() += 1;
-            }
+    /// Count one more row.
+    pub fn add(&mut self, row: &PlanRow) {
+        match row.mirror_type {
+            MirrorType::Pull => self.pull += 1,
+            MirrorType::Push => self.push += 1,
         }
-        s
+        if row.mirror_type == MirrorType::Pull && row.action == Action::Update {
+            self.pull_updates += 1;
+        }
+        *self.action_counts.entry(row.action.code()).or_default() += 1;
+        if let Some(d) = row.diagnosis {
+            *self.diagnoses.entry(d.code()).or_default() += 1;
+        }
+        for f in &row.fixes {
+            *self.fixes.entry(f.code()).or_default() += 1;
+        }
     }
 
     /// "update 3, skip 2, manual 1"
