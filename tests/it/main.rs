@@ -7,5 +7,6 @@ mod journal;
 mod plan;
 mod plan_csv;
 mod rewrite;
+mod scale;
 mod sim;
 mod util;
