@@ -354,3 +354,34 @@ fn tampered_plans_are_refused_before_any_write() {
     let out = env.run(&["apply", "ok.csv", "--source-host", "github.com", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
+    let env = Env::demo();
+    plan(&env);
+    let before = env.sim().snapshot();
+    env.sim().set_faults(Faults { latency_ms: 100, ..Faults::default() });
+    let mut child = env
+        .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.writes().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    assert!(report.contains("not started"), "rows after the interrupt were not started: {report}");
+    env.sim().set_faults(Faults::default());
+    let again = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_state_matches_plan(&env, &before);
+}
