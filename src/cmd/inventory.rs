@@ -12,7 +12,7 @@ use crate::cmd::Connection;
 use crate::error::AppError;
 use crate::gitlab::{
     ClientConfig, GitLabClient, GitLabError, GitLabVersion, Project, ProjectQuery, PullMirror,
-    RemoteMirror, User,
+    RemoteMirror, Tuning, User,
 };
 
 /// What pre-flight learned about the token, the caller and the instance.
@@ -43,7 +43,8 @@ impl Preflight {
 pub fn client(global: &GlobalArgs, conn: Connection) -> Result<GitLabClient, AppError> {
     let mut cfg = ClientConfig::new(conn.base_url, conn.token);
     cfg.ca_cert = global.ca_cert.clone();
-    Ok(GitLabClient::new(cfg)?)
+    // Pacing needs to know how many requests run at once.
+    Ok(GitLabClient::with_tuning(cfg, Tuning::with_concurrency(u32::from(global.concurrency)))?)
 }
 
 /// Check the token, the caller, the version and Silent Mode. `write` asks for the `api` scope.

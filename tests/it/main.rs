@@ -3,6 +3,7 @@
 mod apply;
 mod cli;
 mod client;
+mod client_sim;
 mod journal;
 mod plan;
 mod plan_csv;
