@@ -361,7 +361,7 @@ fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
     plan(&env);
     let before = env.sim().snapshot();
     env.sim().set_faults(Faults { latency_ms: 100, ..Faults::default() });
-    let mut child = env
+    let child = env
         .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--concurrency", "1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
