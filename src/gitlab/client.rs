@@ -217,7 +217,18 @@ fn transport_detail(e: &reqwest::Error) -> String {
 
 fn classify_transport(e: &reqwest::Error, detail: &str) -> Outcome {
     let lower = detail.to_ascii_lowercase();
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    // rustls speaks of certificates, handshakes, alerts and corrupt records (a plain-HTTP
+    // server answered a TLS hello); none of these heals by retrying.
+    const TLS_WORDS: [&str; 7] = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+        "alert",
+        "ssl",
+    ];
+    if TLS_WORDS.iter().any(|w| lower.contains(w)) {
         Outcome::TlsFailed
     } else if e.is_connect() {
         Outcome::ConnectFailed

@@ -4,6 +4,7 @@ mod apply;
 mod cli;
 mod client;
 mod client_sim;
+mod errors;
 mod journal;
 mod plan;
 mod plan_csv;

@@ -1,0 +1,125 @@
+//! User-facing errors: one `glmirror: error: …` line, a hint where a fix is known, and the
+//! documented exit code — never a panic.
+
+use crate::util::{Env, text};
+
+/// Run and return (exit code, stderr).
+fn fails(env: &Env, token: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = env.cmd(args).env("GITLAB_TOKEN", token).output().expect("runs");
+    crate::util::assert_no_canary(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{}", text(&out));
+    (out.status.code(), stderr)
+}
+
+fn assert_error(stderr: &str, message: &str, hint: &str) {
+    let mut lines =
+        stderr.lines().filter(|l| !l.starts_with("warning:") && !l.starts_with("note:"));
+    let first = lines.next().unwrap_or_default();
+    assert!(first.starts_with("glmirror: error: "), "first line is the error: {stderr}");
+    assert!(first.contains(message), "error names {message:?}: {stderr}");
+    let second = lines.next().unwrap_or_default();
+    assert!(
+        second.trim_start().starts_with("hint: ") && second.contains(hint),
+        "hint {hint:?}: {stderr}"
+    );
+}
+
+#[test]
+fn bad_expired_and_under_scoped_tokens() {
+    let env = Env::demo();
+    let (code, err) = fails(&env, "glpat-not-a-real-token", &["status"]);
+    assert_eq!(code, Some(1));
+    assert_error(&err, "401", "token is valid");
+    let (code, err) = fails(&env, "glsim-demo-expired-000000000000000005", &["status"]);
+    assert_eq!(code, Some(1));
+    assert_error(&err, "expired", "not expired");
+    // read_api is enough to plan, not to apply.
+    let read_only = "glsim-demo-read-0000000000000000000004";
+    let out = env
+        .cmd(&["plan", "--out", "plan.csv"])
+        .env("GITLAB_TOKEN", read_only)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, err) = fails(&env, read_only, &["apply", "plan.csv", "--yes"]);
+    assert_eq!(code, Some(1));
+    assert_error(&err, "`api` scope", "`api` scope");
+    assert!(env.writes().is_empty());
+}
+
+#[test]
+fn unreachable_host_and_tls_failures_point_at_url_and_ca_cert() {
+    let env = Env::demo();
+    let admin = env.sim().admin_token().to_owned();
+    // Nothing listens on port 1.
+    let (code, err) = fails(&env, &admin, &["status", "--gitlab-url", "https://127.0.0.1:1"]);
+    assert_eq!(code, Some(1));
+    assert_error(&err, "cannot connect", "--gitlab-url");
+    // A plain-HTTP server spoken to over TLS: the handshake fails.
+    let https = env.base_url().replacen("http://", "https://", 1);
+    let (code, err) = fails(&env, &admin, &["status", "--gitlab-url", &https]);
+    assert_eq!(code, Some(1));
+    assert_error(&err, "GET /user", "--ca-cert");
+    let (code, err) = fails(&env, &admin, &["status", "--ca-cert", "Cargo.toml"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--ca-cert"), "{err}");
+}
+
+#[test]
+fn non_admin_cannot_choose_another_mirror_user() {
+    let env = Env::demo();
+    let maintainer = env.sim().maintainer_token().to_owned();
+    let out = env
+        .cmd(&["plan", "--source-host", "github.com", "--mirror-user", "svc-mirror", "--out", "-"])
+        .env("GITLAB_TOKEN", &maintainer)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(!plan.lines().any(|l| l.contains(",pull,") && l.contains(",update,")), "{plan}");
+    assert!(plan.contains("administrator"), "the reason says why: {plan}");
+    // An admin's plan with --mirror-user cannot be applied by the maintainer either.
+    let out = env.run(&[
+        "plan",
+        "--source-host",
+        "github.com",
+        "--mirror-user",
+        "svc-mirror",
+        "--out",
+        "plan.csv",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, err) =
+        fails(&env, &maintainer, &["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("mirror user"), "{err}");
+    assert!(env.writes().is_empty());
+}
+
+#[test]
+fn journal_of_another_plan_and_a_held_lock_are_refused() {
+    let env = Env::demo();
+    let admin = env.sim().admin_token().to_owned();
+    let out = env.run(&["plan", "--source-host", "github.com", "--out", "a.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out =
+        env.run(&["plan", "--source-host", "github.com", "--mirrors", "pull", "--out", "b.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out =
+        env.run(&["apply", "a.csv", "--source-host", "github.com", "--yes", "--journal", "j"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, err) = fails(
+        &env,
+        &admin,
+        &["apply", "b.csv", "--source-host", "github.com", "--yes", "--journal", "j"],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert_error(&err, "another plan", "--journal");
+    // A lock held by a live process (this test) stops a second apply.
+    std::fs::write(env.path("b.journal.lock"), std::process::id().to_string()).expect("lock");
+    let (code, err) =
+        fails(&env, &admin, &["apply", "b.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("lock"), "{err}");
+}
