@@ -133,10 +133,7 @@ pub async fn execute(
     let mut stream = futures::stream::iter(todo.iter().map(|row| {
         let exec = exec.clone();
         let key = journal_key(row);
-        let prior = Prior {
-            in_flight: matches!(state.row(&key), Some(RowState::InFlight { .. })),
-            repair: state.push_repair(&key),
-        };
+        let prior = Prior { repair: state.push_repair(&key) };
         let row = (*row).clone();
         async move { exec.apply_row(&row, prior).await }
     }))
@@ -225,8 +222,6 @@ fn dry_run_state(
 /// What earlier runs recorded about a row.
 #[derive(Debug, Clone, Copy)]
 struct Prior {
-    /// An intent without an outcome: the previous run died while writing this row.
-    in_flight: bool,
     /// For push rows: what an earlier attempt already did.
     repair: Option<PushRepair>,
 }
@@ -452,7 +447,7 @@ impl Exec {
             ));
         }
         let attempt = match row.mirror_type {
-            MirrorType::Pull => self.apply_pull(row, &key, prior).await,
+            MirrorType::Pull => self.apply_pull(row, &key).await,
             MirrorType::Push => self.apply_push(row, &key, prior).await,
         };
         let (outcome, detail, verified) = match attempt {
@@ -533,7 +528,6 @@ impl Exec {
         &self,
         row: &PlanRow,
         key: &JournalKey,
-        prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
         let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
             .map_err(Step::Refused)?;
@@ -544,13 +538,10 @@ impl Exec {
                 String::new(),
             ));
         };
-        if prior.in_flight && pull_matches(&live, row) {
-            return Ok((
-                Outcome::AlreadyApplied,
-                "an earlier run's write had landed".into(),
-                String::new(),
-            ));
-        }
+        // Observed state first: GitLab masks credentials, so a write that only changes them
+        // leaves the mirror looking the same. While it still looks as planned, (re)writing is
+        // the safe choice — a pull-mirror PUT of the same URL and credentials is idempotent —
+        // also after a crash between the write and its journaled outcome.
         if plan::fingerprint(&live.observed()) != planned {
             if pull_matches(&live, row) {
                 return Ok((
@@ -583,23 +574,23 @@ impl Exec {
                     String::new(),
                 ));
             };
+            let unchanged = plan::fingerprint(&after.observed()) == planned;
             match write {
                 Ok(()) => break after,
-                Err(_) if pull_matches(&after, row) => {
-                    return self
-                        .finish_pull(row, &live, after, "applied (confirmed by re-read)")
-                        .await;
-                }
-                Err(e)
-                    if e.is_ambiguous()
-                        && resends < MAX_RESENDS
-                        && plan::fingerprint(&after.observed()) == planned =>
-                {
+                // Still as planned: the write did not land, or it only changed credentials,
+                // which GitLab does not show. Sending it again is harmless either way.
+                Err(e) if e.is_ambiguous() && unchanged && resends < MAX_RESENDS => {
                     resends += 1;
                     tracing::info!(
                         project_id = row.project_id,
-                        "write not applied; sending it again"
+                        "write outcome unknown; sending it again"
                     );
+                }
+                // Visibly changed into the target: the write landed, its answer was lost.
+                Err(e) if e.is_ambiguous() && !unchanged && pull_matches(&after, row) => {
+                    return self
+                        .finish_pull(row, &live, after, "applied (confirmed by re-read)")
+                        .await;
                 }
                 Err(e) => return Err(Step::GitLab(e)),
             }
