@@ -431,6 +431,22 @@ fn decide(
             ),
         );
     }
+    // GITLAB-FACTS §3: a push mirror is replaced, and a replacement with SSH key
+    // authentication gets a new key pair that must be installed on the remote first.
+    let new_url = rw.new_url.as_deref().unwrap_or_default();
+    if row.mirror_type == MirrorType::Push
+        && facts.flags.auth_method.as_deref() == Some("ssh_public_key")
+        && !new_url.starts_with("https://")
+    {
+        return manual(
+            row,
+            format!(
+                "{} Replacing an SSH push mirror creates a new key pair, which the remote must \
+                 trust before it can push: change it in the UI and install the new public key.",
+                rw.reason
+            ),
+        );
+    }
     row.action = Action::Update;
     row.new_url = rw.new_url.unwrap_or_default();
     row.new_auth = rw.new_auth;
