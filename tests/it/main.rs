@@ -6,6 +6,7 @@ mod client;
 mod journal;
 mod plan;
 mod plan_csv;
+mod readme;
 mod rewrite;
 mod sim;
 mod util;
