@@ -8,6 +8,7 @@ mod errors;
 mod journal;
 mod plan;
 mod plan_csv;
+mod readme;
 mod rewrite;
 mod scale;
 mod sim;
