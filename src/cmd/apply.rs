@@ -58,9 +58,10 @@ pub async fn execute(
     let bytes =
         std::fs::read(&plan_path).map_err(|e| AppError::io("cannot read", &plan_path, e))?;
     let sha = journal::sha256_hex(&bytes);
-    let rows = plan::parse_plan(&bytes, &plan_path.display().to_string())?;
+    let lined = plan::parse_plan_lines(&bytes, &plan_path.display().to_string())?;
     let rules = creds.rules(Vec::new(), false);
-    validate_rows(&plan_path, &rows, &rules)?;
+    validate_rows(&plan_path, &lined, &rules)?;
+    let rows: Vec<PlanRow> = lined.iter().map(|(_, row)| row.clone()).collect();
     let journal_path = args.journal.clone().unwrap_or_else(|| plan_path.with_extension("journal"));
     let report_path = args.report.clone().unwrap_or_else(|| plan_path.with_extension("report.csv"));
 
@@ -93,8 +94,8 @@ pub async fn execute(
     for w in &pre.warnings {
         say(format!("warning: {w}"));
     }
-    check_instance(&client, &plan_path, &rows).await?;
-    check_mirror_users(&plan_path, &rows, &pre)?;
+    check_instance(&client, &plan_path, &lined).await?;
+    check_mirror_users(&plan_path, &lined, &pre)?;
 
     let (journal, state) = if args.dry_run {
         // A dry run records nothing, so it can never make a later real run skip a row.
@@ -229,10 +230,10 @@ struct Prior {
 /// Checks that need the credentials given to `apply` (the file itself was checked by
 /// `read_plan`): every `service` row must send the token to a host that is a source host *now*
 /// with the user configured for it, and an edited `new_url` must pass the rules again.
-fn validate_rows(path: &Path, rows: &[PlanRow], rules: &Rules) -> Result<(), AppError> {
-    for row in rows.iter().filter(|r| r.action == Action::Update) {
+fn validate_rows(path: &Path, rows: &[(usize, PlanRow)], rules: &Rules) -> Result<(), AppError> {
+    for (line, row) in rows.iter().filter(|(_, r)| r.action == Action::Update) {
         let at = |message: String, hint: Option<String>| AppError::Usage {
-            message: format!("{}:{}: {message}", path.display(), row_label(row)),
+            message: format!("{}:{line}: {message}", path.display()),
             hint,
         };
         let direction = match row.mirror_type {
@@ -269,29 +270,23 @@ fn validate_rows(path: &Path, rows: &[PlanRow], rules: &Rules) -> Result<(), App
     Ok(())
 }
 
-/// How a row is named in messages when no line number is at hand.
-fn row_label(row: &PlanRow) -> String {
-    match row.mirror_id {
-        Some(id) => format!("project {} push mirror {id}", row.project_id),
-        None => format!("project {} pull mirror", row.project_id),
-    }
-}
-
 /// The plan must come from this instance: compare the `web_url` base of its rows with what
 /// GitLab reports now for one of its projects.
 async fn check_instance(
     client: &GitLabClient,
     path: &Path,
-    rows: &[PlanRow],
+    rows: &[(usize, PlanRow)],
 ) -> Result<(), AppError> {
-    let Some(row) = rows.iter().find(|r| r.action == Action::Update) else { return Ok(()) };
+    let Some((line, row)) = rows.iter().find(|(_, r)| r.action == Action::Update) else {
+        return Ok(());
+    };
     let planned = plan::instance_base(&row.web_url, &row.project_path);
     let project = match client.project(&row.project_id.to_string()).await {
         Ok(p) => p,
         Err(e) if e.is_not_found() => {
             return Err(AppError::usage_hint(
                 format!(
-                    "{}: project {} ({}) does not exist on this GitLab",
+                    "{}:{line}: project {} ({}) does not exist on this GitLab",
                     path.display(),
                     row.project_id,
                     sanitize_for_terminal(&row.project_path)
@@ -305,7 +300,7 @@ async fn check_instance(
     if planned.is_none() || planned != live {
         return Err(AppError::usage_hint(
             format!(
-                "{}: the plan was made for {} but this GitLab is {}",
+                "{}:{line}: the plan was made for {} but this GitLab is {}",
                 path.display(),
                 sanitize_for_terminal(planned.as_deref().unwrap_or("an unknown instance")),
                 live.as_deref().unwrap_or("unknown")
@@ -317,9 +312,13 @@ async fn check_instance(
 }
 
 /// A row whose new mirror user is not the caller needs an admin (and `sudo` on the new API).
-fn check_mirror_users(path: &Path, rows: &[PlanRow], pre: &Preflight) -> Result<(), AppError> {
-    for row in
-        rows.iter().filter(|r| r.action == Action::Update && r.mirror_type == MirrorType::Pull)
+fn check_mirror_users(
+    path: &Path,
+    rows: &[(usize, PlanRow)],
+    pre: &Preflight,
+) -> Result<(), AppError> {
+    for (line, row) in
+        rows.iter().filter(|(_, r)| r.action == Action::Update && r.mirror_type == MirrorType::Pull)
     {
         if row.new_mirror_user.is_empty() || row.new_mirror_user == pre.user.username {
             continue;
@@ -328,9 +327,8 @@ fn check_mirror_users(path: &Path, rows: &[PlanRow], pre: &Preflight) -> Result<
         if !ok {
             return Err(AppError::usage_hint(
                 format!(
-                    "{}: {} would make {} the mirror user, but this token ({}) cannot",
+                    "{}:{line}: this row would make {} the mirror user, but this token ({}) cannot",
                     path.display(),
-                    row_label(row),
                     sanitize_for_terminal(&row.new_mirror_user),
                     pre.user.username
                 ),

@@ -328,6 +328,12 @@ impl Errors<'_> {
 /// `manual`; a `web_url` that does not end with its `project_path`, or rows on different
 /// instance bases.
 pub fn parse_plan(bytes: &[u8], file: &str) -> Result<Vec<PlanRow>, PlanError> {
+    Ok(parse_plan_lines(bytes, file)?.into_iter().map(|(_, row)| row).collect())
+}
+
+/// [`parse_plan`], with each row's physical line (1 = header), so that checks made later
+/// (by `apply`, against the credentials it is given) can name the line too.
+pub fn parse_plan_lines(bytes: &[u8], file: &str) -> Result<Vec<(usize, PlanRow)>, PlanError> {
     let errors = Errors { file };
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
@@ -396,7 +402,7 @@ pub fn parse_plan(bytes: &[u8], file: &str) -> Result<Vec<PlanRow>, PlanError> {
             }
             Some(_) => {}
         }
-        rows.push(row);
+        rows.push((line, row));
     }
     Ok(rows)
 }

@@ -17,7 +17,7 @@ pub mod report;
 pub mod row;
 
 pub use csv_io::{
-    AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan,
+    AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, parse_plan_lines,
     plan_instance_base, read_plan, write_plan, write_plan_file,
 };
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
