@@ -112,6 +112,12 @@ impl AppError {
         }
     }
 
+    /// Whether this is stdout closed by the reader (`glmirror status | head`): not an error
+    /// worth reporting.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, AppError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// The hint line to print under the error, if a fix is known.
     pub fn hint(&self) -> Option<String> {
         match self {

@@ -9,6 +9,8 @@ async fn main() -> std::process::ExitCode {
     let verbose = cli.global.verbose;
     match glmirror::run(cli).await {
         Ok(code) => code.into(),
+        // The reader of our stdout went away (`| head`): stop quietly, like other CLIs.
+        Err(err) if err.is_broken_pipe() => std::process::ExitCode::SUCCESS,
         Err(err) => {
             glmirror::report_error(&err, verbose);
             err.exit_code().into()

@@ -16,6 +16,14 @@ use crate::error::{AppError, ExitCode};
 use crate::output::sanitize_for_terminal;
 use crate::sim::{self, Fixture, SimOptions};
 
+/// `println!` that does not panic when stdout is closed (`glmirror demo | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Run `glmirror demo`.
 pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppError> {
     let (dir, _keep) = match args.dir {
@@ -46,17 +54,17 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
         base_url: base_url.clone(),
         token: SecretString::from(sim.admin_token().to_owned()),
     };
-    println!(
+    out!(
         "glmirror demo: a simulated GitLab {} at {base_url} with {} projects",
         fixture.gitlab_version,
         fixture.projects.len()
     );
-    println!(
+    out!(
         "  moving mirrors on {} onto one service token{}",
         demo.source_hosts.join(", "),
         demo.mirror_user.as_deref().map(|u| format!(", running as {u}")).unwrap_or_default()
     );
-    println!();
+    out!();
 
     let mut global = global.clone();
     global.no_progress = true;
@@ -76,7 +84,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
     let before = status(&global, &scope, conn()).await?;
 
     let plan_path = dir.join("plan.csv");
-    println!("== 1. plan (reads everything, changes nothing)");
+    out!("== 1. plan (reads everything, changes nothing)");
     let plan_args = PlanArgs {
         scope: scope.clone(),
         rules: RuleArgs {
@@ -91,10 +99,10 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
         out: plan_path.clone(),
     };
     crate::cmd::plan::execute(&global, &plan_args, conn(), &creds).await?;
-    println!("  review it in a spreadsheet: {}", plan_path.display());
-    println!();
+    out!("  review it in a spreadsheet: {}", plan_path.display());
+    out!();
 
-    println!("== 2. apply (only `update` rows; journaled; drift-checked)");
+    out!("== 2. apply (only `update` rows; journaled; drift-checked)");
     let apply_args = ApplyArgs {
         plan: plan_path.clone(),
         credentials: plan_args.rules.credentials.clone(),
@@ -106,21 +114,21 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
         verify_timeout: 30,
     };
     let applied = crate::cmd::apply::execute(&global, &apply_args, || Ok(conn()), &creds).await?;
-    println!();
+    out!();
 
-    println!("== 3. status (read-only health report)");
+    out!("== 3. status (read-only health report)");
     let after = status(&global, &scope, conn()).await?;
     print_before_after(&before, &after);
     let healthy = |rows: &[StatusRow]| rows.iter().filter(|r| r.health == "ok").count();
-    println!();
-    println!(
+    out!();
+    out!(
         "healthy mirrors: {} before, {} after (of {}); the rest need a person: see `reason` \
          in the plan.",
         healthy(&before),
         healthy(&after),
         after.len()
     );
-    println!("files are in {}", dir.display());
+    out!("files are in {}", dir.display());
     sim.shutdown().await;
     Ok(match applied {
         ExitCode::Success | ExitCode::RowsFailed => ExitCode::Success,
@@ -161,13 +169,9 @@ fn print_before_after(before: &[StatusRow], after: &[StatusRow]) {
         .map(|k| before.get(k).map(|b| describe(b)).unwrap_or_else(|| "(new)".into()))
         .collect();
     let was_width = was.iter().map(|w| w.chars().count()).max().unwrap_or(6).max(6);
-    println!("  {:<width$}  {:<was_width$}  AFTER", "MIRROR", "BEFORE");
+    out!("  {:<width$}  {:<was_width$}  AFTER", "MIRROR", "BEFORE");
     for (r, was) in after.iter().zip(&was) {
-        println!(
-            "  {:<width$}  {was:<was_width$}  {}",
-            sanitize_for_terminal(&name(r)),
-            describe(r)
-        );
+        out!("  {:<width$}  {was:<was_width$}  {}", sanitize_for_terminal(&name(r)), describe(r));
     }
 }
 

@@ -1,5 +1,7 @@
 //! `glmirror completions` and `glmirror man`: generated from the clap definition.
 
+use std::io::Write;
+
 use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs};
@@ -7,8 +9,13 @@ use crate::error::{AppError, ExitCode};
 
 /// Print a completion script for the requested shell.
 pub fn completions(args: CompletionsArgs) -> Result<ExitCode, AppError> {
+    // Generate into memory first: clap_complete panics when its writer fails (`| head`).
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "glmirror", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "glmirror", &mut script);
+    std::io::stdout()
+        .write_all(&script)
+        .map_err(|e| AppError::io("cannot write", "<stdout>", e))?;
     Ok(ExitCode::Success)
 }
 

@@ -27,3 +27,18 @@ fn completions_and_man_render() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(".TH"));
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    // `glmirror completions bash | head -1`: the reader goes away early.
+    let mut child = glmirror()
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waits");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
