@@ -134,7 +134,10 @@ pub async fn execute(
     let mut stream = futures::stream::iter(todo.iter().map(|row| {
         let exec = exec.clone();
         let key = journal_key(row);
-        let prior = Prior { repair: state.push_repair(&key) };
+        let prior = Prior {
+            in_flight: matches!(state.row(&key), Some(RowState::InFlight { .. })),
+            repair: state.push_repair(&key),
+        };
         let row = (*row).clone();
         async move { exec.apply_row(&row, prior).await }
     }))
@@ -223,6 +226,8 @@ fn dry_run_state(
 /// What earlier runs recorded about a row.
 #[derive(Debug, Clone, Copy)]
 struct Prior {
+    /// An intent without an outcome: the previous run died while writing this row.
+    in_flight: bool,
     /// For push rows: what an earlier attempt already did.
     repair: Option<PushRepair>,
 }
@@ -241,6 +246,16 @@ fn validate_rows(path: &Path, rows: &[(usize, PlanRow)], rules: &Rules) -> Resul
             MirrorType::Push => Direction::Push,
         };
         if row.new_auth == Some(NewAuth::Service) {
+            // SPEC §3: service credentials only ever travel over https.
+            if !is_https(&row.new_url) {
+                return Err(at(
+                    format!(
+                        "new_url {} is not https: the service token is only sent over https",
+                        sanitize_for_terminal(&mask_userinfo(&row.new_url))
+                    ),
+                    None,
+                ));
+            }
             let Some(host) = rewrite::source_host_for(&row.new_url, rules) else {
                 return Err(at(
                     format!(
@@ -445,7 +460,7 @@ impl Exec {
             ));
         }
         let attempt = match row.mirror_type {
-            MirrorType::Pull => self.apply_pull(row, &key).await,
+            MirrorType::Pull => self.apply_pull(row, &key, prior).await,
             MirrorType::Push => self.apply_push(row, &key, prior).await,
         };
         let (outcome, detail, verified) = match attempt {
@@ -497,7 +512,8 @@ impl Exec {
 
     /// The credentials a row sends: (auth_user, auth_password), raw.
     fn credentials_for(&self, row: &PlanRow) -> Option<(SecretString, SecretString)> {
-        if row.new_auth != Some(NewAuth::Service) {
+        // validate_rows already refused anything else; this is the second lock on the door.
+        if row.new_auth != Some(NewAuth::Service) || !is_https(&row.new_url) {
             return None;
         }
         let rules = self.creds.rules(Vec::new(), false);
@@ -526,8 +542,9 @@ impl Exec {
         &self,
         row: &PlanRow,
         key: &JournalKey,
+        prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
-        let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
+        let planned = plan::check_observed_cell(&row.observed, plan::SealKey::of(row), row.action)
             .map_err(Step::Refused)?;
         let Some(live) = self.read_pull(row.project_id).await? else {
             return Ok((
@@ -541,10 +558,13 @@ impl Exec {
         // the safe choice — a pull-mirror PUT of the same URL and credentials is idempotent —
         // also after a crash between the write and its journaled outcome.
         if plan::fingerprint(&live.observed()) != planned {
-            if pull_matches(&live, row) {
+            // SPEC §6: only a row an earlier run was writing (an intent without an outcome)
+            // may be found already applied; any other change since planning is drift, even
+            // one that looks like the target (credentials are not visible to compare).
+            if prior.in_flight && pull_matches(&live, row) {
                 return Ok((
                     Outcome::AlreadyApplied,
-                    "the mirror already matches the plan".into(),
+                    "an earlier run's write had landed".into(),
                     String::new(),
                 ));
             }
@@ -722,7 +742,7 @@ impl Exec {
         key: &JournalKey,
         prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
-        let planned = plan::check_observed_cell(&row.observed, row.key(), row.action)
+        let planned = plan::check_observed_cell(&row.observed, plan::SealKey::of(row), row.action)
             .map_err(Step::Refused)?;
         let old_id = row.mirror_id.unwrap_or_default();
         let live = self.client.remote_mirrors(row.project_id).await?;
@@ -954,6 +974,11 @@ fn push_facts(row: &PlanRow, m: &RemoteMirror) -> MirrorFacts {
         mirror: MirrorDetail::Push(m.clone()),
     };
     MirrorFacts::of(&read)
+}
+
+/// Whether a URL's parsed scheme is https.
+fn is_https(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| u.scheme() == "https")
 }
 
 /// A URL without its userinfo (GitLab's `*****` mask, or an ssh user), for comparing a

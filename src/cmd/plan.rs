@@ -344,7 +344,7 @@ pub fn build_row(read: &MirrorRead, ctx: &PlanContext, target_can_access: bool) 
         observed: String::new(),
     };
     decide(&mut row, read, &facts, ctx, target_can_access);
-    row.observed = plan::observed_cell(row.key(), row.action, &facts.observed());
+    row.observed = plan::observed_cell(plan::SealKey::of(&row), row.action, &facts.observed());
     row
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::output::sanitize_for_terminal;
-use crate::plan::fingerprint::{check_observed_cell, planned_action};
+use crate::plan::fingerprint::{SealKey, check_observed_cell, planned_action};
 use crate::plan::row::{CurrentAuth, MirrorType, PlanRow, RowKey};
 use crate::plan::{Diagnosis, sort_rows};
 use crate::rewrite::{Action, Fix, NewAuth};
@@ -645,14 +645,19 @@ fn parse_row(
         observed: cell("observed").trim().to_owned(),
     };
 
-    check_observed_cell(&row.observed, row.key(), row.action).map_err(|reason| {
-        errors.hint(
+    // The seal over key, action and target cells; when it breaks, a specific complaint about
+    // the target cells (if there is one) says more than "edited".
+    if let Err(reason) = check_observed_cell(&row.observed, SealKey::of(&row), row.action) {
+        if !reason.starts_with("action was changed") {
+            check_targets(&row, line, errors)?;
+        }
+        return Err(errors.hint(
             line,
             reason,
-            "a reviewer may only change action from update to skip; run `glmirror plan` again \
-             for a new plan",
-        )
-    })?;
+            "a reviewer may only change action from update to skip, and edit new_url or \
+             reason; run `glmirror plan` again for a new plan",
+        ));
+    }
     check_targets(&row, line, errors)?;
     Ok(row)
 }
@@ -705,7 +710,7 @@ fn check_targets(row: &PlanRow, line: usize, errors: &Errors<'_>) -> Result<(), 
         Action::Skip | Action::Manual => {
             // A demoted update row keeps its targets (they are ignored); a row planned as skip
             // or manual never had any, so filled targets mean an edit apply would not honour.
-            let planned = planned_action(&row.observed, row.key());
+            let planned = planned_action(&row.observed, SealKey::of(row));
             let filled = [
                 ("new_url", row.new_url.is_empty()),
                 ("new_user", row.new_user.is_empty()),
@@ -742,7 +747,7 @@ mod tests {
             mirror_user_id: None,
             flags: MirrorFlags::default(),
         };
-        observed_cell(row.key(), row.action, &state)
+        observed_cell(SealKey::of(row), row.action, &state)
     }
 
     /// A valid update row.

@@ -102,22 +102,56 @@ pub fn fingerprint(state: &ObservedState) -> String {
     format!("{FINGERPRINT_VERSION}-{}", hex::encode(&digest.as_slice()[..8]))
 }
 
-fn tag(key: &RowKey, action: Action, fingerprint: &str) -> String {
-    let (project_id, mirror_type, mirror_id) = key;
+/// What the integrity tag binds a fingerprint to: the row's key and the target columns a
+/// reviewer may not edit (`new_auth`, `new_user`, `new_mirror_user`). `new_url` is left out
+/// on purpose: reviewers may edit it, and `apply` checks it again with the URL rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealKey {
+    /// The row's key.
+    pub key: RowKey,
+    /// The sealed target cells, joined.
+    pub targets: String,
+}
+
+impl SealKey {
+    /// The seal of a plan row as it stands (in the file, or as `plan` built it).
+    pub fn of(row: &crate::plan::PlanRow) -> SealKey {
+        SealKey {
+            key: row.key(),
+            targets: format!(
+                "{}\n{}\n{}",
+                row.new_auth.map(|a| a.code()).unwrap_or_default(),
+                row.new_user,
+                row.new_mirror_user
+            ),
+        }
+    }
+}
+
+impl From<RowKey> for SealKey {
+    /// A row with empty target cells.
+    fn from(key: RowKey) -> SealKey {
+        SealKey { key, targets: "\n\n".to_owned() }
+    }
+}
+
+fn tag(seal: &SealKey, action: Action, fingerprint: &str) -> String {
+    let (project_id, mirror_type, mirror_id) = &seal.key;
     let mirror_id = mirror_id.map(|id| id.to_string()).unwrap_or_default();
     let text = format!(
-        "glmirror-observed-tag-v1\n{project_id}\n{}\n{mirror_id}\n{}\n{fingerprint}\n",
+        "glmirror-observed-tag-v1\n{project_id}\n{}\n{mirror_id}\n{}\n{fingerprint}\n{}\n",
         mirror_type.code(),
-        action.code()
+        action.code(),
+        seal.targets
     );
     let digest = Sha256::digest(text.as_bytes());
     hex::encode(&digest.as_slice()[..4])
 }
 
 /// The `observed` cell `plan` writes for a row: `<fingerprint>.<tag>`.
-pub fn observed_cell(key: RowKey, action: Action, state: &ObservedState) -> String {
+pub fn observed_cell(key: impl Into<SealKey>, action: Action, state: &ObservedState) -> String {
     let fp = fingerprint(state);
-    let tag = tag(&key, action, &fp);
+    let tag = tag(&key.into(), action, &fp);
     format!("{fp}.{tag}")
 }
 
@@ -141,9 +175,10 @@ pub fn observed_fingerprint(cell: &str) -> Option<&str> {
 /// demote a row); returns the fingerprint. Anything else is refused with a reason.
 pub fn check_observed_cell(
     cell: &str,
-    key: RowKey,
+    key: impl Into<SealKey>,
     action_in_file: Action,
 ) -> Result<String, String> {
+    let key = key.into();
     let Some((fp, given)) = split_cell(cell) else {
         return Err(
             "the observed cell is not a glmirror fingerprint (expected v1-<16 hex>.<8 hex>); \
@@ -160,15 +195,16 @@ pub fn check_observed_cell(
         Some(planned) => Err(format!(
             "action was changed from {planned} to {action_in_file}; only update → skip is allowed"
         )),
-        None => Err("the observed cell does not belong to this row (the row's key or the cell \
-                     was edited); re-run plan"
+        None => Err("the observed cell does not belong to this row (its key, new_auth, new_user, \
+                     new_mirror_user or the cell itself was edited); re-run plan"
             .to_owned()),
     }
 }
 
 /// The action a row was planned with, recovered from its `observed` cell (`None` when the
 /// cell does not fit the row).
-pub fn planned_action(cell: &str, key: RowKey) -> Option<Action> {
+pub fn planned_action(cell: &str, key: impl Into<SealKey>) -> Option<Action> {
+    let key = key.into();
     let (fp, given) = split_cell(cell)?;
     [Action::Update, Action::Skip, Action::Manual].into_iter().find(|a| tag(&key, *a, fp) == given)
 }

@@ -22,7 +22,7 @@ pub use csv_io::{
 };
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
 pub use fingerprint::{
-    MirrorFlags, ObservedState, check_observed_cell, fingerprint, observed_cell,
+    MirrorFlags, ObservedState, SealKey, check_observed_cell, fingerprint, observed_cell,
     observed_fingerprint, planned_action,
 };
 pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};

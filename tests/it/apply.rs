@@ -339,6 +339,15 @@ fn tampered_plans_are_refused_before_any_write() {
         ("another instance", good.replace(base.trim_end_matches('/'), "https://other.example")),
         ("empty file", String::new()),
         ("unknown auth", edit(&good, update, "new_auth", "root")),
+        (
+            "service credentials over ssh",
+            edit(&good, update, "new_url", "ssh://git@github.com/acme/api-gateway.git"),
+        ),
+        (
+            "service turned into none",
+            edit(&edit(&good, update, "new_auth", "none"), update, "new_user", ""),
+        ),
+        ("another mirror user", edit(&good, update, "new_mirror_user", "mwilson")),
     ];
     for (name, content) in cases {
         std::fs::write(env.path("bad.csv"), content).expect("write");
@@ -387,4 +396,44 @@ fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
     let again = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert_state_matches_plan(&env, &before);
+}
+
+#[test]
+fn a_change_that_looks_like_the_target_is_still_drift() {
+    // The planned write only swaps credentials (invisible behind GitLab's mask) and makes
+    // root the mirror user. Someone else's change of a flag, made as root, must not pass for
+    // "already applied": the credentials were never written.
+    let env = Env::demo();
+    plan(&env);
+    let rows = plan_rows(&env, "plan.csv");
+    let row = rows
+        .iter()
+        .find(|r| {
+            &r[3] == "pull"
+                && &r[11] == "update"
+                && r[5].contains("github.com")
+                && &r[16] == "service-token;mirror-user"
+        })
+        .expect("a credentials-only row");
+    let pid = row[0].to_owned();
+    let url = format!("{}api/v4/projects/{pid}/mirror/pull", env.base_url());
+    let admin = env.sim().admin_token().to_owned();
+    env.rt.block_on(async {
+        let res = reqwest::Client::new()
+            .put(url)
+            .header("PRIVATE-TOKEN", admin)
+            .json(&serde_json::json!({"mirror_trigger_builds": true}))
+            .send()
+            .await
+            .expect("put");
+        assert!(res.status().is_success(), "{:?}", res.text().await);
+    });
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    let line = report.lines().find(|l| l.starts_with(&format!("{pid},"))).expect("row");
+    assert!(line.contains(",drifted,"), "{line}");
+    let now = env.sim().snapshot();
+    let pull = now.project(pid.parse().expect("id")).and_then(|p| p.pull.clone()).expect("pull");
+    assert_ne!(pull.user.as_deref(), Some(crate::util::CANARY), "nothing was written");
 }

@@ -41,9 +41,8 @@ fn planned_row(
         mirror_user_id: (mirror_type == MirrorType::Pull).then_some(17),
         flags: MirrorFlags { trigger_builds: Some(true), ..MirrorFlags::default() },
     };
-    let key = (project_id, mirror_type, mirror_id);
     let update = action == Action::Update;
-    PlanRow {
+    let mut row = PlanRow {
         project_id,
         project_path: format!("team/repo-{project_id}"),
         web_url: format!("https://gitlab.example.com/team/repo-{project_id}"),
@@ -70,8 +69,10 @@ fn planned_row(
         },
         fixes: if update { vec![Fix::ServiceToken] } else { Vec::new() },
         reason: diagnosis.map(Diagnosis::advice).unwrap_or("healthy").to_owned(),
-        observed: plan::observed_cell(key, action, &state),
-    }
+        observed: String::new(),
+    };
+    row.observed = plan::observed_cell(plan::SealKey::of(&row), action, &state);
+    row
 }
 
 fn sample() -> Vec<PlanRow> {
