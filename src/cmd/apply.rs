@@ -127,6 +127,12 @@ pub async fn execute(
         verify_timeout: Duration::from_secs(args.verify_timeout),
         users: UserCache::default(),
         interrupt: interrupt.clone(),
+        planned_push_ids: rows.iter().fold(HashMap::new(), |mut ids, row| {
+            if let Some(id) = row.mirror_id {
+                ids.entry(row.project_id).or_insert_with(std::collections::HashSet::new).insert(id);
+            }
+            ids
+        }),
     });
     let started = Instant::now();
     let progress = super::plan::progress_bar(global, "applying");
@@ -445,6 +451,8 @@ struct Exec {
     verify_timeout: Duration,
     users: UserCache,
     interrupt: Interrupt,
+    /// Every push mirror id the plan lists, per project.
+    planned_push_ids: HashMap<u64, std::collections::HashSet<u64>>,
 }
 
 impl Exec {
@@ -621,7 +629,15 @@ impl Exec {
             ));
         }
         self.record(journal::Step::new(key.clone(), StepKind::PullUpdated)).await?;
-        self.finish_pull(row, &live, after, "applied").await
+        // GITLAB-FACTS §2.4: the old API silently drops mirror changes the caller may not
+        // make, and credentials are invisible on re-read: say so.
+        let detail = if new_api {
+            "applied"
+        } else {
+            "applied through PUT /projects/:id (GitLab < 17.6 may drop mirror changes \
+             silently; --verify checks the mirror syncs)"
+        };
+        self.finish_pull(row, &live, after, detail).await
     }
 
     /// Restore flags GitLab changed, then verify if asked.
@@ -753,7 +769,7 @@ impl Exec {
             let replacement = repair
                 .replacement_id
                 .and_then(|id| live.iter().find(|m| m.id == id))
-                .or_else(|| live.iter().find(|m| m.id != old_id && push_matches(m, row)));
+                .or_else(|| live.iter().find(|m| self.is_new_push(row, m) && push_matches(m, row)));
             if let Some(new) = replacement {
                 let new_id = new.id;
                 if old.is_some() {
@@ -827,22 +843,25 @@ impl Exec {
             auth_method: if to_https { Some("password".into()) } else { old.auth_method.clone() },
             keep_divergent_refs: old.keep_divergent_refs,
             only_protected_branches: old.only_protected_branches,
-            mirror_branch_regex: old.mirror_branch_regex.clone(),
+            // An empty regex next to only_protected_branches would be refused as exclusive.
+            mirror_branch_regex: old.mirror_branch_regex.clone().filter(|r| !r.is_empty()),
         };
         let mut resends = 0;
         let created = loop {
             match self.client.create_remote_mirror(row.project_id, &req).await {
                 Ok(m) => break m,
+                // A definite refusal: nothing was created.
+                Err(e) if !e.is_ambiguous() => return Err(Step::GitLab(e)),
                 Err(e) => {
-                    // The answer may have been lost after GitLab created it: look before
-                    // failing, and create again only when nothing was created.
+                    // The answer was lost, perhaps after GitLab created it: look for a mirror
+                    // that did not exist at planning time before creating another.
                     let again = self.client.remote_mirrors(row.project_id).await?;
                     if let Some(m) =
-                        again.into_iter().find(|m| m.id != old_id && push_matches(m, row))
+                        again.into_iter().find(|m| self.is_new_push(row, m) && push_matches(m, row))
                     {
                         break m;
                     }
-                    if !e.is_ambiguous() || resends >= MAX_RESENDS {
+                    if resends >= MAX_RESENDS {
                         return Err(Step::GitLab(e));
                     }
                     resends += 1;
@@ -879,6 +898,13 @@ impl Exec {
             String::new()
         };
         Ok((Outcome::Applied, format!("replaced by push mirror {}", created.id), verified))
+    }
+
+    /// Whether a live push mirror was created after planning (it is not one of the project's
+    /// push mirrors listed in the plan), so it may be this row's replacement. A mirror that
+    /// was already there is never adopted, even when its URL matches.
+    fn is_new_push(&self, row: &PlanRow, m: &RemoteMirror) -> bool {
+        self.planned_push_ids.get(&row.project_id).is_none_or(|ids| !ids.contains(&m.id))
     }
 
     /// Delete a push mirror. DELETE is idempotent here (a 404 counts as done), so a request

@@ -189,6 +189,27 @@ pub fn projects<'a>(
         .boxed()
 }
 
+/// A project the token may see but not administer (a non-admin's group scope, or maintainers
+/// not allowed to manage mirrors) answers 401/403 on its mirror endpoints: skip it with a
+/// warning instead of ending the whole run.
+fn no_permission_is_none<T>(
+    project: &Project,
+    result: Result<T, GitLabError>,
+) -> Result<Option<T>, GitLabError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if matches!(e.status(), Some(401 | 403)) => {
+            tracing::warn!(
+                "skipping {}: this token may not read its mirrors ({})",
+                crate::output::sanitize_for_terminal(&project.path_with_namespace),
+                e.status().unwrap_or_default()
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Read every mirror of one project that the selection asks for.
 pub async fn read_project(
     client: &GitLabClient,
@@ -200,8 +221,10 @@ pub async fn read_project(
     let mut reads = Vec::new();
     if selection != MirrorSelection::Push {
         if project.mirror {
-            match client.pull_mirror(project.id).await? {
-                Some(mirror) => {
+            match no_permission_is_none(&project, client.pull_mirror(project.id).await)? {
+                // No permission: no row at all (a warning was logged).
+                None => {}
+                Some(Some(mirror)) => {
                     let user = match project.mirror_user_id {
                         None => UserLookup::NoUser,
                         Some(id) => match users.get(client, id).await? {
@@ -214,7 +237,7 @@ pub async fn read_project(
                         mirror: MirrorDetail::Pull { mirror, user },
                     });
                 }
-                None => reads.push(MirrorRead {
+                Some(None) => reads.push(MirrorRead {
                     project: project.clone(),
                     mirror: MirrorDetail::PullDisabled,
                 }),
@@ -227,7 +250,8 @@ pub async fn read_project(
         }
     }
     if selection != MirrorSelection::Pull {
-        let mut mirrors = client.remote_mirrors(project.id).await?;
+        let mut mirrors = no_permission_is_none(&project, client.remote_mirrors(project.id).await)?
+            .unwrap_or_default();
         mirrors.sort_by_key(|m| m.id);
         reads.extend(
             mirrors

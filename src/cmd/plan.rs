@@ -328,7 +328,13 @@ pub fn build_row(read: &MirrorRead, ctx: &PlanContext, target_can_access: bool) 
         web_url: project.web_url.clone(),
         mirror_type,
         mirror_id,
-        current_url: facts.url.clone(),
+        // GitLab masks what it can parse (kept as shown: `:*****@` tells of a missing user);
+        // a malformed URL it stored verbatim is masked here.
+        current_url: if facts.url.contains(crate::secret::MASK) {
+            facts.url.clone()
+        } else {
+            rewrite::mask_url(&facts.url)
+        },
         current_auth,
         current_mirror_user: facts.user_name.clone(),
         update_status: facts.update_status.clone(),

@@ -130,9 +130,9 @@ pub enum Decision {
 /// Decide what to do after attempt number `attempt` (1-based) ended in `outcome`.
 ///
 /// - Reads retry 429, every 5xx, connection failures and missing responses.
-/// - Writes retry only when the request surely was not applied: 429, 502/503/504 (GitLab or
-///   its proxy refused it) and connection failures. A 500 or a missing response after
-///   sending is [`Decision::Ambiguous`].
+/// - Writes retry only when the request surely was not applied: 429, 503 (GitLab or
+///   its proxy refused it) and connection failures. A 500, 502, 504 or a missing response
+///   after sending is [`Decision::Ambiguous`].
 /// - Other statuses (2xx, 3xx, 4xx) are final: [`Decision::Done`].
 /// - The wait is `Retry-After` if given, else the time until `RateLimit-Reset` if in the
 ///   future, else full-jitter exponential backoff (`jitter` in `[0, 1)` scales
@@ -150,7 +150,10 @@ pub fn decide(
         (_, Outcome::Status(s)) if s < 400 => return Decision::Done,
         (_, Outcome::Status(429)) => true,
         (MethodKind::Read, Outcome::Status(s)) => (500..600).contains(&s),
-        (MethodKind::Write, Outcome::Status(502..=504)) => true,
+        // 503: GitLab (or its proxy) refused the request. 502/504: a proxy gave up waiting,
+        // and Rails may still have committed the write, so it is ambiguous, not retried.
+        (MethodKind::Write, Outcome::Status(503)) => true,
+        (MethodKind::Write, Outcome::Status(502 | 504)) => return Decision::Ambiguous,
         (MethodKind::Write, Outcome::Status(500)) => return Decision::Ambiguous,
         (MethodKind::Write, Outcome::Status(_)) => false,
         (_, Outcome::ConnectFailed) => true,
@@ -347,9 +350,9 @@ mod tests {
             (Read, Status(502), none(), 2, 1.0, RetryAfter(ms(200))),
             (Read, Status(503), ra, 2, 1.0, RetryAfter(ms(3000))),
             (Write, Status(500), none(), 1, 0.5, Ambiguous),
-            (Write, Status(502), none(), 1, 1.0, RetryAfter(ms(100))),
+            (Write, Status(502), none(), 1, 1.0, Ambiguous),
             (Write, Status(503), none(), 1, 1.0, RetryAfter(ms(100))),
-            (Write, Status(504), none(), 1, 1.0, RetryAfter(ms(100))),
+            (Write, Status(504), none(), 1, 1.0, Ambiguous),
             (Write, Status(501), none(), 1, 0.5, Done),
             // Connection trouble.
             (Read, ConnectFailed, none(), 1, 1.0, RetryAfter(ms(100))),
