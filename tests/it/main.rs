@@ -3,6 +3,7 @@
 mod apply;
 mod cli;
 mod client;
+mod faults;
 mod journal;
 mod plan;
 mod plan_csv;
