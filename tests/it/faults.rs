@@ -339,3 +339,45 @@ fn sigkill_at_random_points_then_rerun_reaches_the_planned_state() {
     assert!(landed_mid_write >= 3, "only {landed_mid_write} kills landed among writes");
     assert!(started.elapsed() < Duration::from_secs(90), "took {:?}", started.elapsed());
 }
+
+/// Rows that only change credentials (the caller already is the mirror user) under write
+/// faults: GitLab masks credentials, so a re-read after a lost answer cannot show whether
+/// the write landed, and must not count as confirmation.
+///
+/// Known bug (reported with issue 7): `apply_pull` in src/cmd/apply.rs treats a failed or
+/// ambiguous write as "applied (confirmed by re-read)" when `pull_matches` holds, and
+/// `pull_matches` cannot tell the old token from the service token, so such rows end
+/// `applied` with the old credentials (and a rerun skips them). Un-ignore once fixed.
+#[test]
+#[ignore = "known bug: a masked re-read 'confirms' a credential-only write that never landed"]
+fn credential_only_rows_under_write_faults_reach_the_planned_state() {
+    for seed in 0..3u64 {
+        let env = Env::with(|o| {
+            o.fixture = Fixture::generate(80, 40 + seed);
+            for p in &mut o.fixture.projects {
+                if let Some(pull) = p.pull.as_mut() {
+                    pull.mirror_user_id = Some(1); // root, the caller
+                }
+            }
+            for host in ["github.com", "gitlab.com"] {
+                o.remote_accepts.push(RemoteAccept {
+                    host: host.into(),
+                    user: Some(SERVICE_USER.into()),
+                    password: Some(CANARY.into()),
+                });
+            }
+        });
+        let planned = plan(&env, "plan.csv");
+        let before = env.sim().snapshot();
+        env.sim().set_faults(Faults {
+            error_rate: 0.1,
+            drop_rate: 0.05,
+            seed,
+            ..Faults::default()
+        });
+        let codes = apply_until_done(&env, 3);
+        env.sim().set_faults(Faults::default());
+        let after = env.sim().snapshot();
+        assert_planned_state(&planned, &before, &after, &format!("seed {seed}, runs {codes:?}"));
+    }
+}
