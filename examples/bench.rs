@@ -476,8 +476,18 @@ fn real_main() -> Result<(), String> {
     rt.block_on(sim.shutdown());
 
     if args.json {
+        let proc_field = |file: &str, key: &str| {
+            std::fs::read_to_string(file).ok().and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with(key))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+        };
         let machine = serde_json::json!({
             "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "cpu": proc_field("/proc/cpuinfo", "model name"),
+            "memory": proc_field("/proc/meminfo", "MemTotal"),
         });
         let out = serde_json::json!({
             "projects": args.projects,
