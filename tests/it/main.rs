@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod client_sim;
 mod errors;
+mod faults;
 mod journal;
 mod plan;
 mod plan_csv;
