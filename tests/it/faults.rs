@@ -344,12 +344,11 @@ fn sigkill_at_random_points_then_rerun_reaches_the_planned_state() {
 /// faults: GitLab masks credentials, so a re-read after a lost answer cannot show whether
 /// the write landed, and must not count as confirmation.
 ///
-/// Known bug (reported with issue 7): `apply_pull` in src/cmd/apply.rs treats a failed or
-/// ambiguous write as "applied (confirmed by re-read)" when `pull_matches` holds, and
-/// `pull_matches` cannot tell the old token from the service token, so such rows end
-/// `applied` with the old credentials (and a rerun skips them). Un-ignore once fixed.
+/// Regression test: `apply_pull` once treated a failed or ambiguous write as "applied
+/// (confirmed by re-read)" whenever the masked re-read looked like the target, which it
+/// always does for a credentials-only change; such rows ended `applied` with the old
+/// credentials. Now a write is sent again while the mirror still looks as planned.
 #[test]
-#[ignore = "known bug: a masked re-read 'confirms' a credential-only write that never landed"]
 fn credential_only_rows_under_write_faults_reach_the_planned_state() {
     for seed in 0..3u64 {
         let env = Env::with(|o| {
