@@ -351,14 +351,15 @@ pub fn parse_plan_lines(bytes: &[u8], file: &str) -> Result<Vec<(usize, PlanRow)
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut records = reader.records();
-    let header = next_record(&mut records, text, &errors)?
+    let mut lines = LineCursor::new(text);
+    let header = next_record(&mut records, &mut lines, &errors)?
         .ok_or_else(|| errors.at(1, "the plan has no header row"))?;
     check_header(&header.0, header.1, &errors)?;
 
     let mut rows = Vec::new();
     let mut seen: HashMap<RowKey, usize> = HashMap::new();
     let mut base: Option<(String, usize)> = None;
-    while let Some((record, line)) = next_record(&mut records, text, &errors)? {
+    while let Some((record, line)) = next_record(&mut records, &mut lines, &errors)? {
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -412,26 +413,64 @@ type Records<'r> = csv::StringRecordsIter<'r, &'r [u8]>;
 /// The next record and its physical line (1-based), or `None` at the end.
 fn next_record(
     records: &mut Records<'_>,
-    text: &str,
+    lines: &mut LineCursor<'_>,
     errors: &Errors<'_>,
 ) -> Result<Option<(csv::StringRecord, usize)>, PlanError> {
     match records.next() {
         None => Ok(None),
         Some(Ok(record)) => {
-            let line = record.position().map_or(0, |p| physical_line(text, p.byte()));
+            let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
             Ok(Some((record, line)))
         }
         Some(Err(e)) => {
-            let line = e.position().map_or(0, |p| physical_line(text, p.byte()));
+            let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
             Err(errors
                 .at(line, format!("not valid CSV: {}", sanitize_for_terminal(&e.to_string()))))
         }
     }
 }
 
+/// Counts lines incrementally as records move forward through the text, so a plan of N
+/// rows costs O(size), not O(N × size).
+struct LineCursor<'t> {
+    bytes: &'t [u8],
+    /// Bytes before `at` are counted...
+    at: usize,
+    /// ...and hold `newlines` line feeds.
+    newlines: usize,
+}
+
+impl<'t> LineCursor<'t> {
+    fn new(text: &'t str) -> Self {
+        LineCursor { bytes: text.as_bytes(), at: 0, newlines: 0 }
+    }
+
+    /// [`physical_line`] of a record starting at `offset`.
+    fn line_at(&mut self, offset: u64) -> usize {
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());
+        if offset < self.at {
+            // Records only move forward; recount from the start if that ever changes.
+            self.at = 0;
+            self.newlines = 0;
+        }
+        self.newlines += self.bytes[self.at..offset].iter().filter(|b| **b == b'\n').count();
+        self.at = offset;
+        let mut line = self.newlines + 1;
+        let mut at = offset;
+        while at < self.bytes.len() && matches!(self.bytes[at], b'\r' | b'\n') {
+            if self.bytes[at] == b'\n' {
+                line += 1;
+            }
+            at += 1;
+        }
+        line
+    }
+}
+
 /// The 1-based line of the record starting at byte `offset`. The csv crate's own line counter
 /// drifts with CRLF endings, so count `\n`s, and step over line terminators the reader may
 /// report as the start of the record.
+#[cfg(test)] // the plain definition, kept to check LineCursor against
 fn physical_line(text: &str, offset: u64) -> usize {
     let bytes = text.as_bytes();
     let mut at = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
@@ -1077,6 +1116,17 @@ mod tests {
             let err = parse_plan(crlf.as_bytes(), "plan.csv").expect_err(what);
             assert_eq!(err.line, line, "{what} (CRLF): {err}");
         }
+    }
+
+    #[test]
+    fn line_cursor_agrees_with_counting_from_the_start() {
+        let text = "h\r\na,\"x\ny\"\r\n\r\nb\n\nc\n";
+        let mut cursor = LineCursor::new(text);
+        for offset in 0..=text.len() as u64 {
+            assert_eq!(cursor.line_at(offset), physical_line(text, offset), "offset {offset}");
+        }
+        // Going back recounts rather than going wrong.
+        assert_eq!(cursor.line_at(3), physical_line(text, 3));
     }
 
     #[test]
