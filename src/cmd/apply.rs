@@ -593,6 +593,12 @@ impl Exec {
         let mut resends = 0;
         let after = loop {
             let write = self.write_pull(row, new_api).await;
+            // GITLAB-FACTS §2.2: the 17.6 API answers with the mirror as saved, and makes the
+            // caller (the `Sudo` user) its mirror user: that answer is the confirmation, no
+            // second read needed.
+            if let Ok(Some(saved)) = &write {
+                break live.after_put(saved, &row.new_mirror_user);
+            }
             let Some(after) = self.read_pull(row.project_id).await? else {
                 return Ok((
                     Outcome::Failed,
@@ -602,7 +608,7 @@ impl Exec {
             };
             let unchanged = plan::fingerprint(&after.observed()) == planned;
             match write {
-                Ok(()) => break after,
+                Ok(_) => break after,
                 // Still as planned: the write did not land, or it only changed credentials,
                 // which GitLab does not show. Sending it again is harmless either way.
                 Err(e) if e.is_ambiguous() && unchanged && resends < MAX_RESENDS => {
@@ -670,7 +676,13 @@ impl Exec {
         }
     }
 
-    async fn write_pull(&self, row: &PlanRow, new_api: bool) -> Result<(), GitLabError> {
+    /// Write the row's pull mirror. Returns the mirror as saved when the API answers with it
+    /// (17.6+), `None` on the old API (which answers with the project).
+    async fn write_pull(
+        &self,
+        row: &PlanRow,
+        new_api: bool,
+    ) -> Result<Option<crate::gitlab::PullMirror>, GitLabError> {
         let creds = self.credentials_for(row);
         if new_api {
             // GITLAB-FACTS §2.2: send url, auth_user and auth_password together, raw; `url`
@@ -688,7 +700,8 @@ impl Exec {
                 auth_password,
                 ..PullMirrorUpdate::default()
             };
-            self.client_for(row).update_pull_mirror(row.project_id, &req).await?;
+            let saved = self.client_for(row).update_pull_mirror(row.project_id, &req).await?;
+            Ok(Some(saved))
         } else {
             // GITLAB-FACTS §2.4: the old API takes the credentials inside import_url,
             // percent-encoded.
@@ -720,8 +733,8 @@ impl Exec {
                 mirror_branch_regex: None,
             };
             self.client.update_project_import_url(row.project_id, &req).await?;
+            Ok(None)
         }
-        Ok(())
     }
 
     async fn verify_pull(&self, project_id: u64) -> String {

@@ -12,7 +12,7 @@ use crate::cli::{GlobalArgs, PlanArgs, ScopeArgs};
 use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, Preflight, UserCache, UserLookup};
 use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
-use crate::gitlab::{GitLabClient, GitLabError, Project, User};
+use crate::gitlab::{GitLabClient, GitLabError, Project, PullMirror, User};
 use crate::plan::{
     self, CurrentAuth, DiagnoseInput, MirrorFlags, MirrorType, MirrorUserState, ObservedState,
     PlanRow,
@@ -499,6 +499,30 @@ impl MirrorFacts {
             mirror_user_id: self.user_id,
             flags: self.flags.clone(),
         }
+    }
+
+    /// The facts after a successful `PUT …/mirror/pull`, from GitLab's answer (the mirror as
+    /// saved) and its rule that the writer becomes the mirror user. Flags the answer leaves
+    /// out (GitLab before 17.5) are taken as unchanged.
+    pub(crate) fn after_put(&self, saved: &PullMirror, mirror_user: &str) -> MirrorFacts {
+        let mut after = self.clone();
+        after.url = saved.url.clone().unwrap_or_else(|| self.url.clone());
+        after.enabled = saved.enabled.unwrap_or(self.enabled);
+        after.update_status = saved.update_status.clone().unwrap_or_default();
+        after.last_error = saved.last_error.clone().filter(|e| !e.trim().is_empty());
+        if !mirror_user.is_empty() {
+            after.user_name = mirror_user.to_owned();
+        }
+        let flags = &mut after.flags;
+        flags.trigger_builds = saved.mirror_trigger_builds.or(flags.trigger_builds);
+        flags.only_protected_branches =
+            saved.only_mirror_protected_branches.or(flags.only_protected_branches);
+        flags.overwrite_diverged =
+            saved.mirror_overwrites_diverged_branches.or(flags.overwrite_diverged);
+        if saved.mirror_branch_regex.is_some() {
+            flags.branch_regex = saved.mirror_branch_regex.clone();
+        }
+        after
     }
 
     pub(crate) fn of(read: &MirrorRead) -> MirrorFacts {
