@@ -197,6 +197,10 @@ pub fn retry_delay(
     wait.min(policy.max_delay)
 }
 
+/// How much later than `RateLimit-Reset` a window may really end (the header has whole
+/// seconds).
+pub const RESET_SLACK_MS: u64 = 1_000;
+
 /// Rate-limit state shared by all clones of a client, fed by response headers.
 ///
 /// `RateLimit-Limit` is the quota, `RateLimit-Remaining` what is left in the current window,
@@ -236,7 +240,11 @@ impl PacingState {
         if let Some(limit) = hints.limit {
             self.limit = Some(limit);
         }
-        if let (Some(remaining), Some(reset_ms)) = (hints.remaining, hints.reset_ms) {
+        // `RateLimit-Reset` has whole seconds and the server's window may start mid-second:
+        // treat the window as lasting up to a second longer, so paced requests do not resume
+        // just before the server's window has really ended.
+        let reset_ms = hints.reset_ms.map(|r| r + RESET_SLACK_MS);
+        if let (Some(remaining), Some(reset_ms)) = (hints.remaining, reset_ms) {
             match self.reset_ms {
                 // Responses may arrive out of order: within one window keep the lowest count.
                 Some(current) if current == reset_ms => {
@@ -496,7 +504,7 @@ mod tests {
         st.observe(&h(55, 10)); // late, out of order
         assert_eq!(st.remaining, Some(50));
         st.observe(&h(99, 11)); // new window
-        assert_eq!((st.remaining, st.reset_ms), (Some(99), Some(11_000)));
+        assert_eq!((st.remaining, st.reset_ms), (Some(99), Some(11_000 + RESET_SLACK_MS)));
         st.observe(&h(10, 10)); // stale window ignored
         assert_eq!(st.remaining, Some(99));
     }
