@@ -122,20 +122,31 @@ struct PageState<T> {
     next: Option<Url>,
     items: VecDeque<T>,
     error: Option<GitLabError>,
+    /// The next page, already requested while this one is consumed.
+    ahead: Option<(Url, Prefetch<T>)>,
 }
 
-/// Stream every item of a paginated list starting at `first`. A page is fetched only when the
-/// previous one has been consumed, so memory stays at one page. After an error the stream
-/// yields it and ends.
+/// A page fetch running in the background; dropping it (the stream was dropped) cancels it.
+struct Prefetch<T>(tokio::task::JoinHandle<Result<(Vec<T>, HeaderMap), GitLabError>>);
+
+impl<T> Drop for Prefetch<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Stream every item of a paginated list starting at `first`. While a page is consumed the
+/// next one is already being fetched (one page ahead: list pages then cost no idle round
+/// trip), so memory stays at two pages. After an error the stream yields it and ends.
 pub(crate) fn paginate<'a, T>(
     client: &'a GitLabClient,
     first: Url,
     mode: PageMode,
 ) -> impl Stream<Item = Result<T, GitLabError>> + Send + 'a
 where
-    T: DeserializeOwned + Send + 'a,
+    T: DeserializeOwned + Send + 'static,
 {
-    let state = PageState { next: Some(first), items: VecDeque::new(), error: None };
+    let state = PageState { next: Some(first), items: VecDeque::new(), error: None, ahead: None };
     futures::stream::unfold(state, move |mut st| async move {
         loop {
             if let Some(item) = st.items.pop_front() {
@@ -144,14 +155,36 @@ where
             if let Some(err) = st.error.take() {
                 return Some((Err(err), st));
             }
-            let url = st.next.take()?;
-            match client.get_page::<T>(&url).await {
+            let (url, page) = match st.ahead.take() {
+                Some((url, mut fetch)) => {
+                    let page = match (&mut fetch.0).await {
+                        Ok(page) => page,
+                        Err(join) => Err(client.protocol_error(
+                            "GET",
+                            &url,
+                            format!("page fetch stopped: {join}"),
+                        )),
+                    };
+                    (url, page)
+                }
+                None => {
+                    let url = st.next.take()?;
+                    let page = client.get_page::<T>(&url).await;
+                    (url, page)
+                }
+            };
+            match page {
                 Ok((items, headers)) => {
                     if items.is_empty() {
                         return None;
                     }
                     match next_page_url(client.base_url(), &url, &headers, mode) {
-                        Ok(next) => st.next = next,
+                        Ok(Some(next)) => {
+                            let (c, u) = (client.clone(), next.clone());
+                            let fetch = tokio::spawn(async move { c.get_page::<T>(&u).await });
+                            st.ahead = Some((next, Prefetch(fetch)));
+                        }
+                        Ok(None) => {}
                         Err(detail) => {
                             st.error = Some(client.protocol_error("GET", &url, detail));
                         }

@@ -127,14 +127,16 @@ async fn keyset_walks_ten_thousand_projects_lazily_in_order() {
     let c = client(&base);
     let query = ProjectQuery { min_access_level: Some(40), archived: None };
 
-    // Lazy: taking 150 items fetches exactly two pages.
+    // Lazy: taking 150 items fetches two pages, and at most one more ahead.
     let first: Vec<_> = c.projects(query.clone()).take(150).try_collect().await.expect("first");
     assert_eq!(first.len(), 150);
-    assert_eq!(state.pages.load(Ordering::SeqCst), 2);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let fetched = state.pages.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&fetched), "{fetched} pages for 150 items");
     // Nothing is fetched before the stream is polled.
     let stream = c.projects(query.clone());
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(state.pages.load(Ordering::SeqCst), 2);
+    assert_eq!(state.pages.load(Ordering::SeqCst), fetched);
     drop(stream);
 
     state.pages.store(0, Ordering::SeqCst);
