@@ -58,10 +58,13 @@ pub async fn execute(
     let bytes =
         std::fs::read(&plan_path).map_err(|e| AppError::io("cannot read", &plan_path, e))?;
     let sha = journal::sha256_hex(&bytes);
-    let lined = plan::parse_plan_lines(&bytes, &plan_path.display().to_string())?;
+    // Each row with its line in the file, for messages about it.
+    let (lines, rows): (Vec<usize>, Vec<PlanRow>) =
+        plan::parse_plan_lines(&bytes, &plan_path.display().to_string())?.into_iter().unzip();
+    drop(bytes);
+    let lined = Lined { lines: &lines, rows: &rows };
     let rules = creds.rules(Vec::new(), false);
-    validate_rows(&plan_path, &lined, &rules)?;
-    let rows: Vec<PlanRow> = lined.iter().map(|(_, row)| row.clone()).collect();
+    validate_rows(&plan_path, lined, &rules)?;
     let journal_path = args.journal.clone().unwrap_or_else(|| plan_path.with_extension("journal"));
     let report_path = args.report.clone().unwrap_or_else(|| plan_path.with_extension("report.csv"));
 
@@ -94,8 +97,8 @@ pub async fn execute(
     for w in &pre.warnings {
         say(format!("warning: {w}"));
     }
-    check_instance(&client, &plan_path, &lined).await?;
-    check_mirror_users(&plan_path, &lined, &pre)?;
+    check_instance(&client, &plan_path, lined).await?;
+    check_mirror_users(&plan_path, lined, &pre)?;
 
     let (journal, state) = if args.dry_run {
         // A dry run records nothing, so it can never make a later real run skip a row.
@@ -205,6 +208,19 @@ pub async fn execute(
     Ok(if bad { ExitCode::RowsFailed } else { ExitCode::Success })
 }
 
+/// The plan's rows with the file line of each, for messages.
+#[derive(Clone, Copy)]
+struct Lined<'a> {
+    lines: &'a [usize],
+    rows: &'a [PlanRow],
+}
+
+impl<'a> Lined<'a> {
+    fn iter(self) -> impl Iterator<Item = (usize, &'a PlanRow)> {
+        self.lines.iter().copied().zip(self.rows)
+    }
+}
+
 /// What a dry run learns from an existing journal (it never writes one).
 fn dry_run_state(
     journal_path: &Path,
@@ -241,7 +257,7 @@ struct Prior {
 /// Checks that need the credentials given to `apply` (the file itself was checked by
 /// `read_plan`): every `service` row must send the token to a host that is a source host *now*
 /// with the user configured for it, and an edited `new_url` must pass the rules again.
-fn validate_rows(path: &Path, rows: &[(usize, PlanRow)], rules: &Rules) -> Result<(), AppError> {
+fn validate_rows(path: &Path, rows: Lined<'_>, rules: &Rules) -> Result<(), AppError> {
     for (line, row) in rows.iter().filter(|(_, r)| r.action == Action::Update) {
         let at = |message: String, hint: Option<String>| AppError::Usage {
             message: format!("{}:{line}: {message}", path.display()),
@@ -296,7 +312,7 @@ fn validate_rows(path: &Path, rows: &[(usize, PlanRow)], rules: &Rules) -> Resul
 async fn check_instance(
     client: &GitLabClient,
     path: &Path,
-    rows: &[(usize, PlanRow)],
+    rows: Lined<'_>,
 ) -> Result<(), AppError> {
     let Some((line, row)) = rows.iter().find(|(_, r)| r.action == Action::Update) else {
         return Ok(());
@@ -333,11 +349,7 @@ async fn check_instance(
 }
 
 /// A row whose new mirror user is not the caller needs an admin (and `sudo` on the new API).
-fn check_mirror_users(
-    path: &Path,
-    rows: &[(usize, PlanRow)],
-    pre: &Preflight,
-) -> Result<(), AppError> {
+fn check_mirror_users(path: &Path, rows: Lined<'_>, pre: &Preflight) -> Result<(), AppError> {
     for (line, row) in
         rows.iter().filter(|(_, r)| r.action == Action::Update && r.mirror_type == MirrorType::Pull)
     {
