@@ -205,7 +205,12 @@ pub async fn stream_rows(
     // is not the caller, ask GitLab as that user.
     let sudo = ctx.target_user.check_access.then(|| client.with_sudo(&ctx.target_user.username));
     let sudo = sudo.as_ref();
+    // Requests in flight are limited by permits, not by the stream's buffer: the ordered
+    // buffer below may hold finished projects waiting for a slow one ahead of them (head-of-
+    // line blocking) without leaving request slots idle.
+    let permits = &tokio::sync::Semaphore::new(usize::from(concurrency));
     let read = |p: Project| async move {
+        let _permit = permits.acquire().await.expect("the semaphore is never closed");
         let id = p.id;
         let reads = inventory::read_project(client, users, p, scope.mirrors).await?;
         let has_pull = reads.iter().any(|r| matches!(r.mirror, MirrorDetail::Pull { .. }));
@@ -225,7 +230,7 @@ pub async fn stream_rows(
     let projects = inventory::projects(client, scope, pre).map_ok(read);
     let mut scanned = 0u64;
     if whole_instance {
-        let mut ordered = projects.try_buffered(usize::from(concurrency));
+        let mut ordered = projects.try_buffered(usize::from(concurrency) * 8);
         let mut last_id = 0;
         while let Some((id, rows)) = ordered.try_next().await? {
             if id < last_id {
