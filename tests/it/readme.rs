@@ -12,7 +12,9 @@ const QUICK_START: [&str; 2] =
     ["cargo run --release -- demo", "cargo test --locked --all-features"];
 
 /// Long flags the README uses for cargo, not for glmirror.
-const CARGO_FLAGS: &[&str] = &["--release", "--locked", "--all-features", "--path", "--check"];
+/// Flags of cargo and of the benchmark example, which the README also shows.
+const CARGO_FLAGS: &[&str] =
+    &["--release", "--locked", "--all-features", "--path", "--check", "--example", "--projects"];
 
 fn repo_file(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
