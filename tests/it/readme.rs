@@ -11,7 +11,6 @@ use crate::util::{glmirror, text};
 const QUICK_START: [&str; 2] =
     ["cargo run --release -- demo", "cargo test --locked --all-features"];
 
-/// Long flags the README uses for cargo, not for glmirror.
 /// Flags of cargo and of the benchmark example, which the README also shows.
 const CARGO_FLAGS: &[&str] =
     &["--release", "--locked", "--all-features", "--path", "--check", "--example", "--projects"];
