@@ -432,13 +432,15 @@ impl JournalError {
                 Some(format!("create {} first, or pass another --journal path", dir.display()))
             }
             JournalError::OtherPlan { journal, .. } => Some(format!(
-                "use another --journal for this plan, or delete {} if the plan it was \
-                 written for is abandoned",
+                "this journal belongs to another plan: finish that plan with it, or plan again \
+                 and use a new --journal (a plan made now sees what was applied); delete {} \
+                 only once its plan is finished or abandoned",
                 journal.display()
             )),
             JournalError::Corrupt { .. } => Some(
-                "the journal was edited or damaged: fix that line, or move the journal aside \
-                 to start over (applied rows are then re-read and found already-applied)"
+                "the journal was edited or damaged: restore that line; without the journal, \
+                 plan again before applying (an old plan would see its applied rows as drifted, \
+                 and a push mirror caught between create and delete would be replaced twice)"
                     .to_owned(),
             ),
             JournalError::Locked { lock, .. } => Some(format!(
