@@ -230,6 +230,12 @@ pub enum StatusFormat {
 
 /// `glmirror status`
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # Every mirror on the instance, as a table; exit 3 if any is unhealthy (for cron)
+  glmirror status
+  # One group as CSV, or JSON for jq
+  glmirror status --group platform --format csv
+  glmirror status --format json | jq '.[] | select(.health == \"unhealthy\")'")]
 pub struct StatusArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
@@ -256,6 +262,11 @@ pub struct RewriteArgs {
 
 /// `glmirror demo`
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # Plan, apply and check a simulated instance; files go to a temporary directory
+  glmirror demo
+  # Keep the plan, report and journal here
+  glmirror demo --dir ./demo-out")]
 pub struct DemoArgs {
     /// Directory for plan.csv, the journal and the report (default: a new temporary directory).
     #[arg(long, value_name = "DIR")]
@@ -264,6 +275,13 @@ pub struct DemoArgs {
 
 /// `glmirror sim`
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # The demo instance; prints base_url=, admin_token=, maintainer_token=
+  glmirror sim
+  # A big, slow, rate-limited instance for rehearsing a migration
+  glmirror sim --generate 5000 --latency-ms 50 --rate-limit 600
+  # GitLab before 17.6 (no PUT /projects/:id/mirror/pull)
+  glmirror sim --gitlab-version 17.5.0")]
 pub struct SimArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]

@@ -42,3 +42,14 @@ fn a_closed_stdout_is_not_a_crash() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn every_command_help_has_examples() {
+    for cmd in ["plan", "apply", "status", "rewrite", "demo", "sim"] {
+        let out = glmirror().args([cmd, "--help"]).output().expect("runs");
+        assert!(out.status.success(), "{cmd} --help");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Examples:"), "{cmd} --help has examples: {text}");
+        assert!(text.contains(&format!("glmirror {cmd}")), "{cmd} --help shows the command");
+    }
+}
