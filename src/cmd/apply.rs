@@ -750,23 +750,36 @@ impl Exec {
     }
 
     async fn verify_pull(&self, project_id: u64) -> String {
+        self.poll_until_done("not mirrored", || async {
+            let mirror = self.client.pull_mirror(project_id).await?;
+            Ok(mirror.map(|m| (m.update_status, m.last_error)))
+        })
+        .await
+    }
+
+    /// `--verify`: poll a mirror's `(update_status, last_error)` until its update finished or
+    /// failed, or `--verify-timeout` passed, backing off from 250 ms to 5 s.
+    async fn poll_until_done<F, Fut>(&self, absent: &str, mut read: F) -> String
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<
+                Output = Result<Option<(Option<String>, Option<String>)>, GitLabError>,
+            >,
+    {
         let deadline = Instant::now() + self.verify_timeout;
         let mut wait = Duration::from_millis(250);
         loop {
-            match self.client.pull_mirror(project_id).await {
-                Ok(Some(m)) => match m.update_status.as_deref() {
+            match read().await {
+                Ok(Some((status, error))) => match status.as_deref() {
                     Some("finished") => return "finished".into(),
                     Some("failed") => {
-                        let err = m
-                            .last_error
-                            .as_deref()
-                            .map(plan::normalize_last_error)
-                            .unwrap_or_default();
+                        let err =
+                            error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
                         return format!("failed: {err}");
                     }
                     _ => {}
                 },
-                Ok(None) => return "not mirrored".into(),
+                Ok(None) => return absent.into(),
                 Err(e) => return format!("unknown: {}", mask_userinfo(&e.to_string())),
             }
             if Instant::now() + wait > deadline {
@@ -948,31 +961,11 @@ impl Exec {
         if let Err(e) = self.client.sync_remote_mirror(project_id, mirror_id).await {
             return format!("unknown: {}", mask_userinfo(&e.to_string()));
         }
-        let deadline = Instant::now() + self.verify_timeout;
-        let mut wait = Duration::from_millis(250);
-        loop {
-            match self.client.remote_mirror(project_id, mirror_id).await {
-                Ok(Some(m)) => match m.update_status.as_deref() {
-                    Some("finished") => return "finished".into(),
-                    Some("failed") => {
-                        let err = m
-                            .last_error
-                            .as_deref()
-                            .map(plan::normalize_last_error)
-                            .unwrap_or_default();
-                        return format!("failed: {err}");
-                    }
-                    _ => {}
-                },
-                Ok(None) => return "mirror not found".into(),
-                Err(e) => return format!("unknown: {}", mask_userinfo(&e.to_string())),
-            }
-            if Instant::now() + wait > deadline {
-                return "timeout".into();
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(5));
-        }
+        self.poll_until_done("mirror not found", || async {
+            let mirror = self.client.remote_mirror(project_id, mirror_id).await?;
+            Ok(mirror.map(|m| (m.update_status, m.last_error)))
+        })
+        .await
     }
 }
 

@@ -316,17 +316,7 @@ pub fn build_row(read: &MirrorRead, ctx: &PlanContext, target_can_access: bool) 
     let current_auth = CurrentAuth::from_masked_url(&facts.url);
     let last_error =
         facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
-    let diagnosis = plan::diagnose(&DiagnoseInput {
-        mirror_type,
-        enabled: facts.enabled,
-        update_status: &facts.update_status,
-        last_error: facts.last_error.as_deref(),
-        last_update_started_at: facts.last_update_started_at,
-        last_successful_update_at: facts.last_successful_update_at,
-        now: ctx.now,
-        mirror_user_state: facts.user_state,
-        silent_mode: ctx.silent_mode,
-    });
+    let diagnosis = facts.diagnose(mirror_type, ctx.now, ctx.silent_mode);
     let mut row = PlanRow {
         project_id: project.id,
         project_path: project.path_with_namespace.clone(),
@@ -528,6 +518,26 @@ impl MirrorFacts {
             flags.branch_regex = saved.mirror_branch_regex.clone();
         }
         after
+    }
+
+    /// The diagnosis (SPEC §5) of a mirror with these facts.
+    pub(crate) fn diagnose(
+        &self,
+        mirror_type: MirrorType,
+        now: OffsetDateTime,
+        silent_mode: bool,
+    ) -> Option<plan::Diagnosis> {
+        plan::diagnose(&DiagnoseInput {
+            mirror_type,
+            enabled: self.enabled,
+            update_status: &self.update_status,
+            last_error: self.last_error.as_deref(),
+            last_update_started_at: self.last_update_started_at,
+            last_successful_update_at: self.last_successful_update_at,
+            now,
+            mirror_user_state: self.user_state,
+            silent_mode,
+        })
     }
 
     pub(crate) fn of(read: &MirrorRead) -> MirrorFacts {

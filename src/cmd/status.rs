@@ -13,7 +13,7 @@ use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, UserCache};
 use crate::cmd::plan::MirrorFacts;
 use crate::error::{AppError, ExitCode};
 use crate::output::sanitize_for_terminal;
-use crate::plan::{self, DiagnoseInput, Diagnosis, MirrorType};
+use crate::plan::{self, Diagnosis, MirrorType};
 
 /// One line of the health report.
 #[derive(Debug, Clone, Serialize)]
@@ -96,17 +96,7 @@ pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> 
         MirrorDetail::Push(m) => (MirrorType::Push, Some(m.id)),
         _ => (MirrorType::Pull, None),
     };
-    let diagnosis = plan::diagnose(&DiagnoseInput {
-        mirror_type,
-        enabled: facts.enabled,
-        update_status: &facts.update_status,
-        last_error: facts.last_error.as_deref(),
-        last_update_started_at: facts.last_update_started_at,
-        last_successful_update_at: facts.last_successful_update_at,
-        now,
-        mirror_user_state: facts.user_state,
-        silent_mode,
-    });
+    let diagnosis = facts.diagnose(mirror_type, now, silent_mode);
     let archived = read.project.archived;
     // SPEC §2: unhealthy = enabled mirror of a non-archived project whose status is `failed`,
     // or diagnosed `stuck` or `mirror-user-blocked`.
