@@ -546,6 +546,34 @@ impl Exec {
         })
     }
 
+    /// The row's `new_url` with its credentials in the userinfo, percent-encoded (the old
+    /// pull-mirror API and push mirrors take credentials only that way).
+    fn credentialed_url(&self, row: &PlanRow) -> SecretString {
+        match self.credentials_for(row) {
+            Some((user, password)) => {
+                let (user, token) = if password.expose_secret().is_empty() {
+                    (None, &user)
+                } else {
+                    (Some(user.expose_secret()), &password)
+                };
+                rewrite::authenticated_url(&row.new_url, user, token)
+            }
+            None => SecretString::from(row.new_url.clone()),
+        }
+    }
+
+    /// GITLAB-FACTS §3: a push mirror stores the credentials of its URL without decoding them
+    /// and encodes them again when it pushes, so any percent-encoded character would reach
+    /// the remote double-encoded. Only credentials made of RFC 3986 unreserved characters
+    /// (what tokens and service usernames usually are) survive; refuse the rest.
+    fn push_credentials_survive(&self, row: &PlanRow) -> bool {
+        self.credentials_for(row).is_none_or(|(user, password)| {
+            [user.expose_secret(), password.expose_secret()]
+                .iter()
+                .all(|part| rewrite::encode_userinfo_part(part) == **part)
+        })
+    }
+
     /// The pull mirror as it is now.
     async fn read_pull(&self, project_id: u64) -> Result<Option<MirrorFacts>, GitLabError> {
         let project = self.client.project(&project_id.to_string()).await?;
@@ -717,17 +745,7 @@ impl Exec {
         } else {
             // GITLAB-FACTS §2.4: the old API takes the credentials inside import_url,
             // percent-encoded.
-            let import_url = match &creds {
-                Some((user, password)) => {
-                    let (user, token) = if password.expose_secret().is_empty() {
-                        (None, user)
-                    } else {
-                        (Some(user.expose_secret()), password)
-                    };
-                    rewrite::authenticated_url(&row.new_url, user, token)
-                }
-                None => SecretString::from(row.new_url.clone()),
-            };
+            let import_url = self.credentialed_url(row);
             let mirror_user_id = if !row.new_mirror_user.is_empty()
                 && row.new_mirror_user != self.pre.user.username
             {
@@ -848,6 +866,15 @@ impl Exec {
         if plan::fingerprint(&facts.observed()) != planned {
             return Ok((Outcome::Drifted, drift_detail(&facts, row), String::new()));
         }
+        if !self.push_credentials_survive(row) {
+            return Ok((
+                Outcome::Failed,
+                "the service username or token has characters a push mirror URL would store \
+                 double-encoded; change this mirror in the UI"
+                    .into(),
+                String::new(),
+            ));
+        }
         if self.dry_run {
             return Ok((
                 Outcome::DryRun,
@@ -860,17 +887,7 @@ impl Exec {
                 .with_old_mirror_id(old_id),
         )
         .await?;
-        let url = match self.credentials_for(row) {
-            Some((user, password)) => {
-                let (user, token) = if password.expose_secret().is_empty() {
-                    (None, &user)
-                } else {
-                    (Some(user.expose_secret()), &password)
-                };
-                rewrite::authenticated_url(&row.new_url, user, token)
-            }
-            None => SecretString::from(row.new_url.clone()),
-        };
+        let url = self.credentialed_url(row);
         // GITLAB-FACTS §3: a push mirror's URL cannot change; create the replacement with the
         // same settings and enabled=true (new mirrors are disabled by default).
         // SPEC §6: ssh → https gets auth_method=password; otherwise copy the old settings.

@@ -380,3 +380,31 @@ fn credential_only_rows_under_write_faults_reach_the_planned_state() {
         assert_planned_state(&planned, &before, &after, &format!("seed {seed}, runs {codes:?}"));
     }
 }
+
+/// GITLAB-FACTS §3: push mirrors store URL credentials without decoding them, so a token
+/// with reserved characters would reach the remote double-encoded. Such push rows fail with a
+/// reason (and nothing is written for them); pull rows, which store credentials decoded, are
+/// applied.
+#[test]
+fn push_rows_refuse_credentials_that_would_be_double_encoded() {
+    let env = generated(120, 7, 0);
+    let plan = plan(&env, "plan.csv");
+    let pushes: Vec<_> = rows(&plan)
+        .into_iter()
+        .filter(|r| r["mirror_type"] == "push" && r["action"] == "update")
+        .collect();
+    assert!(!pushes.is_empty(), "the generated instance has push updates");
+    let out = env
+        .cmd(&args(&["apply", "plan.csv", "--yes"]))
+        .env("MIRROR_TOKEN", "glpat-with+plus/and%percent")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    assert!(report.contains("double-encoded"), "{report}");
+    assert!(report.contains(",applied,"), "pull rows still applied: {report}");
+    assert!(
+        !env.writes().iter().any(|w| w.method == "POST" && w.path.ends_with("/remote_mirrors"))
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("with+plus"));
+}
