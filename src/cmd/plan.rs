@@ -84,6 +84,17 @@ pub async fn execute(
             pre.user.username
         ));
     }
+    for host in creds.hosts.iter().filter(|h| h.user.is_none()) {
+        // GitLab stores the username apart from the password and shows it in the mirror
+        // settings (EE `username_only_import_url`): a token sent as the username is visible
+        // to the project's Maintainers.
+        say(format!(
+            "warning: the service token is sent as the username for {}: GitLab shows mirror \
+             usernames to each project's Maintainers; GitHub also accepts the token as the \
+             password with any --source-user",
+            host.host
+        ));
+    }
     let target_user = target_user(&client, &pre, args.rules.mirror_user.as_deref()).await?;
     let ctx = PlanContext {
         rules,
