@@ -172,6 +172,11 @@ pub struct Intent {
     /// Push rows, `push-delete-old`: the replacement that is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_mirror_id: Option<u64>,
+    /// Push rows, `push-create`: the largest push-mirror id the project had just before the
+    /// create. GitLab's ids only grow, so a replacement whose creation was never recorded
+    /// (a crash) can only be a mirror with a larger id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_before: Option<u64>,
     /// When it was recorded (RFC 3339, UTC).
     pub at: String,
 }
@@ -186,6 +191,7 @@ impl Intent {
             new_url: new_url.into(),
             old_mirror_id,
             new_mirror_id: None,
+            newest_before: None,
             at: now_rfc3339(),
         }
     }
@@ -193,6 +199,12 @@ impl Intent {
     /// Set the id of the push mirror being replaced.
     pub fn with_old_mirror_id(mut self, id: u64) -> Self {
         self.old_mirror_id = Some(id);
+        self
+    }
+
+    /// Set the largest push-mirror id seen before a `push-create`.
+    pub fn with_newest_before(mut self, id: Option<u64>) -> Self {
+        self.newest_before = id;
         self
     }
 
@@ -637,6 +649,8 @@ pub struct PushRepair {
     pub create_unrecorded: bool,
     /// The old mirror's deletion was recorded.
     pub old_deleted: bool,
+    /// From the latest `push-create` intent: the largest push-mirror id before the create.
+    pub newest_before: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -730,6 +744,14 @@ impl JournalState {
             .collect()
     }
 
+    /// Whether an earlier run wrote, or tried to write, this row since it last finished for
+    /// good (an intent is recorded; the row may since have ended `failed`).
+    pub fn attempted(&self, key: &RowKey) -> bool {
+        self.rows
+            .get(key)
+            .is_some_and(|r| r.events.iter().any(|e| matches!(e, RowEvent::Intent(_))))
+    }
+
     /// Whether a rerun skips this row: its last outcome is `applied` or `already-applied`.
     pub fn should_skip(&self, key: &RowKey) -> bool {
         self.rows.get(key).and_then(|r| r.outcome.as_ref()).is_some_and(|o| o.outcome.is_final())
@@ -750,6 +772,7 @@ impl JournalState {
             replacement_id: None,
             create_unrecorded: false,
             old_deleted: false,
+            newest_before: None,
         };
         for event in &record.events {
             match event {
@@ -759,6 +782,7 @@ impl JournalState {
                     }
                     if i.write == WriteStep::PushCreate {
                         repair.create_unrecorded = true;
+                        repair.newest_before = i.newest_before;
                     }
                     if repair.replacement_id.is_none() {
                         repair.replacement_id = i.new_mirror_id;
@@ -1649,6 +1673,7 @@ mod tests {
                 replacement_id: Some(51),
                 create_unrecorded: false,
                 old_deleted: false,
+                newest_before: None,
             })
         );
         assert_eq!(
@@ -1658,6 +1683,7 @@ mod tests {
                 replacement_id: None,
                 create_unrecorded: true,
                 old_deleted: false,
+                newest_before: None,
             })
         );
         // A failed row keeps what its attempt learnt, so the rerun reuses mirror 71.
@@ -1672,6 +1698,7 @@ mod tests {
                 replacement_id: Some(71),
                 create_unrecorded: false,
                 old_deleted: false,
+                newest_before: None,
             })
         );
         assert!(state.should_skip(&push_done));
@@ -1709,6 +1736,7 @@ mod tests {
                 replacement_id: Some(51),
                 create_unrecorded: false,
                 old_deleted: true,
+                newest_before: None,
             })
         );
         assert_eq!(state.resumes(), 1);

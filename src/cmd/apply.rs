@@ -130,12 +130,7 @@ pub async fn execute(
         verify_timeout: Duration::from_secs(args.verify_timeout),
         users: UserCache::default(),
         interrupt: interrupt.clone(),
-        planned_push_ids: rows.iter().fold(HashMap::new(), |mut ids, row| {
-            if let Some(id) = row.mirror_id {
-                ids.entry(row.project_id).or_insert_with(std::collections::HashSet::new).insert(id);
-            }
-            ids
-        }),
+        claimed: Default::default(),
     });
     let started = Instant::now();
     let progress = super::plan::progress_bar(global, "applying");
@@ -145,6 +140,7 @@ pub async fn execute(
         let key = journal_key(row);
         let prior = Prior {
             in_flight: matches!(state.row(&key), Some(RowState::InFlight { .. })),
+            attempted: state.attempted(&key),
             repair: state.push_repair(&key),
         };
         let row = (*row).clone();
@@ -250,6 +246,9 @@ fn dry_run_state(
 struct Prior {
     /// An intent without an outcome: the previous run died while writing this row.
     in_flight: bool,
+    /// An earlier run wrote or tried to write this row since it last finished for good
+    /// (`in_flight`, or it ended `failed` after a write that may have landed).
+    attempted: bool,
     /// For push rows: what an earlier attempt already did.
     repair: Option<PushRepair>,
 }
@@ -463,8 +462,8 @@ struct Exec {
     verify_timeout: Duration,
     users: UserCache,
     interrupt: Interrupt,
-    /// Every push mirror id the plan lists, per project.
-    planned_push_ids: HashMap<u64, std::collections::HashSet<u64>>,
+    /// Push mirrors created or adopted as replacements in this run, by (project, mirror id).
+    claimed: std::sync::Mutex<std::collections::HashSet<(u64, u64)>>,
 }
 
 impl Exec {
@@ -609,7 +608,7 @@ impl Exec {
             // SPEC §6: only a row an earlier run was writing (an intent without an outcome)
             // may be found already applied; any other change since planning is drift, even
             // one that looks like the target (credentials are not visible to compare).
-            if prior.in_flight && pull_matches(&live, row) {
+            if prior.attempted && pull_matches(&live, row) {
                 return Ok((
                     Outcome::AlreadyApplied,
                     "an earlier run's write had landed".into(),
@@ -822,10 +821,29 @@ impl Exec {
         // A crash between create and delete: the replacement already exists. Never create a
         // second one; finish by deleting the old mirror.
         if let Some(repair) = prior.repair {
-            let replacement = repair
-                .replacement_id
-                .and_then(|id| live.iter().find(|m| m.id == id))
-                .or_else(|| live.iter().find(|m| self.is_new_push(row, m) && push_matches(m, row)));
+            let recorded = repair.replacement_id.and_then(|id| live.iter().find(|m| m.id == id));
+            let replacement = match recorded {
+                Some(m) if push_matches(m, row) => Some(m),
+                Some(m) => {
+                    return Ok((
+                        Outcome::Failed,
+                        format!(
+                            "replacement push mirror {} exists but does not match the plan; \
+                             resolve by hand (push mirror {old_id} was kept)",
+                            m.id
+                        ),
+                        String::new(),
+                    ));
+                }
+                // A crash after the create was sent but before its id was recorded: only a
+                // mirror created after that moment, matching the target, can be it.
+                None if repair.create_unrecorded && prior.in_flight => live.iter().find(|m| {
+                    repair.newest_before.is_some_and(|n| m.id > n)
+                        && push_matches(m, row)
+                        && self.claim(row.project_id, m.id)
+                }),
+                None => None,
+            };
             if let Some(new) = replacement {
                 let new_id = new.id;
                 if old.is_some() {
@@ -882,9 +900,11 @@ impl Exec {
                 String::new(),
             ));
         }
+        let newest_before = live.iter().map(|m| m.id).max();
         self.record(
             Intent::new(key.clone(), WriteStep::PushCreate, &row.new_url)
-                .with_old_mirror_id(old_id),
+                .with_old_mirror_id(old_id)
+                .with_newest_before(newest_before),
         )
         .await?;
         let url = self.credentialed_url(row);
@@ -911,9 +931,11 @@ impl Exec {
                     // The answer was lost, perhaps after GitLab created it: look for a mirror
                     // that did not exist at planning time before creating another.
                     let again = self.client.remote_mirrors(row.project_id).await?;
-                    if let Some(m) =
-                        again.into_iter().find(|m| self.is_new_push(row, m) && push_matches(m, row))
-                    {
+                    if let Some(m) = again.into_iter().find(|m| {
+                        newest_before.is_none_or(|n| m.id > n)
+                            && push_matches(m, row)
+                            && self.claim(row.project_id, m.id)
+                    }) {
                         break m;
                     }
                     if resends >= MAX_RESENDS {
@@ -923,6 +945,7 @@ impl Exec {
                 }
             }
         };
+        self.claim(row.project_id, created.id);
         self.record(journal::Step::push_created(key.clone(), created.id)).await?;
         // Confirm the replacement exists before removing the old mirror.
         match self.client.remote_mirror(row.project_id, created.id).await? {
@@ -955,11 +978,10 @@ impl Exec {
         Ok((Outcome::Applied, format!("replaced by push mirror {}", created.id), verified))
     }
 
-    /// Whether a live push mirror was created after planning (it is not one of the project's
-    /// push mirrors listed in the plan), so it may be this row's replacement. A mirror that
-    /// was already there is never adopted, even when its URL matches.
-    fn is_new_push(&self, row: &PlanRow, m: &RemoteMirror) -> bool {
-        self.planned_push_ids.get(&row.project_id).is_none_or(|ids| !ids.contains(&m.id))
+    /// Claim a push mirror as one row's replacement; false when another row of this run
+    /// already has it (two rows of a project may share a target URL).
+    fn claim(&self, project_id: u64, mirror_id: u64) -> bool {
+        self.claimed.lock().expect("claims lock is never poisoned").insert((project_id, mirror_id))
     }
 
     /// Delete a push mirror. DELETE is idempotent here (a 404 counts as done), so a request
