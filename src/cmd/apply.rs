@@ -19,7 +19,7 @@ use crate::apply::journal::{
     RowKey as JournalKey, RowState, StepKind, WriteStep,
 };
 use crate::cli::{ApplyArgs, GlobalArgs, MirrorSelection};
-use crate::cmd::inventory::{self, MirrorDetail, Preflight, UserCache};
+use crate::cmd::inventory::{self, MirrorDetail, Preflight, ReadContext};
 use crate::cmd::plan::MirrorFacts;
 use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
@@ -128,7 +128,7 @@ pub async fn execute(
         dry_run: args.dry_run,
         verify: args.verify,
         verify_timeout: Duration::from_secs(args.verify_timeout),
-        users: UserCache::default(),
+        users: ReadContext::default(),
         interrupt: interrupt.clone(),
         claimed: Default::default(),
     });
@@ -460,7 +460,7 @@ struct Exec {
     dry_run: bool,
     verify: bool,
     verify_timeout: Duration,
-    users: UserCache,
+    users: ReadContext,
     interrupt: Interrupt,
     /// Push mirrors created or adopted as replacements in this run, by (project, mirror id).
     claimed: std::sync::Mutex<std::collections::HashSet<(u64, u64)>>,

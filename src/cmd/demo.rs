@@ -142,7 +142,7 @@ async fn status(
     conn: Connection,
 ) -> Result<Vec<StatusRow>, AppError> {
     let args = StatusArgs { scope: scope.clone(), format: StatusFormat::Table };
-    let (rows, _) = crate::cmd::status::collect(global, &args, conn).await?;
+    let (rows, _, _) = crate::cmd::status::collect(global, &args, conn).await?;
     Ok(rows)
 }
 

@@ -144,13 +144,28 @@ pub enum UserLookup {
 /// One user's lookup, shared by every task that asks for it.
 type UserCell = Arc<OnceCell<Option<User>>>;
 
-/// Caches user lookups so each mirror user is fetched once, even concurrently.
+/// Per-run read state: user lookups, cached so each mirror user is fetched once even
+/// concurrently; and, for `plan` and `status`, the projects skipped because the token may not
+/// read their mirrors (for `apply` that is an error instead).
 #[derive(Default, Clone)]
-pub struct UserCache {
+pub struct ReadContext {
     inner: Arc<Mutex<HashMap<u64, UserCell>>>,
+    skip_forbidden: bool,
+    skipped: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl UserCache {
+impl ReadContext {
+    /// For `plan` and `status`: a project whose mirrors answer 401/403 is skipped (with a
+    /// warning) and counted, instead of ending the run.
+    pub fn skipping_forbidden() -> Self {
+        ReadContext { skip_forbidden: true, ..ReadContext::default() }
+    }
+
+    /// How many projects were skipped for lack of permission.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The user with this id, fetched at most once.
     pub async fn get(&self, client: &GitLabClient, id: u64) -> Result<Option<User>, GitLabError> {
         let cell = {
@@ -193,12 +208,14 @@ pub fn projects<'a>(
 /// not allowed to manage mirrors) answers 401/403 on its mirror endpoints: skip it with a
 /// warning instead of ending the whole run.
 fn no_permission_is_none<T>(
+    reads: &ReadContext,
     project: &Project,
     result: Result<T, GitLabError>,
 ) -> Result<Option<T>, GitLabError> {
     match result {
         Ok(value) => Ok(Some(value)),
-        Err(e) if matches!(e.status(), Some(401 | 403)) => {
+        Err(e) if reads.skip_forbidden && matches!(e.status(), Some(401 | 403)) => {
+            reads.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 "skipping {}: this token may not read its mirrors ({})",
                 crate::output::sanitize_for_terminal(&project.path_with_namespace),
@@ -213,7 +230,7 @@ fn no_permission_is_none<T>(
 /// Read every mirror of one project that the selection asks for.
 pub async fn read_project(
     client: &GitLabClient,
-    users: &UserCache,
+    users: &ReadContext,
     project: Project,
     selection: MirrorSelection,
 ) -> Result<Vec<MirrorRead>, GitLabError> {
@@ -221,7 +238,7 @@ pub async fn read_project(
     let mut reads = Vec::new();
     if selection != MirrorSelection::Push {
         if project.mirror {
-            match no_permission_is_none(&project, client.pull_mirror(project.id).await)? {
+            match no_permission_is_none(users, &project, client.pull_mirror(project.id).await)? {
                 // No permission: no row at all (a warning was logged).
                 None => {}
                 Some(Some(mirror)) => {
@@ -250,8 +267,9 @@ pub async fn read_project(
         }
     }
     if selection != MirrorSelection::Pull {
-        let mut mirrors = no_permission_is_none(&project, client.remote_mirrors(project.id).await)?
-            .unwrap_or_default();
+        let mut mirrors =
+            no_permission_is_none(users, &project, client.remote_mirrors(project.id).await)?
+                .unwrap_or_default();
         mirrors.sort_by_key(|m| m.id);
         reads.extend(
             mirrors

@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use time::OffsetDateTime;
 
 use crate::cli::{GlobalArgs, PlanArgs, ScopeArgs};
-use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, Preflight, UserCache, UserLookup};
+use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, Preflight, ReadContext, UserLookup};
 use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
 use crate::gitlab::{GitLabClient, GitLabError, Project, PullMirror, User};
@@ -31,6 +31,8 @@ pub struct PlanContext {
     pub silent_mode: bool,
     /// Planning time (for `stuck`).
     pub now: OffsetDateTime,
+    /// User lookups and projects skipped for lack of permission.
+    pub reads: ReadContext,
 }
 
 /// The mirror user pull mirrors get on apply, and whether apply can make it so.
@@ -102,6 +104,7 @@ pub async fn execute(
         include_archived: args.scope.include_archived,
         silent_mode: pre.silent_mode == Some(true),
         now: OffsetDateTime::now_utc(),
+        reads: ReadContext::skipping_forbidden(),
     };
 
     // Open the output first: a bad path fails before anything is read. Rows are streamed to
@@ -135,6 +138,13 @@ pub async fn execute(
     say(format!("  actions:   {}", summary.actions()));
     say(format!("  diagnoses: {}", counts(&summary.diagnoses)));
     say(format!("  fixes:     {}", counts(&summary.fixes)));
+    if ctx.reads.skipped() > 0 {
+        say(format!(
+            "  warning: {} mirror reads were refused (401/403): those mirrors are not in the \
+             plan; use an administrator's token to plan every project",
+            ctx.reads.skipped()
+        ));
+    }
     if summary.pull_updates > 0 {
         say(format!("  pull mirrors will run as: {}", ctx.target_user.username));
         if args.rules.mirror_user.is_none() && !pre.user.bot {
@@ -211,7 +221,6 @@ pub async fn stream_rows(
     progress: &indicatif::ProgressBar,
     mut sink: impl FnMut(PlanRow) -> std::io::Result<()>,
 ) -> Result<u64, StreamError> {
-    let users = &UserCache::default();
     // The mirror user must be able to see the project (GitLab uses its permissions): when it
     // is not the caller, ask GitLab as that user.
     let sudo = ctx.target_user.check_access.then(|| client.with_sudo(&ctx.target_user.username));
@@ -220,6 +229,7 @@ pub async fn stream_rows(
     // buffer below may hold finished projects waiting for a slow one ahead of them (head-of-
     // line blocking) without leaving request slots idle.
     let permits = &tokio::sync::Semaphore::new(usize::from(concurrency));
+    let users = &ctx.reads;
     let read = |p: Project| async move {
         let _permit = permits.acquire().await.expect("the semaphore is never closed");
         let id = p.id;

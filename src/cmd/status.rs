@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::cli::{GlobalArgs, StatusArgs, StatusFormat};
-use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, UserCache};
+use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, ReadContext};
 use crate::cmd::plan::MirrorFacts;
 use crate::error::{AppError, ExitCode};
 use crate::output::sanitize_for_terminal;
@@ -49,7 +49,7 @@ pub struct StatusRow {
 /// Run `glmirror status`.
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, AppError> {
     let conn = super::connection(global)?;
-    let (rows, silent) = collect(global, &args, conn).await?;
+    let (rows, silent, refused) = collect(global, &args, conn).await?;
     let unhealthy = rows.iter().filter(|r| r.health == "unhealthy").count();
     print_rows(&rows, args.format)?;
     if !global.quiet {
@@ -59,22 +59,29 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, AppE
             unhealthy,
             if silent { " (Silent Mode is on: no mirror updates)" } else { "" }
         );
+        if refused > 0 {
+            eprintln!(
+                "  warning: {refused} mirror reads were refused (401/403): the report is \
+                 incomplete"
+            );
+        }
     }
-    Ok(if unhealthy > 0 { ExitCode::RowsFailed } else { ExitCode::Success })
+    // An incomplete report must not pass for a healthy one on a schedule.
+    Ok(if unhealthy > 0 || refused > 0 { ExitCode::RowsFailed } else { ExitCode::Success })
 }
 
 /// Read the health of every mirror in scope, sorted like a plan. Also returns whether Silent
-/// Mode is on.
+/// Mode is on, and how many mirror reads were refused (401/403).
 pub async fn collect(
     global: &GlobalArgs,
     args: &StatusArgs,
     conn: super::Connection,
-) -> Result<(Vec<StatusRow>, bool), AppError> {
+) -> Result<(Vec<StatusRow>, bool, u64), AppError> {
     let client = inventory::client(global, conn)?;
     let pre = inventory::preflight(&client, false).await?;
     let now = OffsetDateTime::now_utc();
     let silent = pre.silent_mode == Some(true);
-    let users = UserCache::default();
+    let users = ReadContext::skipping_forbidden();
     let progress = super::plan::progress_bar(global, "reading mirrors");
     let mut reads = inventory::projects(&client, &args.scope, &pre)
         .map_ok(|p| inventory::read_project(&client, &users, p, args.scope.mirrors))
@@ -86,7 +93,7 @@ pub async fn collect(
     }
     progress.finish_and_clear();
     rows.sort_by_key(|r| (r.project_id, r.mirror_type != "pull", r.mirror_id));
-    Ok((rows, silent))
+    Ok((rows, silent, users.skipped()))
 }
 
 /// The health of one mirror.

@@ -124,8 +124,17 @@ impl GitLabError {
                  project, or an administrator"
                     .to_owned(),
             ),
-            GitLabError::Http { status: 404, .. } => {
-                Some("project not found, or not visible to this token's user".to_owned())
+            GitLabError::Http { status: 404, path, .. } => {
+                let what = if path.starts_with("/groups/") {
+                    "group"
+                } else if path.starts_with("/users") {
+                    "user"
+                } else {
+                    "project"
+                };
+                Some(format!(
+                    "{what} not found, or not visible to this token's user (check the full path)"
+                ))
             }
             GitLabError::Http { status: 429, .. } => Some(
                 "GitLab's rate limit was hit repeatedly: lower --concurrency or retry later"

@@ -123,3 +123,28 @@ fn journal_of_another_plan_and_a_held_lock_are_refused() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("lock"), "{err}");
 }
+
+#[test]
+fn an_unknown_group_names_the_group() {
+    let env = Env::demo();
+    let admin = env.sim().admin_token().to_owned();
+    let (code, err) = fails(&env, &admin, &["plan", "--group", "no-such-group", "--out", "-"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_error(&err, "404", "group not found");
+}
+
+#[test]
+fn refused_mirror_reads_are_counted_not_hidden() {
+    // With "Allow project maintainers to configure repository mirroring" off, a maintainer
+    // may not read mirrors: plan warns about the gap, and status does not pass for healthy.
+    let env = Env::with(|o| o.fixture.mirror_available = false);
+    let maintainer = env.sim().maintainer_token().to_owned();
+    let out =
+        env.cmd(&["plan", "--out", "-"]).env("GITLAB_TOKEN", &maintainer).output().expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mirror reads were refused"), "{stderr}");
+    let out = env.cmd(&["status"]).env("GITLAB_TOKEN", &maintainer).output().expect("runs");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("incomplete"), "{}", text(&out));
+}
