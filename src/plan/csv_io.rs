@@ -190,13 +190,15 @@ pub fn write_plan_file(path: &Path, rows: &[PlanRow]) -> io::Result<()> {
 /// An output file that appears complete or not at all: written to a temporary file in the
 /// same directory and renamed over the destination on [`commit`](AtomicOutput::commit).
 /// Dropped without commit (an error, Ctrl-C), the temporary file is removed and an existing
-/// destination is left untouched. The path `-` means stdout.
+/// destination is left untouched. The path `-` means stdout: there too the output goes to a
+/// temporary file first and reaches stdout only on commit, so a run that fails half-way never
+/// leaves a plausible-looking partial plan in a pipe.
 pub struct AtomicOutput {
     inner: Inner,
 }
 
 enum Inner {
-    Stdout(io::Stdout),
+    Stdout(tempfile::NamedTempFile),
     File { tmp: tempfile::NamedTempFile, dest: PathBuf },
 }
 
@@ -204,7 +206,8 @@ impl AtomicOutput {
     /// Start writing `path` (`-` = stdout).
     pub fn create(path: &Path) -> io::Result<Self> {
         if path.as_os_str() == "-" {
-            return Ok(AtomicOutput { inner: Inner::Stdout(io::stdout()) });
+            let tmp = tempfile::Builder::new().prefix(".glmirror-").suffix(".tmp").tempfile()?;
+            return Ok(AtomicOutput { inner: Inner::Stdout(tmp) });
         }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -217,7 +220,13 @@ impl AtomicOutput {
     /// Finish: flush, sync and move the file into place (or flush stdout).
     pub fn commit(self) -> io::Result<()> {
         match self.inner {
-            Inner::Stdout(mut out) => out.flush(),
+            Inner::Stdout(mut tmp) => {
+                tmp.flush()?;
+                let mut file = tmp.reopen()?;
+                let mut out = io::stdout().lock();
+                io::copy(&mut file, &mut out)?;
+                out.flush()
+            }
             Inner::File { mut tmp, dest } => {
                 tmp.flush()?;
                 tmp.as_file().sync_all()?;
@@ -231,15 +240,14 @@ impl AtomicOutput {
 impl Write for AtomicOutput {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.inner {
-            Inner::Stdout(out) => out.write(buf),
+            Inner::Stdout(tmp) => tmp.write(buf),
             Inner::File { tmp, .. } => tmp.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.inner {
-            Inner::Stdout(out) => out.flush(),
-            Inner::File { tmp, .. } => tmp.flush(),
+            Inner::Stdout(tmp) | Inner::File { tmp, .. } => tmp.flush(),
         }
     }
 }
