@@ -188,7 +188,8 @@ pub fn retry_delay(
     let wait = if let Some(after) = hints.retry_after {
         after
     } else if let Some(reset) = hints.reset_ms.filter(|&r| r > now_epoch_ms) {
-        Duration::from_millis(reset - now_epoch_ms)
+        // Whole seconds: the window may end up to a second later.
+        Duration::from_millis(reset - now_epoch_ms + RESET_SLACK_MS)
     } else {
         let exp = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
         let ceiling = policy.base_delay.saturating_mul(exp).min(policy.max_delay);
@@ -344,7 +345,7 @@ mod tests {
             (Read, TlsFailed, none(), 1, 0.5, Done),
             // 429: Retry-After first, then RateLimit-Reset, then exponential with jitter.
             (Read, Status(429), ra, 1, 0.5, RetryAfter(ms(3000))),
-            (Read, Status(429), reset, 1, 0.5, RetryAfter(ms(2000))),
+            (Read, Status(429), reset, 1, 0.5, RetryAfter(ms(2000 + RESET_SLACK_MS))),
             (Read, Status(429), both, 1, 0.5, RetryAfter(ms(1000))),
             (Read, Status(429), past_reset, 1, 0.5, RetryAfter(ms(50))),
             (Read, Status(429), none(), 1, 0.5, RetryAfter(ms(50))),
@@ -385,7 +386,7 @@ mod tests {
         let now = 1_000_000;
         let hints = ServerHints { reset_ms: Some(now + 59_000), ..ServerHints::default() };
         let limited = decide(&policy, MethodKind::Read, Outcome::Status(429), &hints, 1, now, 0.0);
-        assert_eq!(limited, Decision::RetryAfter(Duration::from_millis(59_000)));
+        assert_eq!(limited, Decision::RetryAfter(Duration::from_millis(59_000 + RESET_SLACK_MS)));
         let failed = decide(&policy, MethodKind::Read, Outcome::Status(500), &hints, 1, now, 0.5);
         assert!(
             matches!(failed, Decision::RetryAfter(d) if d < Duration::from_secs(1)),
