@@ -96,25 +96,8 @@ impl CurrentAuth {
     }
 }
 
-macro_rules! code_traits {
-    ($ty:ty, $kind:literal, [$($v:expr),* $(,)?]) => {
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.code())
-            }
-        }
-        impl FromStr for $ty {
-            type Err = UnknownCode;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                [$($v),*]
-                    .into_iter()
-                    .find(|v: &$ty| v.code() == s)
-                    .ok_or_else(|| UnknownCode { kind: $kind, value: s.to_owned() })
-            }
-        }
-    };
-}
-pub(crate) use code_traits;
+// Display and FromStr from `code()`, shared with the rewrite codes.
+pub(crate) use crate::rewrite::code_traits;
 
 code_traits!(MirrorType, "mirror_type", [MirrorType::Pull, MirrorType::Push]);
 code_traits!(

@@ -134,6 +134,7 @@ pub struct UnknownCode {
     pub value: String,
 }
 
+/// `Display` and `FromStr` for a code enum, from its `code()` and the list of its variants.
 macro_rules! code_traits {
     ($ty:ty, $kind:literal, [$($v:expr),* $(,)?]) => {
         impl fmt::Display for $ty {
@@ -152,6 +153,8 @@ macro_rules! code_traits {
         }
     };
 }
+
+pub(crate) use code_traits;
 
 code_traits!(
     Fix,

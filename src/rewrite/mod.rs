@@ -21,6 +21,7 @@ mod syntax;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 
+pub(crate) use codes::code_traits;
 pub use codes::{Action, Fix, NewAuth, UnknownCode};
 pub(crate) use syntax::normalize_host;
 use syntax::{Form, RawUrl, Scheme};
