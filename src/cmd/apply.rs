@@ -100,9 +100,14 @@ pub async fn execute(
     check_instance(&client, &plan_path, lined).await?;
     check_mirror_users(&plan_path, lined, &pre)?;
 
+    // Read what earlier runs did (refusing a journal of another plan) and confirm before
+    // anything is created: a declined run leaves no journal behind.
+    let preview = dry_run_state(&journal_path, &plan_path, &sha)?;
+    let todo_count = updates.iter().filter(|r| !preview.should_skip(&journal_key(r))).count();
+    confirm(args, &pre, &client, todo_count, updates.len() - todo_count, rows.len())?;
     let (journal, state) = if args.dry_run {
         // A dry run records nothing, so it can never make a later real run skip a row.
-        (None, dry_run_state(&journal_path, &plan_path, &sha)?)
+        (None, preview)
     } else {
         let (j, s) = Journal::open(&journal_path, &plan_path, &sha)?;
         if let Some(pid) = j.took_over_stale_lock() {
@@ -112,11 +117,8 @@ pub async fn execute(
         }
         (Some(j), s)
     };
-
     let todo: Vec<&PlanRow> =
         updates.iter().copied().filter(|r| !state.should_skip(&journal_key(r))).collect();
-    let already = updates.len() - todo.len();
-    confirm(args, &pre, &client, todo.len(), already, rows.len())?;
 
     let interrupt = Interrupt::install()
         .map_err(|e| AppError::fatal(format!("cannot install the Ctrl-C handler: {e}")))?;
@@ -217,7 +219,8 @@ impl<'a> Lined<'a> {
     }
 }
 
-/// What a dry run learns from an existing journal (it never writes one).
+/// What an existing journal says, read without writing or locking it (a dry run never writes
+/// one; a real run reads it once before confirming).
 fn dry_run_state(
     journal_path: &Path,
     plan_path: &Path,

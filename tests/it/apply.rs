@@ -149,6 +149,7 @@ fn apply_without_yes_on_a_pipe_refuses() {
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(env.writes().is_empty());
+    assert!(!env.path("plan.journal").exists(), "a refused run leaves no journal");
 }
 
 #[test]
