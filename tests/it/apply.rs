@@ -438,3 +438,49 @@ fn a_change_that_looks_like_the_target_is_still_drift() {
     let pull = now.project(pid.parse().expect("id")).and_then(|p| p.pull.clone()).expect("pull");
     assert_ne!(pull.user.as_deref(), Some(crate::util::CANARY), "nothing was written");
 }
+
+/// Run `glmirror ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_a_terminal(env: &Env, args: &[&str], answer: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let command = std::iter::once(env!("CARGO_BIN_EXE_glmirror"))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"])
+        .current_dir(env.dir.path())
+        .env("GITLAB_URL", env.base_url())
+        .env("GITLAB_TOKEN", env.sim().admin_token())
+        .env("MIRROR_TOKEN", crate::util::CANARY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for name in crate::util::CLEARED_ENV
+        .iter()
+        .filter(|n| !["GITLAB_URL", "GITLAB_TOKEN", "MIRROR_TOKEN"].contains(n))
+    {
+        cmd.env_remove(name);
+    }
+    let mut running = cmd.spawn().expect("util-linux `script` runs (it gives the pty)");
+    running.stdin.take().expect("stdin").write_all(answer.as_bytes()).expect("type");
+    running.wait_with_output().expect("waits")
+}
+
+#[test]
+fn on_a_terminal_apply_asks_and_a_no_changes_nothing() {
+    let env = Env::demo();
+    plan(&env);
+    let out = on_a_terminal(&env, &["apply", "plan.csv", "--source-host", "github.com"], "n\n");
+    crate::util::assert_no_canary(&out);
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("Apply these changes? [y/N]"), "{screen}");
+    assert!(screen.contains("cancelled: nothing was changed"), "{screen}");
+    assert_eq!(out.status.code(), Some(2), "{screen}");
+    assert!(env.writes().is_empty());
+    assert!(!env.path("plan.journal").exists());
+
+    let out = on_a_terminal(&env, &["apply", "plan.csv", "--source-host", "github.com"], "y\n");
+    crate::util::assert_no_canary(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!env.writes().is_empty(), "a yes applies");
+}
