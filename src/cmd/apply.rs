@@ -19,8 +19,8 @@ use crate::apply::journal::{
     RowKey as JournalKey, RowState, StepKind, WriteStep,
 };
 use crate::cli::{ApplyArgs, GlobalArgs, MirrorSelection};
+use crate::cmd::inventory::MirrorFacts;
 use crate::cmd::inventory::{self, MirrorDetail, Preflight, ReadContext};
-use crate::cmd::plan::MirrorFacts;
 use crate::credentials::Credentials;
 use crate::error::{AppError, ExitCode};
 use crate::gitlab::{
@@ -725,14 +725,13 @@ impl Exec {
         row: &PlanRow,
         new_api: bool,
     ) -> Result<Option<crate::gitlab::PullMirror>, GitLabError> {
-        let creds = self.credentials_for(row);
         if new_api {
             // GITLAB-FACTS §2.2: send url, auth_user and auth_password together, raw; `url`
             // alone would wipe the stored credentials.
             // Without service credentials only the URL is sent: its own userinfo (an ssh
             // user) is what GitLab keeps, and a URL without userinfo clears the stored
             // credentials, which is what `new_auth=none` means.
-            let (auth_user, auth_password) = match creds {
+            let (auth_user, auth_password) = match self.credentials_for(row) {
                 Some((user, password)) => (Some(user), Some(password)),
                 None => (None, None),
             };

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::cli::{GlobalArgs, StatusArgs, StatusFormat};
+use crate::cmd::inventory::MirrorFacts;
 use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, ReadContext};
-use crate::cmd::plan::MirrorFacts;
 use crate::error::{AppError, ExitCode};
 use crate::output::sanitize_for_terminal;
 use crate::plan::{self, Diagnosis, MirrorType};
