@@ -106,3 +106,37 @@ fn missing_url_or_token_is_a_usage_error() {
     assert!(stderr.starts_with("glmirror: error: no GitLab URL"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
 }
+
+#[test]
+fn include_archived_and_prefer_https_change_the_plan() {
+    let env = Env::demo();
+    let row_of = |plan: &str, path: &str| -> Vec<String> {
+        let mut reader = csv::Reader::from_reader(plan.as_bytes());
+        reader
+            .records()
+            .map(|r| r.expect("row").iter().map(str::to_owned).collect::<Vec<_>>())
+            .find(|r| r[1] == path && r[3] == "pull")
+            .unwrap_or_else(|| panic!("no pull row for {path}"))
+    };
+    let default = env.run(&["plan", "--source-host", "github.com", "--out", "-"]);
+    let default = String::from_utf8_lossy(&default.stdout).into_owned();
+    assert_eq!(row_of(&default, "archive/old-website")[11], "skip");
+    assert!(row_of(&default, "platform/infra/deploy-scripts")[12].starts_with("ssh://"));
+
+    let out = env.run(&[
+        "plan",
+        "--source-host",
+        "github.com",
+        "--include-archived",
+        "--prefer-https",
+        "--out",
+        "-",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(row_of(&plan, "archive/old-website")[11], "update", "archived projects planned");
+    let ssh = row_of(&plan, "platform/infra/deploy-scripts");
+    assert_eq!(ssh[12], "https://github.com/acme/deploy-scripts.git", "{ssh:?}");
+    assert!(ssh[16].contains("ssh-to-https") || ssh[16].contains("scp-to-ssh"), "{ssh:?}");
+    assert_eq!(ssh[14], "service");
+}
