@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::{
-    self, Intent, Journal, JournalError, JournalState, OutcomeEntry, PushRepair,
+    self, Intent, Journal, JournalError, JournalState, JournalStep, OutcomeEntry, PushRepair,
     RowKey as JournalKey, RowState, StepKind, WriteStep,
 };
 use crate::cli::{ApplyArgs, GlobalArgs, MirrorSelection};
@@ -676,7 +676,7 @@ impl Exec {
                 String::new(),
             ));
         }
-        self.record(journal::Step::new(key.clone(), StepKind::PullUpdated)).await?;
+        self.record(JournalStep::new(key.clone(), StepKind::PullUpdated)).await?;
         // GITLAB-FACTS §2.4: the old API silently drops mirror changes the caller may not
         // make, and credentials are invisible on re-read: say so.
         let detail = if new_api {
@@ -856,7 +856,7 @@ impl Exec {
                     )
                     .await?;
                     self.delete_push(row.project_id, old_id).await?;
-                    self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
+                    self.record(JournalStep::new(key.clone(), StepKind::PushOldDeleted)).await?;
                     let verified = if self.verify {
                         self.verify_push(row.project_id, new_id).await
                     } else {
@@ -948,7 +948,7 @@ impl Exec {
             }
         };
         self.claim(row.project_id, created.id);
-        self.record(journal::Step::push_created(key.clone(), created.id)).await?;
+        self.record(JournalStep::push_created(key.clone(), created.id)).await?;
         // Confirm the replacement exists before removing the old mirror.
         match self.client.remote_mirror(row.project_id, created.id).await? {
             Some(m) if push_matches(&m, row) => {}
@@ -963,7 +963,7 @@ impl Exec {
                 ));
             }
         }
-        self.record(journal::Step::new(key.clone(), StepKind::PushConfirmed)).await?;
+        self.record(JournalStep::new(key.clone(), StepKind::PushConfirmed)).await?;
         self.record(
             Intent::new(key.clone(), WriteStep::PushDeleteOld, &row.new_url)
                 .with_old_mirror_id(old_id)
@@ -971,7 +971,7 @@ impl Exec {
         )
         .await?;
         self.delete_push(row.project_id, old_id).await?;
-        self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
+        self.record(JournalStep::new(key.clone(), StepKind::PushOldDeleted)).await?;
         let verified = if self.verify {
             self.verify_push(row.project_id, created.id).await
         } else {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use glmirror::apply::interrupt::{Interrupt, STOP_MESSAGE};
 use glmirror::apply::journal::{
-    self, Journal, Outcome, OutcomeEntry, RowKey, RowState, Step, StepKind, WriteStep,
+    self, Journal, JournalStep, Outcome, OutcomeEntry, RowKey, RowState, StepKind, WriteStep,
 };
 
 const CHILD_DIR_ENV: &str = "GLMIRROR_TEST_JOURNAL_CHILD_DIR";
@@ -135,7 +135,7 @@ fn journal_child_writer() {
                 .await
                 .expect("intent");
             journal
-                .record(Step::new(key.clone(), StepKind::PullUpdated).with_detail("PUT 200"))
+                .record(JournalStep::new(key.clone(), StepKind::PullUpdated).with_detail("PUT 200"))
                 .await
                 .expect("step");
             journal.record(OutcomeEntry::new(key, Outcome::Applied, "")).await.expect("outcome");
