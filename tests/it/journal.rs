@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use glmirror::apply::interrupt::{Interrupt, STOP_MESSAGE};
 use glmirror::apply::journal::{
-    self, Journal, JournalStep, Outcome, OutcomeEntry, RowKey, RowState, StepKind, WriteStep,
+    self, Journal, JournalStep, Outcome, OutcomeEntry, RowState, StepKind, WriteStep,
 };
+use glmirror::plan::{MirrorType, RowKey};
 
 const CHILD_DIR_ENV: &str = "GLMIRROR_TEST_JOURNAL_CHILD_DIR";
 const CHILD_ROWS_ENV: &str = "GLMIRROR_TEST_JOURNAL_CHILD_ROWS";
@@ -128,7 +129,8 @@ fn journal_child_writer() {
             .unwrap_or(1);
         println!("{READY}");
         for project in start..start + limit {
-            let key = RowKey::pull(project);
+            let key =
+                RowKey { project_id: project, mirror_type: MirrorType::Pull, mirror_id: None };
             let url = format!("https://github.com/org/repo-{project}.git");
             journal
                 .record(journal::Intent::new(key.clone(), WriteStep::PullUpdate, url))

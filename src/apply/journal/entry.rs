@@ -2,7 +2,6 @@
 //! ([`Entry`]). These types *are* the format (version [`FORMAT_VERSION`]): a renamed field or
 //! variant changes what journals written by earlier versions parse to.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -10,49 +9,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::plan::{MirrorType, RowKey};
+
 /// The journal format version written in the header.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// `glmirror <version>`, written in the header and resume lines.
 pub const TOOL: &str = concat!("glmirror ", env!("CARGO_PKG_VERSION"));
-
-/// Identifies one plan row: the same key as the plan CSV (`project_id`, `mirror_type`,
-/// `mirror_id`). For a push row `mirror_id` is the id of the mirror being replaced.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RowKey {
-    /// GitLab project id.
-    pub project_id: u64,
-    /// `pull` or `push`.
-    pub mirror_type: String,
-    /// The push mirror id; `None` for pull mirrors.
-    pub mirror_id: Option<u64>,
-}
-
-impl RowKey {
-    /// The key of a project's pull mirror.
-    pub fn pull(project_id: u64) -> Self {
-        RowKey { project_id, mirror_type: "pull".to_owned(), mirror_id: None }
-    }
-
-    /// The key of one push mirror of a project.
-    pub fn push(project_id: u64, mirror_id: u64) -> Self {
-        RowKey { project_id, mirror_type: "push".to_owned(), mirror_id: Some(mirror_id) }
-    }
-
-    /// Whether this is a push mirror row.
-    pub fn is_push(&self) -> bool {
-        self.mirror_type == "push"
-    }
-}
-
-impl fmt::Display for RowKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.mirror_id {
-            Some(id) => write!(f, "project {} {} mirror {id}", self.project_id, self.mirror_type),
-            None => write!(f, "project {} {} mirror", self.project_id, self.mirror_type),
-        }
-    }
-}
 
 /// One line of the journal. Serialized with a `kind` field naming the variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,7 +120,7 @@ pub struct Intent {
 impl Intent {
     /// An intent recorded now. For push rows `old_mirror_id` defaults to the key's mirror id.
     pub fn new(key: RowKey, write: WriteStep, new_url: impl Into<String>) -> Self {
-        let old_mirror_id = if key.is_push() { key.mirror_id } else { None };
+        let old_mirror_id = if key.mirror_type == MirrorType::Push { key.mirror_id } else { None };
         Intent {
             key,
             write,
@@ -343,8 +306,83 @@ mod tests {
     use super::*;
     use std::fs;
 
-    use crate::apply::journal::tests::{PLAN_SHA, lines, open};
-    use crate::apply::journal::{load, lock_path};
+    use crate::apply::journal::tests::{PLAN_SHA, lines, open, pull, push};
+    use crate::apply::journal::{encode, load, lock_path};
+
+    /// Journals glmirror 0.1.0 wrote (see `fixtures/journal/README.md`).
+    const INTERRUPTED: &str = include_str!("../../../fixtures/journal/interrupted.jsonl");
+    const FINISHED: &str = include_str!("../../../fixtures/journal/finished.jsonl");
+
+    /// The fixture line that contains `needle`, with its newline.
+    fn fixture_line(text: &str, needle: &str) -> String {
+        let mut found = text.lines().filter(|l| l.contains(needle));
+        let line = found.next().unwrap_or_else(|| panic!("no fixture line with {needle}"));
+        assert!(found.next().is_none(), "{needle} is on more than one line");
+        format!("{line}\n")
+    }
+
+    #[test]
+    fn entries_encode_to_the_bytes_glmirror_0_1_wrote() {
+        // Built the way apply builds them (only the times are the fixture's).
+        let push26 = RowKey { project_id: 26, mirror_type: MirrorType::Push, mirror_id: Some(2) };
+        let pull28 = RowKey { project_id: 28, mirror_type: MirrorType::Pull, mirror_id: None };
+        let url = "https://gitlab.com/acme-backup/docs.git";
+        let header = Header {
+            version: FORMAT_VERSION,
+            plan_sha256: "632122ef16ab700e8b64e80122c46811889115b0a481e5aa680f5e1e22c064ca".into(),
+            plan_path: "plan.csv".into(),
+            started_at: "2026-12-01T07:42:19.134927985Z".into(),
+            tool: "glmirror 0.1.0".into(),
+        };
+        let create = Intent {
+            at: "2026-12-01T07:42:19.236822498Z".into(),
+            ..Intent::new(push26.clone(), WriteStep::PushCreate, url)
+                .with_old_mirror_id(2)
+                .with_newest_before(Some(2))
+        };
+        let created = JournalStep {
+            at: "2026-12-01T07:42:19.239893384Z".into(),
+            ..JournalStep::push_created(push26.clone(), 6)
+        };
+        let delete = Intent {
+            at: "2026-12-01T07:42:19.596880805Z".into(),
+            ..Intent::new(push26.clone(), WriteStep::PushDeleteOld, url)
+                .with_old_mirror_id(2)
+                .with_new_mirror_id(6)
+        };
+        let pull = Intent {
+            at: "2026-12-01T07:42:19.599659057Z".into(),
+            ..Intent::new(pull28, WriteStep::PullUpdate, "https://gitlab.com/acme-oss/ui-kit.git")
+        };
+        let resume = Resume {
+            plan_sha256: header.plan_sha256.clone(),
+            started_at: "2026-12-01T07:42:19.591006367Z".into(),
+            tool: "glmirror 0.1.0".into(),
+            dropped_bytes: 0,
+        };
+        let applied = OutcomeEntry {
+            finished_at: "2026-12-01T07:42:19.032799094Z".into(),
+            ..OutcomeEntry::new(push26, Outcome::Applied, "replaced by push mirror 6")
+        };
+        let cases: [(Entry, &str, &str); 7] = [
+            (header.into(), INTERRUPTED, "07:42:19.134927985Z"),
+            (create.into(), INTERRUPTED, "07:42:19.236822498Z"),
+            (created.into(), INTERRUPTED, "07:42:19.239893384Z"),
+            (delete.into(), INTERRUPTED, "07:42:19.596880805Z"),
+            (pull.into(), INTERRUPTED, "07:42:19.599659057Z"),
+            (resume.into(), INTERRUPTED, "07:42:19.591006367Z"),
+            (applied.into(), FINISHED, "07:42:19.032799094Z"),
+        ];
+        for (entry, text, at) in cases {
+            assert_eq!(encode(entry).expect("encodes"), fixture_line(text, at), "{at}");
+        }
+
+        // Every line of both fixtures reads back as an entry that writes out byte for byte.
+        for line in INTERRUPTED.lines().chain(FINISHED.lines()) {
+            let entry: Entry = serde_json::from_str(line).expect(line);
+            assert_eq!(encode(entry).expect("encodes"), format!("{line}\n"));
+        }
+    }
 
     #[tokio::test]
     async fn entries_round_trip() {
@@ -352,12 +390,11 @@ mod tests {
         let path = dir.path().join("plan.journal");
         let (journal, state) = open(dir.path());
         assert_eq!(state.entries(), 1);
-        let push = RowKey::push(7, 41);
+        let push = push(7, 41);
         let entries: Vec<Entry> = vec![
-            Intent::new(RowKey::pull(3), WriteStep::PullUpdate, "https://github.com/a/b.git")
-                .into(),
-            JournalStep::new(RowKey::pull(3), StepKind::PullUpdated).into(),
-            OutcomeEntry::new(RowKey::pull(3), Outcome::Applied, "").into(),
+            Intent::new(pull(3), WriteStep::PullUpdate, "https://github.com/a/b.git").into(),
+            JournalStep::new(pull(3), StepKind::PullUpdated).into(),
+            OutcomeEntry::new(pull(3), Outcome::Applied, "").into(),
             Intent::new(push.clone(), WriteStep::PushCreate, "ssh://git@example.com/a/b.git")
                 .into(),
             JournalStep::push_created(push.clone(), 99).with_detail("created").into(),
@@ -394,7 +431,7 @@ mod tests {
 
         let state = load(&path).expect("loads");
         assert_eq!(state.entries(), 1 + entries.len());
-        assert!(state.should_skip(&RowKey::pull(3)));
+        assert!(state.should_skip(&pull(3)));
         assert!(!state.should_skip(&push), "failed rows are retried");
     }
 

@@ -42,8 +42,8 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 pub use entry::{
-    Entry, FORMAT_VERSION, Header, Intent, JournalStep, Outcome, OutcomeEntry, Resume, RowKey,
-    StepKind, TOOL, WriteStep, now_rfc3339, plan_sha256, sha256_hex,
+    Entry, FORMAT_VERSION, Header, Intent, JournalStep, Outcome, OutcomeEntry, Resume, StepKind,
+    TOOL, WriteStep, now_rfc3339, plan_sha256, sha256_hex,
 };
 pub use error::JournalError;
 pub use lock::{LockFile, lock_path};
@@ -281,12 +281,23 @@ mod tests {
     use std::sync::Arc;
 
     use crate::error::AppError;
+    use crate::plan::{MirrorType, RowKey};
 
     pub(super) const PLAN_SHA: &str =
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     pub(super) fn open(dir: &Path) -> (Journal, JournalState) {
         Journal::open(&dir.join("plan.journal"), Path::new("plan.csv"), PLAN_SHA).expect("opens")
+    }
+
+    /// The key of a project's pull mirror.
+    pub(super) fn pull(project_id: u64) -> RowKey {
+        RowKey { project_id, mirror_type: MirrorType::Pull, mirror_id: None }
+    }
+
+    /// The key of one push mirror of a project.
+    pub(super) fn push(project_id: u64, mirror_id: u64) -> RowKey {
+        RowKey { project_id, mirror_type: MirrorType::Push, mirror_id: Some(mirror_id) }
     }
 
     pub(super) fn lines(path: &Path) -> Vec<String> {
@@ -303,7 +314,7 @@ mod tests {
             let journal = Arc::clone(&journal);
             tasks.push(tokio::spawn(async move {
                 for n in 0..20u64 {
-                    let key = RowKey::push(task, n);
+                    let key = push(task, n);
                     // A long URL makes torn writes likelier if lines could interleave.
                     let url = format!("https://example.com/{}/r.git", "x".repeat(200 + n as usize));
                     journal.record(Intent::new(key, WriteStep::PushCreate, url)).await.expect("ok");
@@ -330,10 +341,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.journal");
         let (journal, _) = open(dir.path());
-        journal
-            .record(OutcomeEntry::new(RowKey::pull(1), Outcome::Applied, "ok"))
-            .await
-            .expect("ok");
+        journal.record(OutcomeEntry::new(pull(1), Outcome::Applied, "ok")).await.expect("ok");
         journal.close();
         let mut f = OpenOptions::new().append(true).open(&path).expect("open");
         let fragment = br#"{"kind":"outcome","project_id":2,"mirror_ty"#;
@@ -343,18 +351,18 @@ mod tests {
         let state = load(&path).expect("a cut-short last line is tolerated");
         assert_eq!(state.entries(), 2);
         assert_eq!(state.dropped_tail_bytes(), fragment.len() as u64);
-        assert!(state.row(&RowKey::pull(2)).is_none());
+        assert!(state.row(&pull(2)).is_none());
 
         let (journal, state) = open(dir.path());
-        assert!(state.should_skip(&RowKey::pull(1)));
-        journal.record(OutcomeEntry::new(RowKey::pull(2), Outcome::Applied, "")).await.expect("ok");
+        assert!(state.should_skip(&pull(1)));
+        journal.record(OutcomeEntry::new(pull(2), Outcome::Applied, "")).await.expect("ok");
         journal.close();
         let text = lines(&path);
         assert_eq!(text.len(), 4, "{text:#?}");
         assert!(text[2].contains(r#""kind":"resume""#));
         assert!(text[2].contains(&format!(r#""dropped_bytes":{}"#, fragment.len())));
         let state = load(&path).expect("loads after repair");
-        assert!(state.should_skip(&RowKey::pull(2)));
+        assert!(state.should_skip(&pull(2)));
         assert_eq!(state.resumes(), 1);
     }
 
@@ -364,13 +372,13 @@ mod tests {
         let path = dir.path().join("plan.journal");
         let (journal, _) = open(dir.path());
         journal.close();
-        let line = encode(OutcomeEntry::new(RowKey::pull(5), Outcome::Applied, "").into())
-            .expect("encodes");
+        let line =
+            encode(OutcomeEntry::new(pull(5), Outcome::Applied, "").into()).expect("encodes");
         let mut f = OpenOptions::new().append(true).open(&path).expect("open");
         f.write_all(line.trim_end().as_bytes()).expect("write");
         drop(f);
         let (journal, state) = open(dir.path());
-        assert!(state.should_skip(&RowKey::pull(5)));
+        assert!(state.should_skip(&pull(5)));
         journal.close();
         let text = lines(&path);
         assert_eq!(text.len(), 3);
@@ -412,7 +420,7 @@ mod tests {
         let journal = Journal::dry_run();
         assert!(journal.is_dry_run());
         journal
-            .record(OutcomeEntry::new(RowKey::pull(1), Outcome::DryRun, "would update"))
+            .record(OutcomeEntry::new(pull(1), Outcome::DryRun, "would update"))
             .await
             .expect("ok");
         drop(journal);
@@ -421,12 +429,12 @@ mod tests {
         // Even if a dry-run outcome reaches a real journal, it finishes nothing.
         let (journal, _) = open(dir.path());
         journal
-            .record(OutcomeEntry::new(RowKey::pull(1), Outcome::DryRun, "would update"))
+            .record(OutcomeEntry::new(pull(1), Outcome::DryRun, "would update"))
             .await
             .expect("ok");
         journal.close();
         let state = load(&dir.path().join("plan.journal")).expect("loads");
-        assert!(!state.should_skip(&RowKey::pull(1)));
+        assert!(!state.should_skip(&pull(1)));
     }
 
     #[tokio::test]
@@ -443,9 +451,9 @@ mod tests {
             writer: Some(writer),
             lock: None,
         };
-        let first = journal.record(OutcomeEntry::new(RowKey::pull(1), Outcome::Applied, "")).await;
+        let first = journal.record(OutcomeEntry::new(pull(1), Outcome::Applied, "")).await;
         assert!(matches!(first, Err(JournalError::Write { .. })), "{first:?}");
-        let second = journal.record(OutcomeEntry::new(RowKey::pull(2), Outcome::Applied, "")).await;
+        let second = journal.record(OutcomeEntry::new(pull(2), Outcome::Applied, "")).await;
         let Err(JournalError::Write { message, .. }) = second else { panic!("{second:?}") };
         assert!(message.contains("earlier write failed"));
     }

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use super::{
     Entry, FORMAT_VERSION, Header, Intent, JournalError, JournalStep, Outcome, OutcomeEntry,
-    RowKey, StepKind, WriteStep,
+    StepKind, WriteStep,
 };
+use crate::plan::{MirrorType, RowKey};
 
 /// What a row's history says, as seen by a rerun.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +159,7 @@ impl JournalState {
     /// For a push row that is not finished and whose journal mentions a write, what an
     /// earlier attempt already did. `None` for pull rows, unknown rows and finished rows.
     pub fn push_repair(&self, key: &RowKey) -> Option<PushRepair> {
-        if !key.is_push() || self.should_skip(key) {
+        if key.mirror_type != MirrorType::Push || self.should_skip(key) {
             return None;
         }
         let record = self.rows.get(key)?;
@@ -328,7 +329,7 @@ mod tests {
     use std::fs::OpenOptions;
     use std::io::Write;
 
-    use crate::apply::journal::tests::{PLAN_SHA, open};
+    use crate::apply::journal::tests::{PLAN_SHA, open, pull, push};
     use crate::apply::journal::{Journal, encode, lock_path};
 
     #[test]
@@ -370,16 +371,15 @@ mod tests {
             .into(),
         )
         .expect("encodes");
-        let step =
-            encode(JournalStep::new(RowKey::pull(1), StepKind::PullUpdated).into()).expect("e");
-        let outcome = encode(OutcomeEntry::new(RowKey::pull(1), Outcome::Applied, "").into())
-            .expect("encodes");
+        let step = encode(JournalStep::new(pull(1), StepKind::PullUpdated).into()).expect("e");
+        let outcome =
+            encode(OutcomeEntry::new(pull(1), Outcome::Applied, "").into()).expect("encodes");
         // No header first.
         let err = parse(outcome.as_bytes(), p).expect_err("no header");
         assert!(matches!(err, JournalError::Corrupt { line: 1, .. }));
         // A step with no intent is accepted (a written journal must always load again).
         let state = parse(format!("{header}{step}").as_bytes(), p).expect("orphan step");
-        assert_eq!(state.row(&RowKey::pull(1)), None);
+        assert_eq!(state.row(&pull(1)), None);
         // Two headers.
         let err = parse(format!("{header}{header}").as_bytes(), p).expect_err("two headers");
         assert!(matches!(err, JournalError::Corrupt { line: 2, .. }));
@@ -401,14 +401,14 @@ mod tests {
         let path = dir.path().join("plan.journal");
         let url = "https://github.com/a/b.git";
         let (journal, _) = open(dir.path());
-        let done = RowKey::pull(1);
-        let already = RowKey::pull(2);
-        let drifted = RowKey::pull(3);
-        let pull_crash = RowKey::pull(4);
-        let push_crash_created = RowKey::push(5, 50);
-        let push_crash_before_id = RowKey::push(6, 60);
-        let push_failed_delete = RowKey::push(7, 70);
-        let push_done = RowKey::push(8, 80);
+        let done = pull(1);
+        let already = pull(2);
+        let drifted = pull(3);
+        let pull_crash = pull(4);
+        let push_crash_created = push(5, 50);
+        let push_crash_before_id = push(6, 60);
+        let push_failed_delete = push(7, 70);
+        let push_done = push(8, 80);
         let records: Vec<Entry> = vec![
             Intent::new(done.clone(), WriteStep::PullUpdate, url).into(),
             OutcomeEntry::new(done.clone(), Outcome::Applied, "").into(),
@@ -443,9 +443,9 @@ mod tests {
         assert!(state.should_skip(&done) && state.should_skip(&already));
         assert!(!state.should_skip(&drifted));
         assert!(!state.should_skip(&pull_crash));
-        assert!(!state.should_skip(&RowKey::pull(99)));
-        assert_eq!(state.row(&RowKey::pull(99)), None);
-        assert_eq!(state.push_repair(&RowKey::push(99, 1)), None);
+        assert!(!state.should_skip(&pull(99)));
+        assert_eq!(state.row(&pull(99)), None);
+        assert_eq!(state.push_repair(&push(99, 1)), None);
 
         match state.row(&pull_crash) {
             Some(RowState::InFlight { intent, steps }) => {
@@ -510,7 +510,7 @@ mod tests {
     #[tokio::test]
     async fn resumed_attempt_continues_the_row_history() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = RowKey::push(5, 50);
+        let key = push(5, 50);
         let url = "https://github.com/a/b.git";
         let (journal, _) = open(dir.path());
         journal.record(Intent::new(key.clone(), WriteStep::PushCreate, url)).await.expect("ok");

@@ -94,8 +94,8 @@ mod tests {
     use super::*;
     use std::fs;
 
-    use crate::apply::journal::tests::open;
-    use crate::apply::journal::{Intent, Journal, OutcomeEntry, RowKey, WriteStep};
+    use crate::apply::journal::tests::{open, push};
+    use crate::apply::journal::{Intent, Journal, OutcomeEntry, WriteStep};
     use crate::plan::Outcome;
 
     #[tokio::test]
@@ -103,7 +103,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.journal");
         let (journal, _) = open(dir.path());
-        let key = RowKey::push(1, 2);
+        let key = push(1, 2);
         let bad_urls = [
             "https://glpat-CANARY0123456789@github.com/a/b.git",
             "https://svc:glpat-CANARY0123456789@github.com/a/b.git",
