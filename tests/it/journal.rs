@@ -118,7 +118,7 @@ fn journal_child_writer() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let plan = dir.join("plan.csv");
-        let sha = journal::plan_sha256(&plan).expect("hash plan");
+        let sha = journal::sha256_hex(&std::fs::read(&plan).expect("read plan"));
         let (journal, state) = Journal::open(&journal_path(&dir), &plan, &sha).expect("open");
         // Resume after the last finished row; redo a row that was in flight.
         let start = state
@@ -137,12 +137,15 @@ fn journal_child_writer() {
                 .await
                 .expect("intent");
             journal
-                .record(JournalStep::new(key.clone(), StepKind::PullUpdated).with_detail("PUT 200"))
+                .record(JournalStep {
+                    detail: "PUT 200".into(),
+                    ..JournalStep::new(key.clone(), StepKind::PullUpdated)
+                })
                 .await
                 .expect("step");
             journal.record(OutcomeEntry::new(key, Outcome::Applied, "")).await.expect("outcome");
         }
-        journal.close();
+        drop(journal);
     });
 }
 

@@ -2,10 +2,6 @@
 //! ([`Entry`]). These types *are* the format (version [`FORMAT_VERSION`]): a renamed field or
 //! variant changes what journals written by earlier versions parse to.
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -77,19 +73,10 @@ pub enum WriteStep {
     /// Delete the replaced push mirror (`DELETE /projects/:id/remote_mirrors/:mirror_id`).
     PushDeleteOld,
     /// Restore mirror flags that GitLab changed during the update.
+    ///
+    /// Part of format version 1, so it must still parse, but no glmirror so far records it:
+    /// apply sends the flag restore right after `pull-updated`, with no intent of its own.
     RestoreFlags,
-}
-
-impl WriteStep {
-    /// The code written to the journal.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteStep::PullUpdate => "pull-update",
-            WriteStep::PushCreate => "push-create",
-            WriteStep::PushDeleteOld => "push-delete-old",
-            WriteStep::RestoreFlags => "restore-flags",
-        }
-    }
 }
 
 /// Recorded before a GitLab write: which row, what is written, and to which URL.
@@ -165,6 +152,9 @@ pub enum StepKind {
     /// The replaced push mirror is gone.
     PushOldDeleted,
     /// Mirror flags were restored.
+    ///
+    /// Part of format version 1, so it must still parse, but no glmirror so far records it
+    /// (see [`WriteStep::RestoreFlags`]).
     FlagsRestored,
 }
 
@@ -198,12 +188,6 @@ impl JournalStep {
             new_mirror_id: Some(new_mirror_id),
             ..JournalStep::new(key, StepKind::PushCreated)
         }
-    }
-
-    /// Attach free text.
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = detail.into();
-        self
     }
 }
 
@@ -281,21 +265,6 @@ pub fn now_rfc3339() -> String {
         .expect("the current UTC time always formats as RFC 3339")
 }
 
-/// SHA-256 of a file's bytes, lowercase hex.
-pub fn plan_sha256(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// SHA-256 of bytes already in memory (hash the exact bytes that were parsed), lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -304,7 +273,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
 
     use crate::apply::journal::tests::{PLAN_SHA, lines, open, pull, push};
     use crate::apply::journal::{encode, load, lock_path};
@@ -397,7 +365,8 @@ mod tests {
             OutcomeEntry::new(pull(3), Outcome::Applied, "").into(),
             Intent::new(push.clone(), WriteStep::PushCreate, "ssh://git@example.com/a/b.git")
                 .into(),
-            JournalStep::push_created(push.clone(), 99).with_detail("created").into(),
+            JournalStep { detail: "created".into(), ..JournalStep::push_created(push.clone(), 99) }
+                .into(),
             Intent::new(push.clone(), WriteStep::PushDeleteOld, "ssh://git@example.com/a/b.git")
                 .with_new_mirror_id(99)
                 .into(),
@@ -406,7 +375,7 @@ mod tests {
         for e in &entries {
             journal.record(e.clone()).await.expect("recorded");
         }
-        journal.close();
+        drop(journal);
         assert!(!lock_path(&path).exists(), "lock released on close");
 
         let text = lines(&path);
@@ -437,12 +406,7 @@ mod tests {
 
     #[test]
     fn plan_hash_is_sha256_of_the_bytes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("plan.csv");
-        fs::write(&path, b"abc").expect("write");
         let want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(plan_sha256(&path).expect("hash"), want);
         assert_eq!(sha256_hex(b"abc"), want);
-        assert!(plan_sha256(&dir.path().join("missing")).is_err());
     }
 }

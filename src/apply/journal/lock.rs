@@ -82,11 +82,6 @@ impl LockFile {
         Err(io_err("cannot create lock file", io::Error::other("it keeps reappearing")))
     }
 
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The pid of a dead process whose stale lock was taken over, if any.
     pub fn took_over(&self) -> Option<u32> {
         self.took_over

@@ -15,8 +15,9 @@
 //! Resume rule: a row is finished (skipped on rerun) only when its last outcome is
 //! `applied` or `already-applied`. Rows that ended `failed`, `drifted` or `skipped` are
 //! attempted again (apply re-reads the live mirror first, so the drift check still protects
-//! them). `--dry-run` writes no journal at all (see [`Journal::dry_run`]); a `dry-run`
-//! outcome found in a journal never counts as finished.
+//! them). `apply --dry-run` opens no journal: it only reads an existing one, records nothing,
+//! and so can never make a later real run skip a row; a `dry-run` outcome found in a journal
+//! never counts as finished.
 //!
 //! The journal never holds a credential: URLs are stored without userinfo, free-text
 //! details are masked, and [`Journal::record`] refuses any entry that still contains
@@ -43,7 +44,7 @@ use tokio::sync::oneshot;
 
 pub use entry::{
     Entry, FORMAT_VERSION, Header, Intent, JournalStep, Outcome, OutcomeEntry, Resume, StepKind,
-    TOOL, WriteStep, now_rfc3339, plan_sha256, sha256_hex,
+    TOOL, WriteStep, now_rfc3339, sha256_hex,
 };
 pub use error::JournalError;
 pub use lock::{LockFile, lock_path};
@@ -90,16 +91,13 @@ pub struct Journal {
 
 impl fmt::Debug for Journal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Journal")
-            .field("path", &self.path)
-            .field("dry_run", &self.is_dry_run())
-            .finish_non_exhaustive()
+        f.debug_struct("Journal").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
 impl Journal {
     /// Open (or create) the journal at `path` for the plan whose bytes hash to
-    /// `plan_sha256` (see [`sha256_hex`], [`plan_sha256`]).
+    /// `plan_sha256` (see [`sha256_hex`]).
     ///
     /// Takes the lock, replays an existing file (refusing one written for another plan),
     /// cuts an incomplete last line, and appends a `resume` line; a new or empty file gets
@@ -203,23 +201,6 @@ impl Journal {
         Ok((journal, state))
     }
 
-    /// A journal for `--dry-run`: entries are checked (so a dry run exercises the same
-    /// credential refusal) but nothing is written, and no file or lock is created. A dry
-    /// run therefore never makes a later real run skip a row.
-    pub fn dry_run() -> Journal {
-        Journal { path: PathBuf::from("(dry run)"), sender: None, writer: None, lock: None }
-    }
-
-    /// Whether this is the no-op journal of [`Journal::dry_run`].
-    pub fn is_dry_run(&self) -> bool {
-        self.sender.is_none()
-    }
-
-    /// The journal's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The pid of a dead process whose stale lock was taken over when opening, if any.
     pub fn took_over_stale_lock(&self) -> Option<u32> {
         self.lock.as_ref().and_then(LockFile::took_over)
@@ -232,25 +213,19 @@ impl Journal {
     /// After a failed write every later call fails too (the file may end mid-line).
     pub async fn record(&self, entry: impl Into<Entry>) -> Result<(), JournalError> {
         let line = encode(entry.into())?;
-        let Some(sender) = &self.sender else {
-            return Ok(());
-        };
+        let closed = || JournalError::Closed { path: self.path.clone() };
         let (ack, done) = oneshot::channel();
-        sender
-            .send(WriteRequest { line, ack })
-            .map_err(|_| JournalError::Closed { path: self.path.clone() })?;
+        // The sender is only taken when the journal is dropped.
+        let sender = self.sender.as_ref().ok_or_else(closed)?;
+        sender.send(WriteRequest { line, ack }).map_err(|_| closed())?;
         match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(JournalError::Write { path: self.path.clone(), message }),
-            Err(_) => Err(JournalError::Closed { path: self.path.clone() }),
+            Err(_) => Err(closed()),
         }
     }
 
     /// Stop the writer (after the entries already sent) and release the lock.
-    pub fn close(mut self) {
-        self.shutdown();
-    }
-
     fn shutdown(&mut self) {
         drop(self.sender.take());
         if let Some(writer) = self.writer.take() {
@@ -325,8 +300,8 @@ mod tests {
             t.await.expect("task");
         }
         let journal = Arc::into_inner(journal).expect("last reference");
-        let path = journal.path().to_owned();
-        journal.close();
+        drop(journal);
+        let path = dir.path().join("plan.journal");
         let text = lines(&path);
         assert_eq!(text.len(), 1 + 50 * 20);
         for line in &text {
@@ -342,7 +317,7 @@ mod tests {
         let path = dir.path().join("plan.journal");
         let (journal, _) = open(dir.path());
         journal.record(OutcomeEntry::new(pull(1), Outcome::Applied, "ok")).await.expect("ok");
-        journal.close();
+        drop(journal);
         let mut f = OpenOptions::new().append(true).open(&path).expect("open");
         let fragment = br#"{"kind":"outcome","project_id":2,"mirror_ty"#;
         f.write_all(fragment).expect("write");
@@ -356,7 +331,7 @@ mod tests {
         let (journal, state) = open(dir.path());
         assert!(state.should_skip(&pull(1)));
         journal.record(OutcomeEntry::new(pull(2), Outcome::Applied, "")).await.expect("ok");
-        journal.close();
+        drop(journal);
         let text = lines(&path);
         assert_eq!(text.len(), 4, "{text:#?}");
         assert!(text[2].contains(r#""kind":"resume""#));
@@ -371,7 +346,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.journal");
         let (journal, _) = open(dir.path());
-        journal.close();
+        drop(journal);
         let line =
             encode(OutcomeEntry::new(pull(5), Outcome::Applied, "").into()).expect("encodes");
         let mut f = OpenOptions::new().append(true).open(&path).expect("open");
@@ -379,7 +354,7 @@ mod tests {
         drop(f);
         let (journal, state) = open(dir.path());
         assert!(state.should_skip(&pull(5)));
-        journal.close();
+        drop(journal);
         let text = lines(&path);
         assert_eq!(text.len(), 3);
         assert!(text[2].contains(r#""kind":"resume""#));
@@ -411,30 +386,6 @@ mod tests {
         let err = Journal::open(&path, Path::new("p"), PLAN_SHA).expect_err("no dir");
         assert!(matches!(err, JournalError::NoDirectory { .. }), "{err:?}");
         assert!(!dir.path().join("nope").exists(), "not created");
-    }
-
-    #[tokio::test]
-    async fn dry_run_journal_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let before: Vec<_> = fs::read_dir(dir.path()).expect("ls").collect();
-        let journal = Journal::dry_run();
-        assert!(journal.is_dry_run());
-        journal
-            .record(OutcomeEntry::new(pull(1), Outcome::DryRun, "would update"))
-            .await
-            .expect("ok");
-        drop(journal);
-        assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), before.len());
-
-        // Even if a dry-run outcome reaches a real journal, it finishes nothing.
-        let (journal, _) = open(dir.path());
-        journal
-            .record(OutcomeEntry::new(pull(1), Outcome::DryRun, "would update"))
-            .await
-            .expect("ok");
-        journal.close();
-        let state = load(&dir.path().join("plan.journal")).expect("loads");
-        assert!(!state.should_skip(&pull(1)));
     }
 
     #[tokio::test]

@@ -396,6 +396,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dry_run_outcome_finishes_nothing() {
+        // apply records nothing in a dry run; should such an outcome reach a journal anyway,
+        // the row is still done on the next real run.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (journal, _) = open(dir.path());
+        journal
+            .record(OutcomeEntry::new(pull(1), Outcome::DryRun, "would update"))
+            .await
+            .expect("ok");
+        drop(journal);
+        let state = load(&dir.path().join("plan.journal")).expect("loads");
+        assert!(!state.should_skip(&pull(1)));
+    }
+
+    #[tokio::test]
     async fn replay_gives_finished_in_flight_and_absent_rows() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.journal");
@@ -433,7 +448,7 @@ mod tests {
         for r in records {
             journal.record(r).await.expect("ok");
         }
-        journal.close();
+        drop(journal);
         let state = load(&path).expect("loads");
 
         assert_eq!(
@@ -515,7 +530,7 @@ mod tests {
         let (journal, _) = open(dir.path());
         journal.record(Intent::new(key.clone(), WriteStep::PushCreate, url)).await.expect("ok");
         journal.record(JournalStep::push_created(key.clone(), 51)).await.expect("ok");
-        journal.close();
+        drop(journal);
         // Second run: repairs by deleting the old mirror only.
         let (journal, state) = open(dir.path());
         let repair = state.push_repair(&key).expect("repair");
@@ -525,7 +540,7 @@ mod tests {
             .await
             .expect("ok");
         journal.record(JournalStep::new(key.clone(), StepKind::PushOldDeleted)).await.expect("ok");
-        journal.close();
+        drop(journal);
         let state = load(&dir.path().join("plan.journal")).expect("loads");
         assert_eq!(
             state.push_repair(&key),
