@@ -8,10 +8,10 @@ use sha2::{Digest, Sha256};
 use crate::plan::{MirrorType, RowKey};
 
 /// The journal format version written in the header.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// `glmirror <version>`, written in the header and resume lines.
-pub const TOOL: &str = concat!("glmirror ", env!("CARGO_PKG_VERSION"));
+pub(crate) const TOOL: &str = concat!("glmirror ", env!("CARGO_PKG_VERSION"));
 
 /// One line of the journal. Serialized with a `kind` field naming the variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ pub enum Entry {
 /// The header: which plan this journal belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
-    /// Journal format version ([`FORMAT_VERSION`]).
+    /// Journal format version (`FORMAT_VERSION` in files this glmirror writes).
     pub version: u32,
     /// SHA-256 (lowercase hex) of the plan file's bytes.
     pub plan_sha256: String,
@@ -120,19 +120,19 @@ impl Intent {
     }
 
     /// Set the id of the push mirror being replaced.
-    pub fn with_old_mirror_id(mut self, id: u64) -> Self {
+    pub(crate) fn with_old_mirror_id(mut self, id: u64) -> Self {
         self.old_mirror_id = Some(id);
         self
     }
 
     /// Set the largest push-mirror id seen before a `push-create`.
-    pub fn with_newest_before(mut self, id: Option<u64>) -> Self {
+    pub(crate) fn with_newest_before(mut self, id: Option<u64>) -> Self {
         self.newest_before = id;
         self
     }
 
     /// Set the id of the replacement push mirror (for `push-delete-old`).
-    pub fn with_new_mirror_id(mut self, id: u64) -> Self {
+    pub(crate) fn with_new_mirror_id(mut self, id: u64) -> Self {
         self.new_mirror_id = Some(id);
         self
     }
@@ -183,7 +183,7 @@ impl JournalStep {
     }
 
     /// `push-created` with the replacement's id.
-    pub fn push_created(key: RowKey, new_mirror_id: u64) -> Self {
+    pub(crate) fn push_created(key: RowKey, new_mirror_id: u64) -> Self {
         JournalStep {
             new_mirror_id: Some(new_mirror_id),
             ..JournalStep::new(key, StepKind::PushCreated)
@@ -248,7 +248,7 @@ impl From<OutcomeEntry> for Entry {
 
 impl Entry {
     /// The row this entry is about, if any.
-    pub fn key(&self) -> Option<&RowKey> {
+    pub(crate) fn key(&self) -> Option<&RowKey> {
         match self {
             Entry::Header(_) | Entry::Resume(_) => None,
             Entry::Intent(e) => Some(&e.key),
@@ -259,7 +259,7 @@ impl Entry {
 }
 
 /// The current time as RFC 3339 in UTC.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("the current UTC time always formats as RFC 3339")

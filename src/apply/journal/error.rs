@@ -110,7 +110,7 @@ fn short(hash: &str) -> &str {
 
 impl JournalError {
     /// A next step for the user, if one is known.
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             JournalError::NoDirectory { dir, .. } => {
                 Some(format!("create {} first, or pass another --journal path", dir.display()))

@@ -26,7 +26,7 @@ fn pid_alive(pid: u32) -> bool {
 /// An exclusive lock on a journal: `<journal>.lock` holding this process's pid, created with
 /// `create_new`. Removed when dropped.
 #[derive(Debug)]
-pub struct LockFile {
+pub(crate) struct LockFile {
     path: PathBuf,
     took_over: Option<u32>,
 }
@@ -37,7 +37,7 @@ impl LockFile {
     ///
     /// Two processes taking over the same stale lock in the same instant could both
     /// succeed; that needs a dead run plus two simultaneous restarts, and is accepted.
-    pub fn acquire(journal: &Path) -> Result<LockFile, JournalError> {
+    pub(crate) fn acquire(journal: &Path) -> Result<LockFile, JournalError> {
         let path = lock_path(journal);
         let io_err = |action, source| JournalError::Io { action, path: path.clone(), source };
         let mut took_over = None;
@@ -83,7 +83,7 @@ impl LockFile {
     }
 
     /// The pid of a dead process whose stale lock was taken over, if any.
-    pub fn took_over(&self) -> Option<u32> {
+    pub(crate) fn took_over(&self) -> Option<u32> {
         self.took_over
     }
 }

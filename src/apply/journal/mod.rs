@@ -42,12 +42,16 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+// `Entry`, `Resume` and `JournalError` stay public because public items name them
+// (`Journal::record`, `Entry::Resume`, `Journal::open`); `tests/it` names the rest.
 pub use entry::{
-    Entry, FORMAT_VERSION, Header, Intent, JournalStep, Outcome, OutcomeEntry, Resume, StepKind,
-    TOOL, WriteStep, now_rfc3339, sha256_hex,
+    Entry, Header, Intent, JournalStep, Outcome, OutcomeEntry, Resume, StepKind, WriteStep,
+    sha256_hex,
 };
+pub(crate) use entry::{FORMAT_VERSION, TOOL, now_rfc3339};
 pub use error::JournalError;
-pub use lock::{LockFile, lock_path};
+use lock::LockFile;
+pub use lock::lock_path;
 use replay::Tail;
 pub use replay::{JournalState, PushRepair, RowState, load};
 use scrub::encode;
@@ -202,7 +206,7 @@ impl Journal {
     }
 
     /// The pid of a dead process whose stale lock was taken over when opening, if any.
-    pub fn took_over_stale_lock(&self) -> Option<u32> {
+    pub(crate) fn took_over_stale_lock(&self) -> Option<u32> {
         self.lock.as_ref().and_then(LockFile::took_over)
     }
 

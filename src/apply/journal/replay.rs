@@ -91,7 +91,7 @@ pub struct JournalState {
 
 impl JournalState {
     /// A journal with nothing in it (a first run, or a dry run without a journal).
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         JournalState {
             header: None,
             resumes: 0,
@@ -113,7 +113,8 @@ impl JournalState {
     }
 
     /// How many complete entries were read, header included.
-    pub fn entries(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> usize {
         self.entries
     }
 
