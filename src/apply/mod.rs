@@ -2,7 +2,7 @@
 //! Ctrl-C/SIGTERM handling that lets a run stop cleanly after the rows in flight.
 //!
 //! This module owns only that plumbing. It does not read the plan CSV or talk to GitLab:
-//! rows are identified by their [`journal::RowKey`] (`project_id`, `mirror_type`,
+//! rows are identified by their [`crate::plan::RowKey`] (`project_id`, `mirror_type`,
 //! `mirror_id`), the same key the plan CSV uses, so the executor can map its own row type
 //! onto it.
 

@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::{
-    self, Intent, Journal, JournalError, JournalState, OutcomeEntry, PushRepair,
-    RowKey as JournalKey, RowState, StepKind, WriteStep,
+    self, Intent, Journal, JournalError, JournalState, JournalStep, OutcomeEntry, PushRepair,
+    RowState, StepKind, WriteStep,
 };
 use crate::cli::{ApplyArgs, GlobalArgs, MirrorSelection};
 use crate::cmd::inventory::MirrorFacts;
@@ -28,7 +28,7 @@ use crate::gitlab::{
 };
 use crate::output::sanitize_for_terminal;
 use crate::plan::MirrorFlags;
-use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow};
+use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow, RowKey};
 use crate::rewrite::{self, Action, Direction, NewAuth, Rules};
 use crate::secret::mask_userinfo;
 
@@ -103,7 +103,7 @@ pub async fn execute(
     // Read what earlier runs did (refusing a journal of another plan) and confirm before
     // anything is created: a declined run leaves no journal behind.
     let preview = dry_run_state(&journal_path, &plan_path, &sha)?;
-    let todo_count = updates.iter().filter(|r| !preview.should_skip(&journal_key(r))).count();
+    let todo_count = updates.iter().filter(|r| !preview.should_skip(&r.key())).count();
     confirm(args, &pre, &client, todo_count, updates.len() - todo_count, rows.len())?;
     let (journal, state) = if args.dry_run {
         // A dry run records nothing, so it can never make a later real run skip a row.
@@ -118,7 +118,7 @@ pub async fn execute(
         (Some(j), s)
     };
     let todo: Vec<&PlanRow> =
-        updates.iter().copied().filter(|r| !state.should_skip(&journal_key(r))).collect();
+        updates.iter().copied().filter(|r| !state.should_skip(&r.key())).collect();
 
     let interrupt = Interrupt::install()
         .map_err(|e| AppError::fatal(format!("cannot install the Ctrl-C handler: {e}")))?;
@@ -136,10 +136,10 @@ pub async fn execute(
     });
     let started = Instant::now();
     let progress = super::plan::progress_bar(global, "applying");
-    let mut results: HashMap<JournalKey, RowResult> = HashMap::new();
+    let mut results: HashMap<RowKey, RowResult> = HashMap::new();
     let mut stream = futures::stream::iter(todo.iter().map(|row| {
         let exec = exec.clone();
-        let key = journal_key(row);
+        let key = row.key();
         let prior = Prior {
             in_flight: matches!(state.row(&key), Some(RowState::InFlight { .. })),
             attempted: state.attempted(&key),
@@ -160,7 +160,7 @@ pub async fn execute(
     let report: Vec<ReportRow> = rows
         .iter()
         .map(|row| {
-            let key = journal_key(row);
+            let key = row.key();
             match results.remove(&key) {
                 Some(r) => ReportRow {
                     row: row.clone(),
@@ -435,19 +435,10 @@ fn not_applied(row: &PlanRow, earlier: Option<RowState>) -> ReportRow {
     }
 }
 
-/// The journal's key for a plan row.
-fn journal_key(row: &PlanRow) -> JournalKey {
-    JournalKey {
-        project_id: row.project_id,
-        mirror_type: row.mirror_type.code().to_owned(),
-        mirror_id: row.mirror_id,
-    }
-}
-
 /// What happened to one row in this run.
 #[derive(Debug)]
 struct RowResult {
-    key: JournalKey,
+    key: RowKey,
     outcome: Outcome,
     detail: String,
     verified: String,
@@ -472,7 +463,7 @@ struct Exec {
 impl Exec {
     /// Apply one row; per-row failures become outcomes, only journal failures are fatal.
     async fn apply_row(&self, row: &PlanRow, prior: Prior) -> Result<RowResult, AppError> {
-        let key = journal_key(row);
+        let key = row.key();
         if self.interrupt.is_requested() {
             return Ok(self.result(
                 &key,
@@ -499,7 +490,7 @@ impl Exec {
 
     fn result(
         &self,
-        key: &JournalKey,
+        key: &RowKey,
         outcome: Outcome,
         detail: String,
         verified: String,
@@ -515,7 +506,7 @@ impl Exec {
 
     async fn record_outcome(
         &self,
-        key: &JournalKey,
+        key: &RowKey,
         outcome: Outcome,
         detail: &str,
     ) -> Result<(), AppError> {
@@ -591,7 +582,7 @@ impl Exec {
     async fn apply_pull(
         &self,
         row: &PlanRow,
-        key: &JournalKey,
+        key: &RowKey,
         prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
         let planned = plan::check_observed_cell(&row.observed, plan::SealKey::of(row), row.action)
@@ -676,7 +667,7 @@ impl Exec {
                 String::new(),
             ));
         }
-        self.record(journal::Step::new(key.clone(), StepKind::PullUpdated)).await?;
+        self.record(JournalStep::new(key.clone(), StepKind::PullUpdated)).await?;
         // GITLAB-FACTS §2.4: the old API silently drops mirror changes the caller may not
         // make, and credentials are invisible on re-read: say so.
         let detail = if new_api {
@@ -812,7 +803,7 @@ impl Exec {
     async fn apply_push(
         &self,
         row: &PlanRow,
-        key: &JournalKey,
+        key: &RowKey,
         prior: Prior,
     ) -> Result<(Outcome, String, String), Step> {
         let planned = plan::check_observed_cell(&row.observed, plan::SealKey::of(row), row.action)
@@ -856,7 +847,7 @@ impl Exec {
                     )
                     .await?;
                     self.delete_push(row.project_id, old_id).await?;
-                    self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
+                    self.record(JournalStep::new(key.clone(), StepKind::PushOldDeleted)).await?;
                     let verified = if self.verify {
                         self.verify_push(row.project_id, new_id).await
                     } else {
@@ -948,7 +939,7 @@ impl Exec {
             }
         };
         self.claim(row.project_id, created.id);
-        self.record(journal::Step::push_created(key.clone(), created.id)).await?;
+        self.record(JournalStep::push_created(key.clone(), created.id)).await?;
         // Confirm the replacement exists before removing the old mirror.
         match self.client.remote_mirror(row.project_id, created.id).await? {
             Some(m) if push_matches(&m, row) => {}
@@ -963,7 +954,7 @@ impl Exec {
                 ));
             }
         }
-        self.record(journal::Step::new(key.clone(), StepKind::PushConfirmed)).await?;
+        self.record(JournalStep::new(key.clone(), StepKind::PushConfirmed)).await?;
         self.record(
             Intent::new(key.clone(), WriteStep::PushDeleteOld, &row.new_url)
                 .with_old_mirror_id(old_id)
@@ -971,7 +962,7 @@ impl Exec {
         )
         .await?;
         self.delete_push(row.project_id, old_id).await?;
-        self.record(journal::Step::new(key.clone(), StepKind::PushOldDeleted)).await?;
+        self.record(JournalStep::new(key.clone(), StepKind::PushOldDeleted)).await?;
         let verified = if self.verify {
             self.verify_push(row.project_id, created.id).await
         } else {

@@ -908,7 +908,10 @@ mod tests {
         let crlf = format!("\u{feff}{}\r\n,,,,,,,,,,,,,,,,,,\r\n", lines.join("\r\n"));
         let rows = parse_plan(crlf.as_bytes(), "plan.csv").unwrap();
         assert_eq!(rows.len(), 5);
-        assert_eq!(rows[0].key(), (3, MirrorType::Push, Some(20)));
+        assert_eq!(
+            (rows[0].project_id, rows[0].mirror_type, rows[0].mirror_id),
+            (3, MirrorType::Push, Some(20))
+        );
     }
 
     #[test]

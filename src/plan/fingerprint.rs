@@ -136,7 +136,7 @@ impl From<RowKey> for SealKey {
 }
 
 fn tag(seal: &SealKey, action: Action, fingerprint: &str) -> String {
-    let (project_id, mirror_type, mirror_id) = &seal.key;
+    let RowKey { project_id, mirror_type, mirror_id } = &seal.key;
     let mirror_id = mirror_id.map(|id| id.to_string()).unwrap_or_default();
     let text = format!(
         "glmirror-observed-tag-v1\n{project_id}\n{}\n{mirror_id}\n{}\n{fingerprint}\n{}\n",
@@ -231,7 +231,7 @@ mod tests {
         }
     }
 
-    const KEY: RowKey = (7, MirrorType::Pull, None);
+    const KEY: RowKey = RowKey { project_id: 7, mirror_type: MirrorType::Pull, mirror_id: None };
 
     #[test]
     fn fingerprint_is_stable_and_versioned() {
@@ -315,7 +315,10 @@ mod tests {
     fn observed_cell_is_bound_to_its_row() {
         let s = state();
         let cell = observed_cell(KEY, Action::Update, &s);
-        for other in [(8, MirrorType::Pull, None), (7, MirrorType::Push, Some(1))] {
+        for (project_id, mirror_type, mirror_id) in
+            [(8, MirrorType::Pull, None), (7, MirrorType::Push, Some(1))]
+        {
+            let other = RowKey { project_id, mirror_type, mirror_id };
             let err = check_observed_cell(&cell, other, Action::Update).unwrap_err();
             assert!(err.contains("does not belong"), "{err}");
         }

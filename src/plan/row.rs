@@ -7,13 +7,17 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::plan::Diagnosis;
 use crate::rewrite::{Action, Fix, NewAuth, UnknownCode};
 
 /// Which way a mirror copies: GitLab pulls from the remote, or pushes to it.
 ///
-/// `Ord` puts `Pull` before `Push`, the row order of SPEC.md §4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// `Ord` puts `Pull` before `Push`, the row order of SPEC.md §4. Serialized (in the apply
+/// journal) as its code, `pull` or `push`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MirrorType {
     /// A pull mirror (`GET /projects/:id/mirror/pull`), at most one per project.
     Pull,
@@ -106,8 +110,32 @@ code_traits!(
     [CurrentAuth::None, CurrentAuth::User, CurrentAuth::Password, CurrentAuth::UserPassword]
 );
 
-/// A row's identity: project id, mirror type, push mirror id (`None` for pull).
-pub type RowKey = (u64, MirrorType, Option<u64>);
+/// A row's identity: no two rows of a plan share it, and the apply journal names rows by it.
+///
+/// `Ord` is plan order: project id (numeric), pull before push, mirror id (numeric).
+///
+/// Serialized in every journal line that is about a row, flattened into it as
+/// `"project_id":3,"mirror_type":"pull","mirror_id":null` (these names, in this order, `null`
+/// kept): changing that changes the journal format.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RowKey {
+    /// GitLab project id.
+    pub project_id: u64,
+    /// Pull or push.
+    pub mirror_type: MirrorType,
+    /// The push mirror's id (for a push row in `apply`, the mirror being replaced); `None` for
+    /// a pull mirror.
+    pub mirror_id: Option<u64>,
+}
+
+impl fmt::Display for RowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.mirror_id {
+            Some(id) => write!(f, "project {} {} mirror {id}", self.project_id, self.mirror_type),
+            None => write!(f, "project {} {} mirror", self.project_id, self.mirror_type),
+        }
+    }
+}
 
 /// One mirror in the plan: what GitLab shows now, what is wrong, and what `apply` will do.
 ///
@@ -159,7 +187,11 @@ pub struct PlanRow {
 impl PlanRow {
     /// The row's identity: no two rows of a plan share it.
     pub fn key(&self) -> RowKey {
-        (self.project_id, self.mirror_type, self.mirror_id)
+        RowKey {
+            project_id: self.project_id,
+            mirror_type: self.mirror_type,
+            mirror_id: self.mirror_id,
+        }
     }
 }
 
@@ -278,7 +310,8 @@ pub(crate) mod tests {
             sample_row(100, MirrorType::Pull, None),
         ];
         sort_rows(&mut rows);
-        let keys: Vec<_> = rows.iter().map(PlanRow::key).collect();
+        let keys: Vec<_> =
+            rows.iter().map(|r| (r.project_id, r.mirror_type, r.mirror_id)).collect();
         assert_eq!(
             keys,
             vec![

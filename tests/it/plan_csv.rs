@@ -99,7 +99,7 @@ fn plan_file_round_trips_and_never_holds_the_token() {
     assert!(!text.contains("CANARY"), "{text}");
     assert!(text.contains("https://*****:*****@github.com"));
     let rows = plan::read_plan(&path).expect("valid");
-    let keys: Vec<_> = rows.iter().map(PlanRow::key).collect();
+    let keys: Vec<_> = rows.iter().map(|r| (r.project_id, r.mirror_type, r.mirror_id)).collect();
     assert_eq!(
         keys,
         vec![

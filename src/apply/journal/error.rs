@@ -1,0 +1,166 @@
+//! [`JournalError`]: what can go wrong with a journal, the hint shown for each case, and which
+//! exit code it maps to.
+
+use std::io;
+use std::path::PathBuf;
+
+use super::FORMAT_VERSION;
+use crate::error::AppError;
+
+/// Errors from opening, reading or writing a journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// A file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The journal's directory does not exist (it is not created for you).
+    #[error("journal {}: directory {} does not exist", path.display(), dir.display())]
+    NoDirectory {
+        /// The journal path.
+        path: PathBuf,
+        /// Its missing directory.
+        dir: PathBuf,
+    },
+    /// The journal was written for another plan file.
+    #[error(
+        "journal {} belongs to another plan ({plan_path}, sha256 {}…), not this one (sha256 {}…)",
+        journal.display(), short(journal_plan_sha256), short(plan_sha256)
+    )]
+    OtherPlan {
+        /// The journal path.
+        journal: PathBuf,
+        /// The plan path recorded in the journal header.
+        plan_path: String,
+        /// The plan hash recorded in the journal header.
+        journal_plan_sha256: String,
+        /// The hash of the plan given now.
+        plan_sha256: String,
+    },
+    /// A complete line that is not a valid entry.
+    #[error("{}:{line}: corrupt journal entry: {message}", path.display())]
+    Corrupt {
+        /// The journal path.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The header names a format this version cannot read.
+    #[error("{}: journal format version {version} is not supported (this glmirror writes {FORMAT_VERSION})", path.display())]
+    UnsupportedVersion {
+        /// The journal path.
+        path: PathBuf,
+        /// The version found.
+        version: u32,
+    },
+    /// An entry still contained URL credentials; it was not written.
+    #[error(
+        "refusing to write a journal entry for {row} with credentials in field `{field}` (nothing was written)"
+    )]
+    Credentials {
+        /// The row (or `journal header`).
+        row: String,
+        /// The JSON field that held them.
+        field: String,
+    },
+    /// Another live process holds the journal's lock file.
+    #[error("journal is in use by another glmirror process (pid {pid}, lock file {})", lock.display())]
+    Locked {
+        /// The lock file.
+        lock: PathBuf,
+        /// The pid written in it.
+        pid: u32,
+    },
+    /// The lock file exists but does not hold a pid.
+    #[error("lock file {} exists but does not name a process", lock.display())]
+    LockUnreadable {
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Writing an entry failed; the journal accepts no more entries in this run.
+    #[error("cannot write journal {}: {message}", path.display())]
+    Write {
+        /// The journal path.
+        path: PathBuf,
+        /// The OS error, or the earlier one that stopped the writer.
+        message: String,
+    },
+    /// The journal was closed (its writer is gone).
+    #[error("journal {} is closed", path.display())]
+    Closed {
+        /// The journal path.
+        path: PathBuf,
+    },
+    /// An entry could not be serialized (a bug).
+    #[error("cannot encode a journal entry: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+impl JournalError {
+    /// A next step for the user, if one is known.
+    pub(crate) fn hint(&self) -> Option<String> {
+        match self {
+            JournalError::NoDirectory { dir, .. } => {
+                Some(format!("create {} first, or pass another --journal path", dir.display()))
+            }
+            JournalError::OtherPlan { journal, .. } => Some(format!(
+                "this journal belongs to another plan: finish that plan with it, or plan again \
+                 and use a new --journal (a plan made now sees what was applied); delete {} \
+                 only once its plan is finished or abandoned",
+                journal.display()
+            )),
+            JournalError::Corrupt { .. } => Some(
+                "the journal was edited or damaged: restore that line; without the journal, \
+                 plan again before applying (an old plan would see its applied rows as drifted, \
+                 and a push mirror caught between create and delete would be replaced twice)"
+                    .to_owned(),
+            ),
+            JournalError::Locked { lock, .. } => Some(format!(
+                "wait for the other `glmirror apply` to finish; if no such process is \
+                 running, delete {}",
+                lock.display()
+            )),
+            JournalError::LockUnreadable { lock } => Some(format!(
+                "if no `glmirror apply` is running on this journal, delete {}",
+                lock.display()
+            )),
+            JournalError::Credentials { .. } | JournalError::Encode(_) => {
+                Some("this is a bug in glmirror; please report it".to_owned())
+            }
+            JournalError::Write { .. } => Some(
+                "the entries before the failure are safe; fix the disk problem and rerun \
+                 `glmirror apply` to resume"
+                    .to_owned(),
+            ),
+            JournalError::Io { .. }
+            | JournalError::UnsupportedVersion { .. }
+            | JournalError::Closed { .. } => None,
+        }
+    }
+}
+
+impl From<JournalError> for AppError {
+    fn from(err: JournalError) -> Self {
+        let hint = err.hint();
+        let message = err.to_string();
+        match (&err, hint) {
+            (JournalError::OtherPlan { .. } | JournalError::NoDirectory { .. }, Some(h)) => {
+                AppError::usage_hint(message, h)
+            }
+            (_, Some(h)) => AppError::fatal_hint(message, h),
+            (_, None) => AppError::fatal(message),
+        }
+    }
+}
