@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod credentials;
 pub mod error;
 pub mod gitlab;
+pub mod inventory;
 pub mod logging;
 pub mod output;
 pub mod plan;

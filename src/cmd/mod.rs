@@ -4,7 +4,6 @@
 pub mod apply;
 pub mod demo;
 pub mod docs;
-pub mod inventory;
 pub mod plan;
 pub mod rewrite;
 pub mod sim;

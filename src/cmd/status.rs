@@ -9,9 +9,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::cli::{GlobalArgs, StatusArgs, StatusFormat};
-use crate::cmd::inventory::MirrorFacts;
-use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, ReadContext};
 use crate::error::{AppError, ExitCode};
+use crate::inventory::{self, MirrorRead, ReadContext, facts};
 use crate::output::sanitize_for_terminal;
 use crate::plan::{self, Diagnosis, MirrorType};
 
@@ -98,12 +97,9 @@ pub async fn collect(
 
 /// The health of one mirror.
 pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> StatusRow {
-    let facts = MirrorFacts::of(read);
-    let (mirror_type, mirror_id) = match &read.mirror {
-        MirrorDetail::Push(m) => (MirrorType::Push, Some(m.id)),
-        _ => (MirrorType::Pull, None),
-    };
-    let diagnosis = facts.diagnose(mirror_type, now, silent_mode);
+    let facts = facts::facts_of(read);
+    let (mirror_type, mirror_id) = (facts.mirror_type(), facts.kind.mirror_id());
+    let diagnosis = facts.diagnose(now, silent_mode);
     let archived = read.project.archived;
     // SPEC §2: unhealthy = enabled mirror of a non-archived project whose status is `failed`,
     // or diagnosed `stuck` or `mirror-user-blocked`.

@@ -96,6 +96,15 @@ impl CurrentAuth {
     }
 }
 
+impl From<MirrorType> for crate::rewrite::Direction {
+    fn from(t: MirrorType) -> Self {
+        match t {
+            MirrorType::Pull => crate::rewrite::Direction::Pull,
+            MirrorType::Push => crate::rewrite::Direction::Push,
+        }
+    }
+}
+
 // Display and FromStr from `code()`, shared with the rewrite codes.
 pub(crate) use crate::rewrite::code_traits;
 
