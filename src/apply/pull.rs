@@ -7,7 +7,7 @@ use crate::apply::journal::{
     Intent, RowKey as JournalKey, Step as JournalStep, StepKind, WriteStep,
 };
 use crate::apply::matching::{drift_detail, flags_changed, pull_matches, restore_flags};
-use crate::cli::MirrorSelection;
+use crate::config::Mirrors;
 use crate::gitlab::{GitLabError, ImportUrlUpdate, PullMirror, PullMirrorUpdate};
 use crate::inventory::{self, MirrorDetail, facts};
 use crate::plan::{self, MirrorFacts, PlanRow};
@@ -17,8 +17,7 @@ impl Exec {
     async fn read_pull(&self, project_id: u64) -> Result<Option<MirrorFacts>, GitLabError> {
         let project = self.client.project(&project_id.to_string()).await?;
         let reads =
-            inventory::read_project(&self.client, &self.users, project, MirrorSelection::Pull)
-                .await?;
+            inventory::read_project(&self.client, &self.users, project, Mirrors::PULL).await?;
         Ok(reads
             .iter()
             .find(|r| matches!(r.mirror, MirrorDetail::Pull { .. }))

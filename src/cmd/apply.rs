@@ -4,52 +4,45 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::apply::executor::{self, Exec, ExecSettings};
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::Journal;
 use crate::apply::{self, LoadedPlan, checks};
-use crate::cli::{ApplyArgs, GlobalArgs};
-use crate::credentials::Credentials;
+use crate::config::{ApplyRequest, ConnectionRequest, Settings};
 use crate::error::{AppError, ExitCode};
 use crate::gitlab::GitLabClient;
 use crate::inventory::{self, Preflight};
-use crate::output::sanitize_for_terminal;
+use crate::output::{counts, progress_bar, sanitize_for_terminal};
 use crate::plan::{self, Outcome, PlanRow, ReportRow};
 use crate::rewrite::{Action, NewAuth};
 
-/// Run `glmirror apply`.
-pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<ExitCode, AppError> {
-    let creds = Credentials::from_args(&args.credentials)?;
-    execute(global, &args, || super::connection(global), &creds).await
-}
-
-/// Apply with resolved credentials; the connection is resolved only once the plan file has
-/// been validated (also used by `demo`).
-pub async fn execute(
-    global: &GlobalArgs,
-    args: &ApplyArgs,
-    connection: impl FnOnce() -> Result<super::Connection, AppError>,
-    creds: &Credentials,
+/// Run `glmirror apply` (also used by `demo`). The connection is resolved only once the plan
+/// file has been validated.
+pub async fn run(
+    settings: &Settings,
+    conn: ConnectionRequest,
+    req: ApplyRequest,
 ) -> Result<ExitCode, AppError> {
-    let plan = LoadedPlan::read(&args.plan)?;
+    let creds = &req.credentials;
+    let plan = LoadedPlan::read(&req.plan)?;
     let rules = creds.rules(Vec::new(), false);
     checks::validate_rows(&plan.path, plan.lined(), &rules)?;
-    let journal_path = args.journal.clone().unwrap_or_else(|| plan.path.with_extension("journal"));
-    let report_path = args.report.clone().unwrap_or_else(|| plan.path.with_extension("report.csv"));
+    let journal_path = &req.journal;
+    let report_path = &req.report;
 
     let updates: Vec<&PlanRow> = plan.rows.iter().filter(|r| r.action == Action::Update).collect();
     let say = |line: String| {
-        if !global.quiet {
+        if !settings.quiet {
             eprintln!("{}", sanitize_for_terminal(&line));
         }
     };
     if updates.is_empty() {
         let report: Vec<ReportRow> =
             plan.rows.iter().map(|r| executor::not_applied(r, None)).collect();
-        plan::write_report_file(&report_path, &report)
-            .map_err(|e| AppError::io("cannot write", &report_path, e))?;
+        plan::write_report_file(report_path, &report)
+            .map_err(|e| AppError::io("cannot write", report_path, e))?;
         say(format!("glmirror apply: no `update` rows in {}: nothing to do", plan.path.display()));
         return Ok(ExitCode::Success);
     }
@@ -57,9 +50,8 @@ pub async fn execute(
         creds.require_tokens()?;
     }
 
-    let conn = connection()?;
-    let client = inventory::client(global, conn)?;
-    let pre = inventory::preflight(&client, !args.dry_run).await?;
+    let client = inventory::client(settings, conn.resolve()?)?;
+    let pre = inventory::preflight(&client, !req.dry_run).await?;
     if pre.silent_mode == Some(true) {
         return Err(AppError::fatal_hint(
             "Silent Mode is on: GitLab would accept the changes but run no mirror update",
@@ -74,15 +66,15 @@ pub async fn execute(
 
     // Read what earlier runs did (refusing a journal of another plan) and confirm before
     // anything is created: a declined run leaves no journal behind.
-    let preview = apply::journal_preview(&journal_path, &plan)?;
+    let preview = apply::journal_preview(journal_path, &plan)?;
     let todo_count =
         updates.iter().filter(|r| !preview.should_skip(&executor::journal_key(r))).count();
-    confirm(args, &pre, &client, todo_count, updates.len() - todo_count, plan.rows.len())?;
-    let (journal, state) = if args.dry_run {
+    confirm(&req, &pre, &client, todo_count, updates.len() - todo_count, plan.rows.len())?;
+    let (journal, state) = if req.dry_run {
         // A dry run records nothing, so it can never make a later real run skip a row.
         (None, preview)
     } else {
-        let (j, s) = Journal::open(&journal_path, &plan.path, &plan.sha256)?;
+        let (j, s) = Journal::open(journal_path, &plan.path, &plan.sha256)?;
         if let Some(pid) = j.took_over_stale_lock() {
             say(format!(
                 "warning: took over the lock of an earlier apply (pid {pid}) that is gone"
@@ -95,40 +87,34 @@ pub async fn execute(
 
     let interrupt = Interrupt::install()
         .map_err(|e| AppError::fatal(format!("cannot install the Ctrl-C handler: {e}")))?;
-    let settings = ExecSettings {
-        dry_run: args.dry_run,
-        verify: args.verify,
-        verify_timeout: Duration::from_secs(args.verify_timeout),
+    let exec_settings = ExecSettings {
+        dry_run: req.dry_run,
+        verify: req.verify,
+        verify_timeout: req.verify_timeout,
     };
     let exec =
-        Arc::new(Exec::new(client, pre, creds.clone(), journal, settings, interrupt.clone()));
+        Arc::new(Exec::new(client, pre, creds.clone(), journal, exec_settings, interrupt.clone()));
     let started = Instant::now();
-    let progress = super::plan::progress_bar(global, "applying");
-    let results = executor::apply_rows(
-        exec.clone(),
-        &todo,
-        &state,
-        usize::from(global.concurrency),
-        &progress,
-    )
-    .await?;
+    let progress = progress_bar(settings, "applying");
+    let concurrency = usize::from(settings.concurrency);
+    let results = executor::apply_rows(exec.clone(), &todo, &state, concurrency, &progress).await?;
     progress.finish_and_clear();
 
     let interrupted = interrupt.is_requested();
     let report = executor::report_rows(&plan.rows, results, &state);
-    plan::write_report_file(&report_path, &report)
-        .map_err(|e| AppError::io("cannot write", &report_path, e))?;
+    plan::write_report_file(report_path, &report)
+        .map_err(|e| AppError::io("cannot write", report_path, e))?;
 
-    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let mut outcomes: std::collections::BTreeMap<&'static str, usize> = Default::default();
     for r in &report {
-        *counts.entry(r.outcome.code()).or_default() += 1;
+        *outcomes.entry(r.outcome.code()).or_default() += 1;
     }
     let stats = exec.client.stats();
     say(format!(
         "glmirror apply{}: {} rows: {}",
-        if args.dry_run { " (dry run)" } else { "" },
+        if req.dry_run { " (dry run)" } else { "" },
         report.len(),
-        super::plan::counts(&counts)
+        counts(&outcomes)
     ));
     say(format!(
         "  requests: {} (retries {}, rate-limited {}), elapsed {:.1}s",
@@ -151,7 +137,7 @@ pub async fn execute(
 
 /// Show what will happen and ask (terminal), or require `--yes`.
 fn confirm(
-    args: &ApplyArgs,
+    args: &ApplyRequest,
     pre: &Preflight,
     client: &GitLabClient,
     todo: usize,

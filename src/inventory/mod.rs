@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 
-use crate::cli::{GlobalArgs, MirrorSelection, ScopeArgs};
-use crate::cmd::Connection;
+use crate::config::{Connection, Mirrors, Scope, Settings};
 use crate::error::AppError;
 use crate::gitlab::{
     ClientConfig, GitLabClient, GitLabError, GitLabVersion, Project, ProjectQuery, PullMirror,
@@ -44,11 +43,11 @@ impl Preflight {
 }
 
 /// Build the client from the resolved connection and global options.
-pub fn client(global: &GlobalArgs, conn: Connection) -> Result<GitLabClient, AppError> {
+pub fn client(settings: &Settings, conn: Connection) -> Result<GitLabClient, AppError> {
     let mut cfg = ClientConfig::new(conn.base_url, conn.token);
-    cfg.ca_cert = global.ca_cert.clone();
+    cfg.ca_cert = settings.ca_cert.clone();
     // Pacing needs to know how many requests run at once.
-    Ok(GitLabClient::with_tuning(cfg, Tuning::with_concurrency(u32::from(global.concurrency)))?)
+    Ok(GitLabClient::with_tuning(cfg, Tuning::with_concurrency(u32::from(settings.concurrency)))?)
 }
 
 /// Check the token, the caller, the version and Silent Mode. `write` asks for the `api` scope.
@@ -184,10 +183,10 @@ impl ReadContext {
 /// non-admin only the projects they maintain). Groups and projects: each project once.
 pub fn projects<'a>(
     client: &'a GitLabClient,
-    scope: &'a ScopeArgs,
+    scope: &'a Scope,
     pre: &Preflight,
 ) -> BoxStream<'a, Result<Project, GitLabError>> {
-    if scope.groups.is_empty() && scope.projects.is_empty() {
+    if scope.is_whole_instance() {
         // GITLAB-FACTS §1.3: `min_access_level` counts only memberships, so an admin must omit it.
         let query = ProjectQuery {
             min_access_level: if pre.is_admin { None } else { Some(40) },
@@ -236,11 +235,11 @@ pub async fn read_project(
     client: &GitLabClient,
     users: &ReadContext,
     project: Project,
-    selection: MirrorSelection,
+    mirrors: Mirrors,
 ) -> Result<Vec<MirrorRead>, GitLabError> {
     let project = Arc::new(project);
     let mut reads = Vec::new();
-    if selection != MirrorSelection::Push {
+    if mirrors.pull {
         if project.mirror {
             match no_permission_is_none(users, &project, client.pull_mirror(project.id).await)? {
                 // No permission: no row at all (a warning was logged).
@@ -270,7 +269,7 @@ pub async fn read_project(
             reads.push(MirrorRead { project: project.clone(), mirror: MirrorDetail::PullDisabled });
         }
     }
-    if selection != MirrorSelection::Pull {
+    if mirrors.push {
         let mut mirrors =
             no_permission_is_none(users, &project, client.remote_mirrors(project.id).await)?
                 .unwrap_or_default();

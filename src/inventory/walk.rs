@@ -4,7 +4,7 @@
 
 use futures::TryStreamExt;
 
-use crate::cli::ScopeArgs;
+use crate::config::Scope;
 use crate::error::AppError;
 use crate::gitlab::{GitLabClient, GitLabError, Project};
 use crate::inventory::{self, MirrorDetail, Preflight, ReadContext, facts};
@@ -33,7 +33,7 @@ impl From<GitLabError> for StreamError {
 #[allow(clippy::too_many_arguments)]
 pub async fn stream_rows(
     client: &GitLabClient,
-    scope: &ScopeArgs,
+    scope: &Scope,
     pre: &Preflight,
     ctx: &PlanContext,
     reads: &ReadContext,
@@ -67,7 +67,7 @@ pub async fn stream_rows(
         plan::sort_rows(&mut rows);
         Ok::<_, GitLabError>((id, rows))
     };
-    let whole_instance = scope.groups.is_empty() && scope.projects.is_empty();
+    let whole_instance = scope.is_whole_instance();
     let projects = inventory::projects(client, scope, pre).map_ok(read);
     let mut scanned = 0u64;
     if whole_instance {

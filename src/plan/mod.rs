@@ -19,6 +19,7 @@ pub mod facts;
 pub mod fingerprint;
 pub mod report;
 pub mod row;
+pub mod summary;
 
 pub use csv_io::{
     AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, parse_plan_lines,
@@ -33,3 +34,4 @@ pub use fingerprint::{
 };
 pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};
 pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error, sort_rows};
+pub use summary::Summary;
