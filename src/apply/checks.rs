@@ -37,6 +37,22 @@ pub(crate) fn validate_rows(path: &Path, rows: Lined<'_>, rules: &Rules) -> Resu
             hint,
         };
         let direction = row.mirror_type.into();
+        if row.is_mirror_user_only() {
+            // Written without a URL, so an edited new_url would never be applied; and a URL
+            // write without credentials would wipe the stored ones.
+            let kept = plan::without_credentials(&row.current_url);
+            if row.new_url != kept {
+                return Err(at(
+                    format!(
+                        "new_url of a row that only moves the mirror user must stay {}: this \
+                         row is written without a URL, so GitLab keeps the URL and credentials",
+                        sanitize_for_terminal(&kept)
+                    ),
+                    Some("plan again to change the URL".into()),
+                ));
+            }
+            continue;
+        }
         if row.new_auth == Some(NewAuth::Service) {
             // Service credentials only ever travel over https.
             if !is_https(&row.new_url) {

@@ -1,6 +1,9 @@
 //! Applying a pull-mirror row: re-read, drift check, one write (the 17.6 API or the old
 //! `PUT /projects/:id`), confirmation, flag restore and `--verify`. A write whose answer was
-//! lost is re-read and resent only while the mirror still looks as planned.
+//! lost is re-read and resent only while the mirror still looks as planned. Mirror-user-only
+//! rows are written without URL or credentials, so GitLab keeps both; on the old API a write
+//! that left the caller as mirror user (GitLab does that when the current `mirror_user_id` is
+//! sent) is followed by one that names the planned user.
 
 use crate::apply::executor::{Exec, MAX_RESENDS, Prior, RowResult, RowStop};
 use crate::apply::journal::{
@@ -39,6 +42,7 @@ impl Exec {
         // leaves the mirror looking the same. While it still looks as planned, (re)writing is
         // the safe choice — a pull-mirror PUT of the same URL and credentials is idempotent —
         // also after a crash between the write and its journaled outcome.
+        let new_api = self.pre.version.supports_pull_mirror_api();
         if plan::fingerprint(&live.observed()) != planned {
             // Only a row an earlier run was writing (an intent without an outcome) may be found
             // already applied; any other change since planning is drift, even one that looks
@@ -46,14 +50,21 @@ impl Exec {
             if prior.attempted && pull_matches(&live, row) {
                 return Ok(RowResult::already_applied("an earlier run's write had landed"));
             }
+            // An earlier run's old-API write landed but left the caller as mirror user: name
+            // the planned one (the second half of that write).
+            if prior.attempted && !new_api && self.caller_took_over(&live, row) {
+                self.record(Intent::new(key.clone(), WriteStep::PullUpdate, &row.new_url)).await?;
+                let after = self.set_mirror_user(row).await?;
+                return self.confirm_pull(row, key, &live, after, "applied (resumed)").await;
+            }
             return Ok(RowResult::drifted(drift_detail(&live, row)));
         }
-        let new_api = self.pre.version.supports_pull_mirror_api();
         if self.settings.dry_run {
-            let call = if new_api {
-                "PUT /projects/:id/mirror/pull"
-            } else {
-                "PUT /projects/:id (import_url)"
+            let call = match (new_api, row.is_mirror_user_only()) {
+                (true, false) => "PUT /projects/:id/mirror/pull",
+                (true, true) => "PUT /projects/:id/mirror/pull (mirror user only, as that user)",
+                (false, false) => "PUT /projects/:id (import_url)",
+                (false, true) => "PUT /projects/:id (mirror_user_id only)",
             };
             return Ok(RowResult::dry_run(format!("would call {call}")));
         }
@@ -93,13 +104,13 @@ impl Exec {
                 Err(e) => return Err(RowStop::GitLab(e)),
             }
         };
-        if !pull_matches(&after, row) {
-            return Ok(RowResult::failed(format!(
-                "GitLab accepted the write but now shows: {}",
-                drift_detail(&after, row)
-            )));
-        }
-        self.record(JournalStep::new(key.clone(), StepKind::PullUpdated)).await?;
+        // GitLab before 17.6 makes the caller the mirror user when the write names the
+        // current one (docs/gitlab-behaviour.md#old-put-project): name the planned user again.
+        let after = if !new_api && self.caller_took_over(&after, row) {
+            self.set_mirror_user(row).await?
+        } else {
+            after
+        };
         // The old API silently drops mirror changes the caller may not make
         // (`ee/lib/ee/api/helpers/projects_helpers.rb`), and credentials are invisible on
         // re-read: say so.
@@ -109,7 +120,59 @@ impl Exec {
             "applied through PUT /projects/:id (GitLab < 17.6 may drop mirror changes \
              silently; --verify checks the mirror syncs)"
         };
-        self.finish_pull(row, &live, after, detail).await
+        self.confirm_pull(row, key, &live, after, detail).await
+    }
+
+    /// Check the mirror after the write, journal the step, restore flags and verify.
+    async fn confirm_pull(
+        &self,
+        row: &PlanRow,
+        key: &JournalKey,
+        before: &MirrorFacts,
+        after: MirrorFacts,
+        detail: &str,
+    ) -> Result<RowResult, RowStop> {
+        if !pull_matches(&after, row) {
+            return Ok(RowResult::failed(format!(
+                "GitLab accepted the write but now shows: {}",
+                drift_detail(&after, row)
+            )));
+        }
+        if row.is_mirror_user_only() && !only_the_user_changed(before, &after) {
+            return Ok(RowResult::failed(format!(
+                "GitLab changed more than the mirror user: {}",
+                drift_detail(&after, row)
+            )));
+        }
+        self.record(JournalStep::new(key.clone(), StepKind::PullUpdated)).await?;
+        self.finish_pull(row, before, after, detail).await
+    }
+
+    /// The mirror looks like the target except that its user is the caller, not the planned
+    /// user: what GitLab's old API does when a write names the current mirror user.
+    fn caller_took_over(&self, live: &MirrorFacts, row: &PlanRow) -> bool {
+        let caller = &self.pre.user.username;
+        !row.new_mirror_user.is_empty()
+            && row.new_mirror_user != *caller
+            && live.user_name == *caller
+            && pull_matches(
+                &MirrorFacts { user_name: row.new_mirror_user.clone(), ..live.clone() },
+                row,
+            )
+    }
+
+    /// Old API: name the planned mirror user with `mirror_user_id` alone (admin), then re-read.
+    async fn set_mirror_user(&self, row: &PlanRow) -> Result<MirrorFacts, RowStop> {
+        let Some(user) = self.client.user_by_username(&row.new_mirror_user).await? else {
+            return Err(RowStop::Refused(format!(
+                "the planned mirror user {} no longer exists",
+                row.new_mirror_user
+            )));
+        };
+        self.client.update_project_mirror_user(row.project_id, user.id).await?;
+        self.read_pull(row.project_id)
+            .await?
+            .ok_or_else(|| RowStop::Refused("the mirror disappeared after the write".into()))
     }
 
     /// Restore flags GitLab changed, then verify if asked.
@@ -143,6 +206,24 @@ impl Exec {
         row: &PlanRow,
         new_api: bool,
     ) -> Result<Option<PullMirror>, GitLabError> {
+        if row.is_mirror_user_only() {
+            // Neither URL nor credentials: GitLab keeps both. On 17.6+ a parameter that keeps
+            // its value (`enabled=true`), sent as the planned user, makes it the mirror user;
+            // on the old API an administrator names it with `mirror_user_id`.
+            if new_api {
+                let req = PullMirrorUpdate { enabled: Some(true), ..PullMirrorUpdate::default() };
+                let saved = self.client_for(row).update_pull_mirror(row.project_id, &req).await?;
+                return Ok(Some(saved));
+            }
+            let Some(user) = self.client.user_by_username(&row.new_mirror_user).await? else {
+                return Err(GitLabError::Config(format!(
+                    "the planned mirror user {} no longer exists",
+                    row.new_mirror_user
+                )));
+            };
+            self.client.update_project_mirror_user(row.project_id, user.id).await?;
+            return Ok(None);
+        }
         if new_api {
             // Send url, auth_user and auth_password together, raw: `url` alone would wipe the
             // stored credentials (docs/gitlab-behaviour.md).
@@ -192,4 +273,14 @@ impl Exec {
         })
         .await
     }
+}
+
+/// A mirror-user-only write changed nothing but the mirror user: the masked URL, the
+/// credential kind, the enabled state and the flags are as before.
+fn only_the_user_changed(before: &MirrorFacts, after: &MirrorFacts) -> bool {
+    let (b, a) = (before.observed(), after.observed());
+    b.masked_url == a.masked_url
+        && b.current_auth == a.current_auth
+        && b.enabled == a.enabled
+        && !flags_changed(&before.flags, &after.flags)
 }

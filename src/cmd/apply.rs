@@ -12,10 +12,9 @@ use crate::apply::journal::Journal;
 use crate::apply::{self, LoadedPlan, checks};
 use crate::config::{ApplyRequest, ConnectionRequest, Settings};
 use crate::error::{AppError, ExitCode};
-use crate::gitlab::GitLabClient;
-use crate::inventory::{self, Preflight};
+use crate::inventory;
 use crate::output::{counts, progress_bar, sanitize_for_terminal};
-use crate::plan::{self, Outcome, PlanRow, ReportRow};
+use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow};
 use crate::rewrite::{Action, NewAuth};
 
 /// Run `glmirror apply` (also used by `demo`). The connection is resolved only once the plan
@@ -67,9 +66,30 @@ pub async fn run(
     // Read what earlier runs did (refusing a journal of another plan) and confirm before
     // anything is created: a declined run leaves no journal behind.
     let preview = apply::journal_preview(journal_path, &plan)?;
-    let todo_count =
-        updates.iter().filter(|r| !preview.should_skip(&executor::journal_key(r))).count();
-    confirm(&req, &pre, &client, todo_count, updates.len() - todo_count, plan.rows.len())?;
+    let pending: Vec<&PlanRow> = updates
+        .iter()
+        .copied()
+        .filter(|r| !preview.should_skip(&executor::journal_key(r)))
+        .collect();
+    let (todo, already) = (pending.len(), updates.len() - pending.len());
+    let pull_writes = pending.iter().filter(|r| r.mirror_type == MirrorType::Pull).count();
+    let mut summary = format!(
+        "{todo} mirror(s) to update on {} as {}{} ({already} already done by an earlier run, {} \
+         other rows left alone)",
+        client.base_url(),
+        pre.user.username,
+        if req.dry_run { " — dry run, nothing will be written" } else { "" },
+        plan.rows.len() - todo - already,
+    );
+    if pull_writes > 0 {
+        // GitLab starts a mirror update on every pull-mirror write.
+        summary.push_str(&format!(
+            "\n  {pull_writes} pull-mirror write(s): GitLab starts a mirror update on each, at \
+             most {} at a time (--concurrency)",
+            settings.concurrency
+        ));
+    }
+    confirm(&req, &summary, todo)?;
     let (journal, state) = if req.dry_run {
         // A dry run records nothing, so it can never make a later real run skip a row.
         (None, preview)
@@ -136,24 +156,11 @@ pub async fn run(
 }
 
 /// Show what will happen and ask (terminal), or require `--yes`.
-fn confirm(
-    args: &ApplyRequest,
-    pre: &Preflight,
-    client: &GitLabClient,
-    todo: usize,
-    already: usize,
-    total: usize,
-) -> Result<(), AppError> {
-    let summary = format!(
-        "{todo} mirror(s) to update on {} as {}{} ({already} already done by an earlier run, {} \
-         other rows left alone)",
-        client.base_url(),
-        pre.user.username,
-        if args.dry_run { " — dry run, nothing will be written" } else { "" },
-        total - todo - already,
-    );
+fn confirm(args: &ApplyRequest, summary: &str, todo: usize) -> Result<(), AppError> {
+    let summary: Vec<String> = summary.lines().map(sanitize_for_terminal).collect();
+    let summary = summary.join("\n");
     if args.dry_run || args.yes || todo == 0 {
-        eprintln!("{}", sanitize_for_terminal(&summary));
+        eprintln!("{}", summary);
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
@@ -162,7 +169,7 @@ fn confirm(
             "review the plan, then pass --yes (or --dry-run to only see what would happen)",
         ));
     }
-    eprint!("{}\nApply these changes? [y/N] ", sanitize_for_terminal(&summary));
+    eprint!("{}\nApply these changes? [y/N] ", summary);
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

@@ -79,7 +79,7 @@ pub async fn execute(
     let write_err = |e| AppError::io("cannot write", &req.out, e);
     let mut out = plan::AtomicOutput::create(&req.out).map_err(write_err)?;
     let mut writer = plan::PlanWriter::new(&mut out).map_err(write_err)?;
-    let mut summary = Summary::default();
+    let mut summary = Summary::new(&ctx.target_user.username);
     let progress = progress_bar(settings, "reading mirrors");
     let scanned = walk::stream_rows(
         &client,
@@ -113,6 +113,20 @@ pub async fn execute(
     say(format!("  actions:   {}", summary.actions()));
     say(format!("  diagnoses: {}", counts(&summary.diagnoses)));
     say(format!("  fixes:     {}", counts(&summary.fixes)));
+    // GitLab never shows which credentials a mirror has, so only the planned side is known.
+    say(format!(
+        "  on service credentials after apply: {} (of {} mirrors; GitLab does not show which \
+         credentials a mirror uses now)",
+        summary.service_after,
+        summary.pull + summary.push
+    ));
+    say(format!(
+        "  running as {}: {} before, {} after (of {} pull)",
+        summary.target_user,
+        summary.running_as_target_before,
+        summary.running_as_target_after,
+        summary.pull
+    ));
     if reads.skipped() > 0 {
         say(format!(
             "  warning: {} mirror reads were refused (401/403): those mirrors are not in the \

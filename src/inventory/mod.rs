@@ -31,6 +31,8 @@ pub struct Preflight {
     pub scopes: Option<Vec<String>>,
     /// Silent Mode, when the caller may read application settings (admins only).
     pub silent_mode: Option<bool>,
+    /// The instance setting `mirror_available`, when the caller may read it (admins only).
+    pub mirror_available: Option<bool>,
     /// Things worth telling the user before the run.
     pub warnings: Vec<String>,
 }
@@ -82,12 +84,14 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
         );
     }
     let is_admin = user.is_admin;
-    let silent_mode = if is_admin {
-        Some(client.application_settings().await?.silent_mode_enabled.unwrap_or(false))
+    let (silent_mode, mirror_available) = if is_admin {
+        let settings = client.application_settings().await?;
+        (Some(settings.silent_mode_enabled.unwrap_or(false)), settings.mirror_available)
     } else {
-        None
+        (None, None)
     };
-    let pre = Preflight { version, user, is_admin, scopes, silent_mode, warnings };
+    let pre =
+        Preflight { version, user, is_admin, scopes, silent_mode, mirror_available, warnings };
     let needed = if write { "api" } else { "read_api" };
     if !(pre.has_scope("api") || (!write && pre.has_scope("read_api"))) {
         return Err(AppError::fatal_hint(

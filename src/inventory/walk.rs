@@ -7,8 +7,11 @@ use futures::TryStreamExt;
 use crate::config::Scope;
 use crate::error::AppError;
 use crate::gitlab::{GitLabClient, GitLabError, Project};
-use crate::inventory::{self, MirrorDetail, Preflight, ReadContext, facts};
-use crate::plan::{self, CallerRights, PlanContext, PlanRow, TargetUser};
+use crate::inventory::{self, Preflight, ReadContext, facts};
+use crate::plan::{
+    self, CallerRights, MirrorType, PlanContext, PlanRow, TargetRole, TargetUser, WantedUser,
+};
+use crate::rewrite::Action;
 
 /// Why streaming rows stopped.
 pub enum StreamError {
@@ -41,10 +44,6 @@ pub async fn stream_rows(
     progress: &indicatif::ProgressBar,
     mut sink: impl FnMut(PlanRow) -> std::io::Result<()>,
 ) -> Result<u64, StreamError> {
-    // The mirror user must be able to see the project (GitLab uses its permissions): when it
-    // is not the caller, ask GitLab as that user.
-    let sudo = ctx.target_user.check_access.then(|| client.with_sudo(&ctx.target_user.username));
-    let sudo = sudo.as_ref();
     // Requests in flight are limited by permits, not by the stream's buffer: the ordered
     // buffer below may hold finished projects waiting for a slow one ahead of them (head-of-
     // line blocking) without leaving request slots idle.
@@ -53,17 +52,20 @@ pub async fn stream_rows(
         let _permit = permits.acquire().await.expect("the semaphore is never closed");
         let id = p.id;
         let mirrors = inventory::read_project(client, reads, p, scope.mirrors).await?;
-        let has_pull = mirrors.iter().any(|r| matches!(r.mirror, MirrorDetail::Pull { .. }));
-        let access = match sudo {
-            Some(sudo) if has_pull => match sudo.project(&id.to_string()).await {
-                Ok(_) => true,
-                Err(e) if e.is_not_found() || e.status() == Some(403) => false,
-                Err(e) => return Err(e),
-            },
-            _ => true,
-        };
-        let mut rows: Vec<PlanRow> =
-            mirrors.iter().map(|r| plan::build_row(&facts::facts_of(r), ctx, access)).collect();
+        let facts: Vec<_> = mirrors.iter().map(facts::facts_of).collect();
+        let build = |role| facts.iter().map(|f| plan::build_row(f, ctx, role)).collect::<Vec<_>>();
+        let mut rows = build(TargetRole::NotChecked);
+        // The target mirror user's role, read at most once per project and only when a pull
+        // row of it would be written.
+        if let Some(user_id) = ctx.target_user.check_role
+            && rows.iter().any(|r| r.mirror_type == MirrorType::Pull && r.action == Action::Update)
+        {
+            let role =
+                TargetRole::from_access_level(client.project_member_access(id, user_id).await?);
+            if role != TargetRole::Allowed {
+                rows = build(role);
+            }
+        }
         plan::sort_rows(&mut rows);
         Ok::<_, GitLabError>((id, rows))
     };
@@ -109,18 +111,26 @@ pub async fn resolve_target_user(
         is_admin: pre.is_admin,
         has_sudo: pre.has_scope("sudo"),
         new_pull_api: pre.version.supports_pull_mirror_api(),
+        mirror_available: pre.mirror_available,
     };
-    let Some(wanted) = wanted.filter(|w| *w != pre.user.username) else {
-        return Ok(plan::target_user(&pre.user.username, wanted, rights));
+    let caller = &pre.user;
+    let Some(wanted) = wanted else {
+        return Ok(plan::target_user(&caller.username, None, rights));
     };
-    let Some(user) = client.user_by_username(wanted).await? else {
+    let found = if wanted == caller.username {
+        Some(caller.clone())
+    } else {
+        client.user_by_username(wanted).await?
+    };
+    let Some(user) = found else {
         return Err(AppError::usage(format!("--mirror-user {wanted}: no such GitLab user")));
     };
-    if user.state.as_deref().is_some_and(|s| s != "active") {
+    if !user.is_active() {
         return Err(AppError::usage(format!(
             "--mirror-user {wanted}: the account is {}, mirrors would stop",
             user.state.as_deref().unwrap_or("inactive")
         )));
     }
-    Ok(plan::target_user(&pre.user.username, Some(&user.username), rights))
+    let wanted = WantedUser { id: user.id, username: user.username, is_admin: user.is_admin };
+    Ok(plan::target_user(&caller.username, Some(&wanted), rights))
 }

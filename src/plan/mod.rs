@@ -25,7 +25,10 @@ pub use csv_io::{
     AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, parse_plan_lines,
     plan_instance_base, read_plan, write_plan, write_plan_file,
 };
-pub use decide::{CallerRights, PlanContext, TargetUser, build_row, target_user};
+pub use decide::{
+    CallerRights, PlanContext, TargetRole, TargetUser, WantedUser, build_row, target_user,
+    without_credentials,
+};
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
 pub use facts::{MirrorFacts, MirrorKind, ProjectFacts};
 pub use fingerprint::{

@@ -166,6 +166,15 @@ pub struct PlanRow {
 }
 
 impl PlanRow {
+    /// A pull row that only moves the mirror user: written without URL or credentials, so the
+    /// URL and stored credentials stay byte for byte.
+    pub fn is_mirror_user_only(&self) -> bool {
+        self.mirror_type == MirrorType::Pull
+            && self.action == Action::Update
+            && self.new_auth == Some(NewAuth::Unchanged)
+            && self.fixes == [Fix::MirrorUser]
+    }
+
     /// The row's identity: no two rows of a plan share it.
     pub fn key(&self) -> RowKey {
         (self.project_id, self.mirror_type, self.mirror_id)
