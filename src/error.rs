@@ -1,8 +1,9 @@
 //! The top-level error type, exit codes, and the mapping between them.
 //!
-//! Modules return their own typed errors; `AppError` wraps them so that `main` picks an exit
-//! code with one `match`. Messages never contain a token: secrets are `SecretString`s and URLs
-//! in messages go through [`crate::secret::mask_userinfo`].
+//! Modules return their own typed errors (`ConfigError`, `PlanError`, `JournalError`,
+//! `GitLabError`); `AppError` wraps them, and this file is the one place that decides the exit
+//! code and the hint of each. Messages never contain a token: secrets are `SecretString`s and
+//! URLs in messages go through [`crate::secret::mask_userinfo`].
 
 use std::path::PathBuf;
 
@@ -72,6 +73,12 @@ pub enum AppError {
     /// A GitLab API call failed.
     #[error(transparent)]
     GitLab(#[from] crate::gitlab::GitLabError),
+    /// Arguments, environment or a configuration file cannot work.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A plan file cannot be used (always before any write).
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     /// The run was interrupted (Ctrl-C); what was done is recorded.
     #[error("interrupted")]
     Interrupted,
@@ -106,7 +113,9 @@ impl AppError {
     /// The exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            AppError::Usage { .. } => ExitCode::Usage,
+            AppError::Usage { .. } | AppError::Plan(_) => ExitCode::Usage,
+            AppError::Config(crate::config::ConfigError::Invalid { .. }) => ExitCode::Usage,
+            AppError::Config(crate::config::ConfigError::Read { .. }) => ExitCode::Fatal,
             AppError::Interrupted => ExitCode::Interrupted,
             AppError::Fatal { .. } | AppError::Io { .. } | AppError::GitLab(_) => ExitCode::Fatal,
         }
@@ -123,6 +132,8 @@ impl AppError {
         match self {
             AppError::Usage { hint, .. } | AppError::Fatal { hint, .. } => hint.clone(),
             AppError::GitLab(e) => e.hint(),
+            AppError::Config(e) => e.hint().map(str::to_owned),
+            AppError::Plan(e) => e.hint.clone(),
             AppError::Io { .. } | AppError::Interrupted => None,
         }
     }

@@ -9,9 +9,11 @@
 pub mod apply;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod gitlab;
+pub mod inventory;
 pub mod logging;
 pub mod output;
 pub mod plan;
@@ -24,14 +26,21 @@ use error::{AppError, ExitCode};
 
 /// Run one parsed command line to completion.
 pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
-    let global = cli.global;
-    match cli.command {
-        Command::Plan(args) => cmd::plan::run(&global, args).await,
-        Command::Apply(args) => cmd::apply::run(&global, args).await,
-        Command::Status(args) => cmd::status::run(&global, args).await,
-        Command::Rewrite(args) => cmd::rewrite::run(&global, args).await,
-        Command::Demo(args) => cmd::demo::run(&global, args).await,
-        Command::Sim(args) => cmd::sim::run(&global, args).await,
+    let settings = config::Settings::from_args(&cli.global);
+    let conn = || config::ConnectionRequest::from_args(&cli.global);
+    match &cli.command {
+        Command::Plan(args) => {
+            cmd::plan::run(&settings, conn(), config::PlanRequest::from_args(args)?).await
+        }
+        Command::Apply(args) => {
+            cmd::apply::run(&settings, conn(), config::ApplyRequest::from_args(args)?).await
+        }
+        Command::Status(args) => {
+            cmd::status::run(&settings, conn(), config::StatusRequest::from_args(args)).await
+        }
+        Command::Rewrite(args) => cmd::rewrite::run(config::RewriteRequest::from_args(args)?),
+        Command::Demo(args) => cmd::demo::run(&settings, args).await,
+        Command::Sim(args) => cmd::sim::run(args).await,
         Command::Completions(args) => cmd::docs::completions(args),
         Command::Man => cmd::docs::man(),
     }

@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 
-use crate::cli::{
-    ApplyArgs, CredentialArgs, DemoArgs, GlobalArgs, PlanArgs, RuleArgs, ScopeArgs, StatusArgs,
-    StatusFormat,
-};
-use crate::cmd::Connection;
+use crate::cli::DemoArgs;
 use crate::cmd::status::StatusRow;
+use crate::config::{
+    ApplyRequest, Connection, ConnectionRequest, PlanRequest, RuleRequest, Scope, Settings,
+};
 use crate::credentials::{Credentials, HostCredential};
 use crate::error::{AppError, ExitCode};
 use crate::output::sanitize_for_terminal;
@@ -25,8 +26,8 @@ macro_rules! out {
 }
 
 /// Run `glmirror demo`.
-pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppError> {
-    let (dir, _keep) = match args.dir {
+pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppError> {
+    let (dir, _keep) = match args.dir.clone() {
         Some(dir) => {
             std::fs::create_dir_all(&dir).map_err(|e| AppError::io("cannot create", &dir, e))?;
             (dir, None)
@@ -66,8 +67,8 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
     );
     out!();
 
-    let mut global = global.clone();
-    global.no_progress = true;
+    let mut settings = settings.clone();
+    settings.no_progress = true;
     let creds = Credentials {
         hosts: demo
             .source_hosts
@@ -80,44 +81,38 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
             })
             .collect(),
     };
-    let scope = ScopeArgs::default();
-    let before = status(&global, &scope, conn()).await?;
+    let scope = Scope::whole_instance();
+    let before = status(&settings, &scope, conn()).await?;
 
     let plan_path = dir.join("plan.csv");
     out!("== 1. plan (reads everything, changes nothing)");
-    let plan_args = PlanArgs {
+    let plan_req = PlanRequest {
         scope: scope.clone(),
-        rules: RuleArgs {
-            credentials: CredentialArgs {
-                source_hosts: demo.source_hosts.clone(),
-                source_user: demo.source_user.clone(),
-                ..CredentialArgs::default()
-            },
+        rules: RuleRequest {
+            credentials: creds.clone(),
+            maps: Vec::new(),
+            prefer_https: false,
             mirror_user: demo.mirror_user.clone(),
-            ..RuleArgs::default()
         },
         out: plan_path.clone(),
     };
-    crate::cmd::plan::execute(&global, &plan_args, conn(), &creds).await?;
+    crate::cmd::plan::execute(&settings, &plan_req, conn()).await?;
     out!("  review it in a spreadsheet: {}", plan_path.display());
     out!();
 
     out!("== 2. apply (only `update` rows; journaled; drift-checked)");
-    let apply_args = ApplyArgs {
-        plan: plan_path.clone(),
-        credentials: plan_args.rules.credentials.clone(),
+    let apply_req = ApplyRequest {
         yes: true,
-        dry_run: false,
-        journal: None,
-        report: None,
         verify: true,
-        verify_timeout: 30,
+        verify_timeout: Duration::from_secs(30),
+        ..ApplyRequest::for_plan(plan_path.clone(), creds)
     };
-    let applied = crate::cmd::apply::execute(&global, &apply_args, || Ok(conn()), &creds).await?;
+    let applied =
+        crate::cmd::apply::run(&settings, ConnectionRequest::Resolved(conn()), apply_req).await?;
     out!();
 
     out!("== 3. status (read-only health report)");
-    let after = status(&global, &scope, conn()).await?;
+    let after = status(&settings, &scope, conn()).await?;
     print_before_after(&before, &after);
     let healthy = |rows: &[StatusRow]| rows.iter().filter(|r| r.health == "ok").count();
     out!();
@@ -137,12 +132,11 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode, AppErr
 }
 
 async fn status(
-    global: &GlobalArgs,
-    scope: &ScopeArgs,
+    settings: &Settings,
+    scope: &Scope,
     conn: Connection,
 ) -> Result<Vec<StatusRow>, AppError> {
-    let args = StatusArgs { scope: scope.clone(), format: StatusFormat::Table };
-    let (rows, _, _) = crate::cmd::status::collect(global, &args, conn).await?;
+    let (rows, _, _) = crate::cmd::status::collect(settings, scope, conn).await?;
     Ok(rows)
 }
 

@@ -8,7 +8,7 @@ use crate::cli::{Cli, CompletionsArgs};
 use crate::error::{AppError, ExitCode};
 
 /// Print a completion script for the requested shell.
-pub fn completions(args: CompletionsArgs) -> Result<ExitCode, AppError> {
+pub fn completions(args: &CompletionsArgs) -> Result<ExitCode, AppError> {
     // Generate into memory first: clap_complete panics when its writer fails (`| head`).
     let mut cmd = Cli::command();
     let mut script = Vec::new();

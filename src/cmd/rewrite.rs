@@ -3,8 +3,7 @@
 
 use std::io::{BufRead, Write};
 
-use crate::cli::{GlobalArgs, RewriteArgs};
-use crate::credentials::Credentials;
+use crate::config::RewriteRequest;
 use crate::error::{AppError, ExitCode};
 use crate::rewrite::{self, Direction, Fix, MirrorInput, Rewrite, Rules};
 
@@ -13,20 +12,11 @@ pub const HEADER: [&str; 7] =
     ["input_url", "new_url", "new_user", "new_auth", "fixes", "action", "reason"];
 
 /// Run `glmirror rewrite`.
-pub async fn run(_global: &GlobalArgs, args: RewriteArgs) -> Result<ExitCode, AppError> {
-    let creds = Credentials::from_args(&args.rules.credentials)?;
-    let maps = args
-        .rules
-        .maps
-        .iter()
-        .map(|m| rewrite::parse_map(m).map_err(AppError::usage))
-        .collect::<Result<Vec<_>, _>>()?;
-    let rules = creds.rules(maps, args.rules.prefer_https);
-    let inputs: Vec<String> =
-        if args.urls.is_empty() { read_stdin_lines()? } else { args.urls.clone() };
+pub fn run(req: RewriteRequest) -> Result<ExitCode, AppError> {
+    let inputs: Vec<String> = if req.urls.is_empty() { read_stdin_lines()? } else { req.urls };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match write_csv(&mut out, &inputs, &rules) {
+    match write_csv(&mut out, &inputs, &req.rules) {
         Ok(()) => Ok(ExitCode::Success),
         // A closed pipe (`| head`) is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::Success),

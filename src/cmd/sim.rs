@@ -4,12 +4,12 @@
 
 use std::io::Write;
 
-use crate::cli::{GlobalArgs, SimArgs};
+use crate::cli::SimArgs;
 use crate::error::{AppError, ExitCode};
 use crate::sim::{Faults, Fixture, SimOptions};
 
 /// Run `glmirror sim`.
-pub async fn run(_global: &GlobalArgs, args: SimArgs) -> Result<ExitCode, AppError> {
+pub async fn run(args: &SimArgs) -> Result<ExitCode, AppError> {
     let fixture = match (&args.fixture, args.generate) {
         (Some(path), _) => Fixture::load(path).map_err(|e| AppError::usage(e.to_string()))?,
         (None, Some(n)) => Fixture::generate(n, args.seed.unwrap_or(0)),
@@ -33,7 +33,7 @@ pub async fn run(_global: &GlobalArgs, args: SimArgs) -> Result<ExitCode, AppErr
     let (admin_token, maintainer_token) = crate::sim::fixture_tokens(&fixture);
     let mut opts = SimOptions::new(fixture);
     opts.faults = faults;
-    opts.gitlab_version = args.gitlab_version;
+    opts.gitlab_version = args.gitlab_version.clone();
     opts.update_delay_ms = 500;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

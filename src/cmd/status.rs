@@ -8,10 +8,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::{GlobalArgs, StatusArgs, StatusFormat};
-use crate::cmd::inventory::MirrorFacts;
-use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, ReadContext};
+use crate::cli::StatusFormat;
+use crate::config::{Connection, ConnectionRequest, Scope, Settings, StatusRequest};
 use crate::error::{AppError, ExitCode};
+use crate::inventory::{self, MirrorRead, ReadContext, facts};
 use crate::output::sanitize_for_terminal;
 use crate::plan::{self, Diagnosis, MirrorType};
 
@@ -47,12 +47,15 @@ pub struct StatusRow {
 }
 
 /// Run `glmirror status`.
-pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, AppError> {
-    let conn = super::connection(global)?;
-    let (rows, silent, refused) = collect(global, &args, conn).await?;
+pub async fn run(
+    settings: &Settings,
+    conn: ConnectionRequest,
+    req: StatusRequest,
+) -> Result<ExitCode, AppError> {
+    let (rows, silent, refused) = collect(settings, &req.scope, conn.resolve()?).await?;
     let unhealthy = rows.iter().filter(|r| r.health == "unhealthy").count();
-    print_rows(&rows, args.format)?;
-    if !global.quiet {
+    print_rows(&rows, req.format)?;
+    if !settings.quiet {
         eprintln!(
             "glmirror status: {} mirrors, {} unhealthy{}",
             rows.len(),
@@ -73,19 +76,19 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, AppE
 /// Read the health of every mirror in scope, sorted like a plan. Also returns whether Silent
 /// Mode is on, and how many mirror reads were refused (401/403).
 pub async fn collect(
-    global: &GlobalArgs,
-    args: &StatusArgs,
-    conn: super::Connection,
+    settings: &Settings,
+    scope: &Scope,
+    conn: Connection,
 ) -> Result<(Vec<StatusRow>, bool, u64), AppError> {
-    let client = inventory::client(global, conn)?;
+    let client = inventory::client(settings, conn)?;
     let pre = inventory::preflight(&client, false).await?;
     let now = OffsetDateTime::now_utc();
     let silent = pre.silent_mode == Some(true);
     let users = ReadContext::skipping_forbidden();
-    let progress = super::plan::progress_bar(global, "reading mirrors");
-    let mut reads = inventory::projects(&client, &args.scope, &pre)
-        .map_ok(|p| inventory::read_project(&client, &users, p, args.scope.mirrors))
-        .try_buffer_unordered(usize::from(global.concurrency));
+    let progress = crate::output::progress_bar(settings, "reading mirrors");
+    let mut reads = inventory::projects(&client, scope, &pre)
+        .map_ok(|p| inventory::read_project(&client, &users, p, scope.mirrors))
+        .try_buffer_unordered(usize::from(settings.concurrency));
     let mut rows = Vec::new();
     while let Some(project_reads) = reads.try_next().await? {
         progress.inc(1);
@@ -98,12 +101,9 @@ pub async fn collect(
 
 /// The health of one mirror.
 pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> StatusRow {
-    let facts = MirrorFacts::of(read);
-    let (mirror_type, mirror_id) = match &read.mirror {
-        MirrorDetail::Push(m) => (MirrorType::Push, Some(m.id)),
-        _ => (MirrorType::Pull, None),
-    };
-    let diagnosis = facts.diagnose(mirror_type, now, silent_mode);
+    let facts = facts::facts_of(read);
+    let (mirror_type, mirror_id) = (facts.mirror_type(), facts.kind.mirror_id());
+    let diagnosis = facts.diagnose(now, silent_mode);
     let archived = read.project.archived;
     // SPEC §2: unhealthy = enabled mirror of a non-archived project whose status is `failed`,
     // or diagnosed `stuck` or `mirror-user-blocked`.

@@ -801,6 +801,20 @@ impl GitLabClient {
         self.write_json(Method::PUT, self.url(&["projects", &id]), Some(body)).await
     }
 
+    /// The deprecated pull-mirror path before 17.6, changing only the mirror user:
+    /// `PUT /projects/:id` with `mirror_user_id` (administrators only; `doc/api/projects.md`).
+    /// URL and stored credentials are not sent, so GitLab keeps them.
+    #[tracing::instrument(skip_all, fields(project_id = project_id))]
+    pub async fn update_project_mirror_user(
+        &self,
+        project_id: u64,
+        mirror_user_id: u64,
+    ) -> Result<Project, GitLabError> {
+        let id = project_id.to_string();
+        let body = secret_body(&MirrorUserBody { mirror_user_id }, [])?;
+        self.write_json(Method::PUT, self.url(&["projects", &id]), Some(body)).await
+    }
+
     /// `POST /projects/:id/mirror/pull`: ask GitLab to update the mirror now. GitLab answers
     /// 200 even when it only defers the update (cool-down, update already due).
     #[tracing::instrument(skip_all, fields(project_id = project_id))]
@@ -934,6 +948,22 @@ impl GitLabClient {
         let users: Vec<User> = self.get_json(url).await?;
         Ok(users.into_iter().find(|u| u.username.eq_ignore_ascii_case(username)))
     }
+
+    /// `GET /projects/:id/members/all/:user_id`: the user's effective access level in the
+    /// project, inherited and invited memberships included (`doc/api/members.md`); `None` when
+    /// the user is no member at all (404).
+    #[tracing::instrument(skip_all)]
+    pub async fn project_member_access(
+        &self,
+        project_id: u64,
+        user_id: u64,
+    ) -> Result<Option<u32>, GitLabError> {
+        let (project, user) = (project_id.to_string(), user_id.to_string());
+        let url = self.url(&["projects", &project, "members", "all", &user]);
+        let member: Option<crate::gitlab::model::Member> =
+            self.get_optional(url, GitLabError::is_not_found).await?;
+        Ok(member.map(|m| m.access_level))
+    }
 }
 
 fn sudo_header(username: &str) -> Result<HeaderValue, GitLabError> {
@@ -1019,6 +1049,11 @@ struct ImportUrlBody<'a> {
     mirror_overwrites_diverged_branches: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mirror_branch_regex: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct MirrorUserBody {
+    mirror_user_id: u64,
 }
 
 #[derive(Serialize)]

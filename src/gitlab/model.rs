@@ -193,6 +193,16 @@ pub struct User {
     pub bot: bool,
 }
 
+/// A project member, from `GET /projects/:id/members/all/:user_id` (`doc/api/members.md`):
+/// only what glmirror reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// User id.
+    pub id: u64,
+    /// Effective access level (10 Guest, 20 Reporter, 30 Developer, 40 Maintainer, 50 Owner).
+    pub access_level: u32,
+}
+
 impl User {
     /// Is the account usable (`state == "active"`; an absent state counts as active)?
     pub fn is_active(&self) -> bool {
@@ -269,6 +279,10 @@ pub struct ApplicationSettings {
     /// Silent Mode blocks mirror updates; absent before 15.11.
     #[serde(default)]
     pub silent_mode_enabled: Option<bool>,
+    /// "Allow project maintainers to configure repository mirroring": when off, only
+    /// administrators may change mirrors (`doc/api/settings.md`).
+    #[serde(default)]
+    pub mirror_available: Option<bool>,
 }
 
 /// A comparable GitLab version (`17.6.0-ee` → 17.6.0).

@@ -71,14 +71,6 @@ impl fmt::Display for PlanError {
     }
 }
 
-impl From<PlanError> for crate::error::AppError {
-    /// A bad plan is a usage error (exit 2, SPEC.md §4).
-    fn from(e: PlanError) -> Self {
-        let hint = e.hint.clone();
-        crate::error::AppError::Usage { message: e.to_string(), hint }
-    }
-}
-
 /// The characters a spreadsheet may treat as the start of a formula.
 fn is_guarded(c: char) -> bool {
     matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')

@@ -123,9 +123,10 @@ impl Diagnosis {
                  adds one)."
             }
             Diagnosis::InvalidUrl => {
-                "GitLab refuses this URL: use a standard URL such as \
-                 ssh://git@host/group/repo.git instead of the SCP-like git@host:group/repo.git, \
-                 and an allowed scheme, port and host."
+                "This URL cannot work: GitLab refuses SCP-like URLs (use \
+                 ssh://git@host/group/repo.git instead of git@host:group/repo.git) and some \
+                 schemes, ports and hosts, and GitHub no longer serves git://; use a standard \
+                 https or ssh URL."
             }
             Diagnosis::HostKey => {
                 "The remote's SSH host key changed: if the new key is genuine, delete the \
@@ -333,6 +334,9 @@ pub fn diagnose_error(mirror_type: MirrorType, error: &str) -> Diagnosis {
         "ssh url must",
         "protocol not supported",
         "unsupported protocol",
+        // GitHub retired git:// ("The unauthenticated git protocol on port 9418 is no longer
+        // supported"): a URL problem that `to-https` fixes on a source host.
+        "unauthenticated git protocol",
     ]) {
         return Diagnosis::InvalidUrl;
     }

@@ -5,25 +5,36 @@
 //! [`write_report_file`], [`AtomicOutput`]).
 //!
 //! - [`row`]: [`PlanRow`] and its column types, row order, `last_error` normalisation.
+//! - [`facts`]: [`MirrorFacts`], a mirror as read, in plain data.
+//! - [`decide`]: the row policy, facts → plan row.
 //! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
 //! - [`fingerprint`](mod@fingerprint): the `observed` column and its integrity tag.
 //! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
 //! - [`report`]: the report CSV (SPEC.md §7).
 
 pub mod csv_io;
+pub mod decide;
 pub mod diagnose;
+pub mod facts;
 pub mod fingerprint;
 pub mod report;
 pub mod row;
+pub mod summary;
 
 pub use csv_io::{
     AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, parse_plan_lines,
     plan_instance_base, read_plan, write_plan, write_plan_file,
 };
+pub use decide::{
+    CallerRights, PlanContext, TargetRole, TargetUser, WantedUser, build_row, target_user,
+    without_credentials,
+};
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
+pub use facts::{MirrorFacts, MirrorKind, ProjectFacts};
 pub use fingerprint::{
     MirrorFlags, ObservedState, SealKey, check_observed_cell, fingerprint, observed_cell,
     observed_fingerprint, planned_action,
 };
 pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};
 pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error, sort_rows};
+pub use summary::Summary;

@@ -100,6 +100,15 @@ impl CurrentAuth {
     }
 }
 
+impl From<MirrorType> for crate::rewrite::Direction {
+    fn from(t: MirrorType) -> Self {
+        match t {
+            MirrorType::Pull => crate::rewrite::Direction::Pull,
+            MirrorType::Push => crate::rewrite::Direction::Push,
+        }
+    }
+}
+
 // Display and FromStr from `code()`, shared with the rewrite codes.
 pub(crate) use crate::rewrite::code_traits;
 
@@ -185,6 +194,15 @@ pub struct PlanRow {
 }
 
 impl PlanRow {
+    /// A pull row that only moves the mirror user: written without URL or credentials, so the
+    /// URL and stored credentials stay byte for byte.
+    pub fn is_mirror_user_only(&self) -> bool {
+        self.mirror_type == MirrorType::Pull
+            && self.action == Action::Update
+            && self.new_auth == Some(NewAuth::Unchanged)
+            && self.fixes == [Fix::MirrorUser]
+    }
+
     /// The row's identity: no two rows of a plan share it.
     pub fn key(&self) -> RowKey {
         RowKey {

@@ -470,13 +470,18 @@ pub fn start_pull_update(shared: &Arc<Shared>, st: &mut State, project_id: u64) 
         let mut st = shared.lock();
         let Some(project) = st.projects.get(&project_id) else { return };
         let Some(pull) = project.pull.as_deref() else { return };
-        let mirror_user_ok = pull
-            .mirror_user_id
-            .and_then(|id| st.users.get(&id))
-            .is_some_and(|u| u.state == "active" && !u.deleted);
+        let mirror_user = pull.mirror_user_id.and_then(|id| st.users.get(&id));
+        let mirror_user_ok = mirror_user.is_some_and(|u| u.state == "active" && !u.deleted);
+        // The mirror pushes what it fetched as its user: below Maintainer it cannot push to
+        // protected branches, and GitLab fails the update.
+        let may_push = mirror_user
+            .is_some_and(|u| u.is_admin || st.project_access(u.id, project) >= MAINTAINER);
         let outcome = if !mirror_user_ok {
             // GitLab stops a mirror whose user was blocked or removed [I: wording].
             Err("The mirror user is blocked or no longer exists".to_owned())
+        } else if !may_push {
+            Err("The mirror user is not allowed to push code to all branches on this project."
+                .to_owned())
         } else {
             st.remote_outcome(&pull.import_url, pull.user.as_deref(), pull.password.as_deref())
         };

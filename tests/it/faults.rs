@@ -127,7 +127,15 @@ fn assert_planned_state(plan: &[u8], before: &StateSnapshot, after: &StateSnapsh
         match row["mirror_type"].as_str() {
             "pull" => {
                 let (n, w) = (now.pull.as_ref().expect("pull"), was.pull.as_ref().expect("pull"));
-                if update {
+                if update && row["fixes"] == "mirror-user" {
+                    // Mirror-user-only: URL and stored credentials byte for byte as before.
+                    assert_eq!(
+                        (&n.import_url, &n.user, &n.password),
+                        (&w.import_url, &w.user, &w.password),
+                        "{ctx}: project {pid} url and credentials kept"
+                    );
+                    assert_eq!(n.mirror_user_id, Some(root), "{ctx}: project {pid} mirror user");
+                } else if update {
                     // GitLab keeps the URL without userinfo (an SSH user is stored apart).
                     let (stored, ssh_user) = split_userinfo(new_url);
                     assert_eq!(n.import_url, stored, "{ctx}: project {pid} url");

@@ -224,6 +224,9 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx) -> Result<Response,
             Method::PUT => mirrors::put_project(shared, st, ctx, id),
             _ => Err(method_not_allowed()),
         },
+        ["projects", id, "members", "all", user] => {
+            known(get).and_then(|()| projects::project_member(st, ctx, id, user))
+        }
         ["projects", id, "mirror", "pull"] => match *m {
             Method::GET | Method::HEAD if st.at_least(15, 6) => mirrors::get_pull(st, ctx, id),
             // `PUT …/mirror/pull` is new in 17.6 (GITLAB-FACTS §2.2): absent before.

@@ -287,6 +287,27 @@ pub fn visible_project(st: &State, caller: &Caller, key: &str) -> Result<u64, Re
         .ok_or_else(|| message(StatusCode::NOT_FOUND, "404 Project Not Found"))
 }
 
+/// `GET /projects/:id/members/all/:user_id`: the user's effective membership, inherited and
+/// invited ones included (`doc/api/members.md`); 404 when the user is no member. An
+/// administrator without a membership is no member here either.
+pub fn project_member(st: &State, ctx: &Ctx, key: &str, user: &str) -> Answer {
+    let caller = authenticate(st, ctx, &[])?;
+    let id = visible_project(st, &caller, key)?;
+    let not_found = || message(StatusCode::NOT_FOUND, "404 Not found");
+    let uid: u64 = user.parse().map_err(|_| not_found())?;
+    let u = st.users.get(&uid).filter(|u| !u.deleted).ok_or_else(not_found)?;
+    let level = st.project_access(uid, &st.projects[&id]);
+    if level == 0 {
+        return Err(not_found());
+    }
+    let mut v = user_public(st, u);
+    v["access_level"] = json!(level);
+    v["created_at"] = json!("2024-01-01T00:00:00.000Z");
+    v["expires_at"] = Value::Null;
+    v["membership_state"] = json!("active");
+    Ok(json_response(StatusCode::OK, &v))
+}
+
 /// `GET /projects/:id`.
 pub fn get_project(st: &State, ctx: &Ctx, key: &str) -> Answer {
     let caller = authenticate(st, ctx, &[])?;

@@ -1,22 +1,21 @@
 //! Reading the instance: pre-flight checks, the projects in scope, and each mirror's live
-//! state. Shared by `plan` and `status`; never writes to GitLab.
+//! state, turned into plan facts ([`facts`]). Shared by `plan`, `status` and `apply`'s re-reads;
+//! never writes to GitLab. [`walk`] streams a whole plan's rows in order.
+
+pub mod facts;
+pub mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
-use crate::cli::{GlobalArgs, MirrorSelection, ScopeArgs};
-use crate::cmd::Connection;
+use crate::config::{Connection, Mirrors, Scope, Settings};
 use crate::error::AppError;
 use crate::gitlab::{
     ClientConfig, GitLabClient, GitLabError, GitLabVersion, Project, ProjectQuery, PullMirror,
     RemoteMirror, Tuning, User,
-};
-use crate::plan::{
-    self, CurrentAuth, DiagnoseInput, MirrorFlags, MirrorType, MirrorUserState, ObservedState,
 };
 
 /// What pre-flight learned about the token, the caller and the instance.
@@ -32,6 +31,8 @@ pub struct Preflight {
     pub scopes: Option<Vec<String>>,
     /// Silent Mode, when the caller may read application settings (admins only).
     pub silent_mode: Option<bool>,
+    /// The instance setting `mirror_available`, when the caller may read it (admins only).
+    pub mirror_available: Option<bool>,
     /// Things worth telling the user before the run.
     pub warnings: Vec<String>,
 }
@@ -44,11 +45,11 @@ impl Preflight {
 }
 
 /// Build the client from the resolved connection and global options.
-pub fn client(global: &GlobalArgs, conn: Connection) -> Result<GitLabClient, AppError> {
+pub fn client(settings: &Settings, conn: Connection) -> Result<GitLabClient, AppError> {
     let mut cfg = ClientConfig::new(conn.base_url, conn.token);
-    cfg.ca_cert = global.ca_cert.clone();
+    cfg.ca_cert = settings.ca_cert.clone();
     // Pacing needs to know how many requests run at once.
-    Ok(GitLabClient::with_tuning(cfg, Tuning::with_concurrency(u32::from(global.concurrency)))?)
+    Ok(GitLabClient::with_tuning(cfg, Tuning::with_concurrency(u32::from(settings.concurrency)))?)
 }
 
 /// Check the token, the caller, the version and Silent Mode. `write` asks for the `api` scope.
@@ -83,12 +84,14 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
         );
     }
     let is_admin = user.is_admin;
-    let silent_mode = if is_admin {
-        Some(client.application_settings().await?.silent_mode_enabled.unwrap_or(false))
+    let (silent_mode, mirror_available) = if is_admin {
+        let settings = client.application_settings().await?;
+        (Some(settings.silent_mode_enabled.unwrap_or(false)), settings.mirror_available)
     } else {
-        None
+        (None, None)
     };
-    let pre = Preflight { version, user, is_admin, scopes, silent_mode, warnings };
+    let pre =
+        Preflight { version, user, is_admin, scopes, silent_mode, mirror_available, warnings };
     let needed = if write { "api" } else { "read_api" };
     if !(pre.has_scope("api") || (!write && pre.has_scope("read_api"))) {
         return Err(AppError::fatal_hint(
@@ -184,10 +187,10 @@ impl ReadContext {
 /// non-admin only the projects they maintain). Groups and projects: each project once.
 pub fn projects<'a>(
     client: &'a GitLabClient,
-    scope: &'a ScopeArgs,
+    scope: &'a Scope,
     pre: &Preflight,
 ) -> BoxStream<'a, Result<Project, GitLabError>> {
-    if scope.groups.is_empty() && scope.projects.is_empty() {
+    if scope.is_whole_instance() {
         // GITLAB-FACTS §1.3: `min_access_level` counts only memberships, so an admin must omit it.
         let query = ProjectQuery {
             min_access_level: if pre.is_admin { None } else { Some(40) },
@@ -236,11 +239,11 @@ pub async fn read_project(
     client: &GitLabClient,
     users: &ReadContext,
     project: Project,
-    selection: MirrorSelection,
+    mirrors: Mirrors,
 ) -> Result<Vec<MirrorRead>, GitLabError> {
     let project = Arc::new(project);
     let mut reads = Vec::new();
-    if selection != MirrorSelection::Push {
+    if mirrors.pull {
         if project.mirror {
             match no_permission_is_none(users, &project, client.pull_mirror(project.id).await)? {
                 // No permission: no row at all (a warning was logged).
@@ -270,7 +273,7 @@ pub async fn read_project(
             reads.push(MirrorRead { project: project.clone(), mirror: MirrorDetail::PullDisabled });
         }
     }
-    if selection != MirrorSelection::Pull {
+    if mirrors.push {
         let mut mirrors =
             no_permission_is_none(users, &project, client.remote_mirrors(project.id).await)?
                 .unwrap_or_default();
@@ -282,162 +285,4 @@ pub async fn read_project(
         );
     }
     Ok(reads)
-}
-
-/// The direction-independent facts of one mirror.
-#[derive(Debug, Clone)]
-pub(crate) struct MirrorFacts {
-    pub(crate) url: String,
-    pub(crate) enabled: bool,
-    pub(crate) update_status: String,
-    pub(crate) last_error: Option<String>,
-    pub(crate) last_update_started_at: Option<OffsetDateTime>,
-    pub(crate) last_successful_update_at: Option<OffsetDateTime>,
-    pub(crate) user_state: MirrorUserState,
-    pub(crate) user_name: String,
-    pub(crate) user_id: Option<u64>,
-    pub(crate) flags: MirrorFlags,
-}
-
-impl MirrorFacts {
-    /// What a write would overwrite: the input of the `observed` fingerprint. Plan and apply
-    /// both build it here, so the two can never disagree on what counts as drift.
-    pub(crate) fn observed(&self) -> ObservedState {
-        ObservedState {
-            masked_url: self.url.clone(),
-            current_auth: CurrentAuth::from_masked_url(&self.url),
-            enabled: self.enabled,
-            mirror_user_id: self.user_id,
-            flags: self.flags.clone(),
-        }
-    }
-
-    /// The facts after a successful `PUT …/mirror/pull`, from GitLab's answer (the mirror as
-    /// saved) and its rule that the writer becomes the mirror user. Flags the answer leaves
-    /// out (GitLab before 17.5) are taken as unchanged.
-    pub(crate) fn after_put(&self, saved: &PullMirror, mirror_user: &str) -> MirrorFacts {
-        let mut after = self.clone();
-        after.url = saved.url.clone().unwrap_or_else(|| self.url.clone());
-        after.enabled = saved.enabled.unwrap_or(self.enabled);
-        after.update_status = saved.update_status.clone().unwrap_or_default();
-        after.last_error = saved.last_error.clone().filter(|e| !e.trim().is_empty());
-        if !mirror_user.is_empty() {
-            after.user_name = mirror_user.to_owned();
-        }
-        let flags = &mut after.flags;
-        flags.trigger_builds = saved.mirror_trigger_builds.or(flags.trigger_builds);
-        flags.only_protected_branches =
-            saved.only_mirror_protected_branches.or(flags.only_protected_branches);
-        flags.overwrite_diverged =
-            saved.mirror_overwrites_diverged_branches.or(flags.overwrite_diverged);
-        if saved.mirror_branch_regex.is_some() {
-            flags.branch_regex = saved.mirror_branch_regex.clone();
-        }
-        after
-    }
-
-    /// The diagnosis (SPEC §5) of a mirror with these facts.
-    pub(crate) fn diagnose(
-        &self,
-        mirror_type: MirrorType,
-        now: OffsetDateTime,
-        silent_mode: bool,
-    ) -> Option<plan::Diagnosis> {
-        plan::diagnose(&DiagnoseInput {
-            mirror_type,
-            enabled: self.enabled,
-            update_status: &self.update_status,
-            last_error: self.last_error.as_deref(),
-            last_update_started_at: self.last_update_started_at,
-            last_successful_update_at: self.last_successful_update_at,
-            now,
-            mirror_user_state: self.user_state,
-            silent_mode,
-        })
-    }
-
-    pub(crate) fn of(read: &MirrorRead) -> MirrorFacts {
-        let project = &read.project;
-        match &read.mirror {
-            MirrorDetail::Pull { mirror, user } => {
-                let (user_state, user_name) = match user {
-                    UserLookup::NoUser => (MirrorUserState::Unknown, String::new()),
-                    UserLookup::Deleted(_) => (MirrorUserState::Deleted, String::new()),
-                    UserLookup::Found(u) => (
-                        match u.state.as_deref() {
-                            Some("active") | None => MirrorUserState::Active,
-                            Some(_) => MirrorUserState::Blocked,
-                        },
-                        u.username.clone(),
-                    ),
-                };
-                MirrorFacts {
-                    url: mirror
-                        .url
-                        .clone()
-                        .or_else(|| project.import_url.clone())
-                        .unwrap_or_default(),
-                    enabled: mirror.enabled.unwrap_or(true),
-                    update_status: mirror.update_status.clone().unwrap_or_default(),
-                    last_error: mirror.last_error.clone().filter(|e| !e.trim().is_empty()),
-                    last_update_started_at: parse_time(mirror.last_update_started_at.as_deref()),
-                    last_successful_update_at: parse_time(
-                        mirror.last_successful_update_at.as_deref(),
-                    ),
-                    user_state,
-                    user_name,
-                    user_id: project.mirror_user_id,
-                    flags: MirrorFlags {
-                        trigger_builds: mirror
-                            .mirror_trigger_builds
-                            .or(project.mirror_trigger_builds),
-                        only_protected_branches: mirror
-                            .only_mirror_protected_branches
-                            .or(project.only_mirror_protected_branches),
-                        overwrite_diverged: mirror
-                            .mirror_overwrites_diverged_branches
-                            .or(project.mirror_overwrites_diverged_branches),
-                        branch_regex: mirror.mirror_branch_regex.clone(),
-                        keep_divergent_refs: None,
-                        auth_method: None,
-                    },
-                }
-            }
-            MirrorDetail::PullDisabled => MirrorFacts {
-                url: project.import_url.clone().unwrap_or_default(),
-                enabled: false,
-                update_status: project.import_status.clone().unwrap_or_default(),
-                last_error: None,
-                last_update_started_at: None,
-                last_successful_update_at: None,
-                user_state: MirrorUserState::NotApplicable,
-                user_name: String::new(),
-                user_id: project.mirror_user_id,
-                flags: MirrorFlags::default(),
-            },
-            MirrorDetail::Push(m) => MirrorFacts {
-                url: m.url.clone(),
-                enabled: m.enabled,
-                update_status: m.update_status.clone().unwrap_or_default(),
-                last_error: m.last_error.clone().filter(|e| !e.trim().is_empty()),
-                last_update_started_at: parse_time(m.last_update_started_at.as_deref()),
-                last_successful_update_at: parse_time(m.last_successful_update_at.as_deref()),
-                user_state: MirrorUserState::NotApplicable,
-                user_name: String::new(),
-                user_id: None,
-                flags: MirrorFlags {
-                    trigger_builds: None,
-                    only_protected_branches: m.only_protected_branches,
-                    overwrite_diverged: None,
-                    branch_regex: m.mirror_branch_regex.clone(),
-                    keep_divergent_refs: m.keep_divergent_refs,
-                    auth_method: m.auth_method.clone(),
-                },
-            },
-        }
-    }
-}
-
-fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
-    text.and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
 }

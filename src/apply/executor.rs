@@ -1,0 +1,359 @@
+//! The apply executor: runs the plan's `update` rows concurrently, one row at a time per task,
+//! journaling each GitLab write before it is sent and each row's outcome after, and turns
+//! per-row failures into outcomes (only journal failures end the run). The pull and push
+//! write paths are in `pull.rs` and `push.rs`; the pure comparisons in `matching.rs`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+use crate::apply::interrupt::Interrupt;
+use crate::apply::journal::{self, Journal, JournalState, OutcomeEntry, PushRepair, RowState};
+use crate::apply::matching::is_https;
+use crate::credentials::Credentials;
+use crate::error::AppError;
+use crate::gitlab::{GitLabClient, GitLabError};
+use crate::inventory::{Preflight, ReadContext};
+use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow, RowKey};
+use crate::rewrite::{self, Action, NewAuth};
+use crate::secret::mask_userinfo;
+
+/// How often a write whose answer was lost is sent again, after a re-read showed it did not
+/// land.
+pub(crate) const MAX_RESENDS: u32 = 2;
+
+/// What earlier runs recorded about a row.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Prior {
+    /// An intent without an outcome: the previous run died while writing this row.
+    pub(crate) in_flight: bool,
+    /// An earlier run wrote or tried to write this row since it last finished for good
+    /// (`in_flight`, or it ended `failed` after a write that may have landed).
+    pub(crate) attempted: bool,
+    /// For push rows: what an earlier attempt already did.
+    pub(crate) repair: Option<PushRepair>,
+}
+
+impl Prior {
+    /// What the journal says about a row.
+    pub(crate) fn of(state: &JournalState, key: &RowKey) -> Prior {
+        Prior {
+            in_flight: matches!(state.row(key), Some(RowState::InFlight { .. })),
+            attempted: state.attempted(key),
+            repair: state.push_repair(key),
+        }
+    }
+}
+
+/// How one row ended in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowResult {
+    /// The outcome code.
+    pub(crate) outcome: Outcome,
+    /// The report's `outcome_detail`.
+    pub(crate) detail: String,
+    /// The report's `verified_status` (empty without `--verify`).
+    pub(crate) verified: String,
+}
+
+impl RowResult {
+    fn new(outcome: Outcome, detail: impl Into<String>) -> RowResult {
+        RowResult { outcome, detail: detail.into(), verified: String::new() }
+    }
+
+    /// The write landed; `verified` is the `--verify` result (empty without it).
+    pub(crate) fn applied(detail: impl Into<String>, verified: String) -> RowResult {
+        RowResult { verified, ..RowResult::new(Outcome::Applied, detail) }
+    }
+
+    /// An earlier run's write had landed.
+    pub(crate) fn already_applied(detail: impl Into<String>) -> RowResult {
+        RowResult::new(Outcome::AlreadyApplied, detail)
+    }
+
+    /// The live mirror changed since planning: not written.
+    pub(crate) fn drifted(detail: impl Into<String>) -> RowResult {
+        RowResult::new(Outcome::Drifted, detail)
+    }
+
+    /// The row could not be applied.
+    pub(crate) fn failed(detail: impl Into<String>) -> RowResult {
+        RowResult::new(Outcome::Failed, detail)
+    }
+
+    /// What a real run would do.
+    pub(crate) fn dry_run(detail: impl Into<String>) -> RowResult {
+        RowResult::new(Outcome::DryRun, detail)
+    }
+
+    /// Not attempted.
+    pub(crate) fn skipped(detail: impl Into<String>) -> RowResult {
+        RowResult::new(Outcome::Skipped, detail)
+    }
+}
+
+/// Why a row's work stopped early: a GitLab failure or a refusal ends the row, a journal
+/// failure ends the run.
+pub(crate) enum RowStop {
+    GitLab(GitLabError),
+    Refused(String),
+    Journal(AppError),
+}
+
+impl From<GitLabError> for RowStop {
+    fn from(e: GitLabError) -> Self {
+        RowStop::GitLab(e)
+    }
+}
+
+/// The settings of one run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExecSettings {
+    /// Write nothing; say what would be written.
+    pub(crate) dry_run: bool,
+    /// After writing, wait for each mirror's update and record the result.
+    pub(crate) verify: bool,
+    /// How long `verify` waits for one mirror.
+    pub(crate) verify_timeout: Duration,
+}
+
+/// Shared state of one apply run.
+pub(crate) struct Exec {
+    pub(crate) client: GitLabClient,
+    pub(crate) pre: Preflight,
+    pub(crate) creds: Credentials,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) settings: ExecSettings,
+    pub(crate) users: ReadContext,
+    pub(crate) interrupt: Interrupt,
+    /// Push mirrors created or adopted as replacements in this run, by (project, mirror id).
+    claimed: Mutex<HashSet<(u64, u64)>>,
+}
+
+/// Apply `rows` (the plan's `update` rows an earlier run has not finished), at most
+/// `concurrency` at a time; returns each row's result by key.
+pub(crate) async fn apply_rows(
+    exec: Arc<Exec>,
+    rows: &[&PlanRow],
+    state: &JournalState,
+    concurrency: usize,
+    progress: &indicatif::ProgressBar,
+) -> Result<HashMap<RowKey, (RowResult, OffsetDateTime)>, AppError> {
+    let mut results = HashMap::new();
+    let mut stream = futures::stream::iter(rows.iter().map(|row| {
+        let exec = exec.clone();
+        let prior = Prior::of(state, &row.key());
+        let row = (*row).clone();
+        async move {
+            let result = exec.apply_row(&row, prior).await?;
+            Ok::<_, AppError>((row.key(), result))
+        }
+    }))
+    .buffer_unordered(concurrency);
+    while let Some(done) = stream.next().await {
+        progress.inc(1);
+        let (key, result) = done?;
+        results.insert(key, (result, OffsetDateTime::now_utc()));
+    }
+    Ok(results)
+}
+
+/// The report: every plan row with this run's result, or what an earlier run recorded, or
+/// why it was not worked on.
+pub(crate) fn report_rows(
+    rows: &[PlanRow],
+    mut results: HashMap<RowKey, (RowResult, OffsetDateTime)>,
+    state: &JournalState,
+) -> Vec<ReportRow> {
+    rows.iter()
+        .map(|row| {
+            let key = row.key();
+            match results.remove(&key) {
+                Some((r, finished_at)) => ReportRow {
+                    row: row.clone(),
+                    outcome: r.outcome,
+                    outcome_detail: r.detail,
+                    verified_status: r.verified,
+                    finished_at,
+                },
+                None => not_applied(row, state.row(&key)),
+            }
+        })
+        .collect()
+}
+
+/// The report line of a row that was not worked on in this run.
+pub(crate) fn not_applied(row: &PlanRow, earlier: Option<RowState>) -> ReportRow {
+    let (outcome, detail) = match (row.action, earlier) {
+        (Action::Update, Some(RowState::Finished { outcome, detail })) if outcome.is_final() => {
+            (outcome, format!("recorded by an earlier run: {detail}"))
+        }
+        (Action::Update, _) => {
+            (Outcome::Skipped, "not started: the run was interrupted; rerun to resume".into())
+        }
+        (action, _) => (Outcome::Skipped, format!("planned as {}", action.code())),
+    };
+    ReportRow {
+        row: row.clone(),
+        outcome,
+        outcome_detail: detail,
+        verified_status: String::new(),
+        finished_at: OffsetDateTime::now_utc(),
+    }
+}
+
+impl Exec {
+    /// A new run's state.
+    pub(crate) fn new(
+        client: GitLabClient,
+        pre: Preflight,
+        creds: Credentials,
+        journal: Option<Journal>,
+        settings: ExecSettings,
+        interrupt: Interrupt,
+    ) -> Exec {
+        Exec {
+            client,
+            pre,
+            creds,
+            journal,
+            settings,
+            users: ReadContext::default(),
+            interrupt,
+            claimed: Mutex::default(),
+        }
+    }
+
+    /// Apply one row; per-row failures become outcomes, only journal failures are fatal.
+    pub(crate) async fn apply_row(
+        &self,
+        row: &PlanRow,
+        prior: Prior,
+    ) -> Result<RowResult, AppError> {
+        let key = row.key();
+        if self.interrupt.is_requested() {
+            return Ok(RowResult::skipped("not started: interrupted; rerun to resume"));
+        }
+        let attempt = match row.mirror_type {
+            MirrorType::Pull => self.apply_pull(row, &key, prior).await,
+            MirrorType::Push => self.apply_push(row, &key, prior).await,
+        };
+        let result = match attempt {
+            Ok(done) => done,
+            Err(RowStop::Journal(e)) => return Err(e),
+            Err(RowStop::GitLab(e)) => RowResult::failed(mask_userinfo(&e.to_string())),
+            Err(RowStop::Refused(why)) => RowResult::failed(why),
+        };
+        if !self.settings.dry_run
+            && let Some(j) = &self.journal
+        {
+            j.record(OutcomeEntry::new(key, result.outcome, &result.detail)).await?;
+        }
+        Ok(result)
+    }
+
+    /// Append an entry to the journal (none in a dry run).
+    pub(crate) async fn record(&self, entry: impl Into<journal::Entry>) -> Result<(), RowStop> {
+        if let Some(j) = &self.journal {
+            j.record(entry).await.map_err(|e| RowStop::Journal(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// The credentials a row sends: (auth_user, auth_password), raw.
+    pub(crate) fn credentials_for(&self, row: &PlanRow) -> Option<(SecretString, SecretString)> {
+        // The plan checks already refused anything else; this is the second lock on the door.
+        if row.new_auth != Some(NewAuth::Service) || !is_https(&row.new_url) {
+            return None;
+        }
+        let rules = self.creds.rules(Vec::new(), false);
+        let host = rewrite::source_host_for(&row.new_url, &rules)?;
+        let cred = self.creds.for_host(&host.host)?;
+        let token = cred.token.clone()?;
+        Some(match &cred.user {
+            None => (token, SecretString::from(String::new())),
+            Some(user) => (SecretString::from(user.clone()), token),
+        })
+    }
+
+    /// The row's `new_url` with its credentials in the userinfo, percent-encoded (the old
+    /// pull-mirror API and push mirrors take credentials only that way).
+    pub(crate) fn credentialed_url(&self, row: &PlanRow) -> SecretString {
+        match self.credentials_for(row) {
+            Some((user, password)) => {
+                let (user, token) = if password.expose_secret().is_empty() {
+                    (None, &user)
+                } else {
+                    (Some(user.expose_secret()), &password)
+                };
+                rewrite::authenticated_url(&row.new_url, user, token)
+            }
+            None => SecretString::from(row.new_url.clone()),
+        }
+    }
+
+    /// A push mirror stores the credentials of its URL without decoding them and encodes them
+    /// again when it pushes (`app/models/remote_mirror.rb`; see docs/gitlab-behaviour.md), so
+    /// any percent-encoded character would reach the remote double-encoded. Only credentials
+    /// made of RFC 3986 unreserved characters (what tokens and service usernames usually are)
+    /// survive; refuse the rest.
+    pub(crate) fn push_credentials_survive(&self, row: &PlanRow) -> bool {
+        self.credentials_for(row).is_none_or(|(user, password)| {
+            [user.expose_secret(), password.expose_secret()]
+                .iter()
+                .all(|part| rewrite::encode_userinfo_part(part) == **part)
+        })
+    }
+
+    /// The client to write with: `Sudo` as the planned mirror user when it is not the caller.
+    pub(crate) fn client_for(&self, row: &PlanRow) -> GitLabClient {
+        if !row.new_mirror_user.is_empty() && row.new_mirror_user != self.pre.user.username {
+            self.client.with_sudo(&row.new_mirror_user)
+        } else {
+            self.client.clone()
+        }
+    }
+
+    /// Claim a push mirror as one row's replacement; false when another row of this run
+    /// already has it (two rows of a project may share a target URL).
+    pub(crate) fn claim(&self, project_id: u64, mirror_id: u64) -> bool {
+        self.claimed.lock().expect("claims lock is never poisoned").insert((project_id, mirror_id))
+    }
+
+    /// `--verify`: poll a mirror's `(update_status, last_error)` until its update finished or
+    /// failed, or `--verify-timeout` passed, backing off from 250 ms to 5 s.
+    pub(crate) async fn poll_until_done<F, Fut>(&self, absent: &str, mut read: F) -> String
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<
+                Output = Result<Option<(Option<String>, Option<String>)>, GitLabError>,
+            >,
+    {
+        let deadline = Instant::now() + self.settings.verify_timeout;
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match read().await {
+                Ok(Some((status, error))) => match status.as_deref() {
+                    Some("finished") => return "finished".into(),
+                    Some("failed") => {
+                        let err =
+                            error.as_deref().map(plan::normalize_last_error).unwrap_or_default();
+                        return format!("failed: {err}");
+                    }
+                    _ => {}
+                },
+                Ok(None) => return absent.into(),
+                Err(e) => return format!("unknown: {}", mask_userinfo(&e.to_string())),
+            }
+            if Instant::now() + wait > deadline {
+                return "timeout".into();
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+}

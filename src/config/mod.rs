@@ -1,0 +1,445 @@
+//! Arguments and environment become typed requests here, and only here (besides the log
+//! filter in `logging`): the GitLab URL and token, the service credentials, `--map` rules, the
+//! scope, and one request per command. The commands and the domain never see clap types or
+//! read the environment.
+
+mod credentials;
+mod error;
+pub(crate) mod tokens;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+pub use credentials::MIRROR_TOKEN_ENV;
+pub use error::ConfigError;
+
+use crate::cli::{
+    ApplyArgs, GlobalArgs, MirrorSelection, PlanArgs, RewriteArgs, RuleArgs, ScopeArgs, StatusArgs,
+    StatusFormat,
+};
+use crate::credentials::Credentials;
+use crate::rewrite::{self, PrefixMap, Rules};
+use crate::secret;
+
+/// Environment variables consulted, in order, for the GitLab base URL.
+pub const GITLAB_URL_ENV: &[&str] = &["GITLAB_URL", "GITLAB_HOST", "CI_SERVER_URL"];
+/// Environment variables consulted, in order, for the GitLab API token.
+pub const GITLAB_TOKEN_ENV: &[&str] = &["GITLAB_TOKEN", "GITLAB_PRIVATE_TOKEN"];
+
+/// Settings every command shares: how to talk to GitLab and how much to say.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Extra PEM roots (`--ca-cert`).
+    pub ca_cert: Option<PathBuf>,
+    /// Requests in flight at once.
+    pub concurrency: u16,
+    /// `-q`: only errors on stderr.
+    pub quiet: bool,
+    /// Never draw a progress bar.
+    pub no_progress: bool,
+}
+
+impl Settings {
+    /// From the global options.
+    pub fn from_args(global: &GlobalArgs) -> Settings {
+        Settings {
+            ca_cert: global.ca_cert.clone(),
+            concurrency: global.concurrency,
+            quiet: global.quiet,
+            no_progress: global.no_progress,
+        }
+    }
+}
+
+/// Where to reach GitLab and with which token.
+pub struct Connection {
+    /// Base URL of the instance (no `/api/v4`), without credentials.
+    pub base_url: Url,
+    /// The API token.
+    pub token: SecretString,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("base_url", &self.base_url.as_str())
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// The GitLab URL and token as given (flag or environment), checked only when resolved, so a
+/// command can report a bad plan file before a missing URL.
+#[derive(Debug)]
+pub enum ConnectionRequest {
+    /// From the command line and the environment.
+    Given {
+        /// `--gitlab-url`, else the first set variable of [`GITLAB_URL_ENV`].
+        url: Option<String>,
+        /// `--gitlab-token-file`.
+        token_file: Option<PathBuf>,
+        /// The first set variable of [`GITLAB_TOKEN_ENV`].
+        env_token: Option<SecretString>,
+    },
+    /// Already resolved (the demo's simulator).
+    Resolved(Connection),
+}
+
+impl ConnectionRequest {
+    /// Read the flags and the environment.
+    pub fn from_args(global: &GlobalArgs) -> ConnectionRequest {
+        let url = global.gitlab_url.clone().or_else(|| {
+            GITLAB_URL_ENV
+                .iter()
+                .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        });
+        let env_token = match global.gitlab_token_file {
+            Some(_) => None,
+            None => tokens::token_from_env(GITLAB_TOKEN_ENV).map(|(token, _)| token),
+        };
+        ConnectionRequest::Given { url, token_file: global.gitlab_token_file.clone(), env_token }
+    }
+
+    /// Check the URL and read the token.
+    pub fn resolve(self) -> Result<Connection, ConfigError> {
+        let (url, token_file, env_token) = match self {
+            ConnectionRequest::Resolved(conn) => return Ok(conn),
+            ConnectionRequest::Given { url, token_file, env_token } => (url, token_file, env_token),
+        };
+        let raw = url.ok_or_else(|| {
+            ConfigError::invalid_hint(
+                "no GitLab URL given",
+                "pass --gitlab-url https://gitlab.example.com or set GITLAB_URL",
+            )
+        })?;
+        let base_url = parse_gitlab_url(&raw)?;
+        let token = match token_file {
+            Some(path) => tokens::read_token_file(&path, "--gitlab-token-file")?,
+            None => env_token.ok_or_else(|| {
+                ConfigError::invalid_hint(
+                    "no GitLab API token",
+                    "set GITLAB_TOKEN (a token with the `api` scope) or pass --gitlab-token-file PATH",
+                )
+            })?,
+        };
+        Ok(Connection { base_url, token })
+    }
+}
+
+/// Parse and check a GitLab base URL: http(s) only, no credentials, plain http only on
+/// loopback. A trailing `/api/v4` is tolerated and removed.
+pub fn parse_gitlab_url(raw: &str) -> Result<Url, ConfigError> {
+    let raw = raw.trim();
+    // GITLAB_HOST is sometimes a bare host name.
+    let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("https://{raw}") };
+    let mut url = Url::parse(&with_scheme).map_err(|e| {
+        ConfigError::invalid(format!("invalid GitLab URL {}: {e}", secret::mask_userinfo(raw)))
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::invalid_hint(
+            "the GitLab URL must not contain credentials",
+            "put the token in GITLAB_TOKEN or --gitlab-token-file instead",
+        ));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(ConfigError::invalid_hint(
+                format!(
+                    "refusing plain http:// for {}: the token would travel in clear text",
+                    url.host_str().unwrap_or("")
+                ),
+                "use https:// (plain http is only accepted for loopback addresses)",
+            ));
+        }
+        other => {
+            return Err(ConfigError::invalid(format!("unsupported GitLab URL scheme {other}:")));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid("the GitLab URL must not have a query or fragment"));
+    }
+    let path = url.path().trim_end_matches('/').trim_end_matches("/api/v4").to_owned();
+    url.set_path(&format!("{path}/"));
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Which mirror directions to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mirrors {
+    /// Pull mirrors.
+    pub pull: bool,
+    /// Push (remote) mirrors.
+    pub push: bool,
+}
+
+impl Mirrors {
+    /// Both directions.
+    pub const ALL: Mirrors = Mirrors { pull: true, push: true };
+    /// Pull mirrors only.
+    pub const PULL: Mirrors = Mirrors { pull: true, push: false };
+}
+
+impl From<MirrorSelection> for Mirrors {
+    fn from(s: MirrorSelection) -> Mirrors {
+        match s {
+            MirrorSelection::Pull => Mirrors::PULL,
+            MirrorSelection::Push => Mirrors { pull: false, push: true },
+            MirrorSelection::All => Mirrors::ALL,
+        }
+    }
+}
+
+/// Which projects and mirrors a command looks at.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// `--group` paths or ids (subgroups included).
+    pub groups: Vec<String>,
+    /// `--project` paths or ids.
+    pub projects: Vec<String>,
+    /// Which directions.
+    pub mirrors: Mirrors,
+    /// Plan archived projects too.
+    pub include_archived: bool,
+}
+
+impl Scope {
+    /// Every project the token can administer, both directions.
+    pub fn whole_instance() -> Scope {
+        Scope {
+            groups: Vec::new(),
+            projects: Vec::new(),
+            mirrors: Mirrors::ALL,
+            include_archived: false,
+        }
+    }
+
+    /// The whole instance rather than some groups or projects.
+    pub fn is_whole_instance(&self) -> bool {
+        self.groups.is_empty() && self.projects.is_empty()
+    }
+
+    fn from_args(args: &ScopeArgs) -> Scope {
+        Scope {
+            groups: args.groups.clone(),
+            projects: args.projects.clone(),
+            mirrors: args.mirrors.into(),
+            include_archived: args.include_archived,
+        }
+    }
+}
+
+/// The URL rules' inputs shared by `plan` and `rewrite`.
+#[derive(Debug, Clone)]
+pub struct RuleRequest {
+    /// Service credentials per source host.
+    pub credentials: Credentials,
+    /// `--map` rules.
+    pub maps: Vec<PrefixMap>,
+    /// `--prefer-https`.
+    pub prefer_https: bool,
+    /// `--mirror-user`.
+    pub mirror_user: Option<String>,
+}
+
+impl RuleRequest {
+    fn from_args(args: &RuleArgs) -> Result<RuleRequest, ConfigError> {
+        Ok(RuleRequest {
+            credentials: credentials::from_args(&args.credentials)?,
+            maps: parse_maps(&args.maps)?,
+            prefer_https: args.prefer_https,
+            mirror_user: args.mirror_user.clone(),
+        })
+    }
+
+    /// The rewrite rules.
+    pub fn rules(&self) -> Rules {
+        self.credentials.rules(self.maps.clone(), self.prefer_https)
+    }
+}
+
+/// Parse every `--map OLD=NEW`.
+pub fn parse_maps(specs: &[String]) -> Result<Vec<PrefixMap>, ConfigError> {
+    specs
+        .iter()
+        .map(|s| rewrite::parse_map(s).map_err(|e| ConfigError::invalid(format!("--map: {e}"))))
+        .collect()
+}
+
+/// `glmirror plan`.
+#[derive(Debug)]
+pub struct PlanRequest {
+    /// Which projects.
+    pub scope: Scope,
+    /// URL rules and target mirror user.
+    pub rules: RuleRequest,
+    /// Where the plan goes (`-`: stdout).
+    pub out: PathBuf,
+}
+
+impl PlanRequest {
+    /// From `glmirror plan`'s arguments.
+    pub fn from_args(args: &PlanArgs) -> Result<PlanRequest, ConfigError> {
+        Ok(PlanRequest {
+            scope: Scope::from_args(&args.scope),
+            rules: RuleRequest::from_args(&args.rules)?,
+            out: args.out.clone(),
+        })
+    }
+}
+
+/// `glmirror apply`.
+#[derive(Debug)]
+pub struct ApplyRequest {
+    /// The reviewed plan.
+    pub plan: PathBuf,
+    /// Service credentials per source host.
+    pub credentials: Credentials,
+    /// No confirmation prompt.
+    pub yes: bool,
+    /// Write nothing.
+    pub dry_run: bool,
+    /// The journal (default: the plan with extension `.journal`).
+    pub journal: PathBuf,
+    /// The report (default: the plan with extension `.report.csv`).
+    pub report: PathBuf,
+    /// Wait for each mirror's update.
+    pub verify: bool,
+    /// How long `verify` waits for one mirror.
+    pub verify_timeout: Duration,
+}
+
+impl ApplyRequest {
+    /// From `glmirror apply`'s arguments.
+    pub fn from_args(args: &ApplyArgs) -> Result<ApplyRequest, ConfigError> {
+        Ok(ApplyRequest {
+            credentials: credentials::from_args(&args.credentials)?,
+            ..ApplyRequest::for_plan(args.plan.clone(), Credentials::default())
+        }
+        .with_paths(args.journal.clone(), args.report.clone())
+        .with_flags(args.yes, args.dry_run, args.verify, args.verify_timeout))
+    }
+
+    /// A request for `plan` with default file names and no flags.
+    pub fn for_plan(plan: PathBuf, credentials: Credentials) -> ApplyRequest {
+        ApplyRequest {
+            journal: plan.with_extension("journal"),
+            report: plan.with_extension("report.csv"),
+            plan,
+            credentials,
+            yes: false,
+            dry_run: false,
+            verify: false,
+            verify_timeout: Duration::from_secs(300),
+        }
+    }
+
+    fn with_paths(mut self, journal: Option<PathBuf>, report: Option<PathBuf>) -> ApplyRequest {
+        if let Some(j) = journal {
+            self.journal = j;
+        }
+        if let Some(r) = report {
+            self.report = r;
+        }
+        self
+    }
+
+    fn with_flags(mut self, yes: bool, dry_run: bool, verify: bool, timeout: u64) -> ApplyRequest {
+        self.yes = yes;
+        self.dry_run = dry_run;
+        self.verify = verify;
+        self.verify_timeout = Duration::from_secs(timeout);
+        self
+    }
+}
+
+/// `glmirror status`.
+#[derive(Debug)]
+pub struct StatusRequest {
+    /// Which projects.
+    pub scope: Scope,
+    /// Output format on stdout.
+    pub format: StatusFormat,
+}
+
+impl StatusRequest {
+    /// From `glmirror status`'s arguments.
+    pub fn from_args(args: &StatusArgs) -> StatusRequest {
+        StatusRequest { scope: Scope::from_args(&args.scope), format: args.format }
+    }
+}
+
+/// `glmirror rewrite`.
+#[derive(Debug)]
+pub struct RewriteRequest {
+    /// The rules.
+    pub rules: Rules,
+    /// URLs given as arguments (none: read stdin).
+    pub urls: Vec<String>,
+}
+
+impl RewriteRequest {
+    /// From `glmirror rewrite`'s arguments.
+    pub fn from_args(args: &RewriteArgs) -> Result<RewriteRequest, ConfigError> {
+        Ok(RewriteRequest {
+            rules: RuleRequest::from_args(&args.rules)?.rules(),
+            urls: args.urls.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gitlab_urls_are_checked() {
+        assert_eq!(
+            parse_gitlab_url("https://gitlab.example.com").unwrap().as_str(),
+            "https://gitlab.example.com/"
+        );
+        assert_eq!(
+            parse_gitlab_url("gitlab.example.com").unwrap().as_str(),
+            "https://gitlab.example.com/"
+        );
+        assert_eq!(
+            parse_gitlab_url("https://example.com/gitlab/api/v4/").unwrap().as_str(),
+            "https://example.com/gitlab/"
+        );
+        assert!(parse_gitlab_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_gitlab_url("http://localhost:8080").is_ok());
+        assert!(parse_gitlab_url("http://[::1]:8080").is_ok());
+        assert!(parse_gitlab_url("http://gitlab.example.com").is_err());
+        assert!(parse_gitlab_url("https://u:p@gitlab.example.com").is_err());
+        assert!(parse_gitlab_url("ftp://gitlab.example.com").is_err());
+    }
+
+    #[test]
+    fn apply_paths_default_next_to_the_plan() {
+        let req = ApplyRequest::for_plan("dir/plan.csv".into(), Credentials::default());
+        assert_eq!(req.journal, PathBuf::from("dir/plan.journal"));
+        assert_eq!(req.report, PathBuf::from("dir/plan.report.csv"));
+        let req = req.with_paths(Some("j".into()), None);
+        assert_eq!(req.journal, PathBuf::from("j"));
+        assert_eq!(req.report, PathBuf::from("dir/plan.report.csv"));
+    }
+
+    #[test]
+    fn scope_directions() {
+        assert_eq!(Mirrors::from(MirrorSelection::Push), Mirrors { pull: false, push: true });
+        assert!(Scope::whole_instance().is_whole_instance());
+    }
+}

@@ -1,0 +1,83 @@
+//! Reading tokens: from the first set environment variable of a list, or from a file that
+//! holds exactly the token. Errors name the *source* (a variable, a path), never the value.
+
+use std::path::Path;
+
+use secrecy::SecretString;
+
+use crate::config::ConfigError;
+use crate::secret;
+
+/// Read the first set, non-empty environment variable of `names`.
+///
+/// Returns the token and the name of the variable it came from (for messages).
+pub fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static str)> {
+    names.iter().find_map(|name| {
+        let value = std::env::var(name).ok()?;
+        let value = value.trim();
+        (!value.is_empty()).then(|| (SecretString::from(value.to_owned()), *name))
+    })
+}
+
+/// Read a token from a file: surrounding whitespace is trimmed, and the file must hold
+/// exactly one non-empty line.
+///
+/// `flag` is the option the path came from, for the error message. A path that does not
+/// exist but looks like a token is refused without echoing it.
+pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let shown = path.to_string_lossy();
+            if secret::looks_like_token(&shown) {
+                return Err(ConfigError::invalid_hint(
+                    format!("{flag} expects a file path, and the value given looks like a token"),
+                    "never put a token on the command line: write it to a file (chmod 600) \
+                     or set it in the environment",
+                ));
+            }
+            return Err(ConfigError::invalid(format!("{flag}: no such file: {shown}")));
+        }
+        Err(e) => return Err(ConfigError::read(path, e)),
+    };
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(ConfigError::invalid(format!("{flag}: {} is empty", path.display())));
+    }
+    if token.lines().count() > 1 || token.chars().any(char::is_whitespace) {
+        return Err(ConfigError::invalid(format!(
+            "{flag}: {} must contain only the token, on one line",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(token.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn token_file_is_trimmed_and_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t");
+        std::fs::write(&path, "glpat-xyz\n").expect("write");
+        let token = read_token_file(&path, "--source-token-file").expect("reads");
+        assert_eq!(token.expose_secret(), "glpat-xyz");
+
+        std::fs::write(&path, "a\nb\n").expect("write");
+        assert!(read_token_file(&path, "--x").is_err());
+        std::fs::write(&path, "  \n").expect("write");
+        assert!(read_token_file(&path, "--x").is_err());
+    }
+
+    #[test]
+    fn token_given_as_path_is_refused_without_echo() {
+        let err = read_token_file(Path::new("glpat-CANARY0123456789"), "--source-token-file")
+            .expect_err("refused");
+        let text = format!("{err} {:?}", err.hint());
+        assert!(!text.contains("CANARY"), "{text}");
+        assert!(text.contains("looks like a token"));
+    }
+}
