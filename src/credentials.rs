@@ -12,6 +12,7 @@ use secrecy::SecretString;
 
 use crate::cli::CredentialArgs;
 use crate::error::AppError;
+use crate::redact;
 use crate::rewrite::{PrefixMap, Rules, SourceHost};
 use crate::secret;
 
@@ -198,7 +199,7 @@ impl Credentials {
                     )));
                 }
                 (Some(var), None) => {
-                    if secret::looks_like_token(var)
+                    if redact::looks_like_token(var)
                         || var.is_empty()
                         || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     {
@@ -219,7 +220,7 @@ impl Credentials {
                 }
                 (None, Some(file)) => {
                     let p = base.join(file);
-                    if secret::looks_like_token(file) && !p.exists() {
+                    if redact::looks_like_token(file) && !p.exists() {
                         return Err(AppError::usage_hint(
                             format!(
                                 "{shown}: [[host]] entry {n}: token_file looks like a token, \
@@ -298,17 +299,17 @@ impl Credentials {
 }
 
 fn sanitize_key(key: &str) -> String {
-    if secret::looks_like_token(key) {
+    if redact::looks_like_token(key) {
         "<redacted>".into()
     } else {
-        crate::output::sanitize_for_terminal(&key.chars().take(40).collect::<String>())
+        crate::redact::sanitize_for_terminal(&key.chars().take(40).collect::<String>())
     }
 }
 
 /// A path option whose value looks like a token is refused without echoing it.
 fn check_path_arg(path: &Path, flag: &str) -> Result<(), AppError> {
     let shown = path.to_string_lossy();
-    if secret::looks_like_token(&shown) && !path.exists() {
+    if redact::looks_like_token(&shown) && !path.exists() {
         return Err(AppError::usage_hint(
             format!("{flag} expects a file path, and the value given looks like a token"),
             "never put a token on the command line: write it to a file (chmod 600) or set it \
@@ -320,7 +321,7 @@ fn check_path_arg(path: &Path, flag: &str) -> Result<(), AppError> {
 
 /// Check and decode a configured username (decode-user: `%40` -> `@`, once).
 fn check_user(raw: &str, flag: &str) -> Result<String, AppError> {
-    if secret::looks_like_token(raw) {
+    if redact::looks_like_token(raw) {
         return Err(AppError::usage_hint(
             format!("{flag} looks like a token, not a username"),
             format!(
@@ -348,13 +349,13 @@ fn check_user(raw: &str, flag: &str) -> Result<String, AppError> {
 /// Normalize a source host: lowercase, IDNA A-label; refuse schemes, ports, paths, userinfo.
 fn normalize_source_host(raw: &str, flag: &str) -> Result<String, AppError> {
     let raw = raw.trim();
-    if secret::looks_like_token(raw) {
+    if redact::looks_like_token(raw) {
         return Err(AppError::usage_hint(
             format!("{flag} looks like a token, not a host name"),
             format!("the token goes in env {MIRROR_TOKEN_ENV} or --source-token-file"),
         ));
     }
-    let shown = crate::output::sanitize_for_terminal(raw);
+    let shown = crate::redact::sanitize_for_terminal(raw);
     if raw.contains("://") {
         return Err(AppError::usage_hint(
             format!("{flag} {shown}: give a host name, not a URL"),

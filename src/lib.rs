@@ -4,7 +4,7 @@
 //! The library is laid out as: [`cli`] (argument definitions), [`cmd`] (one module per
 //! subcommand: validation and orchestration), [`rewrite`] (pure URL rules), [`plan`] (the plan
 //! model, diagnosis and CSV), [`gitlab`] (the REST client), [`sim`] (the GitLab simulator),
-//! plus [`error`], [`secret`], [`logging`] and [`output`].
+//! plus [`error`], [`secret`] (loading tokens), [`redact`] (masking, a leaf) and [`logging`].
 
 pub mod apply;
 pub mod cli;
@@ -13,8 +13,8 @@ pub mod credentials;
 pub mod error;
 pub mod gitlab;
 pub mod logging;
-pub mod output;
 pub mod plan;
+pub mod redact;
 pub mod rewrite;
 pub mod secret;
 pub mod sim;
@@ -40,12 +40,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
 /// Print an error the way every command does: `glmirror: error: …` on one line, an optional
 /// hint line, and with `-v` the debug form. Text is sanitized and masked first.
 pub fn report_error(err: &AppError, verbose: u8) {
-    let message = output::sanitize_for_terminal(&secret::mask_userinfo(&err.to_string()));
+    let message = redact::sanitize_for_terminal(&redact::mask_userinfo(&err.to_string()));
     eprintln!("glmirror: error: {message}");
     if let Some(hint) = err.hint() {
-        eprintln!("  hint: {}", output::sanitize_for_terminal(&secret::mask_userinfo(&hint)));
+        eprintln!("  hint: {}", redact::sanitize_for_terminal(&redact::mask_userinfo(&hint)));
     }
     if verbose > 1 {
-        eprintln!("{}", secret::mask_userinfo(&format!("{err:?}")));
+        eprintln!("{}", redact::mask_userinfo(&format!("{err:?}")));
     }
 }

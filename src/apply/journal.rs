@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::error::AppError;
-use crate::secret::{looks_like_token, mask_userinfo};
+use crate::redact::{looks_like_token, mask_userinfo};
 
 /// The journal format version written in the header.
 pub const FORMAT_VERSION: u32 = 1;

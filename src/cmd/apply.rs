@@ -26,11 +26,10 @@ use crate::error::{AppError, ExitCode};
 use crate::gitlab::{
     GitLabClient, GitLabError, ImportUrlUpdate, PullMirrorUpdate, RemoteMirror, RemoteMirrorCreate,
 };
-use crate::output::sanitize_for_terminal;
 use crate::plan::MirrorFlags;
 use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow};
+use crate::redact::{mask_userinfo, sanitize_for_terminal};
 use crate::rewrite::{self, Action, Direction, NewAuth, Rules};
-use crate::secret::mask_userinfo;
 
 /// The `new_user` value meaning "the token itself is the username".
 const TOKEN_AS_USER: &str = "<token>";

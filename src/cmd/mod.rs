@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::cli::GlobalArgs;
 use crate::error::AppError;
+use crate::redact;
 use crate::secret;
 
 /// Environment variables consulted, in order, for the GitLab base URL.
@@ -75,7 +76,7 @@ pub fn parse_gitlab_url(raw: &str) -> Result<Url, AppError> {
     // GITLAB_HOST is sometimes a bare host name.
     let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("https://{raw}") };
     let mut url = Url::parse(&with_scheme).map_err(|e| {
-        AppError::usage(format!("invalid GitLab URL {}: {e}", secret::mask_userinfo(raw)))
+        AppError::usage(format!("invalid GitLab URL {}: {e}", redact::mask_userinfo(raw)))
     })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(AppError::usage_hint(

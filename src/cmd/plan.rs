@@ -67,7 +67,7 @@ pub async fn execute(
     let quiet = global.quiet;
     let say = |line: String| {
         if !quiet {
-            eprintln!("{}", crate::output::sanitize_for_terminal(&line));
+            eprintln!("{}", crate::redact::sanitize_for_terminal(&line));
         }
     };
     for w in &pre.warnings {
@@ -343,7 +343,7 @@ pub fn build_row(read: &MirrorRead, ctx: &PlanContext, target_can_access: bool) 
         mirror_id,
         // GitLab masks what it can parse (kept as shown: `:*****@` tells of a missing user);
         // a malformed URL it stored verbatim is masked here.
-        current_url: if facts.url.contains(crate::secret::MASK) {
+        current_url: if facts.url.contains(crate::redact::MASK) {
             facts.url.clone()
         } else {
             rewrite::mask_url(&facts.url)

@@ -93,7 +93,7 @@ fn scrub(input: &str, cell: &str) -> String {
     let mut cell = cell.to_owned();
     for secret in input_secrets(input) {
         if secret.len() >= 8 && cell.contains(&secret) {
-            cell = cell.replace(&secret, crate::secret::MASK);
+            cell = cell.replace(&secret, crate::redact::MASK);
         }
     }
     cell
@@ -113,7 +113,7 @@ fn input_secrets(input: &str) -> Vec<String> {
         None => (userinfo, None),
     };
     parts.extend(password.map(str::to_owned));
-    if !is_ssh && crate::secret::looks_like_token(user) {
+    if !is_ssh && crate::redact::looks_like_token(user) {
         parts.push(user.to_owned());
     }
     let decoded: Vec<String> = parts
@@ -121,7 +121,7 @@ fn input_secrets(input: &str) -> Vec<String> {
         .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned())
         .collect();
     parts.extend(decoded);
-    parts.retain(|p| p != crate::secret::MASK);
+    parts.retain(|p| p != crate::redact::MASK);
     parts
 }
 

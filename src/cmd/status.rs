@@ -12,8 +12,8 @@ use crate::cli::{GlobalArgs, StatusArgs, StatusFormat};
 use crate::cmd::inventory::MirrorFacts;
 use crate::cmd::inventory::{self, MirrorDetail, MirrorRead, ReadContext};
 use crate::error::{AppError, ExitCode};
-use crate::output::sanitize_for_terminal;
 use crate::plan::{self, Diagnosis, MirrorType};
+use crate::redact::sanitize_for_terminal;
 
 /// One line of the health report.
 #[derive(Debug, Clone, Serialize)]

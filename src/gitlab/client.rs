@@ -28,7 +28,7 @@ use super::pagination::{PageMode, paginate};
 use super::rate_limit::{
     Decision, MethodKind, Outcome, PacingState, RetryPolicy, ServerHints, decide, pacing_delay,
 };
-use crate::secret::mask_userinfo;
+use crate::redact::mask_userinfo;
 
 /// Page size for list endpoints (GitLab's maximum).
 pub const PER_PAGE: u32 = 100;

@@ -4,8 +4,7 @@
 //! never a query string) and, for HTTP errors, the status and a short sanitized excerpt of the
 //! response body. No variant ever holds a token.
 
-use crate::output::sanitize_for_terminal;
-use crate::secret::mask_userinfo;
+use crate::redact::{mask_userinfo, sanitize_for_terminal};
 
 /// How many characters of a response body an error keeps.
 pub const BODY_EXCERPT_CHARS: usize = 200;

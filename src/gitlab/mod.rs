@@ -19,3 +19,31 @@ pub use model::{
     RemoteMirrorUpdate, TokenSelf, User,
 };
 pub use rate_limit::RetryPolicy;
+
+#[cfg(test)]
+mod tests {
+    /// The client is a lower layer: it may use the leaf [`crate::redact`] and its own modules,
+    /// never the CLI layer (`cli`, `cmd`, `error::AppError`), the plan or the journal.
+    #[test]
+    fn imports_only_redact_from_the_crate() {
+        let files = [
+            ("mod.rs", include_str!("mod.rs")),
+            ("client.rs", include_str!("client.rs")),
+            ("error.rs", include_str!("error.rs")),
+            ("model.rs", include_str!("model.rs")),
+            ("pagination.rs", include_str!("pagination.rs")),
+            ("rate_limit.rs", include_str!("rate_limit.rs")),
+        ];
+        for (name, source) in files {
+            let code = source.split("#[cfg(test)]").next().unwrap_or(source);
+            for (at, _) in code.match_indices("crate::") {
+                let path = &code[at + "crate::".len()..];
+                assert!(
+                    path.starts_with("redact") || path.starts_with("gitlab"),
+                    "gitlab/{name} reaches outside the client: crate::{}",
+                    path.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("")
+                );
+            }
+        }
+    }
+}

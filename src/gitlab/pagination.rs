@@ -15,7 +15,7 @@ use url::Url;
 
 use super::client::GitLabClient;
 use super::error::GitLabError;
-use crate::secret::mask_userinfo;
+use crate::redact::mask_userinfo;
 
 /// Which pagination scheme an endpoint uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

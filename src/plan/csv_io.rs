@@ -18,10 +18,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::output::sanitize_for_terminal;
 use crate::plan::fingerprint::{SealKey, check_observed_cell, planned_action};
 use crate::plan::row::{CurrentAuth, MirrorType, PlanRow, RowKey};
 use crate::plan::{Diagnosis, sort_rows};
+use crate::redact::sanitize_for_terminal;
 use crate::rewrite::{Action, Fix, NewAuth};
 
 /// The plan's columns, in file order (SPEC.md §4).
@@ -289,7 +289,7 @@ pub fn read_plan(path: &Path) -> Result<Vec<PlanRow>, PlanError> {
 /// neutralised, at most 60 characters.
 fn excerpt(cell: &str) -> String {
     const MAX: usize = 60;
-    let clean = sanitize_for_terminal(&crate::secret::mask_userinfo(cell));
+    let clean = sanitize_for_terminal(&crate::redact::mask_userinfo(cell));
     let text = if clean.chars().count() > MAX {
         let mut cut: String = clean.chars().take(MAX - 1).collect();
         cut.push('…');
@@ -608,7 +608,7 @@ fn has_credentials(url: &str) -> bool {
     };
     let userinfo = &rest[..at];
     let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
-    http || userinfo.contains(':') || userinfo.contains(crate::secret::MASK)
+    http || userinfo.contains(':') || userinfo.contains(crate::redact::MASK)
 }
 
 fn parse_row(
@@ -722,7 +722,7 @@ fn check_targets(row: &PlanRow, line: usize, errors: &Errors<'_>) -> Result<(), 
              at apply time and never written to the plan",
         ));
     }
-    if crate::secret::looks_like_token(&row.new_user) {
+    if crate::redact::looks_like_token(&row.new_user) {
         // Never echo it: it may be the live token.
         return Err(errors.hint(
             line,

@@ -190,7 +190,7 @@ pub fn normalize_last_error(raw: &str) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .collect::<String>();
     // Mask before cutting, so a cut can never leave half a credential behind the mask.
-    let masked = crate::secret::mask_userinfo(&folded);
+    let masked = crate::redact::mask_userinfo(&folded);
     if masked.chars().count() <= LAST_ERROR_MAX_CHARS {
         return masked;
     }

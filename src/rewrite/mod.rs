@@ -484,7 +484,7 @@ fn source_https(
     }
     let masked = url.is_masked();
     if let Some(user) = &url.user
-        && user != crate::secret::MASK
+        && user != crate::redact::MASK
         && user_needs_decode(user)
     {
         fixes.push(Fix::DecodeUser);
@@ -611,14 +611,14 @@ pub fn parse_map(spec: &str) -> Result<PrefixMap, String> {
             return Err("--map prefixes must not contain whitespace or control characters".into());
         }
     }
-    if crate::secret::looks_like_token(from) || crate::secret::looks_like_token(to) {
+    if crate::redact::looks_like_token(from) || crate::redact::looks_like_token(to) {
         return Err("--map value looks like a token; maps must not carry credentials".into());
     }
     if strip_userinfo(to).is_some() {
         let (_, rest) = to.split_once("://").unwrap_or(("", to));
         let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let userinfo = rest[..auth_end].rsplit_once('@').map_or("", |(u, _)| u);
-        if userinfo.contains(':') || userinfo.contains(crate::secret::MASK) {
+        if userinfo.contains(':') || userinfo.contains(crate::redact::MASK) {
             return Err("--map NEW_PREFIX must not contain credentials".into());
         }
     }
@@ -685,7 +685,7 @@ fn parse_for_check(url: &str) -> Option<RawUrl> {
 
 /// Mask the credentials of a URL for display: any userinfo of http(s)/git URLs, the password
 /// (or a masked user) of ssh URLs. Text that is not a URL goes through
-/// [`crate::secret::mask_userinfo`].
+/// [`crate::redact::mask_userinfo`].
 pub fn mask_url(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         // SCP-like text has no password, but `user:pw@host:path` was meant as one.
@@ -693,9 +693,9 @@ pub fn mask_url(text: &str) -> String {
             && text[..at].contains(':')
             && !text[..at].contains('/')
         {
-            return format!("{0}:{0}{1}", crate::secret::MASK, &text[at..]);
+            return format!("{0}:{0}{1}", crate::redact::MASK, &text[at..]);
         }
-        return crate::secret::mask_userinfo(text);
+        return crate::redact::mask_userinfo(text);
     };
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let Some(at) = rest[..auth_end].rfind('@') else {
@@ -703,7 +703,7 @@ pub fn mask_url(text: &str) -> String {
     };
     let userinfo = &rest[..at];
     let is_ssh = matches!(scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
-    let mask = crate::secret::MASK;
+    let mask = crate::redact::MASK;
     let masked = if is_ssh && !userinfo.contains(':') {
         userinfo.to_owned()
     } else if userinfo.contains(':') {

@@ -70,8 +70,8 @@ impl RawUrl {
 
     /// Whether the userinfo is GitLab's `*****` mask.
     pub(crate) fn is_masked(&self) -> bool {
-        self.user.as_deref() == Some(crate::secret::MASK)
-            || self.password.as_deref() == Some(crate::secret::MASK)
+        self.user.as_deref() == Some(crate::redact::MASK)
+            || self.password.as_deref() == Some(crate::redact::MASK)
     }
 }
 
