@@ -1,17 +1,22 @@
 //! The GitLab REST API (v4) client: typed models, lazy pagination, retries and rate-limit
 //! pacing, and errors that say what to do next.
 //!
-//! Layout: [`client`] (the HTTP client and one method per endpoint), [`model`] (entities and
-//! request bodies), [`pagination`] (keyset/offset streams), [`rate_limit`] (pure retry and
-//! pacing rules), [`error`] (`GitLabError`).
+//! Layout: [`client`] (construction, counters and the send loop), [`endpoints`] (one method
+//! per endpoint), `body` (request bodies that carry secrets), [`model`] (entities and
+//! request models), [`pagination`] (keyset/offset streams), [`rate_limit`] (pure retry and
+//! pacing rules), [`error`] (`GitLabError`). Imports run one way: endpoints → {client,
+//! pagination, body}; pagination → client; client → body.
 
+mod body;
 pub mod client;
+pub mod endpoints;
 pub mod error;
 pub mod model;
 pub mod pagination;
 pub mod rate_limit;
 
-pub use client::{ClientConfig, ClientStats, GitLabClient, PER_PAGE, Tuning};
+pub use client::{ClientConfig, ClientStats, GitLabClient, Tuning};
+pub use endpoints::PER_PAGE;
 pub use error::GitLabError;
 pub use model::{
     ApplicationSettings, GitLabVersion, ImportUrlUpdate, Metadata, Namespace, Project,
@@ -28,7 +33,9 @@ mod tests {
     fn imports_only_redact_from_the_crate() {
         let files = [
             ("mod.rs", include_str!("mod.rs")),
+            ("body.rs", include_str!("body.rs")),
             ("client.rs", include_str!("client.rs")),
+            ("endpoints.rs", include_str!("endpoints.rs")),
             ("error.rs", include_str!("error.rs")),
             ("model.rs", include_str!("model.rs")),
             ("pagination.rs", include_str!("pagination.rs")),

@@ -454,4 +454,17 @@ mod tests {
             serde_json::from_str(r#"{"id":1,"scopes":["api","sudo"],"active":true}"#).unwrap();
         assert!(t.has_scope("api") && t.has_scope("sudo") && !t.has_scope("read_user"));
     }
+
+    #[test]
+    fn request_models_keep_credentials_out_of_debug() {
+        let req = RemoteMirrorCreate {
+            url: SecretString::from("https://u:glpat-CANARY-x@h/y.git"),
+            enabled: true,
+            auth_method: None,
+            keep_divergent_refs: None,
+            only_protected_branches: None,
+            mirror_branch_regex: None,
+        };
+        assert!(!format!("{req:?}").contains("CANARY"));
+    }
 }

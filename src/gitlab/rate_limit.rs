@@ -42,7 +42,7 @@ pub enum MethodKind {
 
 /// What happened to one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Attempt {
     /// An HTTP response with this status arrived.
     Status(u16),
     /// The connection could not be established (refused, DNS, unreachable): the request
@@ -140,26 +140,26 @@ pub enum Decision {
 pub fn decide(
     policy: &RetryPolicy,
     method: MethodKind,
-    outcome: Outcome,
+    outcome: Attempt,
     hints: &ServerHints,
     attempt: u32,
     now_epoch_ms: u64,
     jitter: f64,
 ) -> Decision {
     let retryable = match (method, outcome) {
-        (_, Outcome::Status(s)) if s < 400 => return Decision::Done,
-        (_, Outcome::Status(429)) => true,
-        (MethodKind::Read, Outcome::Status(s)) => (500..600).contains(&s),
+        (_, Attempt::Status(s)) if s < 400 => return Decision::Done,
+        (_, Attempt::Status(429)) => true,
+        (MethodKind::Read, Attempt::Status(s)) => (500..600).contains(&s),
         // 503: GitLab (or its proxy) refused the request. 502/504: a proxy gave up waiting,
         // and Rails may still have committed the write, so it is ambiguous, not retried.
-        (MethodKind::Write, Outcome::Status(503)) => true,
-        (MethodKind::Write, Outcome::Status(502 | 504)) => return Decision::Ambiguous,
-        (MethodKind::Write, Outcome::Status(500)) => return Decision::Ambiguous,
-        (MethodKind::Write, Outcome::Status(_)) => false,
-        (_, Outcome::ConnectFailed) => true,
-        (_, Outcome::TlsFailed) => false,
-        (MethodKind::Read, Outcome::NoResponse) => true,
-        (MethodKind::Write, Outcome::NoResponse) => return Decision::Ambiguous,
+        (MethodKind::Write, Attempt::Status(503)) => true,
+        (MethodKind::Write, Attempt::Status(502 | 504)) => return Decision::Ambiguous,
+        (MethodKind::Write, Attempt::Status(500)) => return Decision::Ambiguous,
+        (MethodKind::Write, Attempt::Status(_)) => false,
+        (_, Attempt::ConnectFailed) => true,
+        (_, Attempt::TlsFailed) => false,
+        (MethodKind::Read, Attempt::NoResponse) => true,
+        (MethodKind::Write, Attempt::NoResponse) => return Decision::Ambiguous,
     };
     if !retryable {
         return Decision::Done;
@@ -171,7 +171,7 @@ pub fn decide(
     // throttle is configured, so it only sets the wait of a 429. (A 500 with a reset a
     // minute away must not stall a run for a minute.)
     let hints = match outcome {
-        Outcome::Status(429) => *hints,
+        Attempt::Status(429) => *hints,
         _ => ServerHints { reset_ms: None, ..*hints },
     };
     Decision::RetryAfter(retry_delay(policy, &hints, attempt, now_epoch_ms, jitter))
@@ -318,9 +318,9 @@ mod tests {
 
     #[test]
     fn retry_decision_table() {
+        use Attempt::*;
         use Decision::*;
         use MethodKind::*;
-        use Outcome::*;
         let ms = Duration::from_millis;
         let ra = ServerHints { retry_after: Some(Duration::from_secs(3)), ..none() };
         let reset = ServerHints { reset_ms: Some(NOW + 2_000), ..none() };
@@ -332,7 +332,7 @@ mod tests {
         };
         let huge = ServerHints { retry_after: Some(Duration::from_secs(3600)), ..none() };
         #[rustfmt::skip]
-        let table: &[(MethodKind, Outcome, ServerHints, u32, f64, Decision)] = &[
+        let table: &[(MethodKind, Attempt, ServerHints, u32, f64, Decision)] = &[
             // Final answers.
             (Read, Status(200), none(), 1, 0.5, Done),
             (Write, Status(201), none(), 1, 0.5, Done),
@@ -385,9 +385,9 @@ mod tests {
         let policy = RetryPolicy::default();
         let now = 1_000_000;
         let hints = ServerHints { reset_ms: Some(now + 59_000), ..ServerHints::default() };
-        let limited = decide(&policy, MethodKind::Read, Outcome::Status(429), &hints, 1, now, 0.0);
+        let limited = decide(&policy, MethodKind::Read, Attempt::Status(429), &hints, 1, now, 0.0);
         assert_eq!(limited, Decision::RetryAfter(Duration::from_millis(59_000 + RESET_SLACK_MS)));
-        let failed = decide(&policy, MethodKind::Read, Outcome::Status(500), &hints, 1, now, 0.5);
+        let failed = decide(&policy, MethodKind::Read, Attempt::Status(500), &hints, 1, now, 0.5);
         assert!(
             matches!(failed, Decision::RetryAfter(d) if d < Duration::from_secs(1)),
             "a 500 backs off exponentially, not until the quota resets: {failed:?}"
