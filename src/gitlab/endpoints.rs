@@ -5,7 +5,7 @@
 use futures::Stream;
 use reqwest::Method;
 
-use super::body::{ImportUrlBody, PullMirrorBody, RemoteMirrorBody, Secret, secret_body};
+use super::body::secret_body;
 use super::client::GitLabClient;
 use super::error::GitLabError;
 use super::model::{
@@ -128,19 +128,7 @@ impl GitLabClient {
         req: &PullMirrorUpdate,
     ) -> Result<PullMirror, GitLabError> {
         let id = project_id.to_string();
-        let body = secret_body(
-            &PullMirrorBody {
-                url: &req.url,
-                auth_user: req.auth_user.as_ref().map(Secret),
-                auth_password: req.auth_password.as_ref().map(Secret),
-                enabled: req.enabled,
-                mirror_trigger_builds: req.mirror_trigger_builds,
-                only_mirror_protected_branches: req.only_mirror_protected_branches,
-                mirror_overwrites_diverged_branches: req.mirror_overwrites_diverged_branches,
-                mirror_branch_regex: req.mirror_branch_regex.as_deref(),
-            },
-            [req.auth_user.as_ref(), req.auth_password.as_ref()].into_iter().flatten(),
-        )?;
+        let body = secret_body(req)?;
         self.write_json(Method::PUT, self.url(&["projects", &id, "mirror", "pull"]), Some(body))
             .await
     }
@@ -156,18 +144,7 @@ impl GitLabClient {
         req: &ImportUrlUpdate,
     ) -> Result<Project, GitLabError> {
         let id = project_id.to_string();
-        let body = secret_body(
-            &ImportUrlBody {
-                import_url: Secret(&req.import_url),
-                mirror: req.mirror,
-                mirror_user_id: req.mirror_user_id,
-                mirror_trigger_builds: req.mirror_trigger_builds,
-                only_mirror_protected_branches: req.only_mirror_protected_branches,
-                mirror_overwrites_diverged_branches: req.mirror_overwrites_diverged_branches,
-                mirror_branch_regex: req.mirror_branch_regex.as_deref(),
-            },
-            [&req.import_url],
-        )?;
+        let body = secret_body(req)?;
         self.write_json(Method::PUT, self.url(&["projects", &id]), Some(body)).await
     }
 
@@ -215,17 +192,7 @@ impl GitLabClient {
         req: &RemoteMirrorCreate,
     ) -> Result<RemoteMirror, GitLabError> {
         let id = project_id.to_string();
-        let body = secret_body(
-            &RemoteMirrorBody {
-                url: Secret(&req.url),
-                enabled: req.enabled,
-                auth_method: req.auth_method.as_deref(),
-                keep_divergent_refs: req.keep_divergent_refs,
-                only_protected_branches: req.only_protected_branches,
-                mirror_branch_regex: req.mirror_branch_regex.as_deref(),
-            },
-            [&req.url],
-        )?;
+        let body = secret_body(req)?;
         self.write_json(Method::POST, self.url(&["projects", &id, "remote_mirrors"]), Some(body))
             .await
     }
@@ -239,7 +206,7 @@ impl GitLabClient {
         req: &RemoteMirrorUpdate,
     ) -> Result<RemoteMirror, GitLabError> {
         let (id, mid) = (project_id.to_string(), mirror_id.to_string());
-        let body = secret_body(req, [])?;
+        let body = secret_body(req)?;
         self.write_json(
             Method::PUT,
             self.url(&["projects", &id, "remote_mirrors", &mid]),

@@ -2,10 +2,13 @@
 //! pacing, and errors that say what to do next.
 //!
 //! Layout: [`client`] (construction, counters and the send loop), [`endpoints`] (one method
-//! per endpoint), `body` (request bodies that carry secrets), [`model`] (entities and
-//! request models), [`pagination`] (keyset/offset streams), [`rate_limit`] (pure retry and
-//! pacing rules), [`error`] (`GitLabError`). Imports run one way: endpoints → {client,
-//! pagination, body}; pagination → client; client → body.
+//! per endpoint), `body` (serializing request models that carry credentials), [`model`]
+//! (entities, and request models that are also the wire bodies), [`pagination`]
+//! (keyset/offset streams), [`rate_limit`] (pure retry and pacing rules), [`error`]
+//! (`GitLabError`). Imports run one way: endpoints → {client, pagination, body, model};
+//! pagination → client; client → {body, rate_limit}; model → body; `error` (imported by
+//! most) and `rate_limit` import no sibling. Outside `gitlab/` only the leaf `crate::redact`
+//! is used (a test below checks).
 
 mod body;
 pub mod client;

@@ -2,11 +2,14 @@
 //!
 //! Responses are tolerant: every field that an older version, a CE instance or a caller
 //! without permission may omit is an `Option` or has a `#[serde(default)]`, and unknown
-//! fields are ignored. Request bodies that carry credentials hold them as `SecretString`;
-//! they are serialized only by [`crate::gitlab::client`]'s body helper.
+//! fields are ignored. Request models are also the wire bodies: credentials are
+//! `SecretString`s (so `Debug` prints `[REDACTED]`) serialized with `expose`, which writes them
+//! only while the client builds the HTTP body and refuses everywhere else.
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+use super::body::{expose, expose_opt};
 
 /// A project, as returned by `GET /projects`, `GET /projects/:id` and
 /// `GET /groups/:id/projects` (`doc/api/projects.md`, `lib/api/entities/project.rb`; EE mirror
@@ -330,23 +333,32 @@ pub struct ProjectQuery {
 /// `url` must carry no userinfo; `auth_user`/`auth_password` are sent raw (not
 /// percent-encoded). `auth_user` is a secret too, because with no service user the token
 /// itself is the username. `None` fields are not sent.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PullMirrorUpdate {
-    /// Source URL without credentials.
+    /// Source URL without credentials. Empty when only flags change: GitLab then keeps the
+    /// URL and stored credentials.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// Username for the source (may be the token itself).
+    #[serde(serialize_with = "expose_opt", skip_serializing_if = "Option::is_none")]
     pub auth_user: Option<SecretString>,
     /// Password or token for the source.
+    #[serde(serialize_with = "expose_opt", skip_serializing_if = "Option::is_none")]
     pub auth_password: Option<SecretString>,
     /// Enable or disable the mirror.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Trigger pipelines on mirror updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_trigger_builds: Option<bool>,
     /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub only_mirror_protected_branches: Option<bool>,
     /// Overwrite diverged branches.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_overwrites_diverged_branches: Option<bool>,
     /// Mirror only branches matching this regex.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_branch_regex: Option<String>,
 }
 
@@ -355,38 +367,49 @@ pub struct PullMirrorUpdate {
 ///
 /// `import_url` already contains the percent-encoded userinfo, hence a secret. GitLab
 /// silently drops these attributes when the caller lacks `admin_mirror`: re-read afterwards.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ImportUrlUpdate {
     /// Full source URL including credentials.
+    #[serde(serialize_with = "expose")]
     pub import_url: SecretString,
     /// Keep (or make) the project a pull mirror; normally true.
     pub mirror: bool,
     /// Mirror user (only an admin may set someone other than itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_user_id: Option<u64>,
     /// Trigger pipelines on mirror updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_trigger_builds: Option<bool>,
     /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub only_mirror_protected_branches: Option<bool>,
     /// Overwrite diverged branches.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_overwrites_diverged_branches: Option<bool>,
     /// Mirror only branches matching this regex.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_branch_regex: Option<String>,
 }
 
 /// Body of `POST /projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RemoteMirrorCreate {
     /// Target URL including credentials.
+    #[serde(serialize_with = "expose")]
     pub url: SecretString,
     /// New mirrors are disabled by default: send true.
     pub enabled: bool,
     /// `password` or `ssh_public_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<String>,
     /// Keep diverged refs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_divergent_refs: Option<bool>,
     /// Push only protected branches (exclusive with `mirror_branch_regex`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub only_protected_branches: Option<bool>,
     /// EE: push only branches matching this regex.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_branch_regex: Option<String>,
 }
 
@@ -412,6 +435,7 @@ pub struct RemoteMirrorUpdate {
 
 #[cfg(test)]
 mod tests {
+    use super::super::body::secret_body;
     use super::*;
 
     #[test]
@@ -457,7 +481,7 @@ mod tests {
 
     #[test]
     fn request_models_keep_credentials_out_of_debug() {
-        let req = RemoteMirrorCreate {
+        let push = RemoteMirrorCreate {
             url: SecretString::from("https://u:glpat-CANARY-x@h/y.git"),
             enabled: true,
             auth_method: None,
@@ -465,6 +489,94 @@ mod tests {
             only_protected_branches: None,
             mirror_branch_regex: None,
         };
-        assert!(!format!("{req:?}").contains("CANARY"));
+        let pull = PullMirrorUpdate {
+            url: "https://h/x.git".into(),
+            auth_user: Some(SecretString::from("CANARY-user")),
+            auth_password: Some(SecretString::from("CANARY-pass")),
+            ..PullMirrorUpdate::default()
+        };
+        let import = ImportUrlUpdate {
+            import_url: SecretString::from("https://u:CANARY@h/x.git"),
+            mirror: true,
+            mirror_user_id: None,
+            mirror_trigger_builds: None,
+            only_mirror_protected_branches: None,
+            mirror_overwrites_diverged_branches: None,
+            mirror_branch_regex: None,
+        };
+        let shown = format!("{push:?} {pull:?} {import:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        // Serializing a model anywhere but into a request body fails.
+        assert!(serde_json::to_string(&push).is_err());
+        assert!(serde_json::to_string(&pull).is_err());
+        assert!(serde_json::to_string(&import).is_err());
+    }
+
+    /// The bytes each write sends, field for field as before the models became the bodies.
+    #[test]
+    fn request_bodies_on_the_wire() {
+        let wire = |body: crate::gitlab::body::RequestBody| {
+            let json: serde_json::Value = serde_json::from_slice(&body.bytes).unwrap();
+            let secrets: Vec<String> = body
+                .secrets
+                .iter()
+                .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned())
+                .collect();
+            (json, secrets)
+        };
+        let pull = PullMirrorUpdate {
+            url: "https://h/x.git".into(),
+            auth_user: Some(SecretString::from("svc@corp")),
+            auth_password: Some(SecretString::from("p@ss:w/rd")),
+            mirror_trigger_builds: Some(true),
+            ..PullMirrorUpdate::default()
+        };
+        assert_eq!(
+            wire(secret_body(&pull).unwrap()),
+            (
+                serde_json::json!({"url":"https://h/x.git","auth_user":"svc@corp",
+                    "auth_password":"p@ss:w/rd","mirror_trigger_builds":true}),
+                vec!["svc@corp".to_owned(), "p@ss:w/rd".to_owned()]
+            )
+        );
+        let flags_only = PullMirrorUpdate {
+            enabled: Some(false),
+            mirror_branch_regex: Some("^main$".into()),
+            ..PullMirrorUpdate::default()
+        };
+        let body = secret_body(&flags_only).unwrap();
+        assert_eq!(body.bytes, br#"{"enabled":false,"mirror_branch_regex":"^main$"}"#);
+        assert!(body.secrets.is_empty());
+
+        let import = ImportUrlUpdate {
+            import_url: SecretString::from("https://u:t%40k@h/x.git"),
+            mirror: true,
+            mirror_user_id: Some(7),
+            mirror_trigger_builds: None,
+            only_mirror_protected_branches: Some(false),
+            mirror_overwrites_diverged_branches: None,
+            mirror_branch_regex: None,
+        };
+        let body = secret_body(&import).unwrap();
+        assert_eq!(
+            body.bytes,
+            br#"{"import_url":"https://u:t%40k@h/x.git","mirror":true,"mirror_user_id":7,"only_mirror_protected_branches":false}"#
+        );
+        assert_eq!(body.secrets.len(), 1);
+
+        let push = RemoteMirrorCreate {
+            url: SecretString::from("https://u:tok@h/y.git"),
+            enabled: true,
+            auth_method: Some("password".into()),
+            keep_divergent_refs: None,
+            only_protected_branches: Some(true),
+            mirror_branch_regex: None,
+        };
+        let body = secret_body(&push).unwrap();
+        assert_eq!(
+            body.bytes,
+            br#"{"url":"https://u:tok@h/y.git","enabled":true,"auth_method":"password","only_protected_branches":true}"#
+        );
+        assert_eq!(body.secrets.len(), 1);
     }
 }
