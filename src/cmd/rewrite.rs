@@ -100,7 +100,7 @@ fn scrub(input: &str, cell: &str) -> String {
 }
 
 /// Credential values of the input, as typed and decoded.
-fn input_secrets(input: &str) -> Vec<String> {
+pub(crate) fn input_secrets(input: &str) -> Vec<String> {
     let Some((scheme, rest)) = input.trim().split_once("://") else { return Vec::new() };
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let Some((userinfo, _)) = rest[..auth_end].rsplit_once('@') else { return Vec::new() };

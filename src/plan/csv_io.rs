@@ -598,7 +598,7 @@ fn column_index(name: &str) -> usize {
 /// Whether a `new_url` carries credentials that must never be in a plan: any userinfo on
 /// http(s) (the user goes in `new_user`), and a password or a `*****` mask on any scheme (an
 /// SSH user such as `git@` may stay).
-fn has_credentials(url: &str) -> bool {
+pub(crate) fn has_credentials(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };

@@ -715,4 +715,6 @@ pub fn mask_url(text: &str) -> String {
 }
 
 #[cfg(test)]
+mod authority_tests;
+#[cfg(test)]
 mod tests;

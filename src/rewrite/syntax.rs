@@ -7,6 +7,8 @@
 
 use std::net::Ipv6Addr;
 
+use crate::redact::split_authority;
+
 /// Longest input accepted, in bytes.
 pub(crate) const MAX_LEN: usize = 4096;
 
@@ -291,11 +293,13 @@ fn is_userinfo_char(c: char) -> bool {
         || matches!(c, ',' | ';' | '=' | '%')
 }
 
-/// Split a `scheme://…` URL into raw parts (no re-serialization) and normalize its host.
+/// Split a `scheme://…` URL into raw parts (no re-serialization) and normalize its host. The
+/// authority and userinfo are [`split_authority`]'s.
 pub(crate) fn split_url(text: &str) -> Result<RawUrl, String> {
-    let Some((scheme_raw, rest)) = text.split_once("://") else {
+    let Some(parts) = split_authority(text) else {
         return Err("not a URL".into());
     };
+    let scheme_raw = parts.scheme;
     let scheme = match scheme_raw.to_ascii_lowercase().as_str() {
         "https" => Scheme::Https,
         "http" => Scheme::Http,
@@ -311,19 +315,9 @@ pub(crate) fn split_url(text: &str) -> Result<RawUrl, String> {
             ));
         }
     };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, remainder) = rest.split_at(auth_end);
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-        None => (None, authority),
-    };
-    let (user, password) = match userinfo {
-        Some(ui) => match ui.split_once(':') {
-            Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
-            None => (Some(ui.to_owned()), None),
-        },
-        None => (None, None),
-    };
+    let (hostport, remainder) = (parts.host_port, parts.rest);
+    let user = parts.user().map(str::to_owned);
+    let password = parts.password().map(str::to_owned);
     let (host_raw, port_raw) = if hostport.starts_with('[') {
         let Some(close) = hostport.find(']') else {
             return Err("the URL has an unclosed `[` in its host".into());
@@ -378,7 +372,7 @@ pub(crate) fn split_url(text: &str) -> Result<RawUrl, String> {
         fragment,
     };
     // The url crate must accept the lowercase form too (apply and GitLab parse it).
-    let check = format!("{}://{}", parsed.scheme.as_str(), rest);
+    let check = format!("{}://{}", parsed.scheme.as_str(), &text[scheme_raw.len() + 3..]);
     url::Url::parse(&check).map_err(|e| format!("not a valid URL ({e})"))?;
     Ok(parsed)
 }
