@@ -72,6 +72,11 @@ impl<'a> Authority<'a> {
     pub(crate) fn password(&self) -> Option<&'a str> {
         self.userinfo.and_then(|ui| ui.split_once(':')).map(|(_, password)| password)
     }
+
+    /// The URL again, without the userinfo and its `@`.
+    pub(crate) fn without_userinfo(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.host_port, self.rest)
+    }
 }
 
 /// The one place that finds a URL's authority and its userinfo.
@@ -266,6 +271,7 @@ mod tests {
         // The first `://` starts the authority.
         assert_eq!(parts("a://b://c@d"), ("a", None, "b:", "//c@d", None, None));
         assert_eq!(split_authority("git@h:x"), None);
+        assert_eq!(split_authority("https://u:p@h/x").unwrap().without_userinfo(), "https://h/x");
     }
 
     fn legacy_mask_userinfo(text: &str) -> String {

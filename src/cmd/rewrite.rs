@@ -101,18 +101,13 @@ fn scrub(input: &str, cell: &str) -> String {
 
 /// Credential values of the input, as typed and decoded.
 pub(crate) fn input_secrets(input: &str) -> Vec<String> {
-    let Some((scheme, rest)) = input.trim().split_once("://") else { return Vec::new() };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some((userinfo, _)) = rest[..auth_end].rsplit_once('@') else { return Vec::new() };
-    let is_ssh = matches!(scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
+    let Some(url) = crate::redact::split_authority(input.trim()) else { return Vec::new() };
+    let Some(user) = url.user() else { return Vec::new() };
+    let is_ssh = matches!(url.scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
     // Passwords, and usernames that look like a token (the token-as-username form). Plain
     // usernames are not scrubbed: they may legitimately equal a path segment.
     let mut parts = Vec::new();
-    let (user, password) = match userinfo.split_once(':') {
-        Some((u, p)) => (u, Some(p)),
-        None => (userinfo, None),
-    };
-    parts.extend(password.map(str::to_owned));
+    parts.extend(url.password().map(str::to_owned));
     if !is_ssh && crate::redact::looks_like_token(user) {
         parts.push(user.to_owned());
     }

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use crate::plan::fingerprint::{SealKey, check_observed_cell, planned_action};
 use crate::plan::row::{CurrentAuth, MirrorType, PlanRow, RowKey};
 use crate::plan::{Diagnosis, sort_rows};
-use crate::redact::sanitize_for_terminal;
+use crate::redact::{Authority, MASK, sanitize_for_terminal, split_authority};
 use crate::rewrite::{Action, Fix, NewAuth};
 
 /// The plan's columns, in file order (SPEC.md §4).
@@ -599,16 +599,11 @@ fn column_index(name: &str) -> usize {
 /// http(s) (the user goes in `new_user`), and a password or a `*****` mask on any scheme (an
 /// SSH user such as `git@` may stay).
 pub(crate) fn has_credentials(url: &str) -> bool {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some(Authority { scheme, userinfo: Some(userinfo), .. }) = split_authority(url) else {
         return false;
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..end].rfind('@') else {
-        return false;
-    };
-    let userinfo = &rest[..at];
     let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
-    http || userinfo.contains(':') || userinfo.contains(crate::redact::MASK)
+    http || userinfo.contains(':') || userinfo.contains(MASK)
 }
 
 fn parse_row(

@@ -26,6 +26,8 @@ pub use codes::{Action, Fix, NewAuth, UnknownCode};
 pub(crate) use syntax::normalize_host;
 use syntax::{Form, RawUrl, Scheme};
 
+use crate::redact::{MASK, looks_like_token, split_authority};
+
 /// A host whose mirrors get the service account's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceHost {
@@ -484,7 +486,7 @@ fn source_https(
     }
     let masked = url.is_masked();
     if let Some(user) = &url.user
-        && user != crate::redact::MASK
+        && user != MASK
         && user_needs_decode(user)
     {
         fixes.push(Fix::DecodeUser);
@@ -581,10 +583,9 @@ fn apply_maps(text: &str, maps: &[PrefixMap]) -> Option<(String, bool)> {
 
 /// `scheme://user:pw@host/…` without the `user:pw@`; `None` when there is no userinfo.
 fn strip_userinfo(text: &str) -> Option<String> {
-    let (scheme, rest) = text.split_once("://")?;
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let at = rest[..auth_end].rfind('@')?;
-    Some(format!("{scheme}://{}", &rest[at + 1..]))
+    let url = split_authority(text)?;
+    url.userinfo?;
+    Some(url.without_userinfo())
 }
 
 /// The source host whose parsed host is exactly this URL's (SCP-like input included).
@@ -611,16 +612,13 @@ pub fn parse_map(spec: &str) -> Result<PrefixMap, String> {
             return Err("--map prefixes must not contain whitespace or control characters".into());
         }
     }
-    if crate::redact::looks_like_token(from) || crate::redact::looks_like_token(to) {
+    if looks_like_token(from) || looks_like_token(to) {
         return Err("--map value looks like a token; maps must not carry credentials".into());
     }
-    if strip_userinfo(to).is_some() {
-        let (_, rest) = to.split_once("://").unwrap_or(("", to));
-        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let userinfo = rest[..auth_end].rsplit_once('@').map_or("", |(u, _)| u);
-        if userinfo.contains(':') || userinfo.contains(crate::redact::MASK) {
-            return Err("--map NEW_PREFIX must not contain credentials".into());
-        }
+    if let Some(userinfo) = split_authority(to).and_then(|url| url.userinfo)
+        && (userinfo.contains(':') || userinfo.contains(MASK))
+    {
+        return Err("--map NEW_PREFIX must not contain credentials".into());
     }
     if to.starts_with(from) {
         return Err(
@@ -684,34 +682,29 @@ fn parse_for_check(url: &str) -> Option<RawUrl> {
 }
 
 /// Mask the credentials of a URL for display: any userinfo of http(s)/git URLs, the password
-/// (or a masked user) of ssh URLs. Text that is not a URL goes through
-/// [`crate::redact::mask_userinfo`].
+/// (or a masked user) of ssh URLs, the password of an SCP-like `user:pw@host:path`. Other
+/// text is returned as is.
 pub fn mask_url(text: &str) -> String {
-    let Some((scheme, rest)) = text.split_once("://") else {
+    let Some(url) = split_authority(text) else {
         // SCP-like text has no password, but `user:pw@host:path` was meant as one.
         if let Some(at) = text.find('@')
             && text[..at].contains(':')
             && !text[..at].contains('/')
         {
-            return format!("{0}:{0}{1}", crate::redact::MASK, &text[at..]);
+            return format!("{MASK}:{MASK}{}", &text[at..]);
         }
-        return crate::redact::mask_userinfo(text);
-    };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..auth_end].rfind('@') else {
         return text.to_owned();
     };
-    let userinfo = &rest[..at];
-    let is_ssh = matches!(scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
-    let mask = crate::redact::MASK;
-    let masked = if is_ssh && !userinfo.contains(':') {
-        userinfo.to_owned()
-    } else if userinfo.contains(':') {
-        format!("{mask}:{mask}")
-    } else {
-        mask.to_owned()
+    let Some(userinfo) = url.userinfo else {
+        return text.to_owned();
     };
-    format!("{scheme}://{masked}{}", &rest[at..])
+    let is_ssh = matches!(url.scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
+    let masked = match url.password() {
+        None if is_ssh => userinfo.to_owned(),
+        Some(_) => format!("{MASK}:{MASK}"),
+        None => MASK.to_owned(),
+    };
+    format!("{}://{masked}@{}{}", url.scheme, url.host_port, url.rest)
 }
 
 #[cfg(test)]
