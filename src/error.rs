@@ -2,7 +2,7 @@
 //!
 //! Modules return their own typed errors; `AppError` wraps them so that `main` picks an exit
 //! code with one `match`. Messages never contain a token: secrets are `SecretString`s and URLs
-//! in messages go through [`crate::redact::mask_userinfo`].
+//! in messages go through `redact::mask_userinfo`.
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! The library is laid out as: [`cli`] (argument definitions), [`cmd`] (one module per
 //! subcommand: validation and orchestration), [`rewrite`] (pure URL rules), [`plan`] (the plan
 //! model, diagnosis and CSV), [`gitlab`] (the REST client), [`sim`] (the GitLab simulator),
-//! plus [`error`], [`secret`] (loading tokens), [`redact`] (masking, a leaf) and [`logging`].
+//! plus [`error`], `secret` (loading tokens), `redact` (masking, a leaf) and [`logging`].
 
 pub mod apply;
 pub mod cli;
@@ -14,9 +14,9 @@ pub mod error;
 pub mod gitlab;
 pub mod logging;
 pub mod plan;
-pub mod redact;
+pub(crate) mod redact;
 pub mod rewrite;
-pub mod secret;
+pub(crate) mod secret;
 pub mod sim;
 
 use cli::{Cli, Command};

@@ -1,5 +1,6 @@
-//! Redaction of untrusted or secret-bearing text: masking URL credentials, recognising
-//! token-shaped strings, and neutralising terminal control characters.
+//! Redaction of untrusted or secret-bearing text: finding a URL's userinfo
+//! ([`split_authority`]), masking URL credentials, recognising token-shaped strings, and
+//! neutralising terminal control characters.
 //!
 //! A leaf: this module imports nothing from the crate, so every layer (the GitLab client, the
 //! plan, the journal, the CLI) can use it without reaching up into another. [`mask_userinfo`]
@@ -7,13 +8,13 @@
 //! `last_error`, URLs) reaches a log, an error message or a file.
 
 /// The placeholder GitLab itself uses for masked credentials.
-pub const MASK: &str = "*****";
+pub(crate) const MASK: &str = "*****";
 
 /// Heuristic: does this string look like an access token rather than a name or a path?
 ///
 /// Known prefixes (GitLab `glpat-`, `gloas-`, `glsa-`…, GitHub `ghp_`, `github_pat_`…,
 /// Bitbucket `ATBB`/`ATCTT`), or a long run of token characters with no path or name shape.
-pub fn looks_like_token(s: &str) -> bool {
+pub(crate) fn looks_like_token(s: &str) -> bool {
     const PREFIXES: &[&str] = &[
         "glpat-",
         "gloas-",
@@ -53,13 +54,13 @@ pub fn looks_like_token(s: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Authority<'a> {
     /// The text before the first `://` (any text at all, possibly empty).
-    pub scheme: &'a str,
+    pub(crate) scheme: &'a str,
     /// The authority up to its last `@`, without that `@`; `None` when the authority has no `@`.
-    pub userinfo: Option<&'a str>,
+    pub(crate) userinfo: Option<&'a str>,
     /// The authority after the userinfo: `host[:port]` when the URL is well formed.
-    pub host_port: &'a str,
+    pub(crate) host_port: &'a str,
     /// Everything after the authority: empty, or starting at its first `/`, `?` or `#`.
-    pub rest: &'a str,
+    pub(crate) rest: &'a str,
 }
 
 impl<'a> Authority<'a> {
@@ -127,13 +128,13 @@ pub(crate) fn ends_word(c: char) -> bool {
 /// Mask the userinfo of every `scheme://user[:password]@` URL in free text, GitLab-style
 /// (`*****` or `*****:*****`).
 ///
-/// This errs on the side of masking too much. It reads each URL like `split_authority`,
+/// This errs on the side of masking too much. It reads each URL like [`split_authority`],
 /// with one difference: the authority runs to the end of the word (up to whitespace or a
-/// quote, see `ends_word`) instead of stopping at the first `/`, `?` or `#`. So when an `@`
+/// quote, see [`ends_word`]) instead of stopping at the first `/`, `?` or `#`. So when an `@`
 /// appears later in the same word, everything between `://` and the last such `@` is masked.
 /// A password with a raw `/` (`https://u:p/q@host/`, which git and curl users do paste) is
 /// then still hidden; the cost is that `https://host/a@b` prints as `https://*****@b`.
-pub fn mask_userinfo(text: &str) -> String {
+pub(crate) fn mask_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
@@ -158,32 +159,9 @@ pub fn mask_userinfo(text: &str) -> String {
     out
 }
 
-/// A URL that prints with its credentials masked; use it in logs and messages.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedactedUrl(String);
-
-impl RedactedUrl {
-    /// Wrap a URL (or any text containing URLs).
-    pub fn new(url: impl Into<String>) -> Self {
-        RedactedUrl(url.into())
-    }
-}
-
-impl std::fmt::Display for RedactedUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&mask_userinfo(&self.0))
-    }
-}
-
-impl std::fmt::Debug for RedactedUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RedactedUrl({})", mask_userinfo(&self.0))
-    }
-}
-
 /// Replace control characters (ANSI escapes, CR, BEL, …) with `?` so that text from GitLab
 /// cannot rewrite the user's terminal. Newlines and tabs become spaces.
-pub fn sanitize_for_terminal(text: &str) -> String {
+pub(crate) fn sanitize_for_terminal(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\n' | '\t' => ' ',
@@ -226,13 +204,6 @@ mod tests {
         let once = mask_userinfo("fatal: https://glpat-secret@gitlab.com/x failed");
         assert!(!once.contains("glpat-secret"));
         assert_eq!(mask_userinfo(&once), once);
-    }
-
-    #[test]
-    fn redacted_url_hides_credentials_in_display_and_debug() {
-        let url = RedactedUrl::new("https://user:glpat-CANARY@example.com/x.git");
-        assert!(!format!("{url}").contains("CANARY"));
-        assert!(!format!("{url:?}").contains("CANARY"));
     }
 
     #[test]

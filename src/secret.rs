@@ -14,7 +14,7 @@ use crate::redact::looks_like_token;
 /// Read the first set, non-empty environment variable of `names`.
 ///
 /// Returns the token and the name of the variable it came from (for messages).
-pub fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static str)> {
+pub(crate) fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static str)> {
     names.iter().find_map(|name| {
         let value = std::env::var(name).ok()?;
         let value = value.trim();
@@ -27,7 +27,7 @@ pub fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static 
 ///
 /// `flag` is the option the path came from, for the error message. A path that does not
 /// exist but looks like a token is refused without echoing it.
-pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, AppError> {
+pub(crate) fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, AppError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -411,7 +411,7 @@ impl GitLabClient {
     }
 
     /// The base URL the client was built with.
-    pub fn base_url(&self) -> &Url {
+    pub(crate) fn base_url(&self) -> &Url {
         &self.inner.base
     }
 

@@ -10,12 +10,12 @@ use super::client::GitLabClient;
 use super::error::GitLabError;
 use super::model::{
     ApplicationSettings, ImportUrlUpdate, Metadata, Project, ProjectQuery, PullMirror,
-    PullMirrorUpdate, RemoteMirror, RemoteMirrorCreate, RemoteMirrorUpdate, TokenSelf, User,
+    PullMirrorUpdate, RemoteMirror, RemoteMirrorCreate, TokenSelf, User,
 };
 use super::pagination::{PageMode, paginate};
 
 /// Page size for list endpoints (GitLab's maximum).
-pub const PER_PAGE: u32 = 100;
+pub(crate) const PER_PAGE: u32 = 100;
 
 impl GitLabClient {
     // ----- instance and caller --------------------------------------------------------------
@@ -138,7 +138,7 @@ impl GitLabClient {
     /// the mirror attributes silently without `admin_mirror`, and probes the URL (422 when
     /// unreachable): re-read the project afterwards.
     #[tracing::instrument(skip_all, fields(project_id = project_id))]
-    pub async fn update_project_import_url(
+    pub(crate) async fn update_project_import_url(
         &self,
         project_id: u64,
         req: &ImportUrlUpdate,
@@ -197,24 +197,6 @@ impl GitLabClient {
             .await
     }
 
-    /// `PUT /projects/:id/remote_mirrors/:mirror_id`: change settings (never the URL).
-    #[tracing::instrument(skip_all, fields(project_id = project_id, mirror_id = mirror_id))]
-    pub async fn update_remote_mirror(
-        &self,
-        project_id: u64,
-        mirror_id: u64,
-        req: &RemoteMirrorUpdate,
-    ) -> Result<RemoteMirror, GitLabError> {
-        let (id, mid) = (project_id.to_string(), mirror_id.to_string());
-        let body = secret_body(req)?;
-        self.write_json(
-            Method::PUT,
-            self.url(&["projects", &id, "remote_mirrors", &mid]),
-            Some(body),
-        )
-        .await
-    }
-
     /// `DELETE /projects/:id/remote_mirrors/:mirror_id`. Idempotent: a 404 (already gone,
     /// e.g. deleted before a crash) counts as success, so a resumed apply can repeat it.
     #[tracing::instrument(skip_all, fields(project_id = project_id, mirror_id = mirror_id))]
@@ -239,7 +221,7 @@ impl GitLabClient {
 
     /// `POST /projects/:id/remote_mirrors/:mirror_id/sync`: push now (204; GitLab may defer).
     #[tracing::instrument(skip_all, fields(project_id = project_id, mirror_id = mirror_id))]
-    pub async fn sync_remote_mirror(
+    pub(crate) async fn sync_remote_mirror(
         &self,
         project_id: u64,
         mirror_id: u64,

@@ -1,32 +1,30 @@
 //! The GitLab REST API (v4) client: typed models, lazy pagination, retries and rate-limit
 //! pacing, and errors that say what to do next.
 //!
-//! Layout: [`client`] (construction, counters and the send loop), [`endpoints`] (one method
-//! per endpoint), `body` (serializing request models that carry credentials), [`model`]
-//! (entities, and request models that are also the wire bodies), [`pagination`]
-//! (keyset/offset streams), [`rate_limit`] (pure retry and pacing rules), [`error`]
+//! Layout: `client` (construction, counters and the send loop), `endpoints` (one method
+//! per endpoint), `body` (serializing request models that carry credentials), `model`
+//! (entities, and request models that are also the wire bodies), `pagination`
+//! (keyset/offset streams), `rate_limit` (pure retry and pacing rules), `error`
 //! (`GitLabError`). Imports run one way: endpoints → {client, pagination, body, model};
 //! pagination → client; client → {body, rate_limit}; model → body; `error` (imported by
 //! most) and `rate_limit` import no sibling. Outside `gitlab/` only the leaf `crate::redact`
 //! is used (a test below checks).
 
 mod body;
-pub mod client;
-pub mod endpoints;
-pub mod error;
-pub mod model;
-pub mod pagination;
-pub mod rate_limit;
+pub(crate) mod client;
+pub(crate) mod endpoints;
+pub(crate) mod error;
+pub(crate) mod model;
+pub(crate) mod pagination;
+pub(crate) mod rate_limit;
 
 pub use client::{ClientConfig, ClientStats, GitLabClient, Tuning};
-pub use endpoints::PER_PAGE;
 pub use error::GitLabError;
+pub(crate) use model::ImportUrlUpdate;
 pub use model::{
-    ApplicationSettings, GitLabVersion, ImportUrlUpdate, Metadata, Namespace, Project,
-    ProjectQuery, PullMirror, PullMirrorUpdate, RemoteMirror, RemoteMirrorCreate,
-    RemoteMirrorUpdate, TokenSelf, User,
+    ApplicationSettings, GitLabVersion, Metadata, Project, ProjectQuery, PullMirror,
+    PullMirrorUpdate, RemoteMirror, RemoteMirrorCreate, TokenSelf, User,
 };
-pub use rate_limit::RetryPolicy;
 
 #[cfg(test)]
 mod tests {

@@ -20,73 +20,73 @@ pub struct Project {
     pub id: u64,
     /// `group/sub/project`.
     #[serde(default)]
-    pub path_with_namespace: String,
+    pub(crate) path_with_namespace: String,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Browser URL of the project.
     #[serde(default)]
-    pub web_url: String,
+    pub(crate) web_url: String,
     /// Archived projects are read-only.
     #[serde(default)]
-    pub archived: bool,
+    pub(crate) archived: bool,
     /// Pull-mirror source URL, credentials already stripped by GitLab; shown only to callers
     /// with the Maintainer role (`admin_project`). `None` when absent or hidden.
     #[serde(default)]
-    pub import_url: Option<String>,
+    pub(crate) import_url: Option<String>,
     /// `git`, `github`, … (shown with `admin_project`).
     #[serde(default)]
-    pub import_type: Option<String>,
+    pub(crate) import_type: Option<String>,
     /// `none`, `scheduled`, `started`, `finished`, `failed`, …; for mirrors, the last update.
     #[serde(default)]
-    pub import_status: Option<String>,
+    pub(crate) import_status: Option<String>,
     /// Last import/mirror error; only on `GET /projects/:id` for maintainers.
     #[serde(default)]
-    pub import_error: Option<String>,
+    pub(crate) import_error: Option<String>,
     /// EE: the project is a pull mirror (absent on CE or without the licensed feature).
     #[serde(default)]
     pub mirror: bool,
     /// EE, only when `mirror` is true: the user the mirror runs as.
     #[serde(default)]
-    pub mirror_user_id: Option<u64>,
+    pub(crate) mirror_user_id: Option<u64>,
     /// EE, only when `mirror` is true: mirror updates trigger pipelines.
     #[serde(default)]
-    pub mirror_trigger_builds: Option<bool>,
+    pub(crate) mirror_trigger_builds: Option<bool>,
     /// EE, only when `mirror` is true: mirror only protected branches.
     #[serde(default)]
-    pub only_mirror_protected_branches: Option<bool>,
+    pub(crate) only_mirror_protected_branches: Option<bool>,
     /// EE, only when `mirror` is true: overwrite diverged branches.
     #[serde(default)]
-    pub mirror_overwrites_diverged_branches: Option<bool>,
+    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
     /// The namespace (group or user) the project lives in.
     #[serde(default)]
-    pub namespace: Option<Namespace>,
+    pub(crate) namespace: Option<Namespace>,
     /// Default branch name.
     #[serde(default)]
-    pub default_branch: Option<String>,
+    pub(crate) default_branch: Option<String>,
     /// `private`, `internal` or `public`.
     #[serde(default)]
-    pub visibility: Option<String>,
+    pub(crate) visibility: Option<String>,
 }
 
 /// A project's namespace (`lib/api/entities/namespace_basic.rb`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     /// Namespace id.
     #[serde(default)]
-    pub id: u64,
+    pub(crate) id: u64,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Last path component.
     #[serde(default)]
-    pub path: String,
+    pub(crate) path: String,
     /// `group` or `user`.
     #[serde(default)]
-    pub kind: String,
+    pub(crate) kind: String,
     /// Full path, e.g. `group/sub`.
     #[serde(default)]
-    pub full_path: String,
+    pub(crate) full_path: String,
 }
 
 /// A project's pull mirror, from `GET /projects/:id/mirror/pull`
@@ -96,40 +96,40 @@ pub struct Namespace {
 pub struct PullMirror {
     /// The import-state id (not the project id).
     #[serde(default)]
-    pub id: Option<u64>,
+    pub(crate) id: Option<u64>,
     /// `none`, `scheduled`, `started`, `finished`, `failed`, …
     #[serde(default)]
     pub update_status: Option<String>,
     /// Source URL with the credentials masked as `*****`.
     #[serde(default)]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Last error (GitLab masks URLs in it).
     #[serde(default)]
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// ISO 8601 timestamps, kept as text.
     #[serde(default)]
-    pub last_update_at: Option<String>,
+    pub(crate) last_update_at: Option<String>,
     /// When the last update started.
     #[serde(default)]
-    pub last_update_started_at: Option<String>,
+    pub(crate) last_update_started_at: Option<String>,
     /// When an update last succeeded.
     #[serde(default)]
-    pub last_successful_update_at: Option<String>,
+    pub(crate) last_successful_update_at: Option<String>,
     /// 17.5+: whether the mirror is enabled (`project.mirror`).
     #[serde(default)]
-    pub enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
     /// 17.5+: mirror updates trigger pipelines.
     #[serde(default)]
-    pub mirror_trigger_builds: Option<bool>,
+    pub(crate) mirror_trigger_builds: Option<bool>,
     /// 17.5+: only protected branches are mirrored.
     #[serde(default)]
-    pub only_mirror_protected_branches: Option<bool>,
+    pub(crate) only_mirror_protected_branches: Option<bool>,
     /// 17.5+: diverged branches are overwritten.
     #[serde(default)]
-    pub mirror_overwrites_diverged_branches: Option<bool>,
+    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
     /// 17.5+: only branches matching this regex are mirrored.
     #[serde(default)]
-    pub mirror_branch_regex: Option<String>,
+    pub(crate) mirror_branch_regex: Option<String>,
 }
 
 /// A push mirror, from `/projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`,
@@ -140,37 +140,37 @@ pub struct RemoteMirror {
     pub id: u64,
     /// New mirrors are disabled unless `enabled=true` is sent.
     #[serde(default)]
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Target URL, credentials masked (a `git` user is kept).
     #[serde(default)]
-    pub url: String,
+    pub(crate) url: String,
     /// `none`, `started`, `finished`, `failed`, `to_retry`.
     #[serde(default)]
-    pub update_status: Option<String>,
+    pub(crate) update_status: Option<String>,
     /// ISO 8601 timestamps, kept as text.
     #[serde(default)]
-    pub last_update_at: Option<String>,
+    pub(crate) last_update_at: Option<String>,
     /// When the last update started.
     #[serde(default)]
-    pub last_update_started_at: Option<String>,
+    pub(crate) last_update_started_at: Option<String>,
     /// When an update last succeeded.
     #[serde(default)]
-    pub last_successful_update_at: Option<String>,
+    pub(crate) last_successful_update_at: Option<String>,
     /// Last error (URLs sanitized by GitLab).
     #[serde(default)]
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// Push only protected branches.
     #[serde(default)]
-    pub only_protected_branches: Option<bool>,
+    pub(crate) only_protected_branches: Option<bool>,
     /// Keep diverged refs instead of overwriting.
     #[serde(default)]
-    pub keep_divergent_refs: Option<bool>,
+    pub(crate) keep_divergent_refs: Option<bool>,
     /// `password` (default) or `ssh_public_key`.
     #[serde(default)]
-    pub auth_method: Option<String>,
+    pub(crate) auth_method: Option<String>,
     /// EE: only branches matching this regex are pushed.
     #[serde(default)]
-    pub mirror_branch_regex: Option<String>,
+    pub(crate) mirror_branch_regex: Option<String>,
 }
 
 /// A user, from `GET /user`, `GET /users/:id` or `GET /users?username=`
@@ -178,16 +178,16 @@ pub struct RemoteMirror {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// User id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Login name.
     #[serde(default)]
     pub username: String,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// `active`, `blocked`, `deactivated`, …
     #[serde(default)]
-    pub state: Option<String>,
+    pub(crate) state: Option<String>,
     /// Administrator (only present in the admin view of the user).
     #[serde(default)]
     pub is_admin: bool,
@@ -209,38 +209,31 @@ impl User {
 pub struct TokenSelf {
     /// Token id.
     #[serde(default)]
-    pub id: u64,
+    pub(crate) id: u64,
     /// Token name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Revoked tokens cannot be used.
     #[serde(default)]
-    pub revoked: bool,
+    pub(crate) revoked: bool,
     /// Whether the token currently works.
     #[serde(default)]
-    pub active: bool,
+    pub(crate) active: bool,
     /// Scopes such as `api`, `read_api`, `sudo`.
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// Owner's user id.
     #[serde(default)]
-    pub user_id: Option<u64>,
+    pub(crate) user_id: Option<u64>,
     /// Expiry date (`YYYY-MM-DD`), if any.
     #[serde(default)]
-    pub expires_at: Option<String>,
+    pub(crate) expires_at: Option<String>,
     /// Creation time.
     #[serde(default)]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
     /// Last use.
     #[serde(default)]
-    pub last_used_at: Option<String>,
-}
-
-impl TokenSelf {
-    /// Does the token carry this scope?
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
-    }
+    pub(crate) last_used_at: Option<String>,
 }
 
 /// Instance metadata, from `GET /metadata` (`doc/api/metadata.md`) or, on old versions,
@@ -249,10 +242,10 @@ impl TokenSelf {
 pub struct Metadata {
     /// For example `17.6.0-ee`.
     #[serde(default)]
-    pub version: String,
+    pub(crate) version: String,
     /// Git revision of the build.
     #[serde(default)]
-    pub revision: Option<String>,
+    pub(crate) revision: Option<String>,
     /// EE (Premium/Ultimate features possible). From `/version`, inferred from `-ee`.
     #[serde(default)]
     pub enterprise: bool,
@@ -278,21 +271,21 @@ pub struct ApplicationSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GitLabVersion {
     /// Major version.
-    pub major: u32,
+    pub(crate) major: u32,
     /// Minor version.
-    pub minor: u32,
+    pub(crate) minor: u32,
     /// Patch version.
-    pub patch: u32,
+    pub(crate) patch: u32,
 }
 
 impl GitLabVersion {
     /// Build a version.
-    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+    pub(crate) const fn new(major: u32, minor: u32, patch: u32) -> Self {
         GitLabVersion { major, minor, patch }
     }
 
     /// Parse `17.6.0-ee`, `16.11.2`, `v17.6.1-pre`, `17.6` (missing parts are 0).
-    pub fn parse(text: &str) -> Option<GitLabVersion> {
+    pub(crate) fn parse(text: &str) -> Option<GitLabVersion> {
         let text = text.trim().trim_start_matches(['v', 'V']);
         let core = text.split(['-', '+', ' ']).next()?;
         let mut parts = core.split('.');
@@ -368,27 +361,27 @@ pub struct PullMirrorUpdate {
 /// `import_url` already contains the percent-encoded userinfo, hence a secret. GitLab
 /// silently drops these attributes when the caller lacks `admin_mirror`: re-read afterwards.
 #[derive(Debug, Clone, Serialize)]
-pub struct ImportUrlUpdate {
+pub(crate) struct ImportUrlUpdate {
     /// Full source URL including credentials.
     #[serde(serialize_with = "expose")]
-    pub import_url: SecretString,
+    pub(crate) import_url: SecretString,
     /// Keep (or make) the project a pull mirror; normally true.
-    pub mirror: bool,
+    pub(crate) mirror: bool,
     /// Mirror user (only an admin may set someone other than itself).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror_user_id: Option<u64>,
+    pub(crate) mirror_user_id: Option<u64>,
     /// Trigger pipelines on mirror updates.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror_trigger_builds: Option<bool>,
+    pub(crate) mirror_trigger_builds: Option<bool>,
     /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub only_mirror_protected_branches: Option<bool>,
+    pub(crate) only_mirror_protected_branches: Option<bool>,
     /// Overwrite diverged branches.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror_overwrites_diverged_branches: Option<bool>,
+    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
     /// Mirror only branches matching this regex.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror_branch_regex: Option<String>,
+    pub(crate) mirror_branch_regex: Option<String>,
 }
 
 /// Body of `POST /projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`).
@@ -406,26 +399,6 @@ pub struct RemoteMirrorCreate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_divergent_refs: Option<bool>,
     /// Push only protected branches (exclusive with `mirror_branch_regex`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub only_protected_branches: Option<bool>,
-    /// EE: push only branches matching this regex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror_branch_regex: Option<String>,
-}
-
-/// Body of `PUT /projects/:id/remote_mirrors/:mirror_id` (no `url`: GitLab cannot change it).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RemoteMirrorUpdate {
-    /// Enable or disable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// `password` or `ssh_public_key`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_method: Option<String>,
-    /// Keep diverged refs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keep_divergent_refs: Option<bool>,
-    /// Push only protected branches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub only_protected_branches: Option<bool>,
     /// EE: push only branches matching this regex.
@@ -476,7 +449,7 @@ mod tests {
         assert_eq!(s.silent_mode_enabled, None);
         let t: TokenSelf =
             serde_json::from_str(r#"{"id":1,"scopes":["api","sudo"],"active":true}"#).unwrap();
-        assert!(t.has_scope("api") && t.has_scope("sudo") && !t.has_scope("read_user"));
+        assert_eq!(t.scopes, ["api", "sudo"]);
     }
 
     #[test]

@@ -37,27 +37,27 @@ impl Scheme {
 #[derive(Debug, Clone)]
 pub(crate) struct RawUrl {
     /// The scheme exactly as typed (`HTTPS`, `git+ssh`, …).
-    pub scheme_raw: String,
+    pub(crate) scheme_raw: String,
     /// The scheme after lowercasing and mapping `git+ssh`/`ssh+git` to ssh.
-    pub scheme: Scheme,
+    pub(crate) scheme: Scheme,
     /// Raw username (before the first `:` of the userinfo), if there is a userinfo.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Raw password (after the first `:` of the userinfo).
-    pub password: Option<String>,
+    pub(crate) password: Option<String>,
     /// The host as typed (IPv6 with its brackets).
-    pub host_raw: String,
+    pub(crate) host_raw: String,
     /// The host as compared against source hosts: lowercase, A-label, RFC 5952 IPv6.
-    pub host: String,
+    pub(crate) host: String,
     /// The port text as typed (may be empty for `host:`).
-    pub port_raw: Option<String>,
+    pub(crate) port_raw: Option<String>,
     /// The port number, when one was given.
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// The path as typed (starts with `/`, or is empty).
-    pub path: String,
+    pub(crate) path: String,
     /// The query as typed, without the `?`.
-    pub query: Option<String>,
+    pub(crate) query: Option<String>,
     /// The fragment as typed, without the `#` (never set for ssh, where `#` is a path byte).
-    pub fragment: Option<String>,
+    pub(crate) fragment: Option<String>,
 }
 
 impl RawUrl {
