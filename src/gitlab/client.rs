@@ -10,6 +10,10 @@
 //! connection trouble; writes retry only 429, 503 and failed connects, and report a 500, 502,
 //! 504 or a connection lost after sending as [`GitLabError::Ambiguous`], because the change
 //! may have been applied (the caller re-reads the state instead of writing twice).
+//!
+//! About 750 lines with its tests: everything left here reads or builds the private `Inner`
+//! (pool, pacing, counters, token header); splitting further would spread that struct's
+//! invariants over several files.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
