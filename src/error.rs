@@ -3,7 +3,7 @@
 //! Modules return their own typed errors (`ConfigError`, `PlanError`, `JournalError`,
 //! `GitLabError`); `AppError` wraps them, and this file is the one place that decides the exit
 //! code and the hint of each. Messages never contain a token: secrets are `SecretString`s and
-//! URLs in messages go through [`crate::secret::mask_userinfo`].
+//! URLs in messages go through `redact::mask_userinfo`.
 
 use std::path::PathBuf;
 

@@ -4,7 +4,9 @@
 //! The library is laid out as: [`cli`] (argument definitions), [`cmd`] (one module per
 //! subcommand: validation and orchestration), [`rewrite`] (pure URL rules), [`plan`] (the plan
 //! model, diagnosis and CSV), [`gitlab`] (the REST client), [`sim`] (the GitLab simulator),
-//! plus [`error`], [`secret`], [`logging`] and [`output`].
+//! plus [`config`] (arguments and environment → typed requests), [`inventory`] (reading the
+//! instance), [`apply`] (the executor and journal), [`error`], `redact` (masking, a leaf),
+//! [`output`] and [`logging`].
 
 pub mod apply;
 pub mod cli;
@@ -17,8 +19,8 @@ pub mod inventory;
 pub mod logging;
 pub mod output;
 pub mod plan;
+pub(crate) mod redact;
 pub mod rewrite;
-pub mod secret;
 pub mod sim;
 
 use cli::{Cli, Command};
@@ -49,12 +51,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
 /// Print an error the way every command does: `glmirror: error: …` on one line, an optional
 /// hint line, and with `-v` the debug form. Text is sanitized and masked first.
 pub fn report_error(err: &AppError, verbose: u8) {
-    let message = output::sanitize_for_terminal(&secret::mask_userinfo(&err.to_string()));
+    let message = redact::sanitize_for_terminal(&redact::mask_userinfo(&err.to_string()));
     eprintln!("glmirror: error: {message}");
     if let Some(hint) = err.hint() {
-        eprintln!("  hint: {}", output::sanitize_for_terminal(&secret::mask_userinfo(&hint)));
+        eprintln!("  hint: {}", redact::sanitize_for_terminal(&redact::mask_userinfo(&hint)));
     }
     if verbose > 1 {
-        eprintln!("{}", secret::mask_userinfo(&format!("{err:?}")));
+        eprintln!("{}", redact::mask_userinfo(&format!("{err:?}")));
     }
 }

@@ -9,10 +9,10 @@ use crate::apply::matching::is_https;
 use crate::error::AppError;
 use crate::gitlab::GitLabClient;
 use crate::inventory::Preflight;
-use crate::output::sanitize_for_terminal;
 use crate::plan::{self, MirrorType, PlanRow};
+use crate::redact::mask_userinfo;
+use crate::redact::sanitize_for_terminal;
 use crate::rewrite::{self, Action, NewAuth, Rules, TOKEN_AS_USER};
-use crate::secret::mask_userinfo;
 
 /// The plan's rows with the file line of each, for messages.
 #[derive(Clone, Copy)]

@@ -19,8 +19,8 @@ use crate::error::AppError;
 use crate::gitlab::{GitLabClient, GitLabError};
 use crate::inventory::{Preflight, ReadContext};
 use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow, RowKey};
+use crate::redact::mask_userinfo;
 use crate::rewrite::{self, Action, NewAuth};
-use crate::secret::mask_userinfo;
 
 /// How often a write whose answer was lost is sent again, after a re-read showed it did not
 /// land.

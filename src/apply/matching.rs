@@ -4,8 +4,8 @@
 
 use crate::gitlab::{PullMirrorUpdate, RemoteMirror};
 use crate::plan::{CurrentAuth, MirrorFacts, MirrorFlags, MirrorType, PlanRow};
+use crate::redact::mask_userinfo;
 use crate::rewrite::NewAuth;
-use crate::secret::mask_userinfo;
 
 /// Whether GitLab changed a flag it exposes (a flag it does not expose is not compared).
 pub(crate) fn flags_changed(before: &MirrorFlags, after: &MirrorFlags) -> bool {

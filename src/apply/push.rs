@@ -9,7 +9,7 @@ use crate::apply::matching::{drift_detail, push_matches};
 use crate::gitlab::{GitLabError, RemoteMirrorCreate};
 use crate::inventory::facts;
 use crate::plan::{self, PlanRow, ProjectFacts, RowKey};
-use crate::secret::mask_userinfo;
+use crate::redact::mask_userinfo;
 
 impl Exec {
     pub(crate) async fn apply_push(

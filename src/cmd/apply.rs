@@ -13,8 +13,9 @@ use crate::apply::{self, LoadedPlan, checks};
 use crate::config::{ApplyRequest, ConnectionRequest, Settings};
 use crate::error::{AppError, ExitCode};
 use crate::inventory;
-use crate::output::{counts, progress_bar, sanitize_for_terminal};
+use crate::output::{counts, progress_bar};
 use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow};
+use crate::redact::sanitize_for_terminal;
 use crate::rewrite::{Action, NewAuth};
 
 /// Run `glmirror apply` (also used by `demo`). The connection is resolved only once the plan

@@ -14,7 +14,7 @@ use crate::config::{
 };
 use crate::credentials::{Credentials, HostCredential};
 use crate::error::{AppError, ExitCode};
-use crate::output::sanitize_for_terminal;
+use crate::redact::sanitize_for_terminal;
 use crate::sim::{self, Fixture, SimOptions};
 
 /// `println!` that does not panic when stdout is closed (`glmirror demo | head`).

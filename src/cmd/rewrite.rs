@@ -83,27 +83,22 @@ fn scrub(input: &str, cell: &str) -> String {
     let mut cell = cell.to_owned();
     for secret in input_secrets(input) {
         if secret.len() >= 8 && cell.contains(&secret) {
-            cell = cell.replace(&secret, crate::secret::MASK);
+            cell = cell.replace(&secret, crate::redact::MASK);
         }
     }
     cell
 }
 
 /// Credential values of the input, as typed and decoded.
-fn input_secrets(input: &str) -> Vec<String> {
-    let Some((scheme, rest)) = input.trim().split_once("://") else { return Vec::new() };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some((userinfo, _)) = rest[..auth_end].rsplit_once('@') else { return Vec::new() };
-    let is_ssh = matches!(scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
+pub(crate) fn input_secrets(input: &str) -> Vec<String> {
+    let Some(url) = crate::redact::split_authority(input.trim()) else { return Vec::new() };
+    let Some(user) = url.user() else { return Vec::new() };
+    let is_ssh = matches!(url.scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
     // Passwords, and usernames that look like a token (the token-as-username form). Plain
     // usernames are not scrubbed: they may legitimately equal a path segment.
     let mut parts = Vec::new();
-    let (user, password) = match userinfo.split_once(':') {
-        Some((u, p)) => (u, Some(p)),
-        None => (userinfo, None),
-    };
-    parts.extend(password.map(str::to_owned));
-    if !is_ssh && crate::secret::looks_like_token(user) {
+    parts.extend(url.password().map(str::to_owned));
+    if !is_ssh && crate::redact::looks_like_token(user) {
         parts.push(user.to_owned());
     }
     let decoded: Vec<String> = parts
@@ -111,7 +106,7 @@ fn input_secrets(input: &str) -> Vec<String> {
         .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned())
         .collect();
     parts.extend(decoded);
-    parts.retain(|p| p != crate::secret::MASK);
+    parts.retain(|p| p != crate::redact::MASK);
     parts
 }
 

@@ -12,8 +12,8 @@ use crate::cli::StatusFormat;
 use crate::config::{Connection, ConnectionRequest, Scope, Settings, StatusRequest};
 use crate::error::{AppError, ExitCode};
 use crate::inventory::{self, MirrorRead, ReadContext, facts};
-use crate::output::sanitize_for_terminal;
 use crate::plan::{self, Diagnosis, MirrorType};
+use crate::redact::sanitize_for_terminal;
 
 /// One line of the health report.
 #[derive(Debug, Clone, Serialize)]

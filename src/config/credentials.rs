@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use crate::cli::CredentialArgs;
 use crate::config::{ConfigError, tokens};
 use crate::credentials::{Credentials, HostCredential};
-use crate::secret;
+use crate::redact;
 
 /// The environment variable holding the service token for `--source-host`.
 pub const MIRROR_TOKEN_ENV: &str = "MIRROR_TOKEN";
@@ -167,7 +167,7 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
                 )));
             }
             (Some(var), None) => {
-                if secret::looks_like_token(var)
+                if redact::looks_like_token(var)
                     || var.is_empty()
                     || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 {
@@ -188,7 +188,7 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
             }
             (None, Some(file)) => {
                 let p = base.join(file);
-                if secret::looks_like_token(file) && !p.exists() {
+                if redact::looks_like_token(file) && !p.exists() {
                     return Err(ConfigError::invalid_hint(
                         format!(
                             "{shown}: [[host]] entry {n}: token_file looks like a token, \
@@ -237,17 +237,17 @@ fn check_users(creds: &Credentials, flag: &str) -> Result<(), ConfigError> {
 }
 
 fn sanitize_key(key: &str) -> String {
-    if secret::looks_like_token(key) {
+    if redact::looks_like_token(key) {
         "<redacted>".into()
     } else {
-        crate::output::sanitize_for_terminal(&key.chars().take(40).collect::<String>())
+        crate::redact::sanitize_for_terminal(&key.chars().take(40).collect::<String>())
     }
 }
 
 /// A path option whose value looks like a token is refused without echoing it.
 fn check_path_arg(path: &Path, flag: &str) -> Result<(), ConfigError> {
     let shown = path.to_string_lossy();
-    if secret::looks_like_token(&shown) && !path.exists() {
+    if redact::looks_like_token(&shown) && !path.exists() {
         return Err(ConfigError::invalid_hint(
             format!("{flag} expects a file path, and the value given looks like a token"),
             "never put a token on the command line: write it to a file (chmod 600) or set it \
@@ -259,7 +259,7 @@ fn check_path_arg(path: &Path, flag: &str) -> Result<(), ConfigError> {
 
 /// Check and decode a configured username (decode-user: `%40` -> `@`, once).
 fn check_user(raw: &str, flag: &str) -> Result<String, ConfigError> {
-    if secret::looks_like_token(raw) {
+    if redact::looks_like_token(raw) {
         return Err(ConfigError::invalid_hint(
             format!("{flag} looks like a token, not a username"),
             format!(
@@ -287,13 +287,13 @@ fn check_user(raw: &str, flag: &str) -> Result<String, ConfigError> {
 /// Normalize a source host: lowercase, IDNA A-label; refuse schemes, ports, paths, userinfo.
 fn normalize_source_host(raw: &str, flag: &str) -> Result<String, ConfigError> {
     let raw = raw.trim();
-    if secret::looks_like_token(raw) {
+    if redact::looks_like_token(raw) {
         return Err(ConfigError::invalid_hint(
             format!("{flag} looks like a token, not a host name"),
             format!("the token goes in env {MIRROR_TOKEN_ENV} or --source-token-file"),
         ));
     }
-    let shown = crate::output::sanitize_for_terminal(raw);
+    let shown = crate::redact::sanitize_for_terminal(raw);
     if raw.contains("://") {
         return Err(ConfigError::invalid_hint(
             format!("{flag} {shown}: give a host name, not a URL"),

@@ -21,8 +21,8 @@ use crate::cli::{
     StatusFormat,
 };
 use crate::credentials::Credentials;
+use crate::redact;
 use crate::rewrite::{self, PrefixMap, Rules};
-use crate::secret;
 
 /// Environment variables consulted, in order, for the GitLab base URL.
 pub const GITLAB_URL_ENV: &[&str] = &["GITLAB_URL", "GITLAB_HOST", "CI_SERVER_URL"];
@@ -136,7 +136,7 @@ pub fn parse_gitlab_url(raw: &str) -> Result<Url, ConfigError> {
     // GITLAB_HOST is sometimes a bare host name.
     let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("https://{raw}") };
     let mut url = Url::parse(&with_scheme).map_err(|e| {
-        ConfigError::invalid(format!("invalid GitLab URL {}: {e}", secret::mask_userinfo(raw)))
+        ConfigError::invalid(format!("invalid GitLab URL {}: {e}", redact::mask_userinfo(raw)))
     })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::invalid_hint(

@@ -6,7 +6,7 @@ use std::path::Path;
 use secrecy::SecretString;
 
 use crate::config::ConfigError;
-use crate::secret;
+use crate::redact;
 
 /// Read the first set, non-empty environment variable of `names`.
 ///
@@ -29,7 +29,7 @@ pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigEr
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let shown = path.to_string_lossy();
-            if secret::looks_like_token(&shown) {
+            if redact::looks_like_token(&shown) {
                 return Err(ConfigError::invalid_hint(
                     format!("{flag} expects a file path, and the value given looks like a token"),
                     "never put a token on the command line: write it to a file (chmod 600) \

@@ -4,11 +4,10 @@
 //! never a query string) and, for HTTP errors, the status and a short sanitized excerpt of the
 //! response body. No variant ever holds a token.
 
-use crate::output::sanitize_for_terminal;
-use crate::secret::mask_userinfo;
+use crate::redact::{mask_userinfo, sanitize_for_terminal};
 
 /// How many characters of a response body an error keeps.
-pub const BODY_EXCERPT_CHARS: usize = 200;
+pub(crate) const BODY_EXCERPT_CHARS: usize = 200;
 
 /// A failed GitLab API call.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +26,7 @@ pub enum GitLabError {
         /// The HTTP status code.
         status: u16,
         /// Sanitized excerpt of the response body (credentials masked, control characters
-        /// replaced, at most [`BODY_EXCERPT_CHARS`] characters).
+        /// replaced, at most `BODY_EXCERPT_CHARS` characters).
         body: String,
     },
 
@@ -215,7 +214,7 @@ impl GitLabError {
     }
 
     /// The sanitized body excerpt of an HTTP error (empty for other kinds).
-    pub fn body(&self) -> &str {
+    pub(crate) fn body(&self) -> &str {
         match self {
             GitLabError::Http { body, .. } => body,
             _ => "",
@@ -226,7 +225,7 @@ impl GitLabError {
 /// Turn untrusted text (a response body, an error chain) into a short excerpt that is safe to
 /// show: URL credentials masked, control characters replaced, whitespace collapsed, at most
 /// `max_chars` characters (an ellipsis marks a cut).
-pub fn sanitize_excerpt(text: &str, max_chars: usize) -> String {
+pub(crate) fn sanitize_excerpt(text: &str, max_chars: usize) -> String {
     let masked = mask_userinfo(text);
     let clean = sanitize_for_terminal(&masked);
     let collapsed = clean.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -2,11 +2,14 @@
 //!
 //! Responses are tolerant: every field that an older version, a CE instance or a caller
 //! without permission may omit is an `Option` or has a `#[serde(default)]`, and unknown
-//! fields are ignored. Request bodies that carry credentials hold them as `SecretString`;
-//! they are serialized only by [`crate::gitlab::client`]'s body helper.
+//! fields are ignored. Request models are also the wire bodies: credentials are
+//! `SecretString`s (so `Debug` prints `[REDACTED]`) serialized with `expose`, which writes them
+//! only while the client builds the HTTP body and refuses everywhere else.
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+use super::body::{expose, expose_opt};
 
 /// A project, as returned by `GET /projects`, `GET /projects/:id` and
 /// `GET /groups/:id/projects` (`doc/api/projects.md`, `lib/api/entities/project.rb`; EE mirror
@@ -17,73 +20,73 @@ pub struct Project {
     pub id: u64,
     /// `group/sub/project`.
     #[serde(default)]
-    pub path_with_namespace: String,
+    pub(crate) path_with_namespace: String,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Browser URL of the project.
     #[serde(default)]
-    pub web_url: String,
+    pub(crate) web_url: String,
     /// Archived projects are read-only.
     #[serde(default)]
-    pub archived: bool,
+    pub(crate) archived: bool,
     /// Pull-mirror source URL, credentials already stripped by GitLab; shown only to callers
     /// with the Maintainer role (`admin_project`). `None` when absent or hidden.
     #[serde(default)]
-    pub import_url: Option<String>,
+    pub(crate) import_url: Option<String>,
     /// `git`, `github`, … (shown with `admin_project`).
     #[serde(default)]
-    pub import_type: Option<String>,
+    pub(crate) import_type: Option<String>,
     /// `none`, `scheduled`, `started`, `finished`, `failed`, …; for mirrors, the last update.
     #[serde(default)]
-    pub import_status: Option<String>,
+    pub(crate) import_status: Option<String>,
     /// Last import/mirror error; only on `GET /projects/:id` for maintainers.
     #[serde(default)]
-    pub import_error: Option<String>,
+    pub(crate) import_error: Option<String>,
     /// EE: the project is a pull mirror (absent on CE or without the licensed feature).
     #[serde(default)]
     pub mirror: bool,
     /// EE, only when `mirror` is true: the user the mirror runs as.
     #[serde(default)]
-    pub mirror_user_id: Option<u64>,
+    pub(crate) mirror_user_id: Option<u64>,
     /// EE, only when `mirror` is true: mirror updates trigger pipelines.
     #[serde(default)]
-    pub mirror_trigger_builds: Option<bool>,
+    pub(crate) mirror_trigger_builds: Option<bool>,
     /// EE, only when `mirror` is true: mirror only protected branches.
     #[serde(default)]
-    pub only_mirror_protected_branches: Option<bool>,
+    pub(crate) only_mirror_protected_branches: Option<bool>,
     /// EE, only when `mirror` is true: overwrite diverged branches.
     #[serde(default)]
-    pub mirror_overwrites_diverged_branches: Option<bool>,
+    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
     /// The namespace (group or user) the project lives in.
     #[serde(default)]
-    pub namespace: Option<Namespace>,
+    pub(crate) namespace: Option<Namespace>,
     /// Default branch name.
     #[serde(default)]
-    pub default_branch: Option<String>,
+    pub(crate) default_branch: Option<String>,
     /// `private`, `internal` or `public`.
     #[serde(default)]
-    pub visibility: Option<String>,
+    pub(crate) visibility: Option<String>,
 }
 
 /// A project's namespace (`lib/api/entities/namespace_basic.rb`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     /// Namespace id.
     #[serde(default)]
-    pub id: u64,
+    pub(crate) id: u64,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Last path component.
     #[serde(default)]
-    pub path: String,
+    pub(crate) path: String,
     /// `group` or `user`.
     #[serde(default)]
-    pub kind: String,
+    pub(crate) kind: String,
     /// Full path, e.g. `group/sub`.
     #[serde(default)]
-    pub full_path: String,
+    pub(crate) full_path: String,
 }
 
 /// A project's pull mirror, from `GET /projects/:id/mirror/pull`
@@ -93,40 +96,40 @@ pub struct Namespace {
 pub struct PullMirror {
     /// The import-state id (not the project id).
     #[serde(default)]
-    pub id: Option<u64>,
+    pub(crate) id: Option<u64>,
     /// `none`, `scheduled`, `started`, `finished`, `failed`, …
     #[serde(default)]
     pub update_status: Option<String>,
     /// Source URL with the credentials masked as `*****`.
     #[serde(default)]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Last error (GitLab masks URLs in it).
     #[serde(default)]
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// ISO 8601 timestamps, kept as text.
     #[serde(default)]
-    pub last_update_at: Option<String>,
+    pub(crate) last_update_at: Option<String>,
     /// When the last update started.
     #[serde(default)]
-    pub last_update_started_at: Option<String>,
+    pub(crate) last_update_started_at: Option<String>,
     /// When an update last succeeded.
     #[serde(default)]
-    pub last_successful_update_at: Option<String>,
+    pub(crate) last_successful_update_at: Option<String>,
     /// 17.5+: whether the mirror is enabled (`project.mirror`).
     #[serde(default)]
-    pub enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
     /// 17.5+: mirror updates trigger pipelines.
     #[serde(default)]
-    pub mirror_trigger_builds: Option<bool>,
+    pub(crate) mirror_trigger_builds: Option<bool>,
     /// 17.5+: only protected branches are mirrored.
     #[serde(default)]
-    pub only_mirror_protected_branches: Option<bool>,
+    pub(crate) only_mirror_protected_branches: Option<bool>,
     /// 17.5+: diverged branches are overwritten.
     #[serde(default)]
-    pub mirror_overwrites_diverged_branches: Option<bool>,
+    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
     /// 17.5+: only branches matching this regex are mirrored.
     #[serde(default)]
-    pub mirror_branch_regex: Option<String>,
+    pub(crate) mirror_branch_regex: Option<String>,
 }
 
 /// A push mirror, from `/projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`,
@@ -137,37 +140,37 @@ pub struct RemoteMirror {
     pub id: u64,
     /// New mirrors are disabled unless `enabled=true` is sent.
     #[serde(default)]
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Target URL, credentials masked (a `git` user is kept).
     #[serde(default)]
-    pub url: String,
+    pub(crate) url: String,
     /// `none`, `started`, `finished`, `failed`, `to_retry`.
     #[serde(default)]
-    pub update_status: Option<String>,
+    pub(crate) update_status: Option<String>,
     /// ISO 8601 timestamps, kept as text.
     #[serde(default)]
-    pub last_update_at: Option<String>,
+    pub(crate) last_update_at: Option<String>,
     /// When the last update started.
     #[serde(default)]
-    pub last_update_started_at: Option<String>,
+    pub(crate) last_update_started_at: Option<String>,
     /// When an update last succeeded.
     #[serde(default)]
-    pub last_successful_update_at: Option<String>,
+    pub(crate) last_successful_update_at: Option<String>,
     /// Last error (URLs sanitized by GitLab).
     #[serde(default)]
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// Push only protected branches.
     #[serde(default)]
-    pub only_protected_branches: Option<bool>,
+    pub(crate) only_protected_branches: Option<bool>,
     /// Keep diverged refs instead of overwriting.
     #[serde(default)]
-    pub keep_divergent_refs: Option<bool>,
+    pub(crate) keep_divergent_refs: Option<bool>,
     /// `password` (default) or `ssh_public_key`.
     #[serde(default)]
-    pub auth_method: Option<String>,
+    pub(crate) auth_method: Option<String>,
     /// EE: only branches matching this regex are pushed.
     #[serde(default)]
-    pub mirror_branch_regex: Option<String>,
+    pub(crate) mirror_branch_regex: Option<String>,
 }
 
 /// A user, from `GET /user`, `GET /users/:id` or `GET /users?username=`
@@ -175,16 +178,16 @@ pub struct RemoteMirror {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// User id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Login name.
     #[serde(default)]
     pub username: String,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// `active`, `blocked`, `deactivated`, …
     #[serde(default)]
-    pub state: Option<String>,
+    pub(crate) state: Option<String>,
     /// Administrator (only present in the admin view of the user).
     #[serde(default)]
     pub is_admin: bool,
@@ -216,38 +219,31 @@ impl User {
 pub struct TokenSelf {
     /// Token id.
     #[serde(default)]
-    pub id: u64,
+    pub(crate) id: u64,
     /// Token name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Revoked tokens cannot be used.
     #[serde(default)]
-    pub revoked: bool,
+    pub(crate) revoked: bool,
     /// Whether the token currently works.
     #[serde(default)]
-    pub active: bool,
+    pub(crate) active: bool,
     /// Scopes such as `api`, `read_api`, `sudo`.
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// Owner's user id.
     #[serde(default)]
-    pub user_id: Option<u64>,
+    pub(crate) user_id: Option<u64>,
     /// Expiry date (`YYYY-MM-DD`), if any.
     #[serde(default)]
-    pub expires_at: Option<String>,
+    pub(crate) expires_at: Option<String>,
     /// Creation time.
     #[serde(default)]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
     /// Last use.
     #[serde(default)]
-    pub last_used_at: Option<String>,
-}
-
-impl TokenSelf {
-    /// Does the token carry this scope?
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
-    }
+    pub(crate) last_used_at: Option<String>,
 }
 
 /// Instance metadata, from `GET /metadata` (`doc/api/metadata.md`) or, on old versions,
@@ -256,10 +252,10 @@ impl TokenSelf {
 pub struct Metadata {
     /// For example `17.6.0-ee`.
     #[serde(default)]
-    pub version: String,
+    pub(crate) version: String,
     /// Git revision of the build.
     #[serde(default)]
-    pub revision: Option<String>,
+    pub(crate) revision: Option<String>,
     /// EE (Premium/Ultimate features possible). From `/version`, inferred from `-ee`.
     #[serde(default)]
     pub enterprise: bool,
@@ -289,21 +285,21 @@ pub struct ApplicationSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GitLabVersion {
     /// Major version.
-    pub major: u32,
+    pub(crate) major: u32,
     /// Minor version.
-    pub minor: u32,
+    pub(crate) minor: u32,
     /// Patch version.
-    pub patch: u32,
+    pub(crate) patch: u32,
 }
 
 impl GitLabVersion {
     /// Build a version.
-    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+    pub(crate) const fn new(major: u32, minor: u32, patch: u32) -> Self {
         GitLabVersion { major, minor, patch }
     }
 
     /// Parse `17.6.0-ee`, `16.11.2`, `v17.6.1-pre`, `17.6` (missing parts are 0).
-    pub fn parse(text: &str) -> Option<GitLabVersion> {
+    pub(crate) fn parse(text: &str) -> Option<GitLabVersion> {
         let text = text.trim().trim_start_matches(['v', 'V']);
         let core = text.split(['-', '+', ' ']).next()?;
         let mut parts = core.split('.');
@@ -344,23 +340,32 @@ pub struct ProjectQuery {
 /// `url` must carry no userinfo; `auth_user`/`auth_password` are sent raw (not
 /// percent-encoded). `auth_user` is a secret too, because with no service user the token
 /// itself is the username. `None` fields are not sent.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PullMirrorUpdate {
-    /// Source URL without credentials.
+    /// Source URL without credentials. Empty when only flags change: GitLab then keeps the
+    /// URL and stored credentials.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// Username for the source (may be the token itself).
+    #[serde(serialize_with = "expose_opt", skip_serializing_if = "Option::is_none")]
     pub auth_user: Option<SecretString>,
     /// Password or token for the source.
+    #[serde(serialize_with = "expose_opt", skip_serializing_if = "Option::is_none")]
     pub auth_password: Option<SecretString>,
     /// Enable or disable the mirror.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Trigger pipelines on mirror updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_trigger_builds: Option<bool>,
     /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub only_mirror_protected_branches: Option<bool>,
     /// Overwrite diverged branches.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_overwrites_diverged_branches: Option<bool>,
     /// Mirror only branches matching this regex.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_branch_regex: Option<String>,
 }
 
@@ -369,54 +374,53 @@ pub struct PullMirrorUpdate {
 ///
 /// `import_url` already contains the percent-encoded userinfo, hence a secret. GitLab
 /// silently drops these attributes when the caller lacks `admin_mirror`: re-read afterwards.
-#[derive(Debug, Clone)]
-pub struct ImportUrlUpdate {
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ImportUrlUpdate {
     /// Full source URL including credentials.
-    pub import_url: SecretString,
+    #[serde(serialize_with = "expose")]
+    pub(crate) import_url: SecretString,
     /// Keep (or make) the project a pull mirror; normally true.
-    pub mirror: bool,
+    pub(crate) mirror: bool,
     /// Mirror user (only an admin may set someone other than itself).
-    pub mirror_user_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mirror_user_id: Option<u64>,
     /// Trigger pipelines on mirror updates.
-    pub mirror_trigger_builds: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mirror_trigger_builds: Option<bool>,
     /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
-    pub only_mirror_protected_branches: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) only_mirror_protected_branches: Option<bool>,
     /// Overwrite diverged branches.
-    pub mirror_overwrites_diverged_branches: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
     /// Mirror only branches matching this regex.
-    pub mirror_branch_regex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mirror_branch_regex: Option<String>,
+}
+
+/// Body of the deprecated `PUT /projects/:id` that changes only the mirror user (before 17.6;
+/// administrators only).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct MirrorUserUpdate {
+    /// The new mirror user.
+    pub(crate) mirror_user_id: u64,
 }
 
 /// Body of `POST /projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RemoteMirrorCreate {
     /// Target URL including credentials.
+    #[serde(serialize_with = "expose")]
     pub url: SecretString,
     /// New mirrors are disabled by default: send true.
     pub enabled: bool,
     /// `password` or `ssh_public_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<String>,
     /// Keep diverged refs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_divergent_refs: Option<bool>,
     /// Push only protected branches (exclusive with `mirror_branch_regex`).
-    pub only_protected_branches: Option<bool>,
-    /// EE: push only branches matching this regex.
-    pub mirror_branch_regex: Option<String>,
-}
-
-/// Body of `PUT /projects/:id/remote_mirrors/:mirror_id` (no `url`: GitLab cannot change it).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RemoteMirrorUpdate {
-    /// Enable or disable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// `password` or `ssh_public_key`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_method: Option<String>,
-    /// Keep diverged refs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keep_divergent_refs: Option<bool>,
-    /// Push only protected branches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub only_protected_branches: Option<bool>,
     /// EE: push only branches matching this regex.
@@ -426,6 +430,7 @@ pub struct RemoteMirrorUpdate {
 
 #[cfg(test)]
 mod tests {
+    use super::super::body::secret_body;
     use super::*;
 
     #[test]
@@ -466,6 +471,107 @@ mod tests {
         assert_eq!(s.silent_mode_enabled, None);
         let t: TokenSelf =
             serde_json::from_str(r#"{"id":1,"scopes":["api","sudo"],"active":true}"#).unwrap();
-        assert!(t.has_scope("api") && t.has_scope("sudo") && !t.has_scope("read_user"));
+        assert_eq!(t.scopes, ["api", "sudo"]);
+    }
+
+    #[test]
+    fn request_models_keep_credentials_out_of_debug() {
+        let push = RemoteMirrorCreate {
+            url: SecretString::from("https://u:glpat-CANARY-x@h/y.git"),
+            enabled: true,
+            auth_method: None,
+            keep_divergent_refs: None,
+            only_protected_branches: None,
+            mirror_branch_regex: None,
+        };
+        let pull = PullMirrorUpdate {
+            url: "https://h/x.git".into(),
+            auth_user: Some(SecretString::from("CANARY-user")),
+            auth_password: Some(SecretString::from("CANARY-pass")),
+            ..PullMirrorUpdate::default()
+        };
+        let import = ImportUrlUpdate {
+            import_url: SecretString::from("https://u:CANARY@h/x.git"),
+            mirror: true,
+            mirror_user_id: None,
+            mirror_trigger_builds: None,
+            only_mirror_protected_branches: None,
+            mirror_overwrites_diverged_branches: None,
+            mirror_branch_regex: None,
+        };
+        let shown = format!("{push:?} {pull:?} {import:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        // Serializing a model anywhere but into a request body fails.
+        assert!(serde_json::to_string(&push).is_err());
+        assert!(serde_json::to_string(&pull).is_err());
+        assert!(serde_json::to_string(&import).is_err());
+    }
+
+    /// The bytes each write sends, field for field as before the models became the bodies.
+    #[test]
+    fn request_bodies_on_the_wire() {
+        let wire = |body: crate::gitlab::body::RequestBody| {
+            let json: serde_json::Value = serde_json::from_slice(&body.bytes).unwrap();
+            let secrets: Vec<String> = body
+                .secrets
+                .iter()
+                .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned())
+                .collect();
+            (json, secrets)
+        };
+        let pull = PullMirrorUpdate {
+            url: "https://h/x.git".into(),
+            auth_user: Some(SecretString::from("svc@corp")),
+            auth_password: Some(SecretString::from("p@ss:w/rd")),
+            mirror_trigger_builds: Some(true),
+            ..PullMirrorUpdate::default()
+        };
+        assert_eq!(
+            wire(secret_body(&pull).unwrap()),
+            (
+                serde_json::json!({"url":"https://h/x.git","auth_user":"svc@corp",
+                    "auth_password":"p@ss:w/rd","mirror_trigger_builds":true}),
+                vec!["svc@corp".to_owned(), "p@ss:w/rd".to_owned()]
+            )
+        );
+        let flags_only = PullMirrorUpdate {
+            enabled: Some(false),
+            mirror_branch_regex: Some("^main$".into()),
+            ..PullMirrorUpdate::default()
+        };
+        let body = secret_body(&flags_only).unwrap();
+        assert_eq!(body.bytes, br#"{"enabled":false,"mirror_branch_regex":"^main$"}"#);
+        assert!(body.secrets.is_empty());
+
+        let import = ImportUrlUpdate {
+            import_url: SecretString::from("https://u:t%40k@h/x.git"),
+            mirror: true,
+            mirror_user_id: Some(7),
+            mirror_trigger_builds: None,
+            only_mirror_protected_branches: Some(false),
+            mirror_overwrites_diverged_branches: None,
+            mirror_branch_regex: None,
+        };
+        let body = secret_body(&import).unwrap();
+        assert_eq!(
+            body.bytes,
+            br#"{"import_url":"https://u:t%40k@h/x.git","mirror":true,"mirror_user_id":7,"only_mirror_protected_branches":false}"#
+        );
+        assert_eq!(body.secrets.len(), 1);
+
+        let push = RemoteMirrorCreate {
+            url: SecretString::from("https://u:tok@h/y.git"),
+            enabled: true,
+            auth_method: Some("password".into()),
+            keep_divergent_refs: None,
+            only_protected_branches: Some(true),
+            mirror_branch_regex: None,
+        };
+        let body = secret_body(&push).unwrap();
+        assert_eq!(
+            body.bytes,
+            br#"{"url":"https://u:tok@h/y.git","enabled":true,"auth_method":"password","only_protected_branches":true}"#
+        );
+        assert_eq!(body.secrets.len(), 1);
     }
 }

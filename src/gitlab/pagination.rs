@@ -15,11 +15,11 @@ use url::Url;
 
 use super::client::GitLabClient;
 use super::error::GitLabError;
-use crate::secret::mask_userinfo;
+use crate::redact::mask_userinfo;
 
 /// Which pagination scheme an endpoint uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageMode {
+pub(crate) enum PageMode {
     /// `pagination=keyset`: only `Link rel="next"` is followed.
     Keyset,
     /// `page=`: `Link rel="next"`, else `X-Next-Page`.
@@ -27,7 +27,7 @@ pub enum PageMode {
 }
 
 /// The target of the `rel="next"` entry of one or more `Link` header values (RFC 8288).
-pub fn link_next<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn link_next<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     values.into_iter().find_map(|value| {
         let mut rest = value;
         while let Some(open) = rest.find('<') {
@@ -63,7 +63,7 @@ pub fn link_next<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<&'a st
 ///
 /// A next link must stay on the origin of `base` (scheme, host and port): the token is
 /// sent with every page, so a link elsewhere is an error, never followed.
-pub fn next_page_url(
+pub(crate) fn next_page_url(
     base: &Url,
     current: &Url,
     headers: &HeaderMap,

@@ -12,13 +12,13 @@ use reqwest::header::HeaderMap;
 
 /// Backoff and attempt limits for retried requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Total attempts per request, the first included (at least 1).
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// Base of the exponential backoff (attempt 1 waits up to `base`, attempt 2 up to `2*base`, …).
-    pub base_delay: Duration,
+    pub(crate) base_delay: Duration,
     /// No single wait is longer than this, whatever the server asks for.
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -33,7 +33,7 @@ impl Default for RetryPolicy {
 
 /// Whether a request may change state on the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MethodKind {
+pub(crate) enum MethodKind {
     /// GET/HEAD: safe to repeat.
     Read,
     /// PUT/POST/DELETE: repeating after an unknown outcome could apply a change twice.
@@ -42,7 +42,7 @@ pub enum MethodKind {
 
 /// What happened to one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Attempt {
     /// An HTTP response with this status arrived.
     Status(u16),
     /// The connection could not be established (refused, DNS, unreachable): the request
@@ -57,24 +57,24 @@ pub enum Outcome {
 
 /// Server hints parsed from a response's headers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServerHints {
+pub(crate) struct ServerHints {
     /// `Retry-After`, as a delay.
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
     /// `RateLimit-Reset` (Unix epoch seconds on the server's clock), converted to epoch
     /// milliseconds on *our* clock: when the `Date` header shows the clocks differ by more
     /// than [`MAX_IGNORED_SKEW_MS`], the difference is taken out.
-    pub reset_ms: Option<u64>,
+    pub(crate) reset_ms: Option<u64>,
     /// `RateLimit-Limit`.
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
     /// `RateLimit-Remaining`.
-    pub remaining: Option<u64>,
+    pub(crate) remaining: Option<u64>,
 }
 
 impl ServerHints {
     /// Parse the rate-limit headers at local time `now_epoch_ms`. Malformed values are
     /// ignored. An HTTP-date `Retry-After` and `RateLimit-Reset` are server times: they are
     /// read against the server's `Date` header when the clocks clearly differ.
-    pub fn from_headers(headers: &HeaderMap, now_epoch_ms: u64) -> ServerHints {
+    pub(crate) fn from_headers(headers: &HeaderMap, now_epoch_ms: u64) -> ServerHints {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let number = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
         // The server's idea of "now"; Date has 1 s resolution, so take the middle.
@@ -95,7 +95,7 @@ impl ServerHints {
 }
 
 /// Clock differences up to this are ignored (the `Date` header has 1 s resolution).
-pub const MAX_IGNORED_SKEW_MS: u64 = 2_000;
+pub(crate) const MAX_IGNORED_SKEW_MS: u64 = 2_000;
 
 /// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) as epoch milliseconds.
 fn parse_http_date_ms(value: &str) -> Option<u64> {
@@ -116,7 +116,7 @@ fn parse_retry_after(value: &str, server_now_ms: u64) -> Option<Duration> {
 
 /// The verdict for one failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Success or a final answer: hand the response to the caller.
     Done,
     /// Wait this long, then try again.
@@ -137,29 +137,29 @@ pub enum Decision {
 /// - The wait is `Retry-After` if given, else the time until `RateLimit-Reset` if in the
 ///   future, else full-jitter exponential backoff (`jitter` in `[0, 1)` scales
 ///   `min(max_delay, base * 2^(attempt-1))`). Every wait is capped at `max_delay`.
-pub fn decide(
+pub(crate) fn decide(
     policy: &RetryPolicy,
     method: MethodKind,
-    outcome: Outcome,
+    outcome: Attempt,
     hints: &ServerHints,
     attempt: u32,
     now_epoch_ms: u64,
     jitter: f64,
 ) -> Decision {
     let retryable = match (method, outcome) {
-        (_, Outcome::Status(s)) if s < 400 => return Decision::Done,
-        (_, Outcome::Status(429)) => true,
-        (MethodKind::Read, Outcome::Status(s)) => (500..600).contains(&s),
+        (_, Attempt::Status(s)) if s < 400 => return Decision::Done,
+        (_, Attempt::Status(429)) => true,
+        (MethodKind::Read, Attempt::Status(s)) => (500..600).contains(&s),
         // 503: GitLab (or its proxy) refused the request. 502/504: a proxy gave up waiting,
         // and Rails may still have committed the write, so it is ambiguous, not retried.
-        (MethodKind::Write, Outcome::Status(503)) => true,
-        (MethodKind::Write, Outcome::Status(502 | 504)) => return Decision::Ambiguous,
-        (MethodKind::Write, Outcome::Status(500)) => return Decision::Ambiguous,
-        (MethodKind::Write, Outcome::Status(_)) => false,
-        (_, Outcome::ConnectFailed) => true,
-        (_, Outcome::TlsFailed) => false,
-        (MethodKind::Read, Outcome::NoResponse) => true,
-        (MethodKind::Write, Outcome::NoResponse) => return Decision::Ambiguous,
+        (MethodKind::Write, Attempt::Status(503)) => true,
+        (MethodKind::Write, Attempt::Status(502 | 504)) => return Decision::Ambiguous,
+        (MethodKind::Write, Attempt::Status(500)) => return Decision::Ambiguous,
+        (MethodKind::Write, Attempt::Status(_)) => false,
+        (_, Attempt::ConnectFailed) => true,
+        (_, Attempt::TlsFailed) => false,
+        (MethodKind::Read, Attempt::NoResponse) => true,
+        (MethodKind::Write, Attempt::NoResponse) => return Decision::Ambiguous,
     };
     if !retryable {
         return Decision::Done;
@@ -171,14 +171,14 @@ pub fn decide(
     // throttle is configured, so it only sets the wait of a 429. (A 500 with a reset a
     // minute away must not stall a run for a minute.)
     let hints = match outcome {
-        Outcome::Status(429) => *hints,
+        Attempt::Status(429) => *hints,
         _ => ServerHints { reset_ms: None, ..*hints },
     };
     Decision::RetryAfter(retry_delay(policy, &hints, attempt, now_epoch_ms, jitter))
 }
 
 /// The wait before the next attempt (see [`decide`]).
-pub fn retry_delay(
+pub(crate) fn retry_delay(
     policy: &RetryPolicy,
     hints: &ServerHints,
     attempt: u32,
@@ -200,7 +200,7 @@ pub fn retry_delay(
 
 /// How much later than `RateLimit-Reset` a window may really end (the header has whole
 /// seconds).
-pub const RESET_SLACK_MS: u64 = 1_000;
+pub(crate) const RESET_SLACK_MS: u64 = 1_000;
 
 /// Rate-limit state shared by all clones of a client, fed by response headers.
 ///
@@ -209,26 +209,26 @@ pub const RESET_SLACK_MS: u64 = 1_000;
 /// but whose response has not been seen, because the server's `remaining` does not yet
 /// include them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PacingState {
+pub(crate) struct PacingState {
     /// Last `RateLimit-Limit` seen.
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
     /// Lowest `RateLimit-Remaining` seen for the window ending at `reset_ms`.
-    pub remaining: Option<u64>,
+    pub(crate) remaining: Option<u64>,
     /// End of the current window (epoch milliseconds).
-    pub reset_ms: Option<u64>,
+    pub(crate) reset_ms: Option<u64>,
     /// Requests admitted but not yet answered.
-    pub in_flight: u64,
+    pub(crate) in_flight: u64,
     /// Earliest time (epoch ms) the next paced request may start.
-    pub next_slot_ms: u64,
+    pub(crate) next_slot_ms: u64,
     /// Requests the caller runs in parallel; below this many remaining, pacing starts.
-    pub concurrency: u64,
+    pub(crate) concurrency: u64,
     /// Longest single pacing wait.
-    pub max_wait_ms: u64,
+    pub(crate) max_wait_ms: u64,
 }
 
 impl PacingState {
     /// A fresh state for a caller running `concurrency` requests at once.
-    pub fn new(concurrency: u64, max_wait: Duration) -> Self {
+    pub(crate) fn new(concurrency: u64, max_wait: Duration) -> Self {
         PacingState {
             concurrency: concurrency.max(1),
             max_wait_ms: u64::try_from(max_wait.as_millis()).unwrap_or(u64::MAX),
@@ -237,7 +237,7 @@ impl PacingState {
     }
 
     /// Record a response's rate-limit headers (and that one admitted request finished).
-    pub fn observe(&mut self, hints: &ServerHints) {
+    pub(crate) fn observe(&mut self, hints: &ServerHints) {
         if let Some(limit) = hints.limit {
             self.limit = Some(limit);
         }
@@ -261,7 +261,7 @@ impl PacingState {
     }
 
     /// Note that an admitted request finished (answered or failed).
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
 }
@@ -274,7 +274,7 @@ impl PacingState {
 /// `max(limit / 10, concurrency)`, requests are spaced evenly over the time left until the
 /// reset, so the window's budget lasts to its end; with no budget left the wait is the time
 /// until the reset. Every wait is capped at `max_wait_ms` (a skewed clock must not stall us).
-pub fn pacing_delay(state: &mut PacingState, now_ms: u64) -> Duration {
+pub(crate) fn pacing_delay(state: &mut PacingState, now_ms: u64) -> Duration {
     state.in_flight += 1;
     let (Some(remaining), Some(reset_ms)) = (state.remaining, state.reset_ms) else {
         return Duration::ZERO;
@@ -318,9 +318,9 @@ mod tests {
 
     #[test]
     fn retry_decision_table() {
+        use Attempt::*;
         use Decision::*;
         use MethodKind::*;
-        use Outcome::*;
         let ms = Duration::from_millis;
         let ra = ServerHints { retry_after: Some(Duration::from_secs(3)), ..none() };
         let reset = ServerHints { reset_ms: Some(NOW + 2_000), ..none() };
@@ -332,7 +332,7 @@ mod tests {
         };
         let huge = ServerHints { retry_after: Some(Duration::from_secs(3600)), ..none() };
         #[rustfmt::skip]
-        let table: &[(MethodKind, Outcome, ServerHints, u32, f64, Decision)] = &[
+        let table: &[(MethodKind, Attempt, ServerHints, u32, f64, Decision)] = &[
             // Final answers.
             (Read, Status(200), none(), 1, 0.5, Done),
             (Write, Status(201), none(), 1, 0.5, Done),
@@ -385,9 +385,9 @@ mod tests {
         let policy = RetryPolicy::default();
         let now = 1_000_000;
         let hints = ServerHints { reset_ms: Some(now + 59_000), ..ServerHints::default() };
-        let limited = decide(&policy, MethodKind::Read, Outcome::Status(429), &hints, 1, now, 0.0);
+        let limited = decide(&policy, MethodKind::Read, Attempt::Status(429), &hints, 1, now, 0.0);
         assert_eq!(limited, Decision::RetryAfter(Duration::from_millis(59_000 + RESET_SLACK_MS)));
-        let failed = decide(&policy, MethodKind::Read, Outcome::Status(500), &hints, 1, now, 0.5);
+        let failed = decide(&policy, MethodKind::Read, Attempt::Status(500), &hints, 1, now, 0.5);
         assert!(
             matches!(failed, Decision::RetryAfter(d) if d < Duration::from_secs(1)),
             "a 500 backs off exponentially, not until the quota resets: {failed:?}"

@@ -73,7 +73,7 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
     let version = metadata.parsed_version().ok_or_else(|| {
         AppError::fatal(format!(
             "cannot understand the GitLab version {:?}",
-            crate::output::sanitize_for_terminal(&metadata.version)
+            crate::redact::sanitize_for_terminal(&metadata.version)
         ))
     })?;
     // `enterprise` exists since 15.6; older versions simply lack it.
@@ -225,7 +225,7 @@ fn no_permission_is_none<T>(
             reads.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 "skipping {}: this token may not read its mirrors ({})",
-                crate::output::sanitize_for_terminal(&project.path_with_namespace),
+                crate::redact::sanitize_for_terminal(&project.path_with_namespace),
                 e.status().unwrap_or_default()
             );
             Ok(None)

@@ -18,10 +18,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::output::sanitize_for_terminal;
 use crate::plan::fingerprint::{SealKey, check_observed_cell, planned_action};
 use crate::plan::row::{CurrentAuth, MirrorType, PlanRow, RowKey};
 use crate::plan::{Diagnosis, sort_rows};
+use crate::redact::{Authority, MASK, sanitize_for_terminal, split_authority};
 use crate::rewrite::{Action, Fix, NewAuth};
 
 /// The plan's columns, in file order (SPEC.md §4).
@@ -281,7 +281,7 @@ pub fn read_plan(path: &Path) -> Result<Vec<PlanRow>, PlanError> {
 /// neutralised, at most 60 characters.
 fn excerpt(cell: &str) -> String {
     const MAX: usize = 60;
-    let clean = sanitize_for_terminal(&crate::secret::mask_userinfo(cell));
+    let clean = sanitize_for_terminal(&crate::redact::mask_userinfo(cell));
     let text = if clean.chars().count() > MAX {
         let mut cut: String = clean.chars().take(MAX - 1).collect();
         cut.push('…');
@@ -590,17 +590,12 @@ fn column_index(name: &str) -> usize {
 /// Whether a `new_url` carries credentials that must never be in a plan: any userinfo on
 /// http(s) (the user goes in `new_user`), and a password or a `*****` mask on any scheme (an
 /// SSH user such as `git@` may stay).
-fn has_credentials(url: &str) -> bool {
-    let Some((scheme, rest)) = url.split_once("://") else {
+pub(crate) fn has_credentials(url: &str) -> bool {
+    let Some(Authority { scheme, userinfo: Some(userinfo), .. }) = split_authority(url) else {
         return false;
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..end].rfind('@') else {
-        return false;
-    };
-    let userinfo = &rest[..at];
     let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
-    http || userinfo.contains(':') || userinfo.contains(crate::secret::MASK)
+    http || userinfo.contains(':') || userinfo.contains(MASK)
 }
 
 fn parse_row(
@@ -714,7 +709,7 @@ fn check_targets(row: &PlanRow, line: usize, errors: &Errors<'_>) -> Result<(), 
              at apply time and never written to the plan",
         ));
     }
-    if crate::secret::looks_like_token(&row.new_user) {
+    if crate::redact::looks_like_token(&row.new_user) {
         // Never echo it: it may be the live token.
         return Err(errors.hint(
             line,

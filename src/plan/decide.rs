@@ -162,7 +162,7 @@ pub fn build_row(facts: &MirrorFacts, ctx: &PlanContext, role: TargetRole) -> Pl
         mirror_id: facts.kind.mirror_id(),
         // GitLab masks what it can parse (kept as shown: `:*****@` tells of a missing user);
         // a malformed URL it stored verbatim is masked here.
-        current_url: if facts.url.contains(crate::secret::MASK) {
+        current_url: if facts.url.contains(crate::redact::MASK) {
             facts.url.clone()
         } else {
             rewrite::mask_url(&facts.url)
@@ -204,7 +204,7 @@ pub fn without_credentials(url: &str) -> String {
     let Some(at) = url[start..end].rfind('@') else { return url.to_owned() };
     let userinfo = &url[start..start + at];
     let is_ssh = url[..start].to_ascii_lowercase().starts_with("ssh");
-    if is_ssh && !userinfo.contains(':') && !userinfo.contains(crate::secret::MASK) {
+    if is_ssh && !userinfo.contains(':') && !userinfo.contains(crate::redact::MASK) {
         return url.to_owned();
     }
     format!("{}{}", &url[..start], &url[start + at + 1..])

@@ -67,15 +67,12 @@ impl CurrentAuth {
     /// `https://*****:*****@h/p` is user+password, `https://*****@h/p` user,
     /// `https://:*****@h/p` password; a visible username (`ssh://git@h/p`, or an SCP-like
     /// `git@h:p` that GitLab stored verbatim) counts as a user; no userinfo is none. For a
-    /// `scheme://` URL the userinfo runs up to the last `@` of the authority, as in GitLab's
-    /// own parser (`UrlSanitizer#parse_url`).
+    /// `scheme://` URL the userinfo is `redact::split_authority`'s: up to the last `@`
+    /// of the authority, as in GitLab's own parser (`UrlSanitizer#parse_url`).
     pub fn from_masked_url(url: &str) -> CurrentAuth {
         let url = url.trim();
-        let userinfo = if let Some(pos) = url.find("://") {
-            let rest = &url[pos + 3..];
-            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            let authority = &rest[..end];
-            authority.rfind('@').map(|at| &authority[..at])
+        let userinfo = if let Some(authority) = crate::redact::split_authority(url) {
+            authority.userinfo
         } else {
             // SCP-like `user@host:path`: userinfo only when the `@` comes before the `:`.
             match (url.find('@'), url.find(':')) {
@@ -240,7 +237,7 @@ pub fn normalize_last_error(raw: &str) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .collect::<String>();
     // Mask before cutting, so a cut can never leave half a credential behind the mask.
-    let masked = crate::secret::mask_userinfo(&folded);
+    let masked = crate::redact::mask_userinfo(&folded);
     if masked.chars().count() <= LAST_ERROR_MAX_CHARS {
         return masked;
     }

@@ -34,7 +34,7 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in table order.
-    pub const ALL: [Fix; 10] = [
+    pub(crate) const ALL: [Fix; 10] = [
         Fix::ScpToSsh,
         Fix::ToHttps,
         Fix::SshToHttps,
@@ -48,7 +48,7 @@ impl Fix {
     ];
 
     /// The stable code written in CSV files.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Fix::ScpToSsh => "scp-to-ssh",
             Fix::ToHttps => "to-https",
@@ -64,7 +64,7 @@ impl Fix {
     }
 
     /// Join fixes for the `fixes` column: sorted in table order, deduplicated, `;`-separated.
-    pub fn join(fixes: &[Fix]) -> String {
+    pub(crate) fn join(fixes: &[Fix]) -> String {
         let mut sorted = fixes.to_vec();
         sorted.sort();
         sorted.dedup();
@@ -72,7 +72,7 @@ impl Fix {
     }
 
     /// Parse a `fixes` cell (empty means none). Unknown codes are an error.
-    pub fn parse_list(cell: &str) -> Result<Vec<Fix>, UnknownCode> {
+    pub(crate) fn parse_list(cell: &str) -> Result<Vec<Fix>, UnknownCode> {
         if cell.trim().is_empty() {
             return Ok(Vec::new());
         }
@@ -93,7 +93,7 @@ pub enum Action {
 
 impl Action {
     /// The stable code written in CSV files.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Action::Update => "update",
             Action::Skip => "skip",
@@ -115,7 +115,7 @@ pub enum NewAuth {
 
 impl NewAuth {
     /// The stable code written in CSV files.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             NewAuth::Service => "service",
             NewAuth::None => "none",
@@ -129,9 +129,9 @@ impl NewAuth {
 #[error("unknown {kind} code {value:?}")]
 pub struct UnknownCode {
     /// Which column's codes ("fix", "action", "auth").
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The offending text (sanitized by the caller before display).
-    pub value: String,
+    pub(crate) value: String,
 }
 
 /// `Display` and `FromStr` for a code enum, from its `code()` and the list of its variants.

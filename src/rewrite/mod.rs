@@ -1,11 +1,11 @@
 //! The URL rewrite rules (SPEC.md §3, URL-RULES.md §5): pure functions, no I/O, no async,
 //! and no panics on any input.
 //!
-//! [`rewrite`] turns one mirror URL (as GitLab shows it, usually with credentials masked as
+//! `rewrite` turns one mirror URL (as GitLab shows it, usually with credentials masked as
 //! `*****`) into a decision: the new URL without credentials, which credentials a write sends,
 //! the fix codes, and an action (`update`, `skip`, `manual`) with a reason. The service token
 //! is only ever attached to a URL whose *parsed* host is exactly a configured source host, and
-//! only over https; [`authenticated_url`] is the one place a token meets a URL.
+//! only over https; `authenticated_url` is the one place a token meets a URL.
 //!
 //! Decisions worth knowing:
 //! - ssh URLs never carry a token; their `new_auth` is `unchanged` (GitLab keeps the SSH key
@@ -26,38 +26,40 @@ pub use codes::{Action, Fix, NewAuth, UnknownCode};
 pub(crate) use syntax::normalize_host;
 use syntax::{Form, RawUrl, Scheme};
 
+use crate::redact::{MASK, looks_like_token, split_authority};
+
 /// A host whose mirrors get the service account's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceHost {
+pub(crate) struct SourceHost {
     /// Normalized parsed host (lowercase, A-label, IPv6 in brackets), compared exactly.
-    pub host: String,
+    pub(crate) host: String,
     /// Username sent with the token (already decoded); `None`: the token is the username.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
 }
 
 /// One `--map OLD=NEW` rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrefixMap {
     /// The prefix to replace.
-    pub from: String,
+    pub(crate) from: String,
     /// Its replacement.
-    pub to: String,
+    pub(crate) to: String,
 }
 
 /// Everything the rules need besides the URL.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     /// Hosts that get the service credentials.
-    pub source_hosts: Vec<SourceHost>,
+    pub(crate) source_hosts: Vec<SourceHost>,
     /// `--map` rules (longest matching `from` wins).
-    pub maps: Vec<PrefixMap>,
+    pub(crate) maps: Vec<PrefixMap>,
     /// `--prefer-https`: ssh on a source host becomes https.
-    pub prefer_https: bool,
+    pub(crate) prefer_https: bool,
 }
 
 /// Pull or push mirror.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// A pull mirror (the project's import URL).
     Pull,
     /// A push (remote) mirror.
@@ -66,35 +68,35 @@ pub enum Direction {
 
 /// One mirror as the rules see it.
 #[derive(Debug, Clone, Copy)]
-pub struct MirrorInput<'a> {
+pub(crate) struct MirrorInput<'a> {
     /// The URL as GitLab shows it (credentials usually masked).
-    pub url: &'a str,
+    pub(crate) url: &'a str,
     /// Pull or push.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// GitLab's last error for the mirror, if any.
-    pub last_error: Option<&'a str>,
+    pub(crate) last_error: Option<&'a str>,
 }
 
 /// The rules' decision for one mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewrite {
     /// Target URL without credentials (an ssh `git@` user stays); `None` on skip/manual.
-    pub new_url: Option<String>,
+    pub(crate) new_url: Option<String>,
     /// Username sent with the service token; `"<token>"` where the token is the username.
     /// `None` unless `new_auth` is `Service`.
-    pub new_user: Option<String>,
+    pub(crate) new_user: Option<String>,
     /// Which credentials the write sends; `None` on skip/manual.
-    pub new_auth: Option<NewAuth>,
+    pub(crate) new_auth: Option<NewAuth>,
     /// Fixes, in table order.
-    pub fixes: Vec<Fix>,
+    pub(crate) fixes: Vec<Fix>,
     /// What to do.
-    pub action: Action,
+    pub(crate) action: Action,
     /// One sentence a reviewer can act on.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// The `new_user` value meaning "the token itself is the username".
-pub const TOKEN_AS_USER: &str = "<token>";
+pub(crate) const TOKEN_AS_USER: &str = "<token>";
 
 const NOTHING_TO_CHANGE: &str = "Nothing to change";
 
@@ -122,7 +124,7 @@ fn sorted(mut fixes: Vec<Fix>) -> Vec<Fix> {
 }
 
 /// Apply the URL rules to one mirror.
-pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
+pub(crate) fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
     let mut out = rewrite_inner(input, rules);
     out.reason = sentence(&out.reason);
     out
@@ -391,7 +393,7 @@ fn user_needs_decode(user: &str) -> bool {
 }
 
 /// Decode a username once, and turn a left-over `%40` into `@` (URL-RULES.md §2, rule (c)).
-pub fn decode_user(user: &str) -> String {
+pub(crate) fn decode_user(user: &str) -> String {
     let once = percent_decode_str(user).decode_utf8_lossy().into_owned();
     once.replace("%40", "@")
 }
@@ -484,7 +486,7 @@ fn source_https(
     }
     let masked = url.is_masked();
     if let Some(user) = &url.user
-        && user != crate::secret::MASK
+        && user != MASK
         && user_needs_decode(user)
     {
         fixes.push(Fix::DecodeUser);
@@ -581,14 +583,13 @@ fn apply_maps(text: &str, maps: &[PrefixMap]) -> Option<(String, bool)> {
 
 /// `scheme://user:pw@host/…` without the `user:pw@`; `None` when there is no userinfo.
 fn strip_userinfo(text: &str) -> Option<String> {
-    let (scheme, rest) = text.split_once("://")?;
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let at = rest[..auth_end].rfind('@')?;
-    Some(format!("{scheme}://{}", &rest[at + 1..]))
+    let url = split_authority(text)?;
+    url.userinfo?;
+    Some(url.without_userinfo())
 }
 
 /// The source host whose parsed host is exactly this URL's (SCP-like input included).
-pub fn source_host_for<'r>(url: &str, rules: &'r Rules) -> Option<&'r SourceHost> {
+pub(crate) fn source_host_for<'r>(url: &str, rules: &'r Rules) -> Option<&'r SourceHost> {
     let text = syntax::check_text(url).ok()?;
     let url_text = match syntax::classify(text).ok()? {
         Form::Url => text.to_owned(),
@@ -599,7 +600,7 @@ pub fn source_host_for<'r>(url: &str, rules: &'r Rules) -> Option<&'r SourceHost
 }
 
 /// Parse a `--map OLD=NEW` rule (split at the first `=`).
-pub fn parse_map(spec: &str) -> Result<PrefixMap, String> {
+pub(crate) fn parse_map(spec: &str) -> Result<PrefixMap, String> {
     let Some((from, to)) = spec.split_once('=') else {
         return Err("--map expects OLD_PREFIX=NEW_PREFIX".into());
     };
@@ -611,16 +612,13 @@ pub fn parse_map(spec: &str) -> Result<PrefixMap, String> {
             return Err("--map prefixes must not contain whitespace or control characters".into());
         }
     }
-    if crate::secret::looks_like_token(from) || crate::secret::looks_like_token(to) {
+    if looks_like_token(from) || looks_like_token(to) {
         return Err("--map value looks like a token; maps must not carry credentials".into());
     }
-    if strip_userinfo(to).is_some() {
-        let (_, rest) = to.split_once("://").unwrap_or(("", to));
-        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let userinfo = rest[..auth_end].rsplit_once('@').map_or("", |(u, _)| u);
-        if userinfo.contains(':') || userinfo.contains(crate::secret::MASK) {
-            return Err("--map NEW_PREFIX must not contain credentials".into());
-        }
+    if let Some(userinfo) = split_authority(to).and_then(|url| url.userinfo)
+        && (userinfo.contains(':') || userinfo.contains(MASK))
+    {
+        return Err("--map NEW_PREFIX must not contain credentials".into());
     }
     if to.starts_with(from) {
         return Err(
@@ -636,14 +634,18 @@ const USERINFO_ENCODE: &AsciiSet =
     &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Percent-encode every byte outside RFC 3986 unreserved (uppercase hex).
-pub fn encode_userinfo_part(value: &str) -> String {
+pub(crate) fn encode_userinfo_part(value: &str) -> String {
     utf8_percent_encode(value, USERINFO_ENCODE).to_string()
 }
 
 /// For the old `PUT /projects/:id` API: `new_url` with the userinfo inserted, every byte
 /// outside RFC 3986 unreserved percent-encoded (uppercase hex). `user` `None` = token as
 /// username (with an empty password).
-pub fn authenticated_url(new_url: &str, user: Option<&str>, token: &SecretString) -> SecretString {
+pub(crate) fn authenticated_url(
+    new_url: &str,
+    user: Option<&str>,
+    token: &SecretString,
+) -> SecretString {
     let (scheme, rest) = new_url.split_once("://").unwrap_or(("https", new_url));
     let token = encode_userinfo_part(token.expose_secret());
     let userinfo = match user {
@@ -655,7 +657,11 @@ pub fn authenticated_url(new_url: &str, user: Option<&str>, token: &SecretString
 
 /// Re-validate a reviewer-edited `new_url`: Ok when it is a fixed point of the rules
 /// (rewriting it again gives the same URL as an `update`, or nothing to change).
-pub fn validate_new_url(new_url: &str, direction: Direction, rules: &Rules) -> Result<(), String> {
+pub(crate) fn validate_new_url(
+    new_url: &str,
+    direction: Direction,
+    rules: &Rules,
+) -> Result<(), String> {
     if new_url.trim() != new_url {
         return Err("new_url has surrounding whitespace".into());
     }
@@ -684,35 +690,32 @@ fn parse_for_check(url: &str) -> Option<RawUrl> {
 }
 
 /// Mask the credentials of a URL for display: any userinfo of http(s)/git URLs, the password
-/// (or a masked user) of ssh URLs. Text that is not a URL goes through
-/// [`crate::secret::mask_userinfo`].
-pub fn mask_url(text: &str) -> String {
-    let Some((scheme, rest)) = text.split_once("://") else {
+/// (or a masked user) of ssh URLs, the password of an SCP-like `user:pw@host:path`. Other
+/// text is returned as is.
+pub(crate) fn mask_url(text: &str) -> String {
+    let Some(url) = split_authority(text) else {
         // SCP-like text has no password, but `user:pw@host:path` was meant as one.
         if let Some(at) = text.find('@')
             && text[..at].contains(':')
             && !text[..at].contains('/')
         {
-            return format!("{0}:{0}{1}", crate::secret::MASK, &text[at..]);
+            return format!("{MASK}:{MASK}{}", &text[at..]);
         }
-        return crate::secret::mask_userinfo(text);
-    };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..auth_end].rfind('@') else {
         return text.to_owned();
     };
-    let userinfo = &rest[..at];
-    let is_ssh = matches!(scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
-    let mask = crate::secret::MASK;
-    let masked = if is_ssh && !userinfo.contains(':') {
-        userinfo.to_owned()
-    } else if userinfo.contains(':') {
-        format!("{mask}:{mask}")
-    } else {
-        mask.to_owned()
+    let Some(userinfo) = url.userinfo else {
+        return text.to_owned();
     };
-    format!("{scheme}://{masked}{}", &rest[at..])
+    let is_ssh = matches!(url.scheme.to_ascii_lowercase().as_str(), "ssh" | "git+ssh" | "ssh+git");
+    let masked = match url.password() {
+        None if is_ssh => userinfo.to_owned(),
+        Some(_) => format!("{MASK}:{MASK}"),
+        None => MASK.to_owned(),
+    };
+    format!("{}://{masked}@{}{}", url.scheme, url.host_port, url.rest)
 }
 
+#[cfg(test)]
+mod authority_tests;
 #[cfg(test)]
 mod tests;

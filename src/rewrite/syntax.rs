@@ -7,6 +7,8 @@
 
 use std::net::Ipv6Addr;
 
+use crate::redact::split_authority;
+
 /// Longest input accepted, in bytes.
 pub(crate) const MAX_LEN: usize = 4096;
 
@@ -35,27 +37,27 @@ impl Scheme {
 #[derive(Debug, Clone)]
 pub(crate) struct RawUrl {
     /// The scheme exactly as typed (`HTTPS`, `git+ssh`, …).
-    pub scheme_raw: String,
+    pub(crate) scheme_raw: String,
     /// The scheme after lowercasing and mapping `git+ssh`/`ssh+git` to ssh.
-    pub scheme: Scheme,
+    pub(crate) scheme: Scheme,
     /// Raw username (before the first `:` of the userinfo), if there is a userinfo.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Raw password (after the first `:` of the userinfo).
-    pub password: Option<String>,
+    pub(crate) password: Option<String>,
     /// The host as typed (IPv6 with its brackets).
-    pub host_raw: String,
+    pub(crate) host_raw: String,
     /// The host as compared against source hosts: lowercase, A-label, RFC 5952 IPv6.
-    pub host: String,
+    pub(crate) host: String,
     /// The port text as typed (may be empty for `host:`).
-    pub port_raw: Option<String>,
+    pub(crate) port_raw: Option<String>,
     /// The port number, when one was given.
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// The path as typed (starts with `/`, or is empty).
-    pub path: String,
+    pub(crate) path: String,
     /// The query as typed, without the `?`.
-    pub query: Option<String>,
+    pub(crate) query: Option<String>,
     /// The fragment as typed, without the `#` (never set for ssh, where `#` is a path byte).
-    pub fragment: Option<String>,
+    pub(crate) fragment: Option<String>,
 }
 
 impl RawUrl {
@@ -70,8 +72,8 @@ impl RawUrl {
 
     /// Whether the userinfo is GitLab's `*****` mask.
     pub(crate) fn is_masked(&self) -> bool {
-        self.user.as_deref() == Some(crate::secret::MASK)
-            || self.password.as_deref() == Some(crate::secret::MASK)
+        self.user.as_deref() == Some(crate::redact::MASK)
+            || self.password.as_deref() == Some(crate::redact::MASK)
     }
 }
 
@@ -291,11 +293,13 @@ fn is_userinfo_char(c: char) -> bool {
         || matches!(c, ',' | ';' | '=' | '%')
 }
 
-/// Split a `scheme://…` URL into raw parts (no re-serialization) and normalize its host.
+/// Split a `scheme://…` URL into raw parts (no re-serialization) and normalize its host. The
+/// authority and userinfo are [`split_authority`]'s.
 pub(crate) fn split_url(text: &str) -> Result<RawUrl, String> {
-    let Some((scheme_raw, rest)) = text.split_once("://") else {
+    let Some(parts) = split_authority(text) else {
         return Err("not a URL".into());
     };
+    let scheme_raw = parts.scheme;
     let scheme = match scheme_raw.to_ascii_lowercase().as_str() {
         "https" => Scheme::Https,
         "http" => Scheme::Http,
@@ -311,19 +315,9 @@ pub(crate) fn split_url(text: &str) -> Result<RawUrl, String> {
             ));
         }
     };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, remainder) = rest.split_at(auth_end);
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-        None => (None, authority),
-    };
-    let (user, password) = match userinfo {
-        Some(ui) => match ui.split_once(':') {
-            Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
-            None => (Some(ui.to_owned()), None),
-        },
-        None => (None, None),
-    };
+    let (hostport, remainder) = (parts.host_port, parts.rest);
+    let user = parts.user().map(str::to_owned);
+    let password = parts.password().map(str::to_owned);
     let (host_raw, port_raw) = if hostport.starts_with('[') {
         let Some(close) = hostport.find(']') else {
             return Err("the URL has an unclosed `[` in its host".into());
@@ -378,7 +372,7 @@ pub(crate) fn split_url(text: &str) -> Result<RawUrl, String> {
         fragment,
     };
     // The url crate must accept the lowercase form too (apply and GitLab parse it).
-    let check = format!("{}://{}", parsed.scheme.as_str(), rest);
+    let check = format!("{}://{}", parsed.scheme.as_str(), &text[scheme_raw.len() + 3..]);
     url::Url::parse(&check).map_err(|e| format!("not a valid URL ({e})"))?;
     Ok(parsed)
 }

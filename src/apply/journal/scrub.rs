@@ -2,7 +2,7 @@
 //! URL credentials anywhere is refused, so the journal never holds a secret.
 
 use super::{Entry, JournalError};
-use crate::secret::{looks_like_token, mask_userinfo};
+use crate::redact::{looks_like_token, mask_userinfo};
 
 /// Characters that end the "word" a URL lives in; the same set `mask_userinfo` uses.
 fn ends_word(c: char) -> bool {
