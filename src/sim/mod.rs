@@ -22,6 +22,7 @@ mod faults;
 pub mod fixture;
 mod generate;
 mod routes;
+mod server;
 pub mod state;
 pub mod urls;
 
@@ -254,7 +255,7 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
         let stop = async move {
             let _ = rx.await;
         };
-        if let Err(e) = faults::serve_shared(listener, serving, stop).await {
+        if let Err(e) = server::serve_shared(listener, serving, stop).await {
             tracing::error!("simulator stopped: {e}");
         }
     });
@@ -267,7 +268,7 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
 pub async fn serve(listener: tokio::net::TcpListener, opts: SimOptions) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let shared = build(opts, addr);
-    faults::serve_shared(listener, shared, std::future::pending()).await
+    server::serve_shared(listener, shared, std::future::pending()).await
 }
 
 /// The admin and maintainer tokens a fixture provides (what [`SimHandle`] reports).

@@ -5,6 +5,7 @@
 // Handlers return `Err(Response)` for GitLab's error answers; boxing them buys nothing here.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 mod mirrors;
 mod projects;
 
@@ -16,8 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::faults::request_token;
 use super::state::{Caller, Shared, State};
+use auth::request_token;
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 1 << 20;
