@@ -34,6 +34,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use fixture::Fixture;
+pub use routes::{ROUTES, Route, find_route};
 pub use state::StateSnapshot;
 
 /// Errors reading a fixture.
