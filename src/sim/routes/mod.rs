@@ -201,7 +201,6 @@ pub(crate) enum Endpoint {
     UpdateSettings,
     Users,
     User,
-    Group,
     GroupProjects,
     Projects,
     Project,
@@ -250,7 +249,6 @@ pub const ROUTES: &[Route] = &[
     route("PUT", "application/settings", None, Endpoint::UpdateSettings),
     route("GET", "users", None, Endpoint::Users),
     route("GET", "users/:id", None, Endpoint::User),
-    route("GET", "groups/:id", None, Endpoint::Group),
     route("GET", "groups/:id/projects", None, Endpoint::GroupProjects),
     route("GET", "projects", None, Endpoint::Projects),
     route("GET", "projects/:id", None, Endpoint::Project),
@@ -355,7 +353,6 @@ fn call(
         Endpoint::UpdateSettings => projects::update_settings(st, ctx),
         Endpoint::Users => projects::users(st, ctx),
         Endpoint::User => projects::user(st, ctx, id),
-        Endpoint::Group => projects::group(st, ctx, id),
         Endpoint::GroupProjects => projects::group_projects(st, ctx, id),
         Endpoint::Projects => projects::list_projects(st, ctx),
         Endpoint::Project => projects::get_project(st, ctx, id),
@@ -382,8 +379,11 @@ fn today() -> String {
     time::OffsetDateTime::now_utc().date().format(&format).unwrap_or_default()
 }
 
+/// For [`authenticate`]: an endpoint every token scope may call.
+pub const ANY_SCOPE: &[&str] = &["*"];
+
 /// Authenticate the request and apply `Sudo`. `extra_read_scopes` are scopes besides `api`
-/// and `read_api` that allow this GET (e.g. `read_user` for `/user`).
+/// and `read_api` that allow this GET (e.g. `read_user` for `/user`; [`ANY_SCOPE`]: all).
 pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result<Caller, Response> {
     let token = request_token(&ctx.headers, ctx.raw_query.as_deref()).ok_or_else(unauthorized)?;
     let token = st.tokens.get(&token).ok_or_else(unauthorized)?;
@@ -408,7 +408,8 @@ pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result
     let has = |s: &str| token.scopes.iter().any(|t| t == s);
     let read = ctx.method == Method::GET || ctx.method == Method::HEAD;
     if read {
-        if !(has("api") || has("read_api") || extra_read_scopes.iter().any(|s| has(s))) {
+        let any = extra_read_scopes == ANY_SCOPE && !token.scopes.is_empty();
+        if !(any || has("api") || has("read_api") || extra_read_scopes.iter().any(|s| has(s))) {
             return Err(insufficient_scope("api read_api"));
         }
     } else if !has("api") {
