@@ -267,11 +267,17 @@ pub const ROUTES: &[Route] = &[
         Some((14, 10)),
         Endpoint::DeletePushMirror,
     ),
-    route("POST", "projects/:id/remote_mirrors/:mirror_id/sync", None, Endpoint::SyncPushMirror),
+    // `doc/api/remote_mirrors.md`: sync is new in 16.11, public_key in 17.9.
+    route(
+        "POST",
+        "projects/:id/remote_mirrors/:mirror_id/sync",
+        Some((16, 11)),
+        Endpoint::SyncPushMirror,
+    ),
     route(
         "GET",
         "projects/:id/remote_mirrors/:mirror_id/public_key",
-        None,
+        Some((17, 9)),
         Endpoint::PushMirrorPublicKey,
     ),
 ];
