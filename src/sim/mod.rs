@@ -3,7 +3,9 @@
 //! mirror APIs, masking, permissions, pagination, rate limits, Silent Mode), with fault knobs.
 //!
 //! It is written from the fact sheet with its own payload shapes and does not use the client
-//! in `src/gitlab`, so the two cannot drift together unnoticed.
+//! in `src/gitlab`, so the two cannot drift together unnoticed. Its answers are held to
+//! GitLab's own JSON Schemas, OpenAPI documents and doc examples by `tests/it/contract.rs`
+//! (`docs/gitlab-contract.md`); [`ROUTES`] lists every route it serves.
 //!
 //! Besides `/api/v4`, the simulator answers three control endpoints that exist only here, never
 //! on a real GitLab: `GET /__sim/requests` (the request log), `GET /__sim/state` (a
