@@ -254,7 +254,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "projects/:id", None, Endpoint::Project),
     route("PUT", "projects/:id", None, Endpoint::PutProject),
     route("GET", "projects/:id/mirror/pull", Some((15, 6)), Endpoint::PullMirror),
-    // New in 17.6 (GITLAB-FACTS §2.2).
+    // New in 17.6 (`doc/api/project_pull_mirroring.md`).
     route("PUT", "projects/:id/mirror/pull", Some((17, 6)), Endpoint::PutPullMirror),
     route("POST", "projects/:id/mirror/pull", None, Endpoint::TriggerPullMirror),
     route("GET", "projects/:id/remote_mirrors", None, Endpoint::PushMirrors),
