@@ -139,8 +139,10 @@ impl GitLabError {
                 "GitLab's rate limit was hit repeatedly: lower --concurrency or retry later"
                     .to_owned(),
             ),
-            // lib/api/helpers/projects_helpers.rb#validate_git_import_url!
-            GitLabError::Http { status: 422, body, .. }
+            // lib/api/helpers/projects_helpers.rb#validate_git_import_url! (422 on
+            // `PUT /projects/:id`); `PUT …/mirror/pull` reports the same probe as a 400
+            // validation error of the import URL (`message.unsafe_import_url` since 17.8).
+            GitLabError::Http { status: 400 | 422, body, .. }
                 if body.contains("Unable to access repository") =>
             {
                 Some(
@@ -279,6 +281,13 @@ mod tests {
         let blocked =
             r#"{"message":{"import_url":["is blocked: Requests to localhost are not allowed"]}}"#;
         assert!(http(400, "/projects/1", blocked).hint().unwrap().contains("local network"));
+        // 17.8+ reports import-URL errors under the renamed model attribute.
+        let renamed = r#"{"message":{"unsafe_import_url":["is blocked: Requests to localhost are not allowed"]}}"#;
+        let e = http(400, "/projects/1/mirror/pull", renamed);
+        assert!(e.hint().unwrap().contains("URL validation"), "{e}");
+        assert!(e.to_string().contains("is blocked: Requests to localhost"), "{e}");
+        let probe400 = r#"{"message":{"unsafe_import_url":["Unable to access repository with the URL and credentials provided"]}}"#;
+        assert!(http(400, "/projects/1/mirror/pull", probe400).hint().unwrap().contains("probed"));
         assert!(http(400, "/projects/1", "{\"error\":\"url is missing\"}").hint().is_none());
         let redirect = GitLabError::Redirect {
             method: "GET".into(),

@@ -20,73 +20,73 @@ pub struct Project {
     pub id: u64,
     /// `group/sub/project`.
     #[serde(default)]
-    pub(crate) path_with_namespace: String,
+    pub path_with_namespace: String,
     /// Display name.
     #[serde(default)]
-    pub(crate) name: String,
+    pub name: String,
     /// Browser URL of the project.
     #[serde(default)]
-    pub(crate) web_url: String,
+    pub web_url: String,
     /// Archived projects are read-only.
     #[serde(default)]
-    pub(crate) archived: bool,
+    pub archived: bool,
     /// Pull-mirror source URL, credentials already stripped by GitLab; shown only to callers
     /// with the Maintainer role (`admin_project`). `None` when absent or hidden.
     #[serde(default)]
-    pub(crate) import_url: Option<String>,
+    pub import_url: Option<String>,
     /// `git`, `github`, … (shown with `admin_project`).
     #[serde(default)]
-    pub(crate) import_type: Option<String>,
+    pub import_type: Option<String>,
     /// `none`, `scheduled`, `started`, `finished`, `failed`, …; for mirrors, the last update.
     #[serde(default)]
-    pub(crate) import_status: Option<String>,
+    pub import_status: Option<String>,
     /// Last import/mirror error; only on `GET /projects/:id` for maintainers.
     #[serde(default)]
-    pub(crate) import_error: Option<String>,
+    pub import_error: Option<String>,
     /// EE: the project is a pull mirror (absent on CE or without the licensed feature).
     #[serde(default)]
     pub mirror: bool,
     /// EE, only when `mirror` is true: the user the mirror runs as.
     #[serde(default)]
-    pub(crate) mirror_user_id: Option<u64>,
+    pub mirror_user_id: Option<u64>,
     /// EE, only when `mirror` is true: mirror updates trigger pipelines.
     #[serde(default)]
-    pub(crate) mirror_trigger_builds: Option<bool>,
+    pub mirror_trigger_builds: Option<bool>,
     /// EE, only when `mirror` is true: mirror only protected branches.
     #[serde(default)]
-    pub(crate) only_mirror_protected_branches: Option<bool>,
+    pub only_mirror_protected_branches: Option<bool>,
     /// EE, only when `mirror` is true: overwrite diverged branches.
     #[serde(default)]
-    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
+    pub mirror_overwrites_diverged_branches: Option<bool>,
     /// The namespace (group or user) the project lives in.
     #[serde(default)]
-    pub(crate) namespace: Option<Namespace>,
+    pub namespace: Option<Namespace>,
     /// Default branch name.
     #[serde(default)]
-    pub(crate) default_branch: Option<String>,
+    pub default_branch: Option<String>,
     /// `private`, `internal` or `public`.
     #[serde(default)]
-    pub(crate) visibility: Option<String>,
+    pub visibility: Option<String>,
 }
 
 /// A project's namespace (`lib/api/entities/namespace_basic.rb`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Namespace {
+pub struct Namespace {
     /// Namespace id.
     #[serde(default)]
-    pub(crate) id: u64,
+    pub id: u64,
     /// Display name.
     #[serde(default)]
-    pub(crate) name: String,
+    pub name: String,
     /// Last path component.
     #[serde(default)]
-    pub(crate) path: String,
+    pub path: String,
     /// `group` or `user`.
     #[serde(default)]
-    pub(crate) kind: String,
+    pub kind: String,
     /// Full path, e.g. `group/sub`.
     #[serde(default)]
-    pub(crate) full_path: String,
+    pub full_path: String,
 }
 
 /// A project's pull mirror, from `GET /projects/:id/mirror/pull`
@@ -96,40 +96,40 @@ pub(crate) struct Namespace {
 pub struct PullMirror {
     /// The import-state id (not the project id).
     #[serde(default)]
-    pub(crate) id: Option<u64>,
+    pub id: Option<u64>,
     /// `none`, `scheduled`, `started`, `finished`, `failed`, …
     #[serde(default)]
     pub update_status: Option<String>,
     /// Source URL with the credentials masked as `*****`.
     #[serde(default)]
-    pub(crate) url: Option<String>,
+    pub url: Option<String>,
     /// Last error (GitLab masks URLs in it).
     #[serde(default)]
-    pub(crate) last_error: Option<String>,
+    pub last_error: Option<String>,
     /// ISO 8601 timestamps, kept as text.
     #[serde(default)]
-    pub(crate) last_update_at: Option<String>,
+    pub last_update_at: Option<String>,
     /// When the last update started.
     #[serde(default)]
-    pub(crate) last_update_started_at: Option<String>,
+    pub last_update_started_at: Option<String>,
     /// When an update last succeeded.
     #[serde(default)]
-    pub(crate) last_successful_update_at: Option<String>,
+    pub last_successful_update_at: Option<String>,
     /// 17.5+: whether the mirror is enabled (`project.mirror`).
     #[serde(default)]
-    pub(crate) enabled: Option<bool>,
+    pub enabled: Option<bool>,
     /// 17.5+: mirror updates trigger pipelines.
     #[serde(default)]
-    pub(crate) mirror_trigger_builds: Option<bool>,
+    pub mirror_trigger_builds: Option<bool>,
     /// 17.5+: only protected branches are mirrored.
     #[serde(default)]
-    pub(crate) only_mirror_protected_branches: Option<bool>,
+    pub only_mirror_protected_branches: Option<bool>,
     /// 17.5+: diverged branches are overwritten.
     #[serde(default)]
-    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
+    pub mirror_overwrites_diverged_branches: Option<bool>,
     /// 17.5+: only branches matching this regex are mirrored.
     #[serde(default)]
-    pub(crate) mirror_branch_regex: Option<String>,
+    pub mirror_branch_regex: Option<String>,
 }
 
 /// A push mirror, from `/projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`,
@@ -140,37 +140,37 @@ pub struct RemoteMirror {
     pub id: u64,
     /// New mirrors are disabled unless `enabled=true` is sent.
     #[serde(default)]
-    pub(crate) enabled: bool,
+    pub enabled: bool,
     /// Target URL, credentials masked (a `git` user is kept).
     #[serde(default)]
-    pub(crate) url: String,
+    pub url: String,
     /// `none`, `started`, `finished`, `failed`, `to_retry`.
     #[serde(default)]
-    pub(crate) update_status: Option<String>,
+    pub update_status: Option<String>,
     /// ISO 8601 timestamps, kept as text.
     #[serde(default)]
-    pub(crate) last_update_at: Option<String>,
+    pub last_update_at: Option<String>,
     /// When the last update started.
     #[serde(default)]
-    pub(crate) last_update_started_at: Option<String>,
+    pub last_update_started_at: Option<String>,
     /// When an update last succeeded.
     #[serde(default)]
-    pub(crate) last_successful_update_at: Option<String>,
+    pub last_successful_update_at: Option<String>,
     /// Last error (URLs sanitized by GitLab).
     #[serde(default)]
-    pub(crate) last_error: Option<String>,
+    pub last_error: Option<String>,
     /// Push only protected branches.
     #[serde(default)]
-    pub(crate) only_protected_branches: Option<bool>,
+    pub only_protected_branches: Option<bool>,
     /// Keep diverged refs instead of overwriting.
     #[serde(default)]
-    pub(crate) keep_divergent_refs: Option<bool>,
+    pub keep_divergent_refs: Option<bool>,
     /// `password` (default) or `ssh_public_key`.
     #[serde(default)]
-    pub(crate) auth_method: Option<String>,
+    pub auth_method: Option<String>,
     /// EE: only branches matching this regex are pushed.
     #[serde(default)]
-    pub(crate) mirror_branch_regex: Option<String>,
+    pub mirror_branch_regex: Option<String>,
 }
 
 /// A user, from `GET /user`, `GET /users/:id` or `GET /users?username=`
@@ -178,16 +178,16 @@ pub struct RemoteMirror {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// User id.
-    pub(crate) id: u64,
+    pub id: u64,
     /// Login name.
     #[serde(default)]
     pub username: String,
     /// Display name.
     #[serde(default)]
-    pub(crate) name: String,
+    pub name: String,
     /// `active`, `blocked`, `deactivated`, …
     #[serde(default)]
-    pub(crate) state: Option<String>,
+    pub state: Option<String>,
     /// Administrator (only present in the admin view of the user).
     #[serde(default)]
     pub is_admin: bool,
@@ -219,31 +219,31 @@ impl User {
 pub struct TokenSelf {
     /// Token id.
     #[serde(default)]
-    pub(crate) id: u64,
+    pub id: u64,
     /// Token name.
     #[serde(default)]
-    pub(crate) name: String,
+    pub name: String,
     /// Revoked tokens cannot be used.
     #[serde(default)]
-    pub(crate) revoked: bool,
+    pub revoked: bool,
     /// Whether the token currently works.
     #[serde(default)]
-    pub(crate) active: bool,
+    pub active: bool,
     /// Scopes such as `api`, `read_api`, `sudo`.
     #[serde(default)]
-    pub(crate) scopes: Vec<String>,
+    pub scopes: Vec<String>,
     /// Owner's user id.
     #[serde(default)]
-    pub(crate) user_id: Option<u64>,
+    pub user_id: Option<u64>,
     /// Expiry date (`YYYY-MM-DD`), if any.
     #[serde(default)]
-    pub(crate) expires_at: Option<String>,
+    pub expires_at: Option<String>,
     /// Creation time.
     #[serde(default)]
-    pub(crate) created_at: Option<String>,
+    pub created_at: Option<String>,
     /// Last use.
     #[serde(default)]
-    pub(crate) last_used_at: Option<String>,
+    pub last_used_at: Option<String>,
 }
 
 /// Instance metadata, from `GET /metadata` (`doc/api/metadata.md`) or, on old versions,
@@ -252,10 +252,10 @@ pub struct TokenSelf {
 pub struct Metadata {
     /// For example `17.6.0-ee`.
     #[serde(default)]
-    pub(crate) version: String,
+    pub version: String,
     /// Git revision of the build.
     #[serde(default)]
-    pub(crate) revision: Option<String>,
+    pub revision: Option<String>,
     /// EE (Premium/Ultimate features possible). From `/version`, inferred from `-ee`.
     #[serde(default)]
     pub enterprise: bool,
@@ -285,21 +285,21 @@ pub struct ApplicationSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GitLabVersion {
     /// Major version.
-    pub(crate) major: u32,
+    pub major: u32,
     /// Minor version.
-    pub(crate) minor: u32,
+    pub minor: u32,
     /// Patch version.
-    pub(crate) patch: u32,
+    pub patch: u32,
 }
 
 impl GitLabVersion {
     /// Build a version.
-    pub(crate) const fn new(major: u32, minor: u32, patch: u32) -> Self {
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
         GitLabVersion { major, minor, patch }
     }
 
     /// Parse `17.6.0-ee`, `16.11.2`, `v17.6.1-pre`, `17.6` (missing parts are 0).
-    pub(crate) fn parse(text: &str) -> Option<GitLabVersion> {
+    pub fn parse(text: &str) -> Option<GitLabVersion> {
         let text = text.trim().trim_start_matches(['v', 'V']);
         let core = text.split(['-', '+', ' ']).next()?;
         let mut parts = core.split('.');

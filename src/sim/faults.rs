@@ -1,27 +1,21 @@
-//! The server plumbing and fault injection: a listener whose connections can be cut without an
-//! answer, the middleware that logs every API request and applies the fault knobs (latency,
-//! 5xx, dropped connections, both 429 shapes with `RateLimit-*` headers, redirects, write
-//! stalls), and the `/__sim/*` control endpoints (simulator-only).
+//! Fault injection: the middleware that logs every API request and applies the fault knobs
+//! (latency, 5xx, dropped connections, both 429 shapes with `RateLimit-*` headers, redirects,
+//! write stalls).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use rand::{Rng, SeedableRng};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 
+use super::routes::auth::request_token;
 use super::state::{Shared, State, now_rfc3339};
 use super::{Faults, LoggedRequest, RateLimitShape};
 
@@ -36,122 +30,16 @@ pub fn set(st: &mut State, f: Faults) {
     st.faults = f;
 }
 
-/// A TCP listener whose connections carry a kill switch.
-struct SimListener(TcpListener);
-
-/// A connection that, once killed, fails every read and write, so hyper closes it without
-/// sending a byte of the response.
-struct KillableStream {
-    inner: TcpStream,
-    killed: Arc<AtomicBool>,
-}
-
-/// The kill switch of the connection a request arrived on.
+/// The kill switch of the connection a request arrived on: once set, the connection fails
+/// every read and write, so the client gets no answer at all.
 #[derive(Clone)]
-struct ConnKill(Arc<AtomicBool>);
+pub struct ConnKill(Arc<AtomicBool>);
 
-impl axum::serve::Listener for SimListener {
-    type Io = KillableStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((inner, addr)) => {
-                    let _ = inner.set_nodelay(true);
-                    let io = KillableStream { inner, killed: Arc::new(AtomicBool::new(false)) };
-                    return (io, addr);
-                }
-                // Out of file descriptors and the like: back off briefly, like axum does.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
+impl ConnKill {
+    /// The switch of one connection.
+    pub fn new(flag: Arc<AtomicBool>) -> ConnKill {
+        ConnKill(flag)
     }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
-impl Connected<axum::serve::IncomingStream<'_, SimListener>> for ConnKill {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, SimListener>) -> Self {
-        ConnKill(Arc::clone(&stream.io().killed))
-    }
-}
-
-fn killed_error() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "simulated dropped connection")
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.killed.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if self.killed.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        if self.killed.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Serve until `stop` resolves.
-pub async fn serve_shared(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/__sim/requests", get(control_requests))
-        .route("/__sim/state", get(control_state))
-        .route("/__sim/faults", put(control_faults))
-        .fallback(super::routes::api)
-        .layer(middleware::from_fn_with_state(Arc::clone(&shared), fault_layer))
-        .with_state(shared);
-    axum::serve(SimListener(listener), app.into_make_service_with_connect_info::<ConnKill>())
-        .with_graceful_shutdown(stop)
-        .await
-}
-
-async fn control_requests(AxState(shared): AxState<Arc<Shared>>) -> Json<Vec<LoggedRequest>> {
-    Json(shared.lock().log.clone())
-}
-
-async fn control_state(AxState(shared): AxState<Arc<Shared>>) -> Json<super::StateSnapshot> {
-    Json(shared.lock().snapshot())
-}
-
-async fn control_faults(
-    AxState(shared): AxState<Arc<Shared>>,
-    Json(f): Json<Faults>,
-) -> Json<Faults> {
-    set(&mut shared.lock(), f.clone());
-    Json(f)
 }
 
 /// What the fault knobs decided for one request.
@@ -162,22 +50,6 @@ enum Decision {
     ServerError(u16),
     Limited(RateLimitShape, u64),
     Stall,
-}
-
-/// The token a request carries (header or query), used as the rate-limit key.
-pub fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(v) = headers.get("private-token").and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().to_owned());
-    }
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
-            return Some(v[7..].trim().to_owned());
-        }
-    }
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "private_token" || k == "access_token")
-        .map(|(_, v)| v.into_owned())
 }
 
 fn redact_query(query: Option<&str>) -> Option<String> {
@@ -198,7 +70,8 @@ fn epoch_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-async fn fault_layer(
+/// The middleware in front of every `/api/` request.
+pub async fn fault_layer(
     AxState(shared): AxState<Arc<Shared>>,
     ConnectInfo(conn): ConnectInfo<ConnKill>,
     req: Request,

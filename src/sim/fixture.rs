@@ -307,6 +307,10 @@ pub struct RemoteMirror {
     /// RFC 3339.
     #[serde(default)]
     pub last_successful_update_at: Option<String>,
+    /// SHA256 fingerprints (`SHA256:…`) of the SSH host keys GitLab knows for the target;
+    /// shown as `host_keys` from 18.4.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_keys: Vec<String>,
 }
 
 /// How one remote git host answers a mirror update (or the old API's reachability probe).

@@ -183,6 +183,7 @@ pub fn generate(n: u32, seed: u64) -> Fixture {
                 last_error: None,
                 last_update_at: Some("2026-11-20T04:00:00.000Z".to_owned()),
                 last_update_started_at: Some("2026-11-20T03:59:50.000Z".to_owned()),
+                host_keys: Vec::new(),
                 last_successful_update_at: Some("2026-11-20T04:00:00.000Z".to_owned()),
             });
             mirror_id += 1;

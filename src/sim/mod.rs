@@ -3,7 +3,9 @@
 //! mirror APIs, masking, permissions, pagination, rate limits, Silent Mode), with fault knobs.
 //!
 //! It is written from the fact sheet with its own payload shapes and does not use the client
-//! in `src/gitlab`, so the two cannot drift together unnoticed.
+//! in `src/gitlab`, so the two cannot drift together unnoticed. Its answers are held to
+//! GitLab's own JSON Schemas, OpenAPI documents and doc examples by `tests/it/contract.rs`
+//! (`docs/gitlab-contract.md`); [`ROUTES`] lists every route it serves.
 //!
 //! Besides `/api/v4`, the simulator answers three control endpoints that exist only here, never
 //! on a real GitLab: `GET /__sim/requests` (the request log), `GET /__sim/state` (a
@@ -22,6 +24,7 @@ mod faults;
 pub mod fixture;
 mod generate;
 mod routes;
+mod server;
 pub mod state;
 pub mod urls;
 
@@ -33,6 +36,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use fixture::Fixture;
+pub use routes::{ROUTES, Route, find_route};
 pub use state::StateSnapshot;
 
 /// Errors reading a fixture.
@@ -254,7 +258,7 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
         let stop = async move {
             let _ = rx.await;
         };
-        if let Err(e) = faults::serve_shared(listener, serving, stop).await {
+        if let Err(e) = server::serve_shared(listener, serving, stop).await {
             tracing::error!("simulator stopped: {e}");
         }
     });
@@ -267,7 +271,7 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
 pub async fn serve(listener: tokio::net::TcpListener, opts: SimOptions) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let shared = build(opts, addr);
-    faults::serve_shared(listener, shared, std::future::pending()).await
+    server::serve_shared(listener, shared, std::future::pending()).await
 }
 
 /// The admin and maintainer tokens a fixture provides (what [`SimHandle`] reports).

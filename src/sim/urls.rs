@@ -133,9 +133,10 @@ pub struct BlockRules {
 /// Pull-mirror rules for a persisted project.
 pub const PULL_RULES: BlockRules =
     BlockRules { schemes: MIRROR_SCHEMES, ports: Some(MIRROR_PORTS) };
-/// Push-mirror rules (`app/models/remote_mirror.rb`: same schemes, no port list).
-pub const PUSH_RULES: BlockRules =
-    BlockRules { schemes: &["ssh", "git", "http", "https"], ports: None };
+/// Push-mirror rules (`app/models/remote_mirror.rb`: the same schemes, no port list). The
+/// message lists them as `http, https, ssh, git`, as `spec/requests/api/remote_mirrors_spec.rb`
+/// expects.
+pub const PUSH_RULES: BlockRules = BlockRules { schemes: MIRROR_SCHEMES, ports: None };
 
 /// The URL blocker (`PublicUrlValidator` with `enforce_user: true`, local requests not
 /// allowed): `Some("is blocked: …")` when GitLab would refuse `full` (the URL as the model

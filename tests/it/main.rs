@@ -4,6 +4,7 @@ mod apply;
 mod cli;
 mod client;
 mod client_sim;
+mod contract;
 mod errors;
 mod faults;
 mod journal;

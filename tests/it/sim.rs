@@ -271,7 +271,8 @@ async fn put_pull_rejects_blocked_urls_and_bad_parameters_like_gitlab() {
     for (url, msg) in cases {
         let r = api.put("/projects/3/mirror/pull", &a, json!({ "url": url })).await;
         assert_eq!(r.status, 400, "{url}");
-        assert_eq!(r.json(), json!({"message": {"import_url": [msg]}}), "{url}");
+        // 17.8+: the model attribute is `unsafe_import_url` (ee/spec/requests/api/project_mirror_spec.rb).
+        assert_eq!(r.json(), json!({"message": {"unsafe_import_url": [msg]}}), "{url}");
     }
     // Nothing was stored by the refused calls.
     assert_eq!(pull_of(&h.snapshot(), 3).user.as_deref(), Some("ci%40acme.example"));

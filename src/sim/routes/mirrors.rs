@@ -94,12 +94,27 @@ fn assign_import_url(m: &mut PullMirror, raw: &str) {
     }
 }
 
+/// The attribute the project model reports import-URL validation errors under: GitLab
+/// renamed it `unsafe_import_url` (MR 174634; `ee/spec/requests/api/project_mirror_spec.rb`
+/// expects `message.unsafe_import_url`). The simulator does so from 17.8 on, the release
+/// that rename went into \[I\].
+fn import_url_attribute(st: &State) -> &'static str {
+    if st.at_least(17, 8) { "unsafe_import_url" } else { "import_url" }
+}
+
+/// A 400 with a model validation error on the import URL.
+fn import_url_error(st: &State, text: &str) -> Response {
+    let mut errors = serde_json::Map::new();
+    errors.insert(import_url_attribute(st).to_owned(), json!([text]));
+    message(StatusCode::BAD_REQUEST, Value::Object(errors))
+}
+
 /// The model validation of `import_url` (`PublicUrlValidator`, `enforce_user`): it sees the
 /// URL with the stored credentials, so a masked `*****` user is refused.
-fn validate_import_url(m: &PullMirror) -> Result<(), Response> {
+fn validate_import_url(st: &State, m: &PullMirror) -> Result<(), Response> {
     let full = urls::full_url(&m.import_url, m.user.as_deref(), m.password.as_deref());
     match urls::blocked(&full, urls::PULL_RULES) {
-        Some(reason) => Err(message(StatusCode::BAD_REQUEST, json!({"import_url": [reason]}))),
+        Some(reason) => Err(import_url_error(st, &reason)),
         None => Ok(()),
     }
 }
@@ -167,17 +182,17 @@ pub fn put_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> A
         return Err(message(StatusCode::BAD_REQUEST, json!({"url": ["is missing"]})));
     }
     if m.mirror && m.import_url.is_empty() {
-        return Err(message(StatusCode::BAD_REQUEST, json!({"import_url": ["can't be blank"]})));
+        return Err(import_url_error(st, "can't be blank"));
     }
     if url_changed {
-        validate_import_url(&m)?;
+        validate_import_url(st, &m)?;
     }
     if st.validate_pull_mirror_url
         && url_changed
         && (!m.import_url.starts_with("http") && !m.import_url.starts_with("git://")
             || st.remote_outcome(&m.import_url, m.user.as_deref(), m.password.as_deref()).is_err())
     {
-        return Err(message(StatusCode::BAD_REQUEST, json!({"import_url": [UNREACHABLE]})));
+        return Err(import_url_error(st, UNREACHABLE));
     }
     let mirror = m.mirror;
     let body = pull_json(st, &m);
@@ -297,10 +312,10 @@ pub fn put_project(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -
         m.mirror_branch_regex = ctx.params.str("mirror_branch_regex").filter(|r| !r.is_empty());
     }
     if m.mirror && m.import_url.is_empty() {
-        return Err(message(StatusCode::BAD_REQUEST, json!({"import_url": ["can't be blank"]})));
+        return Err(import_url_error(st, "can't be blank"));
     }
     if import_url.is_some() {
-        validate_import_url(&m)?;
+        validate_import_url(st, &m)?;
         m.last_error = None;
     }
     if mirror_param == Some(false) {
@@ -318,9 +333,12 @@ pub fn put_project(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -
     Ok(json_response(StatusCode::OK, &project_json(st, &caller, p, true, false)))
 }
 
-/// The remote-mirror entity; `url` is `safe_url` (masked, but the user `git` is kept).
-fn push_json(m: &RemoteMirror) -> Value {
-    json!({
+/// The remote-mirror entity (`lib/api/entities/remote_mirror.rb`, EE adds
+/// `mirror_branch_regex`); `url` is `safe_url` (masked, but the user `git` is kept). From
+/// 18.4 `host_keys` is always there: the fingerprints of the known SSH host keys, `[]` when
+/// there are none (`spec/requests/api/remote_mirrors_spec.rb`).
+fn push_json(st: &State, m: &RemoteMirror) -> Value {
+    let mut v = json!({
         "id": m.id,
         "enabled": m.enabled,
         "url": urls::masked_keeping(&m.url, m.user.as_deref(), m.password.as_deref(), &["git"]),
@@ -333,7 +351,13 @@ fn push_json(m: &RemoteMirror) -> Value {
         "keep_divergent_refs": m.keep_divergent_refs,
         "auth_method": m.auth_method,
         "mirror_branch_regex": m.mirror_branch_regex,
-    })
+    });
+    if st.at_least(18, 4) {
+        let keys: Vec<Value> =
+            m.host_keys.iter().map(|f| json!({ "fingerprint_sha256": f })).collect();
+        v["host_keys"] = Value::Array(keys);
+    }
+    v
 }
 
 /// The `before` filter of `lib/api/remote_mirrors.rb`: insufficient permission is 401.
@@ -357,22 +381,42 @@ pub fn list_push(st: &State, ctx: &Ctx, key: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     let (page, per_page) = page_params(ctx)?;
     let all = &st.projects[&id].remote_mirrors;
-    let items = all.iter().skip((page - 1) * per_page).take(per_page).map(push_json).collect();
+    let items =
+        all.iter().skip((page - 1) * per_page).take(per_page).map(|m| push_json(st, m)).collect();
     Ok(offset_page(st, ctx, all.len(), page, per_page, items))
 }
 
 /// `GET /projects/:id/remote_mirrors/:mirror_id`.
 pub fn get_push(st: &State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
-    Ok(json_response(StatusCode::OK, &push_json(find_push(st, id, mid)?)))
+    Ok(json_response(StatusCode::OK, &push_json(st, find_push(st, id, mid)?)))
 }
 
-fn auth_method(ctx: &Ctx) -> Result<Option<String>, Response> {
+/// `auth_method`: POST declares its values, so Grape refuses others with `{"error": …}`; PUT
+/// does not, so the model's inclusion validation answers `{"message": {"auth_method": […]}}`
+/// (`lib/api/remote_mirrors.rb`, `spec/requests/api/remote_mirrors_spec.rb`).
+fn auth_method(ctx: &Ctx, on_update: bool) -> Result<Option<String>, Response> {
     match ctx.params.str("auth_method") {
         None => Ok(None),
         Some(m) if m == "password" || m == "ssh_public_key" => Ok(Some(m)),
+        Some(_) if on_update => Err(message(
+            StatusCode::BAD_REQUEST,
+            json!({"auth_method": ["is not included in the list"]}),
+        )),
         Some(_) => Err(grape_error("auth_method does not have a valid value")),
     }
+}
+
+/// `only_protected_branches: null` fails the model's presence validation (400
+/// `{"message": {"only_protected_branches": ["can't be blank"]}}`, on POST and PUT).
+fn protected_not_null(ctx: &Ctx) -> Result<(), Response> {
+    if ctx.params.0.get("only_protected_branches").is_some_and(Value::is_null) {
+        return Err(message(
+            StatusCode::BAD_REQUEST,
+            json!({"only_protected_branches": ["can't be blank"]}),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /projects/:id/remote_mirrors`: 201; disabled unless `enabled=true`; the URL's
@@ -384,9 +428,10 @@ pub fn create_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -
     };
     exclusive(ctx, "only_protected_branches", "mirror_branch_regex")?;
     let enabled = ctx.params.bool("enabled")?.unwrap_or(false);
-    let method = auth_method(ctx)?.unwrap_or_else(|| "password".to_owned());
+    let method = auth_method(ctx, false)?.unwrap_or_else(|| "password".to_owned());
     let keep = ctx.params.bool("keep_divergent_refs")?.unwrap_or(false);
     let protected = ctx.params.bool("only_protected_branches")?.unwrap_or(false);
+    protected_not_null(ctx)?;
     let (stored, user, password) = match raw.trim().split_once("://") {
         Some((scheme, rest)) if !raw.trim().is_empty() => match rest.rfind('@') {
             Some(at) if at > 0 => {
@@ -422,6 +467,7 @@ pub fn create_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -
         last_update_at: None,
         last_update_started_at: None,
         last_successful_update_at: None,
+        host_keys: Vec::new(),
     };
     st.next_mirror_id += 1;
     let mid = mirror.id;
@@ -433,7 +479,7 @@ pub fn create_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -
         start_push_update(shared, st, id, mid);
     }
     let m = find_push(st, id, &mid.to_string())?;
-    Ok(json_response(StatusCode::CREATED, &push_json(m)))
+    Ok(json_response(StatusCode::CREATED, &push_json(st, m)))
 }
 
 /// `PUT /projects/:id/remote_mirrors/:mirror_id`: there is no `url` parameter, so a `url`
@@ -443,9 +489,10 @@ pub fn update_push(st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
     let mirror_id = find_push(st, id, mid)?.id;
     exclusive(ctx, "only_protected_branches", "mirror_branch_regex")?;
     let enabled = ctx.params.bool("enabled")?;
-    let method = auth_method(ctx)?;
+    let method = auth_method(ctx, true)?;
     let keep = ctx.params.bool("keep_divergent_refs")?;
     let protected = ctx.params.bool("only_protected_branches")?;
+    protected_not_null(ctx)?;
     let regex =
         ctx.params.has("mirror_branch_regex").then(|| ctx.params.str("mirror_branch_regex"));
     let Some(m) = st
@@ -470,7 +517,8 @@ pub fn update_push(st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
     if let Some(r) = regex {
         m.mirror_branch_regex = r.filter(|r| !r.is_empty());
     }
-    Ok(json_response(StatusCode::OK, &push_json(m)))
+    let m = find_push(st, id, mid)?;
+    Ok(json_response(StatusCode::OK, &push_json(st, m)))
 }
 
 /// `DELETE /projects/:id/remote_mirrors/:mirror_id`: 204.

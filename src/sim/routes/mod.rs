@@ -5,6 +5,7 @@
 // Handlers return `Err(Response)` for GitLab's error answers; boxing them buys nothing here.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 mod mirrors;
 mod projects;
 
@@ -16,8 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::faults::request_token;
 use super::state::{Caller, Shared, State};
+use auth::request_token;
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 1 << 20;
@@ -145,11 +146,7 @@ pub async fn api(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Respons
         Some(rest) => rest.to_owned(),
         None => return route_not_found(),
     };
-    let segments: Vec<String> = raw_rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
+    let segments = decode_segments(&raw_rest);
     let raw_query = parts.uri.query().map(str::to_owned);
     let query_pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(raw_query.as_deref().unwrap_or("").as_bytes())
@@ -193,67 +190,192 @@ pub async fn api(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Respons
     dispatch(&shared, &mut st, &ctx).unwrap_or_else(|r| r)
 }
 
-/// Routes; `Err` carries an error response.
+/// What a route runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Version,
+    Metadata,
+    CurrentUser,
+    TokenSelf,
+    Settings,
+    UpdateSettings,
+    Users,
+    User,
+    GroupProjects,
+    Projects,
+    Project,
+    PutProject,
+    ProjectMember,
+    PullMirror,
+    PutPullMirror,
+    TriggerPullMirror,
+    PushMirrors,
+    CreatePushMirror,
+    PushMirror,
+    UpdatePushMirror,
+    DeletePushMirror,
+    SyncPushMirror,
+    PushMirrorPublicKey,
+}
+
+/// One route of the simulated `/api/v4`. [`ROUTES`] is the whole router: the dispatcher
+/// finds every handler through it, so a route cannot exist without an entry there.
+#[derive(Debug)]
+pub struct Route {
+    /// `GET` (which also answers `HEAD`), `PUT`, `POST` or `DELETE`.
+    pub method: &'static str,
+    /// The path below `/api/v4/`, with `:name` for a parameter (`projects/:id/mirror/pull`).
+    pub path: &'static str,
+    /// The first GitLab `(major, minor)` that has it; older simulated versions answer 404.
+    pub since: Option<(u32, u32)>,
+    pub(crate) endpoint: Endpoint,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    since: Option<(u32, u32)>,
+    endpoint: Endpoint,
+) -> Route {
+    Route { method, path, since, endpoint }
+}
+
+/// Every route the simulator serves.
+pub const ROUTES: &[Route] = &[
+    route("GET", "version", None, Endpoint::Version),
+    route("GET", "metadata", Some((15, 2)), Endpoint::Metadata),
+    route("GET", "user", None, Endpoint::CurrentUser),
+    route("GET", "personal_access_tokens/self", Some((15, 5)), Endpoint::TokenSelf),
+    route("GET", "application/settings", None, Endpoint::Settings),
+    route("PUT", "application/settings", None, Endpoint::UpdateSettings),
+    route("GET", "users", None, Endpoint::Users),
+    route("GET", "users/:id", None, Endpoint::User),
+    route("GET", "groups/:id/projects", None, Endpoint::GroupProjects),
+    route("GET", "projects", None, Endpoint::Projects),
+    route("GET", "projects/:id", None, Endpoint::Project),
+    route("PUT", "projects/:id", None, Endpoint::PutProject),
+    route("GET", "projects/:id/members/all/:user_id", None, Endpoint::ProjectMember),
+    route("GET", "projects/:id/mirror/pull", Some((15, 6)), Endpoint::PullMirror),
+    // New in 17.6 (`doc/api/project_pull_mirroring.md`).
+    route("PUT", "projects/:id/mirror/pull", Some((17, 6)), Endpoint::PutPullMirror),
+    route("POST", "projects/:id/mirror/pull", None, Endpoint::TriggerPullMirror),
+    route("GET", "projects/:id/remote_mirrors", None, Endpoint::PushMirrors),
+    route("POST", "projects/:id/remote_mirrors", None, Endpoint::CreatePushMirror),
+    route("GET", "projects/:id/remote_mirrors/:mirror_id", Some((14, 10)), Endpoint::PushMirror),
+    route("PUT", "projects/:id/remote_mirrors/:mirror_id", None, Endpoint::UpdatePushMirror),
+    route(
+        "DELETE",
+        "projects/:id/remote_mirrors/:mirror_id",
+        Some((14, 10)),
+        Endpoint::DeletePushMirror,
+    ),
+    // `doc/api/remote_mirrors.md`: sync is new in 16.11, public_key in 17.9.
+    route(
+        "POST",
+        "projects/:id/remote_mirrors/:mirror_id/sync",
+        Some((16, 11)),
+        Endpoint::SyncPushMirror,
+    ),
+    route(
+        "GET",
+        "projects/:id/remote_mirrors/:mirror_id/public_key",
+        Some((17, 9)),
+        Endpoint::PushMirrorPublicKey,
+    ),
+];
+
+impl Route {
+    /// The parameter values if these (decoded) path segments match the route's path.
+    fn captures<'a>(&self, segments: &[&'a str]) -> Option<Vec<&'a str>> {
+        let pattern: Vec<&str> = self.path.split('/').collect();
+        if pattern.len() != segments.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (p, s) in pattern.iter().zip(segments) {
+            if p.starts_with(':') {
+                params.push(*s);
+            } else if p != s {
+                return None;
+            }
+        }
+        Some(params)
+    }
+
+    fn answers(&self, method: &Method) -> bool {
+        self.method == method.as_str() || (self.method == "GET" && method == Method::HEAD)
+    }
+}
+
+/// The route a request would reach (ignoring version gates): `path` is below `/api/v4/`,
+/// percent-encoded as sent (`projects/group%2Fproject/mirror/pull`).
+pub fn find_route(method: &str, path: &str) -> Option<&'static Route> {
+    let method = Method::from_bytes(method.as_bytes()).ok()?;
+    let decoded = decode_segments(path);
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    ROUTES.iter().find(|r| r.answers(&method) && r.captures(&segments).is_some())
+}
+
+fn decode_segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect()
+}
+
+/// Route through [`ROUTES`]; `Err` carries an error response. A path no available route has
+/// is 404; a known path with another method is Grape's 405, except where the methods of that
+/// path arrived in different versions: there the simulator answers 404, as though the route
+/// were missing \[I\].
 fn dispatch(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx) -> Result<Response, Response> {
     let seg: Vec<&str> = ctx.segments.iter().map(String::as_str).collect();
-    let m = &ctx.method;
-    let get = m == Method::GET || m == Method::HEAD;
-    // Routes that exist, so a wrong method is 405 rather than 404.
-    let known = |ok: bool| if ok { Ok(()) } else { Err(method_not_allowed()) };
-    match seg.as_slice() {
-        ["version"] => known(get).and_then(|()| projects::version(st, ctx)),
-        ["metadata"] if st.at_least(15, 2) => known(get).and_then(|()| projects::metadata(st, ctx)),
-        ["user"] => known(get).and_then(|()| projects::current_user(st, ctx)),
-        ["personal_access_tokens", "self"] if st.at_least(15, 5) => {
-            known(get).and_then(|()| projects::token_self(st, ctx))
+    let on_path: Vec<(&Route, Vec<&str>)> =
+        ROUTES.iter().filter_map(|r| r.captures(&seg).map(|p| (r, p))).collect();
+    let available = on_path.iter().filter(|(r, _)| r.since.is_none_or(|(a, b)| st.at_least(a, b)));
+    let mut any_available = false;
+    for (r, params) in available {
+        any_available = true;
+        if r.answers(&ctx.method) {
+            return call(r.endpoint, shared, st, ctx, params);
         }
-        ["application", "settings"] => match *m {
-            Method::GET => projects::settings(st, ctx),
-            Method::PUT => projects::update_settings(st, ctx),
-            _ => Err(method_not_allowed()),
-        },
-        ["users"] => known(get).and_then(|()| projects::users(st, ctx)),
-        ["users", id] => known(get).and_then(|()| projects::user(st, ctx, id)),
-        ["groups", id] => known(get).and_then(|()| projects::group(st, ctx, id)),
-        ["groups", id, "projects"] => {
-            known(get).and_then(|()| projects::group_projects(st, ctx, id))
-        }
-        ["projects"] => known(get).and_then(|()| projects::list_projects(st, ctx)),
-        ["projects", id] => match *m {
-            Method::GET | Method::HEAD => projects::get_project(st, ctx, id),
-            Method::PUT => mirrors::put_project(shared, st, ctx, id),
-            _ => Err(method_not_allowed()),
-        },
-        ["projects", id, "members", "all", user] => {
-            known(get).and_then(|()| projects::project_member(st, ctx, id, user))
-        }
-        ["projects", id, "mirror", "pull"] => match *m {
-            Method::GET | Method::HEAD if st.at_least(15, 6) => mirrors::get_pull(st, ctx, id),
-            // `PUT …/mirror/pull` is new in 17.6 (GITLAB-FACTS §2.2): absent before.
-            Method::PUT if st.at_least(17, 6) => mirrors::put_pull(shared, st, ctx, id),
-            Method::POST => mirrors::trigger_pull(shared, st, ctx, id),
-            _ => Err(route_not_found()),
-        },
-        ["projects", id, "remote_mirrors"] => match *m {
-            Method::GET | Method::HEAD => mirrors::list_push(st, ctx, id),
-            Method::POST => mirrors::create_push(shared, st, ctx, id),
-            _ => Err(method_not_allowed()),
-        },
-        ["projects", id, "remote_mirrors", mid] => match *m {
-            Method::GET | Method::HEAD if st.at_least(14, 10) => {
-                mirrors::get_push(st, ctx, id, mid)
-            }
-            Method::PUT => mirrors::update_push(st, ctx, id, mid),
-            Method::DELETE if st.at_least(14, 10) => mirrors::delete_push(st, ctx, id, mid),
-            _ => Err(route_not_found()),
-        },
-        ["projects", id, "remote_mirrors", mid, "sync"] => {
-            known(m == Method::POST).and_then(|()| mirrors::sync_push(shared, st, ctx, id, mid))
-        }
-        ["projects", id, "remote_mirrors", mid, "public_key"] => {
-            known(get).and_then(|()| mirrors::push_public_key(st, ctx, id, mid))
-        }
-        _ => Err(route_not_found()),
+    }
+    let mixed = on_path.iter().any(|(r, _)| r.since != on_path[0].0.since);
+    Err(if !any_available || mixed { route_not_found() } else { method_not_allowed() })
+}
+
+fn call(
+    endpoint: Endpoint,
+    shared: &Arc<Shared>,
+    st: &mut State,
+    ctx: &Ctx,
+    params: &[&str],
+) -> Result<Response, Response> {
+    let id = params.first().copied().unwrap_or_default();
+    let mid = params.get(1).copied().unwrap_or_default();
+    match endpoint {
+        Endpoint::Version => projects::version(st, ctx),
+        Endpoint::Metadata => projects::metadata(st, ctx),
+        Endpoint::CurrentUser => projects::current_user(st, ctx),
+        Endpoint::TokenSelf => projects::token_self(st, ctx),
+        Endpoint::Settings => projects::settings(st, ctx),
+        Endpoint::UpdateSettings => projects::update_settings(st, ctx),
+        Endpoint::Users => projects::users(st, ctx),
+        Endpoint::User => projects::user(st, ctx, id),
+        Endpoint::GroupProjects => projects::group_projects(st, ctx, id),
+        Endpoint::Projects => projects::list_projects(st, ctx),
+        Endpoint::Project => projects::get_project(st, ctx, id),
+        Endpoint::PutProject => mirrors::put_project(shared, st, ctx, id),
+        Endpoint::ProjectMember => projects::project_member(st, ctx, id, mid),
+        Endpoint::PullMirror => mirrors::get_pull(st, ctx, id),
+        Endpoint::PutPullMirror => mirrors::put_pull(shared, st, ctx, id),
+        Endpoint::TriggerPullMirror => mirrors::trigger_pull(shared, st, ctx, id),
+        Endpoint::PushMirrors => mirrors::list_push(st, ctx, id),
+        Endpoint::CreatePushMirror => mirrors::create_push(shared, st, ctx, id),
+        Endpoint::PushMirror => mirrors::get_push(st, ctx, id, mid),
+        Endpoint::UpdatePushMirror => mirrors::update_push(st, ctx, id, mid),
+        Endpoint::DeletePushMirror => mirrors::delete_push(st, ctx, id, mid),
+        Endpoint::SyncPushMirror => mirrors::sync_push(shared, st, ctx, id, mid),
+        Endpoint::PushMirrorPublicKey => mirrors::push_public_key(st, ctx, id, mid),
     }
 }
 
@@ -266,8 +388,11 @@ fn today() -> String {
     time::OffsetDateTime::now_utc().date().format(&format).unwrap_or_default()
 }
 
+/// For [`authenticate`]: an endpoint every token scope may call.
+pub const ANY_SCOPE: &[&str] = &["*"];
+
 /// Authenticate the request and apply `Sudo`. `extra_read_scopes` are scopes besides `api`
-/// and `read_api` that allow this GET (e.g. `read_user` for `/user`).
+/// and `read_api` that allow this GET (e.g. `read_user` for `/user`; [`ANY_SCOPE`]: all).
 pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result<Caller, Response> {
     let token = request_token(&ctx.headers, ctx.raw_query.as_deref()).ok_or_else(unauthorized)?;
     let token = st.tokens.get(&token).ok_or_else(unauthorized)?;
@@ -292,7 +417,8 @@ pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result
     let has = |s: &str| token.scopes.iter().any(|t| t == s);
     let read = ctx.method == Method::GET || ctx.method == Method::HEAD;
     if read {
-        if !(has("api") || has("read_api") || extra_read_scopes.iter().any(|s| has(s))) {
+        let any = extra_read_scopes == ANY_SCOPE && !token.scopes.is_empty();
+        if !(any || has("api") || has("read_api") || extra_read_scopes.iter().any(|s| has(s))) {
             return Err(insufficient_scope("api read_api"));
         }
     } else if !has("api") {
@@ -432,4 +558,26 @@ pub fn keyset_page(
 /// An empty 204.
 pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_find_their_route() {
+        let pull = find_route("PUT", "projects/group%2Fsub%2Fp/mirror/pull").unwrap();
+        assert_eq!((pull.method, pull.path), ("PUT", "projects/:id/mirror/pull"));
+        assert_eq!(find_route("HEAD", "projects/1").unwrap().path, "projects/:id");
+        assert_eq!(
+            find_route("GET", "/projects/1/remote_mirrors/2/").unwrap().endpoint,
+            Endpoint::PushMirror
+        );
+        assert!(find_route("DELETE", "projects/1/mirror/pull").is_none());
+        assert!(find_route("GET", "projects/1/mirror").is_none());
+        // One entry per method and path.
+        for (i, a) in ROUTES.iter().enumerate() {
+            assert!(ROUTES[i + 1..].iter().all(|b| (a.method, a.path) != (b.method, b.path)));
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Instance, user, group and project endpoints: `/version`, `/metadata`, `/user`,
-//! `/personal_access_tokens/self`, `/application/settings`, `/users`, `/groups/:id(/projects)`,
+//! `/personal_access_tokens/self`, `/application/settings`, `/users(/:id)`, `/groups/:id/projects`,
 //! `/projects(/:id)`. Project entity fields follow GITLAB-FACTS §1.1.
 
 use axum::http::StatusCode;
@@ -15,57 +15,136 @@ use crate::sim::state::{Caller, State};
 
 type Answer = Result<Response, Response>;
 
+/// The `Metadata` entity (`lib/api/entities/metadata.rb`), which `GET /metadata` and, since
+/// `/metadata` exists (15.2), `GET /version` both present. `enterprise` is true: the
+/// simulator is EE.
+fn metadata_body(st: &State) -> Value {
+    json!({
+        "version": st.version_string,
+        "revision": "6a6cfbd1c5a",
+        "kas": {"enabled": false, "externalUrl": null, "externalK8sProxyUrl": null, "version": null},
+        "enterprise": true,
+    })
+}
+
+/// `GET /version` (`doc/api/version.md`, deprecated in 15.5): the same body as `/metadata`
+/// (GitLab's `spec/requests/api/metadata_spec.rb` runs the same examples against both);
+/// before 15.2 only `version` and `revision`.
 pub fn version(st: &State, ctx: &Ctx) -> Answer {
     authenticate(st, ctx, &["read_user"])?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"version": st.version_string, "revision": "6a6cfbd1c5a"}),
-    ))
+    let body = if st.at_least(15, 2) {
+        metadata_body(st)
+    } else {
+        json!({"version": st.version_string, "revision": "6a6cfbd1c5a"})
+    };
+    Ok(json_response(StatusCode::OK, &body))
 }
 
-/// `GET /metadata` (`doc/api/metadata.md`): `enterprise` is true, the simulator is EE.
+/// `GET /metadata` (`doc/api/metadata.md`).
 pub fn metadata(st: &State, ctx: &Ctx) -> Answer {
     authenticate(st, ctx, &["read_user"])?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "version": st.version_string,
-            "revision": "6a6cfbd1c5a",
-            "kas": {"enabled": false, "externalUrl": null, "externalK8sProxyUrl": null, "version": null},
-            "enterprise": true,
-        }),
-    ))
+    Ok(json_response(StatusCode::OK, &metadata_body(st)))
 }
 
-fn user_public(st: &State, u: &User) -> Value {
+/// When every simulated account was created and confirmed.
+const USER_CREATED_AT: &str = "2023-02-01T10:00:00.000Z";
+
+/// `UserBasic` (`lib/api/entities/user_basic.rb`): what any caller may see of a user.
+fn user_basic(st: &State, u: &User) -> Value {
     json!({
         "id": u.id,
         "username": u.username,
         "name": u.name,
         "state": u.state,
-        "locked": u.state == "blocked",
-        "avatar_url": null,
+        // `access_locked?` (too many failed sign-ins), not the blocked state.
+        "locked": false,
+        // GitLab answers a Gravatar or default avatar URL for users without an upload.
+        "avatar_url": format!("{}/uploads/-/system/user/avatar/{}/avatar.png", st.external_url, u.id),
         "web_url": format!("{}/{}", st.external_url, u.username),
-        "bot": u.bot,
     })
 }
 
-/// `GET /user`: admins get `is_admin: true`; non-admins have no `is_admin` key
-/// (`UserWithAdmin` vs `UserPublic`, GITLAB-FACTS §7).
+fn extend(mut v: Value, extra: Value) -> Value {
+    if let (Value::Object(v), Value::Object(extra)) = (&mut v, extra) {
+        v.extend(extra);
+    }
+    v
+}
+
+/// `User` (`lib/api/entities/user.rb`): `UserBasic` plus the public profile.
+fn user_entity(st: &State, u: &User) -> Value {
+    extend(
+        user_basic(st, u),
+        json!({
+            "created_at": USER_CREATED_AT,
+            "bio": "",
+            "location": "",
+            "public_email": null,
+            "skype": "",
+            "linkedin": "",
+            "twitter": "",
+            "discord": "",
+            "website_url": "",
+            "organization": "",
+            "job_title": "",
+            "pronouns": null,
+            "bot": u.bot,
+            "work_information": null,
+            "followers": 0,
+            "following": 0,
+            "local_time": null,
+        }),
+    )
+}
+
+/// `UserPublic` (`lib/api/entities/user_public.rb`): `User` plus what users see of
+/// themselves.
+fn user_public(st: &State, u: &User) -> Value {
+    let email = format!("{}@example.com", u.username);
+    extend(
+        user_entity(st, u),
+        json!({
+            "last_sign_in_at": null,
+            "confirmed_at": USER_CREATED_AT,
+            "last_activity_on": null,
+            "email": email,
+            "theme_id": 1,
+            "color_scheme_id": 1,
+            "projects_limit": 100_000,
+            "current_sign_in_at": null,
+            "identities": [],
+            "can_create_group": true,
+            "can_create_project": true,
+            "two_factor_enabled": false,
+            "external": false,
+            "private_profile": false,
+            "commit_email": email,
+        }),
+    )
+}
+
+/// `UserWithAdmin` (`lib/api/entities/user_with_admin.rb`): `UserPublic` plus `is_admin`
+/// and the admin-only fields.
+fn user_with_admin(st: &State, u: &User) -> Value {
+    extend(
+        user_public(st, u),
+        json!({"is_admin": u.is_admin, "note": null, "namespace_id": 1000 + u.id}),
+    )
+}
+
+/// `GET /user`: `UserWithAdmin` for an admin (`admin?`, whether or not admin mode is on),
+/// `UserPublic`, which has no `is_admin` key, for everyone else (`lib/api/users.rb`).
 pub fn current_user(st: &State, ctx: &Ctx) -> Answer {
     let caller = authenticate(st, ctx, &["read_user"])?;
     let u = st.users.get(&caller.user_id).ok_or_else(super::unauthorized)?;
-    let mut body = user_public(st, u);
-    body["created_at"] = json!("2023-02-01T10:00:00.000Z");
-    if u.is_admin {
-        body["is_admin"] = json!(true);
-    }
+    let body = if u.is_admin { user_with_admin(st, u) } else { user_public(st, u) };
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// `GET /personal_access_tokens/self` (15.5+).
+/// `GET /personal_access_tokens/self` (15.5+): the `PersonalAccessTokenWithLastUsedIps`
+/// entity. Any scope may call it (`spec/requests/api/personal_access_tokens/self_information_spec.rb`).
 pub fn token_self(st: &State, ctx: &Ctx) -> Answer {
-    let caller = authenticate(st, ctx, &["read_user", "self_rotate"])?;
+    let caller = authenticate(st, ctx, super::ANY_SCOPE)?;
     let t = st.tokens.values().find(|t| t.id == caller.token_id).ok_or_else(super::unauthorized)?;
     Ok(json_response(
         StatusCode::OK,
@@ -80,6 +159,8 @@ pub fn token_self(st: &State, ctx: &Ctx) -> Answer {
             "last_used_at": crate::sim::state::now_rfc3339(),
             "active": !t.revoked,
             "expires_at": t.expires_at,
+            // The simulator only listens on the loopback interface.
+            "last_used_ips": ["127.0.0.1"],
         }),
     ))
 }
@@ -120,9 +201,19 @@ pub fn update_settings(st: &mut State, ctx: &Ctx) -> Answer {
     Ok(json_response(StatusCode::OK, &settings_body(st)))
 }
 
-/// `GET /users` (`username`, `search` filters; deleted users are gone).
+/// `GET /users` (`username`, `search` filters; deleted users are gone): `UserWithAdmin`
+/// items for a caller who can read everything (an admin), `UserBasic` for anyone else.
+/// Without a token only `username=` lookups are allowed (`lib/api/users.rb`).
 pub fn users(st: &State, ctx: &Ctx) -> Answer {
-    let caller = authenticate(st, ctx, &["read_user"])?;
+    let anonymous = super::auth::request_token(&ctx.headers, ctx.raw_query.as_deref()).is_none();
+    let admin = if anonymous {
+        if !ctx.params.has("username") {
+            return Err(forbidden_message("Not authorized to access /api/v4/users"));
+        }
+        false
+    } else {
+        authenticate(st, ctx, &["read_user"])?.is_admin
+    };
     let (page, per_page) = page_params(ctx)?;
     let username = ctx.params.str("username").map(|s| s.to_lowercase());
     let search = ctx.params.str("search").map(|s| s.to_lowercase());
@@ -141,28 +232,24 @@ pub fn users(st: &State, ctx: &Ctx) -> Answer {
         .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|u| {
-            let mut v = user_public(st, u);
-            if caller.is_admin {
-                v["is_admin"] = json!(u.is_admin);
-            }
-            v
-        })
+        .map(|u| if admin { user_with_admin(st, u) } else { user_basic(st, u) })
         .collect();
     Ok(offset_page(st, ctx, list.len(), page, per_page, items))
 }
 
-/// `GET /users/:id`: blocked users show `state: blocked`; deleted users are 404.
+fn forbidden_message(text: &str) -> Response {
+    message(StatusCode::FORBIDDEN, text)
+}
+
+/// `GET /users/:id`: `UserWithAdmin` for an admin, `User` for anyone else; blocked users
+/// show `state: blocked`; deleted users are 404.
 pub fn user(st: &State, ctx: &Ctx, id: &str) -> Answer {
     let caller = authenticate(st, ctx, &["read_user"])?;
     let not_found = || message(StatusCode::NOT_FOUND, "404 User Not Found");
     let id: u64 = id.parse().map_err(|_| not_found())?;
     let u = st.users.get(&id).filter(|u| !u.deleted).ok_or_else(not_found)?;
-    let mut v = user_public(st, u);
-    if caller.is_admin {
-        v["is_admin"] = json!(u.is_admin);
-    }
-    Ok(json_response(StatusCode::OK, &v))
+    let body = if caller.is_admin { user_with_admin(st, u) } else { user_entity(st, u) };
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 fn group_visible(st: &State, caller: &Caller, id: u64) -> bool {
@@ -184,21 +271,6 @@ fn namespace_json(st: &State, id: u64) -> Value {
         "avatar_url": null,
         "web_url": format!("{}/groups/{full_path}", st.external_url),
     })
-}
-
-/// `GET /groups/:id`.
-pub fn group(st: &State, ctx: &Ctx, key: &str) -> Answer {
-    let caller = authenticate(st, ctx, &[])?;
-    let id = st
-        .find_group(key)
-        .filter(|id| group_visible(st, &caller, *id))
-        .ok_or_else(|| message(StatusCode::NOT_FOUND, "404 Group Not Found"))?;
-    let mut v = namespace_json(st, id);
-    if let Some(g) = st.groups.get(&id) {
-        v["visibility"] = json!(g.visibility);
-        v["description"] = json!("");
-    }
-    Ok(json_response(StatusCode::OK, &v))
 }
 
 /// The project entity. `single` adds what only `GET /projects/:id` shows (`import_error`).
