@@ -15,6 +15,7 @@ pub mod gitlab;
 pub mod logging;
 pub mod output;
 pub mod plan;
+pub mod probe;
 pub mod rewrite;
 pub mod secret;
 pub mod sim;
