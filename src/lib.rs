@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cmd;
 pub mod credentials;
 pub mod error;
+pub mod githost;
 pub mod gitlab;
 pub mod logging;
 pub mod output;

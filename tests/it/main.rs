@@ -6,6 +6,7 @@ mod client;
 mod client_sim;
 mod errors;
 mod faults;
+mod githost;
 mod journal;
 mod plan;
 mod plan_csv;
