@@ -77,7 +77,7 @@ pub struct Advert {
     pub empty: bool,
     /// The server's `agent=` capability.
     pub agent: Option<String>,
-    /// The default branch from `symref=HEAD:…` (v0 only).
+    /// The default branch from `symref=HEAD:…` (v0 upload-pack answers only).
     pub head: Option<String>,
 }
 

@@ -10,6 +10,7 @@ mod githost;
 mod journal;
 mod plan;
 mod plan_csv;
+mod probe;
 mod readme;
 mod rewrite;
 mod scale;
