@@ -1,7 +1,7 @@
 //! The pure reading of one smart-HTTP discovery answer: (host kind, direction, status,
 //! content type, body prefix, `Location`) → [`ProbeCode`] with a reason a reviewer can act on.
 //!
-//! The host-specific readings of 401/403/404 live in one table, [`READINGS`]; everything else
+//! The host-specific readings of 401/403/404 live in one table, `READINGS`; everything else
 //! (2xx parsing, redirects, 429, 5xx) is the same on every host. No I/O, no secrets: the body
 //! excerpt quoted in a reason has already been redacted by the caller (see [`Redactor`]).
 
@@ -86,9 +86,9 @@ const EXCERPT_CHARS: usize = 200;
 
 /// Which bodies a table row matches.
 #[derive(Debug, Clone, Copy)]
-enum Body {
+enum BodyMatch {
     /// Any body.
-    AnyBody,
+    Anything,
     /// The body's text contains this (ASCII case-insensitive).
     Contains(&'static str),
     /// The trimmed body is exactly this (ASCII case-insensitive), or empty.
@@ -120,7 +120,7 @@ impl Hosts {
 struct HostReading {
     hosts: Hosts,
     status: u16,
-    body: Body,
+    body: BodyMatch,
     /// `Some(k)`: only when the token watch found `k`.
     token: Option<TokenKnowledge>,
     code: ProbeCode,
@@ -131,7 +131,7 @@ struct HostReading {
 const fn row(
     hosts: Hosts,
     status: u16,
-    body: Body,
+    body: BodyMatch,
     token: Option<TokenKnowledge>,
     code: ProbeCode,
     reason: &'static str,
@@ -142,7 +142,7 @@ const fn row(
 /// How each host means 401, 403 and 404 (first match wins). Sources per host are in
 /// docs/remote-probe.md.
 static READINGS: &[HostReading] = {
-    use Body::*;
+    use BodyMatch::*;
     use Hosts::*;
     use ProbeCode::*;
     &[
@@ -151,7 +151,7 @@ static READINGS: &[HostReading] = {
         row(
             GitHubLike,
             401,
-            AnyBody,
+            Anything,
             None,
             AuthRejected,
             "GitHub rejected the credentials: the token is invalid, revoked or expired",
@@ -159,7 +159,7 @@ static READINGS: &[HostReading] = {
         row(
             GitHubLike,
             403,
-            AnyBody,
+            Anything,
             None,
             Forbidden,
             "GitHub refused: the token lacks {access} permission on {repo} (fine-grained \
@@ -168,7 +168,7 @@ static READINGS: &[HostReading] = {
         row(
             GitHubLike,
             404,
-            AnyBody,
+            Anything,
             None,
             NoAccessOrMissing,
             "GitHub answers 404 both for a repository the account cannot see and for one \
@@ -189,7 +189,7 @@ static READINGS: &[HostReading] = {
         row(
             GitLab,
             401,
-            AnyBody,
+            Anything,
             Some(TokenKnowledge::Valid),
             NoAccessOrMissing,
             "the token is valid, so GitLab's 401 means the service account cannot see {repo} \
@@ -199,7 +199,7 @@ static READINGS: &[HostReading] = {
         row(
             GitLab,
             401,
-            AnyBody,
+            Anything,
             None,
             AuthRejected,
             "GitLab rejected the credentials: the token is invalid, revoked, expired or \
@@ -209,7 +209,7 @@ static READINGS: &[HostReading] = {
         row(
             GitLab,
             403,
-            AnyBody,
+            Anything,
             None,
             Forbidden,
             "GitLab refused {access} access to {repo} (token scope, role, branch rules or \
@@ -226,7 +226,7 @@ static READINGS: &[HostReading] = {
         row(
             GitLab,
             404,
-            AnyBody,
+            Anything,
             None,
             NoAccessOrMissing,
             "GitLab answers 404 both for a project the account cannot see and for one that \
@@ -237,7 +237,7 @@ static READINGS: &[HostReading] = {
         row(
             BitbucketCloud,
             401,
-            AnyBody,
+            Anything,
             None,
             AuthRejected,
             "Bitbucket Cloud answers 401 alike for a wrong token, no access and a missing \
@@ -247,24 +247,24 @@ static READINGS: &[HostReading] = {
         row(
             BitbucketCloud,
             403,
-            AnyBody,
+            Anything,
             None,
             Forbidden,
             "Bitbucket Cloud refused: the token lacks a scope for {access} access \
              (read:repository, plus write for push)",
         ),
         // Plain git smart HTTP (git's own http-backend behind an authenticating server).
-        row(EveryHost, 401, AnyBody, None, AuthRejected, "the host rejected the credentials"),
+        row(EveryHost, 401, Anything, None, AuthRejected, "the host rejected the credentials"),
         row(
             EveryHost,
             403,
-            AnyBody,
+            Anything,
             None,
             Forbidden,
             "the host refused {access} access to {repo} with these credentials",
         ),
-        row(EveryHost, 404, AnyBody, None, NotFound, "the host says {repo} does not exist"),
-        row(EveryHost, 410, AnyBody, None, NotFound, "the host says {repo} is gone"),
+        row(EveryHost, 404, Anything, None, NotFound, "the host says {repo} does not exist"),
+        row(EveryHost, 410, Anything, None, NotFound, "the host says {repo} is gone"),
     ]
 };
 
@@ -306,9 +306,11 @@ fn host_reading(asked: &Asked<'_>, answer: &Answer<'_>) -> Option<&'static HostR
             && r.hosts.matches(asked.kind)
             && r.token.is_none_or(|t| t == asked.token)
             && match r.body {
-                Body::AnyBody => true,
-                Body::Contains(s) => text.to_ascii_lowercase().contains(&s.to_ascii_lowercase()),
-                Body::IsOrEmpty(s) => {
+                BodyMatch::Anything => true,
+                BodyMatch::Contains(s) => {
+                    text.to_ascii_lowercase().contains(&s.to_ascii_lowercase())
+                }
+                BodyMatch::IsOrEmpty(s) => {
                     let t = text.trim();
                     t.is_empty() || t.eq_ignore_ascii_case(s)
                 }
@@ -904,8 +906,8 @@ mod tests {
                 Hosts::BitbucketCloud => BitbucketCloud,
             };
             let body = match r.body {
-                Body::AnyBody => "something else",
-                Body::Contains(s) | Body::IsOrEmpty(s) => s,
+                BodyMatch::Anything => "something else",
+                BodyMatch::Contains(s) | BodyMatch::IsOrEmpty(s) => s,
             };
             let url = Url::parse("https://h.example/a/b.git").unwrap();
             let asked = Asked {

@@ -379,7 +379,8 @@ mod tests {
     fn retries_only_what_may_be_retried() {
         let l = Limits::default();
         let d = |retry, code, status, ra| l.retry_delay(retry, code, status, ra, 0.0);
-        let cases: [(u32, ProbeCode, Option<u16>, Option<Duration>, Option<Duration>); 12] = [
+        type Case = (u32, ProbeCode, Option<u16>, Option<Duration>, Option<Duration>);
+        let cases: [Case; 12] = [
             (1, ProbeCode::Unreachable, None, None, Some(Duration::from_millis(500))),
             (2, ProbeCode::Unreachable, None, None, Some(Duration::from_millis(1000))),
             (3, ProbeCode::Unreachable, None, None, None),

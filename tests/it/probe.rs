@@ -595,6 +595,13 @@ fn no_token_in_any_log_line_error_or_result() {
         bad.http.ca_cert_pem = Some(SVC_TOKEN.as_bytes().to_vec());
         let err = Prober::new(bad).unwrap_err();
         shown.push_str(&format!("{err} {err:?}"));
+        let err = HostKind::resolve("github.com", Some(HostKind::GitLab)).unwrap_err();
+        shown.push_str(&format!("{err} {err:?}"));
+        let mut dup = scenario::standard(&secret(SVC_TOKEN), &secret(PERSON_TOKEN));
+        dup.hosts.push(dup.hosts[0].clone());
+        let err = githost::start(dup).await.unwrap_err();
+        assert!(err.to_string().contains("duplicate"), "{err}");
+        shown.push_str(&format!("{err} {err:?}"));
         // The token watch and its verdicts.
         let watch = TokenWatch::new(&settings(&w).http).unwrap();
         shown.push_str(&format!("{watch:?}"));
