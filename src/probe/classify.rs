@@ -634,12 +634,16 @@ impl Redactor {
         let (u, p) = (username.expose_secret(), password.expose_secret());
         let pair = format!("{u}:{p}");
         let b64 = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
-        let needles = [u.to_owned(), p.to_owned(), pair, b64]
-            .into_iter()
-            // Short usernames (`oauth2`, `git`) are not secrets and would mangle text.
-            .filter(|n| n.len() >= 8)
-            .map(SecretString::from)
-            .collect();
+        // Short usernames (`oauth2`, `git`) are not secrets and would mangle text; a
+        // username that long is a token (the token-as-username form).
+        let mut needles = vec![pair, b64];
+        if p.len() >= 4 {
+            needles.push(p.to_owned());
+        }
+        if u.len() >= 8 {
+            needles.push(u.to_owned());
+        }
+        let needles = needles.into_iter().map(SecretString::from).collect();
         Redactor { needles }
     }
 
@@ -1136,5 +1140,10 @@ mod tests {
         assert!(out.starts_with("echo ***** and Basic ***** end"), "{out}");
         let short = Redactor::new(&SecretString::from("git".to_owned()), &pass);
         assert_eq!(short.redact(b"git is fine"), b"git is fine");
+        let short_pass = Redactor::new(&user, &SecretString::from("hunter2".to_owned()));
+        assert_eq!(short_pass.redact(b"pw hunter2!"), b"pw *****!");
+        // Token as username, empty password.
+        let as_user = Redactor::new(&pass, &SecretString::from(String::new()));
+        assert_eq!(as_user.redact(b"ghp_CANARYtoken0123"), b"*****");
     }
 }
