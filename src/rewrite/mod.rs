@@ -59,7 +59,7 @@ pub struct Rules {
 
 /// Pull or push mirror.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
+pub enum Direction {
     /// A pull mirror (the project's import URL).
     Pull,
     /// A push (remote) mirror.
