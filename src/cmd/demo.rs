@@ -15,7 +15,7 @@ use crate::config::{
 use crate::credentials::{Credentials, HostCredential};
 use crate::error::{AppError, ExitCode};
 use crate::redact::sanitize_for_terminal;
-use crate::sim::{self, Fixture, SimOptions};
+use crate::sim::{self, Fixture, SimOptions, StateSnapshot};
 
 /// `println!` that does not panic when stdout is closed (`glmirror demo | head`).
 macro_rules! out {
@@ -83,6 +83,8 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
     };
     let scope = Scope::whole_instance();
     let before = status(&settings, &scope, conn()).await?;
+    let depends_before =
+        Dependence::of(&sim.snapshot(), &demo.service_token, demo.mirror_user.as_deref());
 
     let plan_path = dir.join("plan.csv");
     out!("== 1. plan (reads everything, changes nothing)");
@@ -123,6 +125,24 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
         healthy(&after),
         after.len()
     );
+    // Who the mirrors depend on, read from the simulator's stored credentials and mirror users
+    // (GitLab's API never shows credentials; the simulator's own state does).
+    let depends_after =
+        Dependence::of(&sim.snapshot(), &demo.service_token, demo.mirror_user.as_deref());
+    out!(
+        "on service credentials: {} before, {} after (of {} mirrors)",
+        depends_before.service,
+        depends_after.service,
+        depends_after.mirrors
+    );
+    if let Some(user) = &demo.mirror_user {
+        out!(
+            "running as {user}: {} before, {} after (of {} enabled pull mirrors)",
+            depends_before.running_as,
+            depends_after.running_as,
+            depends_after.pull
+        );
+    }
     out!("files are in {}", dir.display());
     sim.shutdown().await;
     Ok(match applied {
@@ -175,4 +195,40 @@ fn describe(r: &StatusRow) -> String {
         s.push_str(&format!(" ({})", r.diagnosis));
     }
     s
+}
+
+/// Who the simulated instance's mirrors depend on: how many store the service token, and how
+/// many pull mirrors run as the planned mirror user.
+struct Dependence {
+    mirrors: usize,
+    service: usize,
+    pull: usize,
+    running_as: usize,
+}
+
+impl Dependence {
+    fn of(state: &StateSnapshot, token: &str, mirror_user: Option<&str>) -> Dependence {
+        let uses = |user: &Option<String>, password: &Option<String>| {
+            user.as_deref() == Some(token) || password.as_deref() == Some(token)
+        };
+        let target = mirror_user
+            .and_then(|name| state.users.iter().find(|u| u.username == name))
+            .map(|u| u.id);
+        let mut d = Dependence { mirrors: 0, service: 0, pull: 0, running_as: 0 };
+        for p in state.projects.iter().map(|p| &p.project) {
+            if let Some(m) = p.pull.as_deref().filter(|m| !m.import_url.is_empty()) {
+                d.mirrors += 1;
+                d.service += usize::from(uses(&m.user, &m.password));
+                if m.mirror {
+                    d.pull += 1;
+                    d.running_as += usize::from(target.is_some() && m.mirror_user_id == target);
+                }
+            }
+            for m in &p.remote_mirrors {
+                d.mirrors += 1;
+                d.service += usize::from(uses(&m.user, &m.password));
+            }
+        }
+        d
+    }
 }

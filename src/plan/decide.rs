@@ -294,7 +294,7 @@ fn decide(row: &mut PlanRow, facts: &MirrorFacts, ctx: &PlanContext, role: Targe
         Action::Update => {}
     }
     if pull && let Some(reason) = pull_write_refused(ctx, role) {
-        return manual(row, format!("{} ({reason})", rw.reason));
+        return manual(row, format!("Left alone: {reason}. Planned otherwise: {}", rw.reason));
     }
     // A push mirror's URL cannot change in place (`doc/api/remote_mirrors.md`): it is
     // replaced, and a replacement with SSH key authentication gets a new key pair that must be

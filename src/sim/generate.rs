@@ -66,7 +66,7 @@ pub fn generate(n: u32, seed: u64) -> Fixture {
         token(3, "glsim-svc-generated-00000000000003", 3, &["api"]),
         token(4, "glsim-read-generated-0000000000004", 2, &["read_api"]),
     ];
-    let top = (n / 500).max(1) as u64;
+    let top = (n / 50).max(1) as u64;
     let mut groups = Vec::new();
     for t in 0..top {
         let id = 1000 + t * 3;
@@ -76,7 +76,13 @@ pub fn generate(n: u32, seed: u64) -> Fixture {
             path: format!("team-{t}"),
             parent_id: None,
             visibility: "private".to_owned(),
-            members: vec![Member { user_id: 2, access_level: 40 }],
+            // The service account maintains most teams; in every third it is only a
+            // Developer, so a plan with `--mirror-user svc-mirror` leaves those pull mirrors
+            // alone.
+            members: vec![
+                Member { user_id: 2, access_level: 40 },
+                Member { user_id: 3, access_level: if t % 3 == 2 { 30 } else { 40 } },
+            ],
         });
         for (k, sub) in ["backend", "frontend"].iter().enumerate() {
             groups.push(Group {

@@ -11,6 +11,7 @@ mod githost;
 mod journal;
 mod plan;
 mod plan_csv;
+mod policy;
 mod probe;
 mod readme;
 mod rewrite;

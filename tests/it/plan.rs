@@ -33,6 +33,31 @@ fn demo_plan_matches_the_golden_file_and_writes_nothing() {
     env.assert_files_clean();
 }
 
+/// The second golden plan: with `--mirror-user svc-mirror`, healthy mirrors on hosts without
+/// service credentials become mirror-user-only rows, and projects where svc-mirror is below
+/// Maintainer stay `manual`.
+const GOLDEN_MIRROR_USER: &str = "fixtures/golden/demo-plan-mirror-user.csv";
+
+#[test]
+fn demo_plan_with_mirror_user_matches_its_golden_file() {
+    let env = Env::demo();
+    let args = ["plan", "--source-host", "github.com", "--mirror-user", "svc-mirror", "--out", "-"];
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let got = normalize(&String::from_utf8_lossy(&out.stdout), &env);
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN_MIRROR_USER);
+    if std::env::var_os("GLMIRROR_BLESS").is_some() {
+        std::fs::write(&golden, &got).expect("bless golden");
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file exists");
+    assert!(got == want, "plan differs from {GOLDEN_MIRROR_USER} (GLMIRROR_BLESS=1)\n{got}");
+    // It covers both new kinds of row.
+    assert!(got.lines().any(|l| l.contains(",unchanged,svc-mirror,mirror-user,")), "{got}");
+    assert!(got.contains("svc-mirror is only a Developer of this project"), "{got}");
+    assert!(got.contains("svc-mirror is not a member of this project"), "{got}");
+    assert!(env.writes().is_empty(), "plan wrote to GitLab: {:?}", env.writes());
+}
+
 #[test]
 fn plan_to_stdout_keeps_stdout_for_data() {
     let env = Env::demo();
