@@ -79,9 +79,6 @@ pub enum AppError {
     /// A plan file cannot be used (always before any write).
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
-    /// The run was interrupted (Ctrl-C); what was done is recorded.
-    #[error("interrupted")]
-    Interrupted,
 }
 
 impl AppError {
@@ -116,7 +113,6 @@ impl AppError {
             AppError::Usage { .. } | AppError::Plan(_) => ExitCode::Usage,
             AppError::Config(crate::config::ConfigError::Invalid { .. }) => ExitCode::Usage,
             AppError::Config(crate::config::ConfigError::Read { .. }) => ExitCode::Fatal,
-            AppError::Interrupted => ExitCode::Interrupted,
             AppError::Fatal { .. } | AppError::Io { .. } | AppError::GitLab(_) => ExitCode::Fatal,
         }
     }
@@ -134,7 +130,7 @@ impl AppError {
             AppError::GitLab(e) => e.hint(),
             AppError::Config(e) => e.hint().map(str::to_owned),
             AppError::Plan(e) => e.hint.clone(),
-            AppError::Io { .. } | AppError::Interrupted => None,
+            AppError::Io { .. } => None,
         }
     }
 }
@@ -156,7 +152,6 @@ mod tests {
     fn errors_map_to_codes() {
         assert_eq!(AppError::usage("x").exit_code(), ExitCode::Usage);
         assert_eq!(AppError::fatal("x").exit_code(), ExitCode::Fatal);
-        assert_eq!(AppError::Interrupted.exit_code(), ExitCode::Interrupted);
         let io = AppError::io("cannot read", "/nope", std::io::ErrorKind::NotFound.into());
         assert_eq!(io.exit_code(), ExitCode::Fatal);
         assert_eq!(AppError::usage_hint("x", "do y").hint().as_deref(), Some("do y"));
