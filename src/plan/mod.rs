@@ -32,8 +32,8 @@ pub use decide::{
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
 pub use facts::{MirrorFacts, MirrorKind, ProjectFacts};
 pub use fingerprint::{
-    MirrorFlags, ObservedState, SealKey, check_observed_cell, fingerprint, observed_cell,
-    observed_fingerprint, planned_action,
+    MirrorFlags, ObservedState, SEALED_COLUMNS, Seal, SealKey, check_observed_cell, fingerprint,
+    legacy_observed_cell, observed_cell, observed_fingerprint, planned_action, read_seal,
 };
 pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};
 pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error, sort_rows};
