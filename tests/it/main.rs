@@ -14,6 +14,7 @@ mod plan_csv;
 mod probe;
 mod readme;
 mod rewrite;
+mod safety;
 mod scale;
 mod sim;
 mod util;
