@@ -1,5 +1,6 @@
-//! The `observed` column: a fingerprint of what a write would overwrite, plus an integrity tag
-//! that ties the row's key and planned action to it.
+//! The `observed` column: a fingerprint of what a write would overwrite, plus a seal that ties
+//! the row's key, planned action, planned `new_url` and every cell a reviewer may not edit to
+//! it.
 //!
 //! **Fingerprint.** `v1-` and 16 hex digits of the SHA-256 of a canonical, length-prefixed
 //! encoding of the masked URL, the credential kind, `enabled`, the mirror user id and the

@@ -8,7 +8,7 @@
 //! - [`facts`]: [`MirrorFacts`], a mirror as read, in plain data.
 //! - [`decide`]: the row policy, facts → plan row.
 //! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
-//! - [`fingerprint`](mod@fingerprint): the `observed` column and its integrity tag.
+//! - [`fingerprint`](mod@fingerprint): the `observed` column and its seal.
 //! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
 //! - [`report`]: the report CSV (SPEC.md §7).
 
