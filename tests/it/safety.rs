@@ -613,3 +613,39 @@ fn a_dry_run_needs_no_service_token() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn the_new_url_of_a_mirror_user_only_row_may_not_be_edited_even_with_the_flag() {
+    let env = Env::demo();
+    plan_with(&env, &["--source-host", "github.com", "--mirror-user", "svc-mirror"]);
+    let good = std::fs::read_to_string(env.path("plan.csv")).expect("plan");
+    let (headers, rows) = read_csv(&good);
+    let (action, auth, fixes, url) = (
+        col(&headers, "action"),
+        col(&headers, "new_auth"),
+        col(&headers, "fixes"),
+        col(&headers, "new_url"),
+    );
+    let i = rows
+        .iter()
+        .position(|r| {
+            &r[action] == "update" && &r[auth] == "unchanged" && &r[fixes] == "mirror-user"
+        })
+        .unwrap_or_else(|| panic!("a mirror-user-only row in:\n{good}"));
+    let mut edited = rows.clone();
+    edited[i] = set(&rows[i], url, &format!("{}-moved", &rows[i][url]));
+    std::fs::write(env.path("plan.csv"), write_csv(&headers, &edited)).expect("write");
+    let out = env.run(&[
+        "apply",
+        "plan.csv",
+        "--source-host",
+        "github.com",
+        "--yes",
+        "--accept-edited-urls",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with(&format!("glmirror: error: plan.csv:{}: ", i + 2)), "{err}");
+    assert!(err.contains("only moves the mirror user"), "{err}");
+    assert!(env.writes().is_empty());
+}

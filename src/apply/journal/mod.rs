@@ -338,7 +338,8 @@ impl Journal {
     /// [`sha256_hex`]) before anything is written: with `lock`, an existing file is opened
     /// and locked now (a second `apply` is refused before it confirms anything); without it
     /// (a dry run) it is only read. A journal of another plan with a row in flight is
-    /// refused ([`JournalError::OtherPlan`]). The journal's directory must exist.
+    /// refused ([`JournalError::OtherPlan`]). For a real run the journal's directory must
+    /// exist.
     pub fn prepare(
         path: &Path,
         plan_path: &Path,
@@ -346,10 +347,11 @@ impl Journal {
         lock: bool,
     ) -> Result<PreparedJournal, JournalError> {
         let dir = journal_dir(path);
-        if !dir.is_dir() {
+        if lock && !dir.is_dir() {
             return Err(JournalError::NoDirectory { path: path.to_owned(), dir: dir.to_owned() });
         }
-        let took_over = lock::clear_legacy_lock(path)?;
+        // A dry run changes no file, not even an old release's stale lock file.
+        let took_over = if lock { lock::clear_legacy_lock(path)? } else { None };
         let (file, found) = if lock {
             match open_locked(path, false)? {
                 Some((file, bytes)) => {
