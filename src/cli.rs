@@ -214,6 +214,11 @@ pub struct ApplyArgs {
     /// How long `--verify` waits for one mirror, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, help_heading = "Apply")]
     pub verify_timeout: u64,
+
+    /// Apply rows whose new_url a reviewer changed (they are listed first); without it, a
+    /// plan with an edited new_url is refused.
+    #[arg(long, help_heading = "Apply")]
+    pub accept_edited_urls: bool,
 }
 
 /// Output formats of `status`.

@@ -130,8 +130,11 @@ pub(crate) struct Exec {
     pub(crate) settings: ExecSettings,
     pub(crate) users: ReadContext,
     pub(crate) interrupt: Interrupt,
-    /// Push mirrors created or adopted as replacements in this run, by (project, mirror id).
+    /// Push mirrors created or adopted as replacements in this run, or recorded as one in
+    /// its journal, by (project, mirror id).
     claimed: Mutex<HashSet<(u64, u64)>>,
+    /// The newest push-mirror id the plan names, per project (see `push.rs`).
+    newest_planned: HashMap<u64, u64>,
 }
 
 /// Apply `rows` (the plan's `update` rows an earlier run has not finished), at most
@@ -225,7 +228,36 @@ impl Exec {
             users: ReadContext::default(),
             interrupt,
             claimed: Mutex::default(),
+            newest_planned: HashMap::new(),
         }
+    }
+
+    /// What the plan and the journal say about push mirrors: the newest id the plan names per
+    /// project (every row, whatever its action), and the replacements earlier runs with this
+    /// journal made (they are this plan's own, not another run's).
+    pub(crate) fn knowing(mut self, plan: &[PlanRow], state: &JournalState) -> Exec {
+        for row in plan {
+            if let Some(id) = row.mirror_id {
+                let newest = self.newest_planned.entry(row.project_id).or_insert(id);
+                *newest = (*newest).max(id);
+            }
+        }
+        let claimed = self.claimed.get_mut().expect("claims lock is never poisoned");
+        claimed.extend(state.recorded_replacements());
+        self
+    }
+
+    /// The newest push-mirror id the plan names for a project.
+    pub(crate) fn newest_planned_push_mirror(&self, project_id: u64) -> Option<u64> {
+        self.newest_planned.get(&project_id).copied()
+    }
+
+    /// Whether a push mirror is this run's (or this journal's) replacement for some row.
+    pub(crate) fn is_claimed(&self, project_id: u64, mirror_id: u64) -> bool {
+        self.claimed
+            .lock()
+            .expect("claims lock is never poisoned")
+            .contains(&(project_id, mirror_id))
     }
 
     /// Apply one row; per-row failures become outcomes, only journal failures are fatal.

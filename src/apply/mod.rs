@@ -2,23 +2,33 @@
 //! executor that writes the `update` rows concurrently with a drift check and a journal
 //! (`executor`, with the pull and push write paths and the pure comparisons beside it), the
 //! durable [`journal`] that makes `apply` resumable, and the Ctrl-C/SIGTERM handling
-//! ([`interrupt`]) that lets a run stop cleanly after the rows in flight.
+//! ([`interrupt`]) that lets a run stop cleanly after the rows in flight; and the safety
+//! checks around a run: which `new_url`s a person edited (`edits`), the files it writes
+//! (`paths`), one run per plan at a time (`run_lock`), and what its outcomes add up to
+//! (`tally`).
 //!
 //! The command layer (`cmd::apply`) only reads the request, confirms with the user and prints.
 
 pub(crate) mod checks;
+pub(crate) mod edits;
 pub(crate) mod executor;
 pub mod interrupt;
 pub mod journal;
 pub(crate) mod matching;
+pub(crate) mod paths;
 mod pull;
 mod push;
+pub(crate) mod run_lock;
+pub(crate) mod tally;
 
 use std::path::{Path, PathBuf};
 
-use crate::apply::journal::{JournalError, JournalState};
 use crate::error::AppError;
-use crate::plan::{self, PlanRow};
+use crate::plan::{self, PlanError, PlanRow};
+
+/// The largest plan `apply` reads: a row takes a few hundred bytes, so this is room for about
+/// a million mirrors, and low enough that a wrong file never exhausts memory.
+pub(crate) const PLAN_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A plan file as read for `apply`: its rows, the line of each (for messages) and the SHA-256
 /// of exactly the bytes that were parsed (the journal is tied to it).
@@ -35,10 +45,23 @@ pub(crate) struct LoadedPlan {
 }
 
 impl LoadedPlan {
-    /// Read and parse a plan (every file-level refusal names `FILE:LINE`).
+    /// Read and parse a plan (every file-level refusal names `FILE:LINE`). A plan larger than
+    /// [`PLAN_MAX_BYTES`] is refused without reading it all.
     pub(crate) fn read(path: &Path) -> Result<LoadedPlan, AppError> {
         // Hash exactly the bytes that are parsed, so the plan cannot change in between.
-        let bytes = std::fs::read(path).map_err(|e| AppError::io("cannot read", path, e))?;
+        let bytes = paths::read_bounded(path, PLAN_MAX_BYTES)
+            .map_err(|e| AppError::io("cannot read", path, e))?
+            .ok_or_else(|| PlanError {
+                file: path.display().to_string(),
+                line: 0,
+                message: "the plan is larger than 256 MiB: this is not a plan glmirror wrote"
+                    .to_owned(),
+                hint: Some(
+                    "pass the plan CSV written by `glmirror plan` (split a huge instance with \
+                     --group)"
+                        .to_owned(),
+                ),
+            })?;
         let sha256 = journal::sha256_hex(&bytes);
         let (lines, rows) =
             plan::parse_plan_lines(&bytes, &path.display().to_string())?.into_iter().unzip();
@@ -49,28 +72,4 @@ impl LoadedPlan {
     pub(crate) fn lined(&self) -> checks::Lined<'_> {
         checks::Lined { lines: &self.lines, rows: &self.rows }
     }
-}
-
-/// What an existing journal says, read without writing or locking it (a dry run never writes
-/// one; a real run reads it once before confirming). A journal of another plan is refused.
-pub(crate) fn journal_preview(
-    journal_path: &Path,
-    plan: &LoadedPlan,
-) -> Result<JournalState, AppError> {
-    if !journal_path.exists() {
-        return Ok(JournalState::empty());
-    }
-    let state = journal::load(journal_path)?;
-    if let Some(header) = state.header()
-        && header.plan_sha256 != plan.sha256
-    {
-        return Err(JournalError::OtherPlan {
-            journal: journal_path.to_owned(),
-            plan_path: plan.path.display().to_string(),
-            journal_plan_sha256: header.plan_sha256.clone(),
-            plan_sha256: plan.sha256.clone(),
-        }
-        .into());
-    }
-    Ok(state)
 }

@@ -5,8 +5,8 @@
 
 use crate::apply::executor::{Exec, MAX_RESENDS, Prior, RowResult, RowStop};
 use crate::apply::journal::{Intent, JournalStep, StepKind, WriteStep};
-use crate::apply::matching::{drift_detail, push_matches};
-use crate::gitlab::{GitLabError, RemoteMirrorCreate};
+use crate::apply::matching::{drift_detail, push_matches, without_userinfo};
+use crate::gitlab::{GitLabError, RemoteMirror, RemoteMirrorCreate};
 use crate::inventory::facts;
 use crate::plan::{self, PlanRow, ProjectFacts, RowKey};
 use crate::redact::mask_userinfo;
@@ -83,10 +83,19 @@ impl Exec {
                  double-encoded; change this mirror in the UI",
             ));
         }
+        if let Some(id) = self.appeared_after_planning(&live, row) {
+            return Ok(appeared(id));
+        }
         if self.settings.dry_run {
             return Ok(RowResult::dry_run(format!(
                 "would create a replacement for push mirror {old_id}, then delete it"
             )));
+        }
+        // The last line of defence against a second run of this plan (on another machine,
+        // as another user, or with another lock directory): look again right before creating.
+        let live = self.client.remote_mirrors(row.project_id).await?;
+        if let Some(id) = self.appeared_after_planning(&live, row) {
+            return Ok(appeared(id));
         }
         let newest_before = live.iter().map(|m| m.id).max();
         self.record(
@@ -163,6 +172,22 @@ impl Exec {
         Ok(RowResult::applied(format!("replaced by push mirror {}", created.id), verified))
     }
 
+    /// A push mirror of the row's project with its target URL that did not exist when the
+    /// plan was made (its id is above every push-mirror id the plan names for the project)
+    /// and that this run did not make: another run's replacement. Creating one more would
+    /// leave two mirrors pushing the same repository.
+    fn appeared_after_planning(&self, live: &[RemoteMirror], row: &PlanRow) -> Option<u64> {
+        let newest = self.newest_planned_push_mirror(row.project_id)?;
+        let target = without_userinfo(&row.new_url);
+        live.iter()
+            .find(|m| {
+                m.id > newest
+                    && without_userinfo(&m.url) == target
+                    && !self.is_claimed(row.project_id, m.id)
+            })
+            .map(|m| m.id)
+    }
+
     /// Delete a push mirror. DELETE is idempotent here (a 404 counts as done), so a request
     /// whose answer was lost is simply sent again.
     async fn delete_push(&self, project_id: u64, mirror_id: u64) -> Result<(), GitLabError> {
@@ -185,4 +210,12 @@ impl Exec {
         })
         .await
     }
+}
+
+/// The outcome of a row whose replacement another run already made.
+fn appeared(id: u64) -> RowResult {
+    RowResult::drifted(format!(
+        "a push mirror to this URL appeared after planning (push mirror {id}): another run of \
+         this plan made it? Not replaced again; plan again to see it"
+    ))
 }

@@ -320,6 +320,41 @@ pub struct ApplyRequest {
     pub verify: bool,
     /// How long `verify` waits for one mirror.
     pub verify_timeout: Duration,
+    /// Apply rows whose `new_url` a reviewer edited.
+    pub accept_edited_urls: bool,
+    /// Where the per-plan run locks live (see [`lock_dir`]).
+    pub lock_dir: PathBuf,
+}
+
+/// The per-user directory for `apply`'s run locks: `$XDG_RUNTIME_DIR/glmirror` when that is
+/// set (an absolute path), else `glmirror-<uid>` in the temporary directory (`apply` refuses
+/// it unless only this user can write to it).
+pub fn lock_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
+        && dir.is_absolute()
+    {
+        return dir.join("glmirror");
+    }
+    let user = user_id()
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "user".to_owned());
+    let user: String =
+        user.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    std::env::temp_dir().join(format!("glmirror-{user}"))
+}
+
+/// This process's uid, where it can be read without `libc` (Linux: the owner of
+/// `/proc/self`).
+fn user_id() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").ok().map(|m| m.uid().to_string())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
 }
 
 impl ApplyRequest {
@@ -330,7 +365,8 @@ impl ApplyRequest {
             ..ApplyRequest::for_plan(args.plan.clone(), Credentials::default())
         }
         .with_paths(args.journal.clone(), args.report.clone())
-        .with_flags(args.yes, args.dry_run, args.verify, args.verify_timeout))
+        .with_flags(args.yes, args.dry_run, args.verify, args.verify_timeout)
+        .with_edited_urls(args.accept_edited_urls))
     }
 
     /// A request for `plan` with default file names and no flags.
@@ -344,7 +380,14 @@ impl ApplyRequest {
             dry_run: false,
             verify: false,
             verify_timeout: Duration::from_secs(300),
+            accept_edited_urls: false,
+            lock_dir: lock_dir(),
         }
+    }
+
+    fn with_edited_urls(mut self, accept: bool) -> ApplyRequest {
+        self.accept_edited_urls = accept;
+        self
     }
 
     fn with_paths(mut self, journal: Option<PathBuf>, report: Option<PathBuf>) -> ApplyRequest {

@@ -25,8 +25,14 @@ pub fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static 
 /// `flag` is the option the path came from, for the error message. A path that does not
 /// exist but looks like a token is refused without echoing it.
 pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let text = match read_bounded(path) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return Err(ConfigError::invalid_hint(
+                format!("{flag}: {} is larger than 64 KiB: that is no token file", path.display()),
+                "the file must hold only the token, on one line",
+            ));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let shown = path.to_string_lossy();
             if redact::looks_like_token(&shown) {
@@ -53,6 +59,29 @@ pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigEr
     Ok(SecretString::from(token.to_owned()))
 }
 
+/// The largest token file read: tokens are tens of bytes; this keeps a wrong path (a log, a
+/// device such as `/dev/zero`) from being read into memory.
+pub const TOKEN_FILE_MAX_BYTES: u64 = 64 * 1024;
+
+/// The file's text, or `None` when it holds more than [`TOKEN_FILE_MAX_BYTES`] (judged by
+/// its size for a regular file, by a reader that stops one byte past the cap otherwise).
+fn read_bounded(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > TOKEN_FILE_MAX_BYTES {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(TOKEN_FILE_MAX_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > TOKEN_FILE_MAX_BYTES {
+        return Ok(None);
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +99,19 @@ mod tests {
         assert!(read_token_file(&path, "--x").is_err());
         std::fs::write(&path, "  \n").expect("write");
         assert!(read_token_file(&path, "--x").is_err());
+    }
+
+    #[test]
+    fn oversized_token_files_are_refused_without_reading_them_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t");
+        std::fs::write(&path, "a".repeat(64 * 1024 + 1)).expect("write");
+        let err = read_token_file(&path, "--x").expect_err("too large");
+        assert!(err.to_string().contains("larger than 64 KiB"), "{err}");
+        if Path::new("/dev/zero").exists() {
+            let err = read_token_file(Path::new("/dev/zero"), "--x").expect_err("never ends");
+            assert!(err.to_string().contains("larger than 64 KiB"), "{err}");
+        }
     }
 
     #[test]

@@ -317,11 +317,13 @@ impl Errors<'_> {
 ///
 /// Accepted: a UTF-8 byte-order mark, CRLF or LF line endings, rows in any order, deleted
 /// rows, wholly empty records (a spreadsheet's trailing `,,,` rows), `update` demoted to
-/// `skip`, edited `reason` and `new_url`. Refused, with the record's physical line:
+/// `skip`, edited `reason` and `new_url` (the planned `new_url` stays sealed in `observed`, so
+/// `apply` can list the edits). Refused, with the record's physical line:
 /// non-UTF-8 bytes; an empty file; a header that is not exactly [`PLAN_COLUMNS`]; a record
 /// with another number of fields; a bad number or unknown code; a pull row with a `mirror_id`
 /// or a push row without one; a duplicate key; an `observed` cell that is malformed, belongs
-/// to another row, or shows a changed action other than `update` → `skip`; an `update` row
+/// to another row, shows a changed action other than `update` → `skip`, or no longer fits an
+/// edited sealed column (every column but `action`, `new_url`, `reason`); an `update` row
 /// missing `new_url` or `new_auth`; a `service` row missing `new_user`, `new_user` on a row
 /// that is not `service`, or a `new_user` that looks like a token; credentials in `new_url`;
 /// `new_mirror_user` on a push row; target columns filled on a row planned as `skip` or
@@ -880,6 +882,7 @@ mod tests {
         let mut row = manual_row(5);
         row.last_error = "-1 errors".into();
         row.current_mirror_user = "@someone".into();
+        row.observed = observed(&row);
         let text = write_to_string(std::slice::from_ref(&row));
         assert!(text.contains(",'-1 errors,"), "{text}");
         assert!(text.contains(",'@someone,"), "{text}");
@@ -935,6 +938,14 @@ mod tests {
         let edit = |i: usize, from: &str, to: &str| -> Vec<u8> {
             assert!(lines[i].contains(from), "{} lacks {from}", lines[i]);
             with_line(i, lines[i].replacen(from, to, 1))
+        };
+        // Line 4 (3/pull update) changed and sealed again, as `plan` would have written it.
+        let resealed = |change: fn(&mut PlanRow)| -> Vec<u8> {
+            let mut rows = sample_plan();
+            sort_rows(&mut rows);
+            change(&mut rows[2]);
+            rows[2].observed = observed(&rows[2]);
+            write_to_string(&rows).into_bytes()
         };
         // Line numbers: 1 header, 2 = 1/pull skip, 3 = 2/pull manual, 4 = 3/pull update,
         // 5 = 3/push/4 update, 6 = 3/push/20 update.
@@ -1062,15 +1073,23 @@ mod tests {
             ),
             (
                 "other instance",
-                edit(3, "https://gitlab.example.com/", "https://gitlab.other.com/"),
+                resealed(|r| {
+                    r.web_url = r.web_url.replace("gitlab.example.com", "gitlab.other.com")
+                }),
                 4,
                 "another GitLab instance (`https://gitlab.other.com`) than line 2",
             ),
             (
                 "web_url without path",
-                edit(3, "/group/p3,", "/elsewhere/p3,"),
+                resealed(|r| r.web_url = r.web_url.replace("/group/p3", "/elsewhere/p3")),
                 4,
                 "does not end with",
+            ),
+            (
+                "descriptive column edited",
+                edit(3, ",fatal: Authentication failed,", ",fatal: something else,"),
+                4,
+                "last_error was edited, and only action (update → skip), new_url and reason may be",
             ),
             (
                 "report given",
@@ -1131,6 +1150,7 @@ mod tests {
     fn multi_line_cells_keep_physical_line_numbers() {
         let mut rows = sample_plan();
         rows[1].last_error = "line one\nline two\nline three".into(); // 1/pull, 3 lines
+        rows[1].observed = observed(&rows[1]);
         let text = write_to_string(&rows);
         // The manual row (2/pull) now starts on physical line 5.
         let bad = text.replacen(",manual,", ",update,", 1);

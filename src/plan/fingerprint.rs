@@ -1,5 +1,6 @@
-//! The `observed` column: a fingerprint of what a write would overwrite, plus an integrity tag
-//! that ties the row's key and planned action to it.
+//! The `observed` column: a fingerprint of what a write would overwrite, plus a seal that ties
+//! the row's key, planned action, planned `new_url` and every cell a reviewer may not edit to
+//! it.
 //!
 //! **Fingerprint.** `v1-` and 16 hex digits of the SHA-256 of a canonical, length-prefixed
 //! encoding of the masked URL, the credential kind, `enabled`, the mirror user id and the
@@ -8,10 +9,21 @@
 //! `None` and encoded as "absent", so it is not compared with a value (SPEC.md §6). `apply`
 //! re-reads the mirror, recomputes the fingerprint and calls the row `drifted` on a mismatch.
 //!
-//! **Tag.** The cell `plan` writes is `<fingerprint>.<tag>`, the tag being 8 hex digits of the
-//! SHA-256 of (project id, mirror type, mirror id, planned action, fingerprint). It lets
-//! `apply` refuse a plan where a reviewer promoted a `skip`/`manual` row to `update`, or moved
-//! a cell to another row, before any write. Only `update` → `skip` is accepted.
+//! **Seal.** The cell `plan` writes is
+//! `<fingerprint>.s2-<tag>-<column checks>[.<planned new_url>]`: the tag is 16 hex digits of
+//! the SHA-256 of (project id, mirror type, mirror id, planned action, fingerprint, every cell
+//! of [`SEALED_COLUMNS`], planned `new_url`), each length-prefixed; the column checks are one
+//! byte per sealed column (24 hex digits), only used to name the column(s) an edit touched;
+//! the planned `new_url` is base64url (so a find-and-replace over the sheet leaves it alone),
+//! absent when it is empty. `apply` refuses, before any write, a plan where a reviewer
+//! promoted a `skip`/`manual` row to `update`, edited a sealed column, or moved a cell to
+//! another row; only `update` → `skip` is accepted. It also knows exactly which rows' `new_url`
+//! a person changed, and from what.
+//!
+//! **The first format** (glmirror 0.1), `<fingerprint>.<8 hex>`, sealed only the key, the
+//! action and `new_auth`, `new_user`, `new_mirror_user`. Such cells are still read (a run that
+//! release started can be resumed), with [`Seal::planned_new_url`] `None`: whether `new_url`
+//! or a descriptive column was edited cannot be told, and `apply` decides what that means.
 //!
 //! This **detects edits; it is not a security boundary**: the hash has no secret key, so
 //! anyone who reads this code can compute a valid tag for any action. It protects against
@@ -102,15 +114,38 @@ pub fn fingerprint(state: &ObservedState) -> String {
     format!("{FINGERPRINT_VERSION}-{}", hex::encode(&digest.as_slice()[..8]))
 }
 
-/// What the integrity tag binds a fingerprint to: the row's key and the target columns a
-/// reviewer may not edit (`new_auth`, `new_user`, `new_mirror_user`). `new_url` is left out
-/// on purpose: reviewers may edit it, and `apply` checks it again with the URL rules.
+/// The columns the seal covers besides the key and the action, in the order they are hashed.
+/// A reviewer may edit none of them; `new_url` (sealed apart, see [`Seal`]), `action`
+/// (`update` → `skip` only) and `reason` are the editable cells.
+pub const SEALED_COLUMNS: [&str; 12] = [
+    "project_path",
+    "web_url",
+    "current_url",
+    "current_auth",
+    "current_mirror_user",
+    "update_status",
+    "last_error",
+    "diagnosis",
+    "new_user",
+    "new_auth",
+    "new_mirror_user",
+    "fixes",
+];
+
+/// The version tag of the seal `plan` writes today (see the module documentation).
+pub const SEAL_VERSION: &str = "s2";
+
+/// What the seal binds a fingerprint to: the row's key, its sealed cells
+/// ([`SEALED_COLUMNS`], as canonical text) and its `new_url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealKey {
     /// The row's key.
     pub key: RowKey,
-    /// The sealed target cells, joined.
-    pub targets: String,
+    /// The sealed cells, in [`SEALED_COLUMNS`] order.
+    cells: [String; 12],
+    /// The row's `new_url`: the planned one when sealing; when checking, the file's (the
+    /// planned one then comes from the cell).
+    new_url: String,
 }
 
 impl SealKey {
@@ -118,95 +153,301 @@ impl SealKey {
     pub fn of(row: &crate::plan::PlanRow) -> SealKey {
         SealKey {
             key: row.key(),
-            targets: format!(
-                "{}\n{}\n{}",
-                row.new_auth.map(|a| a.code()).unwrap_or_default(),
-                row.new_user,
-                row.new_mirror_user
-            ),
+            cells: [
+                row.project_path.clone(),
+                web_url_below_origin(&row.web_url).to_owned(),
+                row.current_url.clone(),
+                row.current_auth.code().to_owned(),
+                row.current_mirror_user.clone(),
+                row.update_status.clone(),
+                row.last_error.clone(),
+                row.diagnosis.map(|d| d.code().to_owned()).unwrap_or_default(),
+                row.new_user.clone(),
+                row.new_auth.map(|a| a.code().to_owned()).unwrap_or_default(),
+                row.new_mirror_user.clone(),
+                crate::rewrite::Fix::join(&row.fixes),
+            ],
+            new_url: row.new_url.clone(),
         }
+    }
+
+    fn cell(&self, column: &str) -> &str {
+        let at = SEALED_COLUMNS.iter().position(|c| *c == column).expect("a sealed column");
+        &self.cells[at]
+    }
+
+    /// What the first seal format covered: `new_auth`, `new_user`, `new_mirror_user`.
+    fn legacy_targets(&self) -> String {
+        format!(
+            "{}\n{}\n{}",
+            self.cell("new_auth"),
+            self.cell("new_user"),
+            self.cell("new_mirror_user")
+        )
+    }
+}
+
+/// What the seal covers of `web_url`: the part after its origin (`scheme://host[:port]`).
+/// The origin is checked by other means (every row of a plan must name the same instance,
+/// and `apply` compares it with what GitLab reports now), and leaving it out keeps the seal
+/// of a plan the same wherever the instance is reached from (tests put a fixed origin in a
+/// simulator's place).
+fn web_url_below_origin(web_url: &str) -> &str {
+    match web_url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => web_url,
     }
 }
 
 impl From<RowKey> for SealKey {
-    /// A row with empty target cells.
+    /// A row with empty cells.
     fn from(key: RowKey) -> SealKey {
-        SealKey { key, targets: "\n\n".to_owned() }
+        SealKey { key, cells: Default::default(), new_url: String::new() }
     }
 }
 
-fn tag(seal: &SealKey, action: Action, fingerprint: &str) -> String {
+/// The first seal format (`<fingerprint>.<8 hex>`): key, action, fingerprint and the three
+/// target cells only.
+fn legacy_tag(seal: &SealKey, action: Action, fingerprint: &str) -> String {
     let RowKey { project_id, mirror_type, mirror_id } = &seal.key;
     let mirror_id = mirror_id.map(|id| id.to_string()).unwrap_or_default();
     let text = format!(
         "glmirror-observed-tag-v1\n{project_id}\n{}\n{mirror_id}\n{}\n{fingerprint}\n{}\n",
         mirror_type.code(),
         action.code(),
-        seal.targets
+        seal.legacy_targets()
     );
     let digest = Sha256::digest(text.as_bytes());
     hex::encode(&digest.as_slice()[..4])
 }
 
-/// The `observed` cell `plan` writes for a row: `<fingerprint>.<tag>`.
+/// The `s2` tag: 16 hex digits over key, action, fingerprint, every sealed cell and the
+/// planned `new_url`, each length-prefixed.
+fn tag(seal: &SealKey, action: Action, fingerprint: &str, planned_url: &str) -> String {
+    let RowKey { project_id, mirror_type, mirror_id } = &seal.key;
+    let mut buf = Vec::with_capacity(512);
+    buf.extend_from_slice(b"glmirror-observed-seal-s2\n");
+    field(&mut buf, "project_id", Some(&project_id.to_string()));
+    field(&mut buf, "mirror_type", Some(mirror_type.code()));
+    field(&mut buf, "mirror_id", mirror_id.map(|id| id.to_string()).as_deref());
+    field(&mut buf, "action", Some(action.code()));
+    field(&mut buf, "fingerprint", Some(fingerprint));
+    for (column, value) in SEALED_COLUMNS.iter().zip(&seal.cells) {
+        field(&mut buf, column, Some(value));
+    }
+    field(&mut buf, "new_url", Some(planned_url));
+    hex::encode(&Sha256::digest(&buf).as_slice()[..8])
+}
+
+/// One byte per sealed column, so that a broken seal can name the edited column(s). (The
+/// tag alone decides whether the seal holds; these only explain a failure.)
+fn column_checks(seal: &SealKey) -> String {
+    SEALED_COLUMNS
+        .iter()
+        .zip(&seal.cells)
+        .map(|(column, value)| {
+            let mut buf = Vec::with_capacity(64 + value.len());
+            field(&mut buf, column, Some(value));
+            hex::encode(&Sha256::digest(&buf).as_slice()[..1])
+        })
+        .collect()
+}
+
+fn encode_url(url: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url.as_bytes())
+}
+
+fn decode_url(text: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The `observed` cell `plan` writes for a row:
+/// `<fingerprint>.s2-<16 hex tag>-<24 hex column checks>[.<planned new_url, base64url>]`.
 pub fn observed_cell(key: impl Into<SealKey>, action: Action, state: &ObservedState) -> String {
+    let key = key.into();
     let fp = fingerprint(state);
-    let tag = tag(&key.into(), action, &fp);
+    let tag = tag(&key, action, &fp, &key.new_url);
+    let mut cell = format!("{fp}.{SEAL_VERSION}-{tag}-{}", column_checks(&key));
+    if !key.new_url.is_empty() {
+        cell.push('.');
+        cell.push_str(&encode_url(&key.new_url));
+    }
+    cell
+}
+
+/// The `observed` cell in the first format (`<fingerprint>.<8 hex>`), as glmirror 0.1 wrote
+/// it. Only for tests of how such plans are still read.
+#[doc(hidden)]
+pub fn legacy_observed_cell(
+    key: impl Into<SealKey>,
+    action: Action,
+    state: &ObservedState,
+) -> String {
+    let key = key.into();
+    let fp = fingerprint(state);
+    let tag = legacy_tag(&key, action, &fp);
     format!("{fp}.{tag}")
 }
 
-/// Split a well-formed `observed` cell into fingerprint and tag.
-fn split_cell(cell: &str) -> Option<(&str, &str)> {
-    let (fp, tag) = cell.split_once('.')?;
-    let hex_digits = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    let digits = fp.strip_prefix(FINGERPRINT_VERSION)?.strip_prefix('-')?;
-    (hex_digits(digits, 16) && hex_digits(tag, 8)).then_some((fp, tag))
+fn hex_digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The fingerprint part of an `observed` cell, when the cell has the right shape.
-pub fn observed_fingerprint(cell: &str) -> Option<&str> {
-    split_cell(cell).map(|(fp, _)| fp)
+/// A well-formed `observed` cell, split.
+enum Cell<'a> {
+    /// `<fp>.<8 hex>`.
+    Legacy { fp: &'a str, tag: &'a str },
+    /// `<fp>.s2-<tag>-<checks>[.<url>]`.
+    Sealed { fp: &'a str, tag: &'a str, checks: &'a str, planned_url: String },
+}
+
+impl<'a> Cell<'a> {
+    fn parse(cell: &'a str) -> Option<Cell<'a>> {
+        let mut parts = cell.split('.');
+        let fp = parts.next()?;
+        let seal = parts.next()?;
+        let url = parts.next();
+        if parts.next().is_some() {
+            return None;
+        }
+        let digits = fp.strip_prefix(FINGERPRINT_VERSION)?.strip_prefix('-')?;
+        if !hex_digits(digits, 16) {
+            return None;
+        }
+        if let Some(rest) = seal.strip_prefix(SEAL_VERSION).and_then(|r| r.strip_prefix('-')) {
+            let (tag, checks) = rest.split_once('-')?;
+            let planned_url = match url {
+                Some(text) if !text.is_empty() => decode_url(text)?,
+                Some(_) => return None,
+                None => String::new(),
+            };
+            return (hex_digits(tag, 16) && hex_digits(checks, 2 * SEALED_COLUMNS.len()))
+                .then_some(Cell::Sealed { fp, tag, checks, planned_url });
+        }
+        (url.is_none() && hex_digits(seal, 8)).then_some(Cell::Legacy { fp, tag: seal })
+    }
+
+    fn fp(&self) -> &'a str {
+        match self {
+            Cell::Legacy { fp, .. } | Cell::Sealed { fp, .. } => fp,
+        }
+    }
+
+    /// The action whose tag matches, if any.
+    fn planned_action(&self, key: &SealKey) -> Option<Action> {
+        [Action::Update, Action::Skip, Action::Manual].into_iter().find(|a| match self {
+            Cell::Legacy { fp, tag } => legacy_tag(key, *a, fp) == *tag,
+            Cell::Sealed { fp, tag, planned_url, .. } => {
+                self::tag(key, *a, fp, planned_url) == *tag
+            }
+        })
+    }
+}
+
+/// What a checked `observed` cell says about its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    /// The fingerprint of the mirror as planned.
+    pub fingerprint: String,
+    /// The action the row was planned with.
+    pub planned_action: Action,
+    /// The `new_url` the row was planned with; `None` for a cell in the first format
+    /// (glmirror 0.1), which did not seal it, so an edit of it cannot be told.
+    pub planned_new_url: Option<String>,
 }
 
 /// Check an `observed` cell read from a plan against the row it is on and the action the file
 /// now says. Accepts the planned action, and `skip` where `update` was planned (a reviewer may
-/// demote a row); returns the fingerprint. Anything else is refused with a reason.
+/// demote a row). Anything else is refused with a reason naming what was edited.
+///
+/// `new_url` is not compared here: its planned value is returned, and `apply` decides what an
+/// edited one means.
+pub fn read_seal(
+    cell: &str,
+    key: impl Into<SealKey>,
+    action_in_file: Action,
+) -> Result<Seal, String> {
+    let key = key.into();
+    let Some(parsed) = Cell::parse(cell) else {
+        return Err(format!(
+            "the observed cell is not a glmirror fingerprint (expected \
+             v1-<16 hex>.{SEAL_VERSION}-<16 hex>-<24 hex>.<url>); it must be kept exactly as \
+             plan wrote it"
+        ));
+    };
+    let fp = parsed.fp().to_owned();
+    let planned = parsed.planned_action(&key);
+    let planned_new_url = match &parsed {
+        Cell::Legacy { .. } => None,
+        Cell::Sealed { planned_url, .. } => Some(planned_url.clone()),
+    };
+    let seal = |planned_action| Seal {
+        fingerprint: fp.clone(),
+        planned_action,
+        planned_new_url: planned_new_url.clone(),
+    };
+    match planned {
+        Some(planned) if planned == action_in_file => Ok(seal(planned)),
+        Some(Action::Update) if action_in_file == Action::Skip => Ok(seal(Action::Update)),
+        Some(planned) => Err(format!(
+            "action was changed from {planned} to {action_in_file}; only update → skip is allowed"
+        )),
+        None => Err(match &parsed {
+            Cell::Sealed { checks, .. } => {
+                let edited = edited_columns(checks, &key);
+                if edited.is_empty() {
+                    "the observed cell does not belong to this row (its key, project_id, \
+                     mirror_type or mirror_id, or the cell itself was edited); re-run plan"
+                        .to_owned()
+                } else {
+                    format!(
+                        "{} {} edited, and only action (update → skip), new_url and reason may \
+                         be",
+                        edited.join(", "),
+                        if edited.len() == 1 { "was" } else { "were" }
+                    )
+                }
+            }
+            Cell::Legacy { .. } => "the observed cell does not belong to this row (its key, \
+                                    new_auth, new_user, new_mirror_user or the cell itself was \
+                                    edited); re-run plan"
+                .to_owned(),
+        }),
+    }
+}
+
+/// The sealed columns whose check byte no longer fits the row.
+fn edited_columns(checks: &str, key: &SealKey) -> Vec<&'static str> {
+    let now = column_checks(key);
+    SEALED_COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| checks.get(2 * i..2 * i + 2) != now.get(2 * i..2 * i + 2))
+        .map(|(_, c)| *c)
+        .collect()
+}
+
+/// [`read_seal`], giving the fingerprint only.
 pub fn check_observed_cell(
     cell: &str,
     key: impl Into<SealKey>,
     action_in_file: Action,
 ) -> Result<String, String> {
-    let key = key.into();
-    let Some((fp, given)) = split_cell(cell) else {
-        return Err(
-            "the observed cell is not a glmirror fingerprint (expected v1-<16 hex>.<8 hex>); \
-             it must be kept exactly as plan wrote it"
-                .to_owned(),
-        );
-    };
-    let planned = [Action::Update, Action::Skip, Action::Manual]
-        .into_iter()
-        .find(|a| tag(&key, *a, fp) == given);
-    match planned {
-        Some(planned) if planned == action_in_file => Ok(fp.to_owned()),
-        Some(Action::Update) if action_in_file == Action::Skip => Ok(fp.to_owned()),
-        Some(planned) => Err(format!(
-            "action was changed from {planned} to {action_in_file}; only update → skip is allowed"
-        )),
-        None => Err("the observed cell does not belong to this row (its key, new_auth, new_user, \
-                     new_mirror_user or the cell itself was edited); re-run plan"
-            .to_owned()),
-    }
+    read_seal(cell, key, action_in_file).map(|s| s.fingerprint)
+}
+
+/// The fingerprint part of an `observed` cell, when the cell has the right shape.
+pub fn observed_fingerprint(cell: &str) -> Option<&str> {
+    Cell::parse(cell).map(|c| c.fp())
 }
 
 /// The action a row was planned with, recovered from its `observed` cell (`None` when the
 /// cell does not fit the row).
 pub fn planned_action(cell: &str, key: impl Into<SealKey>) -> Option<Action> {
-    let key = key.into();
-    let (fp, given) = split_cell(cell)?;
-    [Action::Update, Action::Skip, Action::Manual].into_iter().find(|a| tag(&key, *a, fp) == given)
+    Cell::parse(cell)?.planned_action(&key.into())
 }
 
 #[cfg(test)]
@@ -333,4 +574,111 @@ mod tests {
         let spliced = format!("{}.{}", &other[..19], &cell[20..]);
         assert!(check_observed_cell(&spliced, KEY, Action::Update).is_err());
     }
+
+    fn update_row() -> crate::plan::PlanRow {
+        use crate::plan::Diagnosis;
+        use crate::rewrite::{Fix, NewAuth};
+        let mut row = crate::plan::row::tests::sample_row(7, MirrorType::Pull, None);
+        row.action = Action::Update;
+        row.current_mirror_user = "alice".into();
+        row.diagnosis = Some(Diagnosis::AuthFailed);
+        row.new_url = "https://github.com/org/r.git".into();
+        row.new_user = "<token>".into();
+        row.new_auth = Some(NewAuth::Service);
+        row.new_mirror_user = "svc".into();
+        row.fixes = vec![Fix::ServiceToken, Fix::MirrorUser];
+        row.observed = observed_cell(SealKey::of(&row), Action::Update, &state());
+        row
+    }
+
+    #[test]
+    fn the_seal_recovers_the_planned_new_url_and_ignores_reason() {
+        let row = update_row();
+        assert!(row.observed.contains(".s2-"), "{}", row.observed);
+        let seal = read_seal(&row.observed, SealKey::of(&row), Action::Update).expect("holds");
+        assert_eq!(seal.planned_new_url.as_deref(), Some("https://github.com/org/r.git"));
+        assert_eq!(seal.planned_action, Action::Update);
+        let mut edited = row.clone();
+        edited.new_url = "https://github.com/org/other.git".into();
+        edited.reason = "edited by a reviewer".into();
+        let seal = read_seal(&edited.observed, SealKey::of(&edited), Action::Update).expect("ok");
+        assert_eq!(seal.planned_new_url.as_deref(), Some("https://github.com/org/r.git"));
+        // A row planned without a new_url has no URL part.
+        let skip = observed_cell(KEY, Action::Skip, &state());
+        assert_eq!(skip.split('.').count(), 2, "{skip}");
+        let seal = read_seal(&skip, KEY, Action::Skip).expect("holds");
+        assert_eq!(seal.planned_new_url.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn an_edit_of_any_sealed_column_is_refused_and_named() {
+        use crate::plan::{CurrentAuth, Diagnosis};
+        use crate::rewrite::{Fix, NewAuth};
+        let row = update_row();
+        type Edit = fn(&mut crate::plan::PlanRow);
+        let edits: Vec<(&str, Edit)> = vec![
+            ("project_path", |r| r.project_path = "group/other".into()),
+            ("web_url", |r| r.web_url = "https://gitlab.example.com/group/other".into()),
+            ("current_url", |r| r.current_url = "https://github.com/org/x.git".into()),
+            ("current_auth", |r| r.current_auth = CurrentAuth::User),
+            ("current_mirror_user", |r| r.current_mirror_user = "bob".into()),
+            ("update_status", |r| r.update_status = "finished".into()),
+            ("last_error", |r| r.last_error = String::new()),
+            ("diagnosis", |r| r.diagnosis = Some(Diagnosis::Stuck)),
+            ("new_user", |r| r.new_user = "someone".into()),
+            ("new_auth", |r| r.new_auth = Some(NewAuth::None)),
+            ("new_mirror_user", |r| r.new_mirror_user = "mallory".into()),
+            ("fixes", |r| r.fixes = vec![Fix::ServiceToken]),
+        ];
+        assert_eq!(edits.len(), SEALED_COLUMNS.len());
+        for (column, edit) in edits {
+            let mut edited = row.clone();
+            edit(&mut edited);
+            let err = read_seal(&edited.observed, SealKey::of(&edited), Action::Update)
+                .expect_err(column);
+            assert!(err.starts_with(&format!("{column} was edited")), "{column}: {err}");
+        }
+        let mut both = row.clone();
+        both.project_path = "group/other".into();
+        both.web_url = "https://gitlab.example.com/group/other".into();
+        let err = read_seal(&both.observed, SealKey::of(&both), Action::Update).unwrap_err();
+        assert!(err.starts_with("project_path, web_url were edited"), "{err}");
+        // Editing the URL part of the cell breaks the tag.
+        let (head, _) = row.observed.rsplit_once('.').expect("url part");
+        let forged = format!("{head}.{}", encode_url("https://evil.example/x.git"));
+        let err = read_seal(&forged, SealKey::of(&row), Action::Update).unwrap_err();
+        assert!(err.contains("does not belong"), "{err}");
+    }
+
+    #[test]
+    fn cells_of_the_first_format_are_still_read() {
+        let row = update_row();
+        let legacy = legacy_observed_cell(SealKey::of(&row), Action::Update, &state());
+        assert!(hex_digits(legacy.split_once('.').expect("dot").1, 8), "{legacy}");
+        let seal = read_seal(&legacy, SealKey::of(&row), Action::Update).expect("reads");
+        assert_eq!(seal.planned_new_url, None, "the first format did not seal new_url");
+        assert_eq!(seal.fingerprint, fingerprint(&state()));
+        // It still seals the target cells it covered...
+        let mut edited = row.clone();
+        edited.new_user = "someone".into();
+        assert!(read_seal(&legacy, SealKey::of(&edited), Action::Update).is_err());
+        // ...and not the descriptive ones.
+        edited = row.clone();
+        edited.project_path = "group/other".into();
+        assert!(read_seal(&legacy, SealKey::of(&edited), Action::Update).is_ok());
+        // A cell of the journal fixtures (fixtures/journal/plan.csv, written by glmirror 0.1).
+        assert!(Cell::parse("v1-ba0cdee6d3053dfa.59d623e2").is_some());
+    }
+
+    #[test]
+    fn the_seal_is_pinned() {
+        // Changing the seal encoding must change SEAL_VERSION (and plans made before it must
+        // still be read).
+        let row = update_row();
+        let cell = observed_cell(SealKey::of(&row), Action::Update, &state());
+        let tag = cell.split('.').nth(1).expect("seal");
+        assert_eq!(tag, PINNED_SEAL, "{cell}");
+    }
+
+    const PINNED_SEAL: &str = "s2-32bee9aff4f4d599-0ea8ed5b33fd62f4e498a0b0";
 }

@@ -8,7 +8,7 @@
 //! - [`facts`]: [`MirrorFacts`], a mirror as read, in plain data.
 //! - [`decide`]: the row policy, facts → plan row.
 //! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
-//! - [`fingerprint`](mod@fingerprint): the `observed` column and its integrity tag.
+//! - [`fingerprint`](mod@fingerprint): the `observed` column and its seal.
 //! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
 //! - [`report`]: the report CSV (SPEC.md §7).
 
@@ -32,8 +32,8 @@ pub use decide::{
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
 pub use facts::{MirrorFacts, MirrorKind, ProjectFacts};
 pub use fingerprint::{
-    MirrorFlags, ObservedState, SealKey, check_observed_cell, fingerprint, observed_cell,
-    observed_fingerprint, planned_action,
+    MirrorFlags, ObservedState, SEALED_COLUMNS, Seal, SealKey, check_observed_cell, fingerprint,
+    legacy_observed_cell, observed_cell, observed_fingerprint, planned_action, read_seal,
 };
 pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};
 pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error, sort_rows};

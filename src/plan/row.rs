@@ -186,7 +186,7 @@ pub struct PlanRow {
     pub fixes: Vec<Fix>,
     /// One sentence a reviewer can act on.
     pub reason: String,
-    /// The `observed` cell: fingerprint plus integrity tag (see `fingerprint`).
+    /// The `observed` cell: fingerprint plus seal (see `fingerprint`).
     pub observed: String,
 }
 

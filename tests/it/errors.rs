@@ -109,14 +109,13 @@ fn journal_of_another_plan_and_a_held_lock_are_refused() {
     let out =
         env.run(&["apply", "a.csv", "--source-host", "github.com", "--yes", "--journal", "j"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (code, err) = fails(
-        &env,
-        &admin,
-        &["apply", "b.csv", "--source-host", "github.com", "--yes", "--journal", "j"],
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert_error(&err, "another plan", "--journal");
-    // A lock held by a live process (this test) stops a second apply.
+    // A finished journal of another plan is archived (safety.rs: an unfinished one is refused).
+    let out =
+        env.run(&["apply", "b.csv", "--source-host", "github.com", "--yes", "--journal", "j"]);
+    // (b.csv was planned before a.csv was applied: its rows have drifted since.)
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("archived"), "{}", text(&out));
+    // A lock file of glmirror 0.1 held by a live process (this test) stops a second apply.
     std::fs::write(env.path("b.journal.lock"), std::process::id().to_string()).expect("lock");
     let (code, err) =
         fails(&env, &admin, &["apply", "b.csv", "--source-host", "github.com", "--yes"]);

@@ -15,6 +15,7 @@ mod policy;
 mod probe;
 mod readme;
 mod rewrite;
+mod safety;
 mod scale;
 mod sim;
 mod util;

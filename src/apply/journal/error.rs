@@ -71,7 +71,19 @@ pub enum JournalError {
         /// The JSON field that held them.
         field: String,
     },
-    /// Another live process holds the journal's lock file.
+    /// Another process (or another open in this one) holds the lock on the journal file.
+    #[error("journal {} is in use by another `glmirror apply`", path.display())]
+    InUse {
+        /// The journal path.
+        path: PathBuf,
+    },
+    /// The journal path is not a regular file (a FIFO, a device, a directory).
+    #[error("journal {} is not a regular file", path.display())]
+    NotAFile {
+        /// The journal path.
+        path: PathBuf,
+    },
+    /// A live process holds the lock file an older glmirror (0.1) kept next to the journal.
     #[error("journal is in use by another glmirror process (pid {pid}, lock file {})", lock.display())]
     Locked {
         /// The lock file.
@@ -116,11 +128,19 @@ impl JournalError {
                 Some(format!("create {} first, or pass another --journal path", dir.display()))
             }
             JournalError::OtherPlan { journal, .. } => Some(format!(
-                "this journal belongs to another plan: finish that plan with it, or plan again \
-                 and use a new --journal (a plan made now sees what was applied); delete {} \
-                 only once its plan is finished or abandoned",
+                "that plan's run stopped in the middle of a row, which only that plan can \
+                 repair: rerun apply with that plan to finish it, or use another --journal; \
+                 delete {} only once its plan is abandoned",
                 journal.display()
             )),
+            JournalError::InUse { .. } => Some(
+                "wait for the other `glmirror apply` to finish: the lock goes away with that \
+                 process, however it ends"
+                    .to_owned(),
+            ),
+            JournalError::NotAFile { .. } => {
+                Some("pass --journal a path to a regular file (or a new one)".to_owned())
+            }
             JournalError::Corrupt { .. } => Some(
                 "the journal was edited or damaged: restore that line; without the journal, \
                  plan again before applying (an old plan would see its applied rows as drifted, \
@@ -128,8 +148,8 @@ impl JournalError {
                     .to_owned(),
             ),
             JournalError::Locked { lock, .. } => Some(format!(
-                "wait for the other `glmirror apply` to finish; if no such process is \
-                 running, delete {}",
+                "an older glmirror may be applying with this journal: wait for it to finish; if \
+                 no such process is running, delete {}",
                 lock.display()
             )),
             JournalError::LockUnreadable { lock } => Some(format!(
@@ -156,9 +176,12 @@ impl From<JournalError> for AppError {
         let hint = err.hint();
         let message = err.to_string();
         match (&err, hint) {
-            (JournalError::OtherPlan { .. } | JournalError::NoDirectory { .. }, Some(h)) => {
-                AppError::usage_hint(message, h)
-            }
+            (
+                JournalError::OtherPlan { .. }
+                | JournalError::NoDirectory { .. }
+                | JournalError::NotAFile { .. },
+                Some(h),
+            ) => AppError::usage_hint(message, h),
             (_, Some(h)) => AppError::fatal_hint(message, h),
             (_, None) => AppError::fatal(message),
         }

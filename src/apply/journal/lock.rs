@@ -1,13 +1,22 @@
-//! The journal's lock file, `<journal>.lock`: it holds the pid of the `apply` that has the
-//! journal open, keeps a second one away, and is taken over once its process is gone.
+//! Keeping a second `apply` away from a journal: an OS advisory lock (`flock` on Unix,
+//! `LockFileEx` on Windows, through the `fs4` crate) on the open journal file itself. Every
+//! path that reaches the file — another spelling, a symlink, a hard link — meets the same
+//! lock, and the lock goes away with the process however it ends (exit, crash, `kill -9`), so
+//! there is never a stale lock to take over.
+//!
+//! glmirror 0.1 used a lock file `<journal>.lock` holding its pid instead. Such a file is still
+//! honoured, so that an older glmirror that is running is never joined: one naming a live
+//! process refuses the run; one whose process is gone is removed with a warning (taking over
+//! that stale lock); one that names no process is left alone and refuses the run.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::JournalError;
 
-/// The path of a journal's lock file: `<journal>.lock`.
+/// The lock file glmirror 0.1 kept next to a journal: `<journal>.lock`. This version never
+/// creates one.
 pub fn lock_path(journal: &Path) -> PathBuf {
     let mut name = journal.as_os_str().to_owned();
     name.push(".lock");
@@ -23,80 +32,46 @@ fn pid_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") { Path::new("/proc").join(pid.to_string()).exists() } else { true }
 }
 
-/// An exclusive lock on a journal: `<journal>.lock` holding this process's pid, created with
-/// `create_new`. Removed when dropped.
-#[derive(Debug)]
-pub(crate) struct LockFile {
-    path: PathBuf,
-    took_over: Option<u32>,
+/// Take the journal's lock on its open file, without waiting: another process (or another
+/// open of the same file in this one) holding it is [`JournalError::InUse`].
+pub(crate) fn lock(file: &File, journal: &Path) -> Result<(), JournalError> {
+    match fs4::FileExt::try_lock(file) {
+        Ok(()) => Ok(()),
+        Err(fs4::TryLockError::WouldBlock) => Err(JournalError::InUse { path: journal.to_owned() }),
+        Err(fs4::TryLockError::Error(source)) => Err(JournalError::Io {
+            action: "cannot lock journal",
+            path: journal.to_owned(),
+            source,
+        }),
+    }
 }
 
-impl LockFile {
-    /// Take the lock for `journal`. A lock whose process is gone is taken over (with a
-    /// warning); a live one is an error.
-    ///
-    /// Two processes taking over the same stale lock in the same instant could both
-    /// succeed; that needs a dead run plus two simultaneous restarts, and is accepted.
-    pub(crate) fn acquire(journal: &Path) -> Result<LockFile, JournalError> {
-        let path = lock_path(journal);
-        let io_err = |action, source| JournalError::Io { action, path: path.clone(), source };
-        let mut took_over = None;
-        for _ in 0..3 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    let pid = format!("{}\n", std::process::id());
-                    let written = file.write_all(pid.as_bytes()).and_then(|()| file.sync_data());
-                    if let Err(e) = written {
-                        let _ = fs::remove_file(&path);
-                        return Err(io_err("cannot write lock file", e));
-                    }
-                    return Ok(LockFile { path, took_over });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let text = match fs::read_to_string(&path) {
-                        Ok(text) => text,
-                        // Released between our two calls: try again.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(io_err("cannot read lock file", e)),
-                    };
-                    let Ok(pid) = text.trim().parse::<u32>() else {
-                        return Err(JournalError::LockUnreadable { lock: path });
-                    };
-                    if pid_alive(pid) {
-                        return Err(JournalError::Locked { lock: path, pid });
-                    }
-                    tracing::warn!(
-                        "taking over the stale lock {} of process {pid}, which is no longer running",
-                        path.display()
-                    );
-                    took_over = Some(pid);
-                    match fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(io_err("cannot remove stale lock file", e)),
-                    }
-                }
-                Err(e) => return Err(io_err("cannot create lock file", e)),
-            }
+/// Deal with a `<journal>.lock` left by glmirror 0.1: none, or a dead process's (removed;
+/// its pid is returned), is fine; a live process's, or one that names no process, refuses.
+pub(crate) fn clear_legacy_lock(journal: &Path) -> Result<Option<u32>, JournalError> {
+    let path = lock_path(journal);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(JournalError::Io { action: "cannot read lock file", path, source });
         }
-        Err(io_err("cannot create lock file", io::Error::other("it keeps reappearing")))
+    };
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return Err(JournalError::LockUnreadable { lock: path });
+    };
+    if pid_alive(pid) {
+        return Err(JournalError::Locked { lock: path, pid });
     }
-
-    /// The pid of a dead process whose stale lock was taken over, if any.
-    pub(crate) fn took_over(&self) -> Option<u32> {
-        self.took_over
-    }
-}
-
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        // Only remove the file if it is still ours.
-        let ours = fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            .is_some_and(|pid| pid == std::process::id());
-        if ours {
-            let _ = fs::remove_file(&self.path);
+    tracing::warn!(
+        "removing the stale lock {} of process {pid}, which is no longer running",
+        path.display()
+    );
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(Some(pid)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some(pid)),
+        Err(source) => {
+            Err(JournalError::Io { action: "cannot remove stale lock file", path, source })
         }
     }
 }
@@ -108,25 +83,48 @@ mod tests {
     use crate::apply::journal::tests::{PLAN_SHA, open};
 
     #[test]
-    fn lock_is_exclusive_and_released() {
+    fn lock_is_exclusive_released_and_leaves_no_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.journal");
         let (journal, _) = open(dir.path());
-        let lock = lock_path(&path);
-        assert_eq!(
-            fs::read_to_string(&lock).expect("lock exists").trim(),
-            std::process::id().to_string()
-        );
+        assert!(!lock_path(&path).exists(), "no lock file");
         let err = Journal::open(&path, Path::new("plan.csv"), PLAN_SHA).expect_err("held");
-        assert!(matches!(&err, JournalError::Locked { pid, .. } if *pid == std::process::id()));
-        assert!(err.hint().expect("hint").contains("delete"));
+        assert!(matches!(&err, JournalError::InUse { .. }), "{err:?}");
+        assert!(err.hint().expect("hint").contains("wait"));
         drop(journal);
-        assert!(!lock.exists());
         drop(open(dir.path()));
     }
 
+    #[cfg(unix)]
     #[test]
-    fn stale_lock_is_taken_over() {
+    fn a_symlink_or_another_spelling_meets_the_same_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plan.journal");
+        let (journal, _) = open(dir.path());
+        let link = dir.path().join("other.journal");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        let spelled = dir.path().join(".").join("plan.journal");
+        for other in [&link, &spelled] {
+            let err = Journal::open(other, Path::new("plan.csv"), PLAN_SHA).expect_err("held");
+            assert!(matches!(&err, JournalError::InUse { .. }), "{}: {err:?}", other.display());
+        }
+        drop(journal);
+        // A process another test spawns at this moment holds a copy of every descriptor (and
+        // so of the lock) until its exec closes them: allow that instant to pass.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match Journal::open(&link, Path::new("plan.csv"), PLAN_SHA) {
+                Ok(again) => break drop(again),
+                Err(JournalError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("free again: {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_dead_process_lock_file_is_removed_and_a_garbage_one_refuses() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.journal");
         let lock = lock_path(&path);
@@ -135,12 +133,8 @@ mod tests {
         if cfg!(target_os = "linux") {
             let (journal, _) = open(dir.path());
             assert_eq!(journal.took_over_stale_lock(), Some(999_999_999));
-            assert_eq!(
-                fs::read_to_string(&lock).expect("lock").trim(),
-                std::process::id().to_string()
-            );
-            drop(journal);
             assert!(!lock.exists());
+            drop(journal);
         }
         fs::write(&lock, "garbage").expect("write");
         let err = Journal::open(&path, Path::new("p"), PLAN_SHA).expect_err("unreadable");
@@ -148,17 +142,18 @@ mod tests {
         assert!(lock.exists(), "an unreadable lock is left alone");
     }
 
-    #[tokio::test]
-    async fn lock_of_a_live_process_is_respected() {
-        // A real, live child process that is not us.
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
+    #[test]
+    fn lock_file_of_a_live_process_is_respected() {
+        // A live process that is not us (an older glmirror, say): init. Spawning one would
+        // hand it a copy of the other tests' open journals, and of their locks, for an instant.
+        if !cfg!(target_os = "linux") || !Path::new("/proc/1").exists() {
+            return;
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.journal");
-        fs::write(lock_path(&path), format!("{}\n", child.id())).expect("write");
-        let result = Journal::open(&path, Path::new("p"), PLAN_SHA);
-        child.kill().expect("kill");
-        child.wait().expect("reap");
-        let err = result.expect_err("held by a live process");
-        assert!(matches!(&err, JournalError::Locked { pid, .. } if *pid == child.id()));
+        fs::write(lock_path(&path), "1\n").expect("write");
+        let err = Journal::open(&path, Path::new("p"), PLAN_SHA).expect_err("held by pid 1");
+        assert!(matches!(&err, JournalError::Locked { pid: 1, .. }), "{err:?}");
+        assert!(lock_path(&path).exists(), "a live process's lock file is left alone");
     }
 }

@@ -203,6 +203,22 @@ impl JournalState {
         Some(repair)
     }
 
+    /// Every push mirror the journal records as a replacement some row made, as
+    /// (project id, mirror id).
+    pub fn recorded_replacements(&self) -> Vec<(u64, u64)> {
+        let mut found = Vec::new();
+        for (key, record) in &self.rows {
+            for event in &record.events {
+                let id = match event {
+                    RowEvent::Intent(i) => i.new_mirror_id,
+                    RowEvent::Step(s) => s.new_mirror_id,
+                };
+                found.extend(id.map(|id| (key.project_id, id)));
+            }
+        }
+        found
+    }
+
     /// Apply one parsed entry (line `line`) to the state.
     fn apply(&mut self, entry: Entry, path: &Path, line: usize) -> Result<(), JournalError> {
         let corrupt = |message: &str| JournalError::Corrupt {
@@ -283,7 +299,8 @@ pub fn load(path: &Path) -> Result<JournalState, JournalError> {
     parse(&bytes, path)
 }
 
-fn parse(bytes: &[u8], path: &Path) -> Result<JournalState, JournalError> {
+/// Replay journal bytes read from `path` (named in errors).
+pub(super) fn parse(bytes: &[u8], path: &Path) -> Result<JournalState, JournalError> {
     let mut state = JournalState::empty();
     let mut offset: u64 = 0;
     for (index, segment) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
