@@ -264,20 +264,14 @@ impl Exec {
         Ok(())
     }
 
-    /// The credentials a row sends: (auth_user, auth_password), raw.
+    /// The credentials a row sends: (auth_user, auth_password), raw — the pair the probe
+    /// proves too ([`Credentials::service_pair`]).
     pub(crate) fn credentials_for(&self, row: &PlanRow) -> Option<(SecretString, SecretString)> {
         // The plan checks already refused anything else; this is the second lock on the door.
         if row.new_auth != Some(NewAuth::Service) || !is_https(&row.new_url) {
             return None;
         }
-        let rules = self.creds.rules(Vec::new(), false);
-        let host = rewrite::source_host_for(&row.new_url, &rules)?;
-        let cred = self.creds.for_host(&host.host)?;
-        let token = cred.token.clone()?;
-        Some(match &cred.user {
-            None => (token, SecretString::from(String::new())),
-            Some(user) => (SecretString::from(user.clone()), token),
-        })
+        self.creds.service_pair(&row.new_url)
     }
 
     /// The row's `new_url` with its credentials in the userinfo, percent-encoded (the old

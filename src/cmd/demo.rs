@@ -73,11 +73,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
         hosts: demo
             .source_hosts
             .iter()
-            .map(|host| HostCredential {
-                host: host.clone(),
-                user: demo.source_user.clone(),
-                token: Some(SecretString::from(demo.service_token.clone())),
-                token_source: "the demo fixture".into(),
+            .map(|host| {
+                HostCredential::new(
+                    host.clone(),
+                    demo.source_user.clone(),
+                    Some(SecretString::from(demo.service_token.clone())),
+                    "the demo fixture",
+                )
             })
             .collect(),
     };

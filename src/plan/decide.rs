@@ -180,6 +180,7 @@ pub fn build_row(facts: &MirrorFacts, ctx: &PlanContext, role: TargetRole) -> Pl
         fixes: Vec::new(),
         reason: String::new(),
         observed: String::new(),
+        probe: None,
     };
     decide(&mut row, facts, ctx, role);
     row.observed = fingerprint::observed_cell(SealKey::of(&row), row.action, &facts.observed());
