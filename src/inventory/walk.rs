@@ -53,7 +53,7 @@ pub async fn stream_rows(
         let id = p.id;
         let mirrors = inventory::read_project(client, reads, p, scope.mirrors).await?;
         let facts: Vec<_> = mirrors.iter().map(facts::facts_of).collect();
-        let build = |role| facts.iter().map(|f| plan::build_row(f, ctx, role)).collect::<Vec<_>>();
+        let build = |role| facts.iter().map(|f| plan::build_row(f, ctx, role, None)).collect::<Vec<_>>();
         let mut rows = build(TargetRole::NotChecked);
         // The target mirror user's role, read at most once per project and only when a pull
         // row of it would be written.
