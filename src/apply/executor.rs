@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::{self, Journal, JournalState, OutcomeEntry, PushRepair, RowState};
 use crate::apply::matching::is_https;
+use crate::apply::probe_guard::ApplyProbe;
 use crate::credentials::Credentials;
 use crate::error::AppError;
 use crate::gitlab::{GitLabClient, GitLabError};
@@ -96,6 +97,11 @@ impl RowResult {
     }
 }
 
+/// ` (probe: ok)` for a dry run's detail, when the row was probed.
+pub(crate) fn probe_note(code: Option<crate::probe::ProbeCode>) -> String {
+    code.map(|c| format!(" (probe: {c})")).unwrap_or_default()
+}
+
 /// Why a row's work stopped early: a GitLab failure or a refusal ends the row, a journal
 /// failure ends the run.
 pub(crate) enum RowStop {
@@ -130,6 +136,9 @@ pub(crate) struct Exec {
     pub(crate) settings: ExecSettings,
     pub(crate) users: ReadContext,
     pub(crate) interrupt: Interrupt,
+    /// The probe before each service-credential write (`None`: `--no-probe`, or no such
+    /// rows).
+    pub(crate) probe: Option<ApplyProbe>,
     /// Push mirrors created or adopted as replacements in this run, by (project, mirror id).
     claimed: Mutex<HashSet<(u64, u64)>>,
 }
@@ -224,8 +233,15 @@ impl Exec {
             settings,
             users: ReadContext::default(),
             interrupt,
+            probe: None,
             claimed: Mutex::default(),
         }
+    }
+
+    /// Probe every service-credential write first ([`crate::apply::probe_guard`]).
+    pub(crate) fn with_probe(mut self, probe: Option<ApplyProbe>) -> Exec {
+        self.probe = probe;
+        self
     }
 
     /// Apply one row; per-row failures become outcomes, only journal failures are fatal.

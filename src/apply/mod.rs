@@ -11,6 +11,7 @@ pub(crate) mod executor;
 pub mod interrupt;
 pub mod journal;
 pub(crate) mod matching;
+pub(crate) mod probe_guard;
 mod pull;
 mod push;
 

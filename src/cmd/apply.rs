@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::apply::executor::{self, Exec, ExecSettings};
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::Journal;
-use crate::apply::{self, LoadedPlan, checks};
+use crate::apply::{self, LoadedPlan, checks, probe_guard};
 use crate::config::{ApplyRequest, ConnectionRequest, Settings};
 use crate::error::{AppError, ExitCode};
 use crate::inventory;
@@ -46,7 +46,8 @@ pub async fn run(
         say(format!("glmirror apply: no `update` rows in {}: nothing to do", plan.path.display()));
         return Ok(ExitCode::Success);
     }
-    if updates.iter().any(|r| r.new_auth == Some(NewAuth::Service)) {
+    // A dry run writes nothing: without the token it only skips the probes (and says so).
+    if !req.dry_run && updates.iter().any(|r| r.new_auth == Some(NewAuth::Service)) {
         creds.require_tokens()?;
     }
 
@@ -69,6 +70,9 @@ pub async fn run(
     let preview = apply::journal_preview(journal_path, &plan)?;
     let pending: Vec<&PlanRow> =
         updates.iter().copied().filter(|r| !preview.should_skip(&r.key())).collect();
+    // The token watch refuses before anything is asked or written; then the probe guard.
+    let gitlab_host = client.base_url().host_str().unwrap_or_default().to_owned();
+    let probe = probe_guard::prepare(settings, &req, &pre, &gitlab_host, &pending).await?;
     let (todo, already) = (pending.len(), updates.len() - pending.len());
     let pull_writes = pending.iter().filter(|r| r.mirror_type == MirrorType::Pull).count();
     let mut summary = format!(
@@ -110,8 +114,10 @@ pub async fn run(
         verify: req.verify,
         verify_timeout: req.verify_timeout,
     };
-    let exec =
-        Arc::new(Exec::new(client, pre, creds.clone(), journal, exec_settings, interrupt.clone()));
+    let exec = Arc::new(
+        Exec::new(client, pre, creds.clone(), journal, exec_settings, interrupt.clone())
+            .with_probe(probe),
+    );
     let started = Instant::now();
     let progress = progress_bar(settings, "applying");
     let concurrency = usize::from(settings.concurrency);
@@ -141,6 +147,15 @@ pub async fn run(
         stats.rate_limited,
         started.elapsed().as_secs_f64()
     ));
+    if let Some(p) = &exec.probe {
+        let found = p.counts();
+        if !found.is_empty() {
+            say(format!(
+                "  probes: {} (from this machine, not from GitLab's network)",
+                counts(&found)
+            ));
+        }
+    }
     say(format!("  report written to {}", report_path.display()));
     if exec.journal.is_some() {
         say(format!("  journal: {}", journal_path.display()));

@@ -82,6 +82,16 @@ impl ProbeFinding {
             self.reason.trim_end_matches('.')
         )
     }
+
+    /// What `apply --dry-run` says about a row a real run would not write.
+    pub fn would_fail(&self) -> String {
+        format!(
+            "would fail: {} ({}): {}; a real run would not write it",
+            self.code,
+            self.answer(),
+            self.reason.trim_end_matches('.')
+        )
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +111,7 @@ mod tests {
         assert!(s.contains("no-access-or-missing (HTTP 404 from github.com)"), "{s}");
         assert!(s.contains("grant the service account read access to acme/api.git."), "{s}");
         assert!(!s.contains(".."), "{s}");
+        assert!(f.would_fail().starts_with("would fail: no-access-or-missing ("));
         let w = f.not_written();
         assert!(w.contains("probe no-access-or-missing") && w.contains("not written"), "{w}");
         let t = ProbeFinding::new(ProbeCode::Unreachable, "github.com", "timed out");

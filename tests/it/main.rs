@@ -12,6 +12,7 @@ mod journal;
 mod plan;
 mod plan_csv;
 mod probe;
+mod probing;
 mod readme;
 mod rewrite;
 mod scale;
