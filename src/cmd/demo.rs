@@ -96,11 +96,8 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
                 "  without probes: {e}; the service token is neither proven against the \
                  repositories nor watched (install git to see that part)"
             );
-            let probe = ProbeRequest {
-                enabled: false,
-                skip_hosts: demo.source_hosts.clone(),
-                http: None,
-            };
+            let probe =
+                ProbeRequest { enabled: false, skip_hosts: demo.source_hosts.clone(), http: None };
             (None, probe)
         }
     };

@@ -5,7 +5,7 @@
 //!
 //! `plan --probe` calls [`RowProber::probe_row`] from the walk, `apply` from its guard
 //! before each write (`crate::apply::probe_guard`): both send exactly the username and
-//! password GitLab will store ([`Credentials::service_pair`]).
+//! password GitLab will store (`Credentials::service_pair`).
 
 use std::collections::BTreeMap;
 

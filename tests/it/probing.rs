@@ -317,7 +317,11 @@ fn the_credentials_file_can_date_a_token_and_a_host_can_be_left_unprobed() {
     env.githost().reset_stats();
     let out = env.run(&args(&["apply", "plan.csv", "--yes", "--no-probe-host", "github.com"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stderr(&out).contains("github.com is not probed, nor its token watched"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("github.com is not probed, nor its token watched"),
+        "{}",
+        text(&out)
+    );
     assert!(env.githost().requests().is_empty());
     assert!(env.githost().connects().is_empty());
     let out = env.run(&["apply", "plan.csv", "--no-probe-host", "gitlab.example", "--yes"]);
@@ -390,4 +394,23 @@ fn a_host_the_stand_in_does_not_serve_is_refused_at_the_proxy_and_recorded() {
     );
     assert!(connects.iter().all(|c| c.allowed || c.target.starts_with(host)), "{connects:?}");
     assert!(env.githost().requests().is_empty(), "a refused CONNECT reached the stand-in");
+}
+
+#[test]
+fn a_command_without_the_stand_in_reaches_only_the_refusing_proxy() {
+    // What a test that forgets the stand-in gets: the token watch asks api.github.com through
+    // the refusing proxy, is refused (and recorded), and the run goes on without a verdict.
+    let env = Env::demo();
+    let out = crate::util::glmirror()
+        .args(["status", "--project", "platform/api-gateway", "--source-host", "github.com"])
+        .current_dir(env.dir.path())
+        .env("GITLAB_URL", env.base_url())
+        .env("GITLAB_TOKEN", env.sim().admin_token())
+        .env("MIRROR_TOKEN", CANARY)
+        .output()
+        .expect("runs");
+    crate::util::assert_no_canary(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stderr(&out).contains("not checked: api.github.com did not answer"), "{}", text(&out));
+    assert!(crate::util::refused_targets().iter().any(|t| t == "api.github.com:443"));
 }

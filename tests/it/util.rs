@@ -175,7 +175,7 @@ impl Env {
     /// Point `cmd` at the stand-in for `args`: its proxy in the environment and its CA as
     /// `--ca-cert` (unless `args` gives one), or, without a stand-in, the refusing proxy and
     /// no probes. Returns the arguments to pass.
-    pub fn reach<'a>(&self, cmd: &mut Command, args: &[&'a str]) -> Vec<String> {
+    pub fn reach(&self, cmd: &mut Command, args: &[&str]) -> Vec<String> {
         let mut out: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         match &self.git {
             Some(g) => {
