@@ -179,8 +179,8 @@ pub struct PlanArgs {
     #[arg(long, help_heading = "Probe")]
     pub probe: bool,
 
-    /// Do not probe this source host (this machine cannot reach it, although GitLab can).
-    /// Repeatable.
+    /// Do not probe this source host, nor ask its API about the token (this machine cannot
+    /// reach it, although GitLab can). Repeatable.
     #[arg(long = "no-probe-host", value_name = "HOST", help_heading = "Probe")]
     pub no_probe_hosts: Vec<String>,
 
@@ -236,8 +236,8 @@ pub struct ApplyArgs {
     #[arg(long, help_heading = "Probe")]
     pub no_probe: bool,
 
-    /// Do not probe this source host (this machine cannot reach it, although GitLab can):
-    /// its rows are written unproven. Repeatable.
+    /// Do not probe this source host, nor ask its API about the token (this machine cannot
+    /// reach it, although GitLab can): its rows are written unproven. Repeatable.
     #[arg(long = "no-probe-host", value_name = "HOST", help_heading = "Probe")]
     pub no_probe_hosts: Vec<String>,
 
