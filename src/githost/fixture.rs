@@ -15,7 +15,7 @@
 //! serves the path without `.git`), `redirect_302`, SSH. A credential accepted as a token
 //! alone (`password: null`) works on the GitHub style only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use secrecy::SecretString;
 
@@ -133,7 +133,7 @@ fn host(name: &str, remote: &RemoteHost, extra: &[Credential], paths: &[String])
 
 /// Every repository path (with `.git`) the fixture's mirrors name, by host.
 fn repositories(fixture: &Fixture) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let urls = fixture.projects.iter().flat_map(|p| {
         p.pull
             .iter()
@@ -142,13 +142,10 @@ fn repositories(fixture: &Fixture) -> BTreeMap<String, Vec<String>> {
     });
     for url in urls {
         if let Some((host, path)) = host_and_path(url) {
-            let list = out.entry(host).or_default();
-            if !list.contains(&path) {
-                list.push(path);
-            }
+            out.entry(host).or_default().insert(path);
         }
     }
-    out
+    out.into_iter().map(|(host, paths)| (host, paths.into_iter().collect())).collect()
 }
 
 /// `(host, path.git)` of a mirror URL (a `scheme://` URL or an SCP-like `user@host:path`).
