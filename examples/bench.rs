@@ -17,12 +17,22 @@
 //! Peak memory is the child's `VmHWM` from `/proc/<pid>/status`, polled every few
 //! milliseconds (Linux only; `-` elsewhere). The simulator's own memory is not included: it
 //! lives in this process, and is reported separately as `bench_process_peak`.
+//!
+//! The source hosts are the git host stand-in (`glmirror::githost`, derived from the same
+//! fixture; it needs `git`), reached through its CONNECT proxy (`HTTPS_PROXY`, `--ca-cert`),
+//! so apply's probes and the token watch are measured too and nothing leaves the machine:
+//! per phase, the probe requests per host, the most in flight per host and overall.
+//! `--git-latency-ms MS` (default: `--latency-ms`) is added to each stand-in answer;
+//! `--probe-plan` adds a `plan --probe` phase; `--no-probe` runs apply with `--no-probe`
+//! (the baseline). Without git, the source hosts are not probed or watched
+//! (`--no-probe-host`) and the proxy points nowhere.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use glmirror::githost::{self, GitHost};
 use glmirror::sim::{self, Faults, Fixture, LoggedRequest, RemoteAccept, SimHandle, SimOptions};
 
 /// The service token the remotes accept in this run (never a real credential).
@@ -41,11 +51,14 @@ struct Args {
     json: bool,
     keep: Option<PathBuf>,
     bin: Option<PathBuf>,
+    git_latency_ms: Option<u64>,
+    probe_plan: bool,
+    no_probe: bool,
 }
 
 const USAGE: &str = "usage: bench [--projects N] [--latency-ms MS] [--concurrency N] \
 [--rate-limit PER_MINUTE] [--seed S] [--skip-apply] [--skip-pull-plan] [--mirror-user NAME] \
-[--json] [--keep DIR] [--bin PATH]";
+[--git-latency-ms MS] [--probe-plan] [--no-probe] [--json] [--keep DIR] [--bin PATH]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -60,6 +73,9 @@ fn parse_args() -> Result<Args, String> {
         json: false,
         keep: None,
         bin: None,
+        git_latency_ms: None,
+        probe_plan: false,
+        no_probe: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,6 +94,11 @@ fn parse_args() -> Result<Args, String> {
             "--bin" => a.bin = Some(PathBuf::from(value("--bin")?)),
             "--skip-apply" => a.skip_apply = true,
             "--skip-pull-plan" => a.skip_pull_plan = true,
+            "--git-latency-ms" => {
+                a.git_latency_ms = Some(num("--git-latency-ms", value("--git-latency-ms")?)?)
+            }
+            "--probe-plan" => a.probe_plan = true,
+            "--no-probe" => a.no_probe = true,
             "--json" => a.json = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -147,6 +168,12 @@ struct Phase {
     peak_rss_kib: Option<u64>,
     /// The child's own summary line (`requests: N (retries R, rate-limited L)`).
     client_summary: String,
+    /// Requests the git host stand-in answered, per host (probes and the token watch).
+    git_requests: BTreeMap<String, usize>,
+    /// The most stand-in requests in flight at once, per host.
+    git_max_in_flight: BTreeMap<String, usize>,
+    /// The most stand-in requests in flight at once, over all hosts.
+    git_max_in_flight_total: usize,
 }
 
 /// `/projects/123/mirror/pull` -> `/projects/:id/mirror/pull`.
@@ -173,24 +200,39 @@ struct Runner<'a> {
     bin: &'a Path,
     dir: &'a Path,
     sim: &'a SimHandle,
+    /// The source hosts' stand-in, and its CA file.
+    git: Option<(&'a GitHost, PathBuf)>,
 }
+
+/// Where the child's https traffic goes without a stand-in: nowhere (port 9, discard).
+const NO_PROXY_TARGET: &str = "http://127.0.0.1:9";
 
 impl Runner<'_> {
     fn run(&self, name: &str, cli: &[&str], faults: &Faults) -> Result<Phase, String> {
         // Fresh rate-limit windows per phase, so each phase is measured on its own.
         self.sim.set_faults(faults.clone());
         let before = self.sim.request_log().len();
+        let (proxy, ca) = match &self.git {
+            Some((g, ca)) => {
+                g.reset_stats();
+                (g.proxy_url().to_string(), vec!["--ca-cert".to_owned(), ca.display().to_string()])
+            }
+            None => (NO_PROXY_TARGET.to_owned(), Vec::new()),
+        };
         let stderr_path = self.dir.join(format!("{name}.stderr"));
         let stderr = std::fs::File::create(&stderr_path)
             .map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
         let concurrency = self.args.concurrency.to_string();
         let started = Instant::now();
         let mut child = Command::new(self.bin)
+            .args(&ca)
             .args(cli)
             .args(["--concurrency", &concurrency, "--no-progress"])
             .current_dir(self.dir)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HTTPS_PROXY", &proxy)
+            .env("ALL_PROXY", &proxy)
             .env("GITLAB_URL", self.sim.base_url().as_str())
             .env("GITLAB_TOKEN", self.sim.admin_token())
             .env("MIRROR_TOKEN", SERVICE_TOKEN)
@@ -243,7 +285,27 @@ impl Runner<'_> {
                 eprintln!("  {l}");
             }
         }
+        let (mut git_requests, mut git_max_in_flight, mut git_max_in_flight_total) =
+            (BTreeMap::new(), BTreeMap::new(), 0);
+        if let Some((g, _)) = &self.git {
+            for host in g.names() {
+                let s = g.host_stats(host);
+                if s.requests > 0 {
+                    git_requests.insert(host.clone(), s.requests);
+                    git_max_in_flight.insert(host.clone(), s.max_in_flight);
+                }
+            }
+            git_max_in_flight_total = g.max_in_flight_total();
+            for c in g.connects() {
+                if !c.allowed {
+                    eprintln!("bench: {name}: the proxy refused {}", c.target);
+                }
+            }
+        }
         Ok(Phase {
+            git_requests,
+            git_max_in_flight,
+            git_max_in_flight_total,
             name: name.to_owned(),
             exit_code: status.code(),
             wall_s: wall,
@@ -358,6 +420,19 @@ fn print_table(args: &Args, phases: &[Phase], bench_peak: Option<u64>) {
         if !p.client_summary.is_empty() {
             println!("{} client: {}", p.name, p.client_summary);
         }
+        if !p.git_requests.is_empty() {
+            let hosts: Vec<String> = p
+                .git_requests
+                .iter()
+                .map(|(h, n)| format!("{h}: {n} (at most {} at once)", p.git_max_in_flight[h]))
+                .collect();
+            println!(
+                "{} git host requests: {}; at most {} at once overall",
+                p.name,
+                hosts.join(", "),
+                p.git_max_in_flight_total
+            );
+        }
     }
     println!(
         "bound = requests x latency / concurrency (or the rate-limit floor); eff = bound / wall"
@@ -411,6 +486,21 @@ fn real_main() -> Result<(), String> {
             password: None,
         });
     }
+    // The source hosts' stand-in, from the same fixture and accepted tokens.
+    let git = match githost::find_git() {
+        Ok(_) => {
+            let mut hosts = githost::fixture::from_fixture(&opts.fixture, &opts.remote_accepts);
+            hosts.latency = Duration::from_millis(args.git_latency_ms.unwrap_or(args.latency_ms));
+            let g = rt.block_on(githost::start(hosts)).map_err(|e| format!("git host: {e}"))?;
+            let ca = dir.join("githost-ca.pem");
+            g.write_ca_pem(&ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+            Some((g, ca))
+        }
+        Err(e) => {
+            eprintln!("bench: {e}: the source hosts are neither probed nor watched");
+            None
+        }
+    };
     let sim = rt.block_on(sim::start(opts)).map_err(|e| format!("simulator: {e}"))?;
     if !args.json {
         eprintln!(
@@ -426,11 +516,21 @@ fn real_main() -> Result<(), String> {
         seed: args.seed,
         ..Faults::default()
     };
-    let runner = Runner { args: &args, bin: &bin, dir: &dir, sim: &sim };
+    let runner = Runner {
+        args: &args,
+        bin: &bin,
+        dir: &dir,
+        sim: &sim,
+        git: git.as_ref().map(|(g, ca)| (g, ca.clone())),
+    };
     let mut rules: Vec<String> = Vec::new();
     for h in &source_hosts {
         rules.push("--source-host".into());
         rules.push(h.clone());
+        if git.is_none() {
+            rules.push("--no-probe-host".into());
+            rules.push(h.clone());
+        }
     }
     if let Some(u) = &args.mirror_user {
         rules.push("--mirror-user".into());
@@ -461,10 +561,27 @@ fn real_main() -> Result<(), String> {
         phases.push(p);
     }
 
+    if args.probe_plan && git.is_some() {
+        let mut cli = vec!["plan", "--probe", "--out", "plan-probe.csv"];
+        cli.extend(&rules);
+        let mut p = runner.run("plan-probe", &cli, &faults)?;
+        let (rows, pulls, _) = plan_counts(&dir.join("plan-probe.csv"))?;
+        p.rows = rows;
+        p.pull_rows = pulls;
+        p.requests_per_row = p.requests as f64 / rows.max(1) as f64;
+        phases.push(p);
+    }
+
     if !args.skip_apply {
         let mut cli = vec!["apply", "plan.csv", "--yes"];
         for h in &source_hosts {
             cli.extend(["--source-host", h.as_str()]);
+            if git.is_none() {
+                cli.extend(["--no-probe-host", h.as_str()]);
+            }
+        }
+        if args.no_probe {
+            cli.push("--no-probe");
         }
         let mut p = runner.run("apply", &cli, &faults)?;
         p.rows = updates;
@@ -474,6 +591,9 @@ fn real_main() -> Result<(), String> {
     }
     let bench_peak = bench_process_peak_kib();
     rt.block_on(sim.shutdown());
+    if let Some((g, _)) = git {
+        rt.block_on(g.shutdown());
+    }
 
     if args.json {
         let proc_field = |file: &str, key: &str| {

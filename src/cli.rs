@@ -162,6 +162,8 @@ pub struct RuleArgs {
 #[command(after_help = "Examples:
   # Plan every mirror on the instance, GitHub mirrors onto one machine account
   MIRROR_TOKEN=... glmirror plan --source-host github.com --out plan.csv
+  # The same, proving the service token can read every repository first (column `probe`)
+  MIRROR_TOKEN=... glmirror plan --source-host github.com --probe --out plan.csv
   # Only one group, pull mirrors only, to stdout
   glmirror plan --group platform --mirrors pull --out -")]
 pub struct PlanArgs {
@@ -171,6 +173,17 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
 
+    /// Prove the service credentials: probe every row that would get them with one
+    /// read-only git request from this machine, and record the answer in the `probe` column.
+    /// Rows the service account cannot read or write keep their credentials.
+    #[arg(long, help_heading = "Probe")]
+    pub probe: bool,
+
+    /// Do not probe this source host, nor ask its API about the token (this machine cannot
+    /// reach it, although GitLab can). Repeatable.
+    #[arg(long = "no-probe-host", value_name = "HOST", help_heading = "Probe")]
+    pub no_probe_hosts: Vec<String>,
+
     /// Where to write the plan CSV (`-` for stdout). Written atomically.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "plan.csv")]
     pub out: PathBuf,
@@ -179,10 +192,13 @@ pub struct PlanArgs {
 /// `glmirror apply`
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  # See what would happen, change nothing
-  glmirror apply plan.csv --source-host github.com --dry-run
+  # See what would happen (and which probes would fail), change nothing
+  MIRROR_TOKEN=... glmirror apply plan.csv --source-host github.com --dry-run
   # Apply without the confirmation prompt, then check every mirror synced
-  MIRROR_TOKEN=... glmirror apply plan.csv --source-host github.com --yes --verify")]
+  MIRROR_TOKEN=... glmirror apply plan.csv --source-host github.com --yes --verify
+  # A source host only GitLab's network reaches: write its rows unproven
+  MIRROR_TOKEN=... glmirror apply plan.csv --source-host git.corp.example --source-user svc \\
+    --no-probe-host git.corp.example --yes")]
 pub struct ApplyArgs {
     /// The reviewed plan CSV.
     #[arg(value_name = "PLAN")]
@@ -219,6 +235,19 @@ pub struct ApplyArgs {
     /// plan with an edited new_url is refused.
     #[arg(long, help_heading = "Apply")]
     pub accept_edited_urls: bool,
+    /// Write service credentials without probing them first (by default each write is
+    /// preceded by one read-only git request from this machine, and skipped if it fails).
+    #[arg(long, help_heading = "Probe")]
+    pub no_probe: bool,
+
+    /// Do not probe this source host, nor ask its API about the token (this machine cannot
+    /// reach it, although GitLab can): its rows are written unproven. Repeatable.
+    #[arg(long = "no-probe-host", value_name = "HOST", help_heading = "Probe")]
+    pub no_probe_hosts: Vec<String>,
+
+    /// Apply even though a service token expires within 7 days.
+    #[arg(long, help_heading = "Probe")]
+    pub allow_expiring_token: bool,
 }
 
 /// Output formats of `status`.
@@ -240,10 +269,15 @@ pub enum StatusFormat {
   glmirror status
   # One group as CSV, or JSON for jq
   glmirror status --group platform --format csv
-  glmirror status --format json | jq '.[] | select(.health == \"unhealthy\")'")]
+  glmirror status --format json | jq '.[] | select(.health == \"unhealthy\")'
+  # Also watch the service token (exit 3 when it is invalid or expires within 7 days)
+  MIRROR_TOKEN=... glmirror status --source-host github.com")]
 pub struct StatusArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
+
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]

@@ -4,9 +4,11 @@
 //! ever contains a token value.
 
 use secrecy::SecretString;
+use time::OffsetDateTime;
 
 use crate::config::ConfigError;
-use crate::rewrite::{PrefixMap, Rules, SourceHost};
+use crate::probe::HostKind;
+use crate::rewrite::{self, PrefixMap, Rules, SourceHost};
 
 /// The service account for one source host.
 #[derive(Clone)]
@@ -19,6 +21,38 @@ pub struct HostCredential {
     pub token: Option<SecretString>,
     /// Where the token comes from, for messages ("env MIRROR_TOKEN", "file /path").
     pub token_source: String,
+    /// The host's software, when the credentials file names it (`kind`); github.com,
+    /// gitlab.com and bitbucket.org are known without it (see [`HostCredential::kind`]).
+    pub kind: Option<HostKind>,
+    /// When the token expires, when the credentials file says (`expires_at`).
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl HostCredential {
+    /// A credential for `host` with no `kind` or `expires_at`.
+    pub fn new(
+        host: impl Into<String>,
+        user: Option<String>,
+        token: Option<SecretString>,
+        token_source: impl Into<String>,
+    ) -> HostCredential {
+        HostCredential {
+            host: host.into(),
+            user,
+            token,
+            token_source: token_source.into(),
+            kind: None,
+            expires_at: None,
+        }
+    }
+
+    /// The host's kind: known for github.com, gitlab.com and bitbucket.org, else the one
+    /// the credentials file gives, else `other` (a conflict was refused when the file was
+    /// read, so it reads as the given kind here).
+    pub fn kind(&self) -> HostKind {
+        HostKind::resolve(&self.host, self.kind)
+            .unwrap_or_else(|_| HostKind::known(&self.host).unwrap_or(HostKind::Other))
+    }
 }
 
 impl std::fmt::Debug for HostCredential {
@@ -28,6 +62,8 @@ impl std::fmt::Debug for HostCredential {
             .field("user", &self.user)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("token_source", &self.token_source)
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
@@ -56,6 +92,24 @@ impl Credentials {
     /// The credential for exactly this (normalized) host.
     pub fn for_host(&self, host: &str) -> Option<&HostCredential> {
         self.hosts.iter().find(|h| h.host == host)
+    }
+
+    /// The service username and password a mirror with this `new_url` gets: exactly the
+    /// pair GitLab will store, raw (`apply` sends it, the probe proves it). `None` when the
+    /// URL is not https, its host is not a source host, or the token is missing. Without a
+    /// configured username the token itself is the username and the password is empty.
+    pub(crate) fn service_pair(&self, new_url: &str) -> Option<(SecretString, SecretString)> {
+        if !url::Url::parse(new_url).is_ok_and(|u| u.scheme() == "https") {
+            return None;
+        }
+        let rules = self.rules(Vec::new(), false);
+        let host = rewrite::source_host_for(new_url, &rules)?;
+        let cred = self.for_host(&host.host)?;
+        let token = cred.token.clone()?;
+        Some(match &cred.user {
+            None => (token, SecretString::from(String::new())),
+            Some(user) => (SecretString::from(user.clone()), token),
+        })
     }
 
     /// `apply` needs every host's token: fail naming the missing source, never a value.

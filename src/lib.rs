@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
             cmd::apply::run(&settings, conn(), config::ApplyRequest::from_args(args)?).await
         }
         Command::Status(args) => {
-            cmd::status::run(&settings, conn(), config::StatusRequest::from_args(args)).await
+            cmd::status::run(&settings, conn(), config::StatusRequest::from_args(args)?).await
         }
         Command::Rewrite(args) => cmd::rewrite::run(config::RewriteRequest::from_args(args)?),
         Command::Demo(args) => cmd::demo::run(&settings, args).await,

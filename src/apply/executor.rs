@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::{self, Journal, JournalState, OutcomeEntry, PushRepair, RowState};
 use crate::apply::matching::is_https;
+use crate::apply::probe_guard::ApplyProbe;
 use crate::credentials::Credentials;
 use crate::error::AppError;
 use crate::gitlab::{GitLabClient, GitLabError};
@@ -96,6 +97,11 @@ impl RowResult {
     }
 }
 
+/// ` (probe: ok)` for a dry run's detail, when the row was probed.
+pub(crate) fn probe_note(code: Option<crate::probe::ProbeCode>) -> String {
+    code.map(|c| format!(" (probe: {c})")).unwrap_or_default()
+}
+
 /// Why a row's work stopped early: a GitLab failure or a refusal ends the row, a journal
 /// failure ends the run.
 pub(crate) enum RowStop {
@@ -130,6 +136,9 @@ pub(crate) struct Exec {
     pub(crate) settings: ExecSettings,
     pub(crate) users: ReadContext,
     pub(crate) interrupt: Interrupt,
+    /// The probe before each service-credential write (`None`: `--no-probe`, or no such
+    /// rows).
+    pub(crate) probe: Option<ApplyProbe>,
     /// Push mirrors created or adopted as replacements in this run, or recorded as one in
     /// its journal, by (project, mirror id).
     claimed: Mutex<HashSet<(u64, u64)>>,
@@ -227,6 +236,7 @@ impl Exec {
             settings,
             users: ReadContext::default(),
             interrupt,
+            probe: None,
             claimed: Mutex::default(),
             newest_planned: HashMap::new(),
         }
@@ -258,6 +268,12 @@ impl Exec {
             .lock()
             .expect("claims lock is never poisoned")
             .contains(&(project_id, mirror_id))
+    }
+
+    /// Probe every service-credential write first ([`crate::apply::probe_guard`]).
+    pub(crate) fn with_probe(mut self, probe: Option<ApplyProbe>) -> Exec {
+        self.probe = probe;
+        self
     }
 
     /// Apply one row; per-row failures become outcomes, only journal failures are fatal.
@@ -296,20 +312,14 @@ impl Exec {
         Ok(())
     }
 
-    /// The credentials a row sends: (auth_user, auth_password), raw.
+    /// The credentials a row sends: (auth_user, auth_password), raw — the pair the probe
+    /// proves too ([`Credentials::service_pair`]).
     pub(crate) fn credentials_for(&self, row: &PlanRow) -> Option<(SecretString, SecretString)> {
         // The plan checks already refused anything else; this is the second lock on the door.
         if row.new_auth != Some(NewAuth::Service) || !is_https(&row.new_url) {
             return None;
         }
-        let rules = self.creds.rules(Vec::new(), false);
-        let host = rewrite::source_host_for(&row.new_url, &rules)?;
-        let cred = self.creds.for_host(&host.host)?;
-        let token = cred.token.clone()?;
-        Some(match &cred.user {
-            None => (token, SecretString::from(String::new())),
-            Some(user) => (SecretString::from(user.clone()), token),
-        })
+        self.creds.service_pair(&row.new_url)
     }
 
     /// The row's `new_url` with its credentials in the userinfo, percent-encoded (the old

@@ -16,6 +16,7 @@ pub mod interrupt;
 pub mod journal;
 pub(crate) mod matching;
 pub(crate) mod paths;
+pub(crate) mod probe_guard;
 mod pull;
 mod push;
 pub(crate) mod run_lock;

@@ -5,7 +5,7 @@
 //! that left the caller as mirror user (GitLab does that when the current `mirror_user_id` is
 //! sent) is followed by one that names the planned user.
 
-use crate::apply::executor::{Exec, MAX_RESENDS, Prior, RowResult, RowStop};
+use crate::apply::executor::{Exec, MAX_RESENDS, Prior, RowResult, RowStop, probe_note};
 use crate::apply::journal::{Intent, JournalStep, StepKind, WriteStep};
 use crate::apply::matching::{drift_detail, flags_changed, pull_matches, restore_flags};
 use crate::config::Mirrors;
@@ -57,6 +57,11 @@ impl Exec {
             }
             return Ok(RowResult::drifted(drift_detail(&live, row)));
         }
+        // The service credentials are proven right before they are written.
+        let probed = match self.probe_before_write(row).await {
+            Ok(code) => code,
+            Err(stop) => return Ok(stop),
+        };
         if self.settings.dry_run {
             let call = match (new_api, row.is_mirror_user_only()) {
                 (true, false) => "PUT /projects/:id/mirror/pull",
@@ -64,7 +69,7 @@ impl Exec {
                 (false, false) => "PUT /projects/:id (import_url)",
                 (false, true) => "PUT /projects/:id (mirror_user_id only)",
             };
-            return Ok(RowResult::dry_run(format!("would call {call}")));
+            return Ok(RowResult::dry_run(format!("would call {call}{}", probe_note(probed))));
         }
         self.record(Intent::new(key.clone(), WriteStep::PullUpdate, &row.new_url)).await?;
         // A write whose answer was lost (500, dropped connection) may or may not have landed:

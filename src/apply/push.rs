@@ -3,7 +3,7 @@
 //! `enabled=true`, confirmed, and only then is the old mirror deleted. Both ids are journaled,
 //! so a crash between the steps is repaired on resume, never duplicated.
 
-use crate::apply::executor::{Exec, MAX_RESENDS, Prior, RowResult, RowStop};
+use crate::apply::executor::{Exec, MAX_RESENDS, Prior, RowResult, RowStop, probe_note};
 use crate::apply::journal::{Intent, JournalStep, StepKind, WriteStep};
 use crate::apply::matching::{drift_detail, push_matches, without_userinfo};
 use crate::gitlab::{GitLabError, RemoteMirror, RemoteMirrorCreate};
@@ -86,9 +86,15 @@ impl Exec {
         if let Some(id) = self.appeared_after_planning(&live, row) {
             return Ok(appeared(id));
         }
+        // The service credentials are proven right before they are written.
+        let probed = match self.probe_before_write(row).await {
+            Ok(code) => code,
+            Err(stop) => return Ok(stop),
+        };
         if self.settings.dry_run {
             return Ok(RowResult::dry_run(format!(
-                "would create a replacement for push mirror {old_id}, then delete it"
+                "would create a replacement for push mirror {old_id}, then delete it{}",
+                probe_note(probed)
             )));
         }
         // The last line of defence against a second run of this plan (on another machine,

@@ -15,7 +15,7 @@ use crate::apply::executor::{self, Exec, ExecSettings};
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::Journal;
 use crate::apply::tally::Tally;
-use crate::apply::{LoadedPlan, checks, paths, run_lock};
+use crate::apply::{LoadedPlan, checks, paths, probe_guard, run_lock};
 use crate::config::{ApplyRequest, ConnectionRequest, Settings};
 use crate::error::{AppError, ExitCode};
 use crate::inventory;
@@ -160,6 +160,9 @@ pub async fn run(
     let preview = prepared.state();
     let pending: Vec<&PlanRow> =
         updates.iter().copied().filter(|r| !preview.should_skip(&r.key())).collect();
+    // The token watch refuses before anything is asked or written; then the probe guard.
+    let gitlab_host = client.base_url().host_str().unwrap_or_default().to_owned();
+    let probe = probe_guard::prepare(settings, &req, &pre, &gitlab_host, &pending).await?;
     let (todo, already) = (pending.len(), updates.len() - pending.len());
     let pull_writes = pending.iter().filter(|r| r.mirror_type == MirrorType::Pull).count();
     let mut summary = format!(
@@ -233,7 +236,8 @@ pub async fn run(
         verify_timeout: req.verify_timeout,
     };
     let exec = Exec::new(client, pre, creds.clone(), journal, exec_settings, interrupt.clone())
-        .knowing(&plan.rows, &state);
+        .knowing(&plan.rows, &state)
+        .with_probe(probe);
     let exec = Arc::new(exec);
     let started = Instant::now();
     let progress = progress_bar(settings, "applying");
@@ -269,6 +273,15 @@ pub async fn run(
         stats.rate_limited,
         started.elapsed().as_secs_f64()
     ));
+    if let Some(p) = &exec.probe {
+        let found = p.counts();
+        if !found.is_empty() {
+            say(format!(
+                "  probes: {} (from this machine, not from GitLab's network)",
+                counts(&found)
+            ));
+        }
+    }
     say(format!("  report written to {}", report_path.display()));
     if exec.journal.is_some() {
         say(format!("  journal: {}", journal_path.display()));

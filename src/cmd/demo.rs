@@ -1,5 +1,7 @@
 //! `glmirror demo`: the whole workflow (plan → apply → status) against the built-in GitLab
 //! simulator, so a new user can see what glmirror does without a GitLab, a token or a network.
+//! With `git` on PATH the source hosts are stood in for on 127.0.0.1 (`crate::githost`, from
+//! the same fixture), so `plan --probe` and apply's probes show real results.
 
 use std::collections::HashMap;
 
@@ -10,10 +12,13 @@ use secrecy::SecretString;
 use crate::cli::DemoArgs;
 use crate::cmd::status::StatusRow;
 use crate::config::{
-    ApplyRequest, Connection, ConnectionRequest, PlanRequest, RuleRequest, Scope, Settings,
+    ApplyRequest, Connection, ConnectionRequest, PlanRequest, ProbeRequest, RuleRequest, Scope,
+    Settings,
 };
 use crate::credentials::{Credentials, HostCredential};
 use crate::error::{AppError, ExitCode};
+use crate::githost;
+use crate::probe::{HttpSettings, ProbeClass, ProbeCode, ProxyMode};
 use crate::redact::sanitize_for_terminal;
 use crate::sim::{self, Fixture, SimOptions, StateSnapshot};
 
@@ -65,6 +70,37 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
         demo.source_hosts.join(", "),
         demo.mirror_user.as_deref().map(|u| format!(", running as {u}")).unwrap_or_default()
     );
+    // The source hosts, stood in for on 127.0.0.1 (real git http-backend, reached through
+    // the stand-in's own proxy, in this process): the service token is proven there, and
+    // nothing leaves the machine. Without git, no probe and no token watch.
+    let (githost, probe) = match githost::find_git() {
+        Ok(_) => {
+            let host = githost::start(githost::fixture::from_fixture(&fixture, &[]))
+                .await
+                .map_err(|e| AppError::fatal(format!("cannot start the git host stand-in: {e}")))?;
+            let http = HttpSettings {
+                ca_cert_pem: Some(host.ca_pem().as_bytes().to_vec()),
+                proxy: ProxyMode::Via(host.proxy_url()),
+                ..HttpSettings::default()
+            };
+            out!(
+                "  and a stand-in for {} on this machine (git http-backend): the service token is \
+                 proven against each repository before it replaces anyone's credentials",
+                demo.source_hosts.join(", ")
+            );
+            let probe = ProbeRequest { enabled: true, skip_hosts: Vec::new(), http: Some(http) };
+            (Some(host), probe)
+        }
+        Err(e) => {
+            out!(
+                "  without probes: {e}; the service token is neither proven against the \
+                 repositories nor watched (install git to see that part)"
+            );
+            let probe =
+                ProbeRequest { enabled: false, skip_hosts: demo.source_hosts.clone(), http: None };
+            (None, probe)
+        }
+    };
     out!();
 
     let mut settings = settings.clone();
@@ -73,11 +109,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
         hosts: demo
             .source_hosts
             .iter()
-            .map(|host| HostCredential {
-                host: host.clone(),
-                user: demo.source_user.clone(),
-                token: Some(SecretString::from(demo.service_token.clone())),
-                token_source: "the demo fixture".into(),
+            .map(|host| {
+                HostCredential::new(
+                    host.clone(),
+                    demo.source_user.clone(),
+                    Some(SecretString::from(demo.service_token.clone())),
+                    "the demo fixture",
+                )
             })
             .collect(),
     };
@@ -97,8 +135,12 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
             mirror_user: demo.mirror_user.clone(),
         },
         out: plan_path.clone(),
+        probe: probe.clone(),
     };
     crate::cmd::plan::execute(&settings, &plan_req, conn()).await?;
+    if githost.is_some() {
+        say_probe_findings(&plan_path);
+    }
     out!("  review it in a spreadsheet: {}", plan_path.display());
     out!();
 
@@ -107,6 +149,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
         yes: true,
         verify: true,
         verify_timeout: Duration::from_secs(30),
+        probe,
         ..ApplyRequest::for_plan(plan_path.clone(), creds)
     };
     let applied =
@@ -145,10 +188,34 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
     }
     out!("files are in {}", dir.display());
     sim.shutdown().await;
+    if let Some(host) = githost {
+        host.shutdown().await;
+    }
     Ok(match applied {
         ExitCode::Success | ExitCode::RowsFailed => ExitCode::Success,
         other => other,
     })
+}
+
+/// Say what the probe found where it changed the plan: the rows it kept off the service
+/// credentials, and the ones it diagnosed.
+fn say_probe_findings(plan_path: &std::path::Path) {
+    let Ok(rows) = crate::plan::read_plan(plan_path) else { return };
+    for r in rows.iter().filter(|r| r.probe.is_some_and(|p| p != ProbeCode::Ok)) {
+        let code = r.probe.map(|p| p.code()).unwrap_or_default();
+        let what = match r.probe.map(ProbeCode::class) {
+            Some(ProbeClass::CredentialVerdict) if r.is_mirror_user_only() => {
+                "the service account cannot read it: its credentials stay, only the mirror user \
+                 moves"
+            }
+            Some(ProbeClass::CredentialVerdict) => {
+                "the service account cannot read it: it keeps its credentials (manual)"
+            }
+            Some(ProbeClass::Diagnosis) => "moved, but GitLab cannot mirror it as it is",
+            _ => "no verdict: planned as usual, unproven",
+        };
+        out!("  probe {code}: {} — {what}", sanitize_for_terminal(&r.project_path));
+    }
 }
 
 async fn status(

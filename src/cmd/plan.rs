@@ -7,10 +7,12 @@ use time::OffsetDateTime;
 
 use crate::config::{Connection, ConnectionRequest, PlanRequest, Settings};
 use crate::error::{AppError, ExitCode};
+use crate::inventory::probe::{self as probing, RowProber};
 use crate::inventory::walk::{self, StreamError};
 use crate::inventory::{self, ReadContext};
 use crate::output::{counts, progress_bar};
 use crate::plan::{self, PlanContext, Summary};
+use crate::probe::watch::WatchMode;
 
 /// Run `glmirror plan`.
 pub async fn run(
@@ -63,6 +65,24 @@ pub async fn execute(
             host.host
         ));
     }
+    let creds = &req.rules.credentials;
+    if req.probe.enabled {
+        creds.require_tokens()?;
+    }
+    // The token watch (only for tokens this run has), before any probe: a token its host
+    // rejects is not probed at all.
+    let http = probing::http_settings(settings, &req.probe)?;
+    let tokens = probing::watch_tokens(&http, creds, &req.probe).await?;
+    let prober = if req.probe.enabled {
+        let p = RowProber::new(http, creds, &req.probe)?;
+        p.know(&tokens);
+        for host in &req.probe.skip_hosts {
+            say(format!("note: {host} is not probed, nor its token watched, from this machine"));
+        }
+        Some(p)
+    } else {
+        None
+    };
     let target_user =
         walk::resolve_target_user(&client, &pre, req.rules.mirror_user.as_deref()).await?;
     let ctx = PlanContext {
@@ -88,6 +108,7 @@ pub async fn execute(
         &ctx,
         &reads,
         settings.concurrency,
+        prober.as_ref(),
         &progress,
         |row| {
             summary.add(&row);
@@ -145,6 +166,33 @@ pub async fn execute(
             ));
         }
     }
+    if prober.is_some() {
+        say(format!(
+            "  probes:    {} (from this machine, not from GitLab's network)",
+            if summary.probes.is_empty() { "none".to_owned() } else { counts(&summary.probes) }
+        ));
+        if summary.kept_off > 0 {
+            say(format!(
+                "  warning: {} mirror(s) keep their current credentials: the service \
+                 credentials cannot read or write them (see `reason` in the plan)",
+                summary.kept_off
+            ));
+        }
+        if summary.unproven > 0 {
+            say(format!(
+                "  {} mirror(s) unproven (no verdict: errors, rate limits, network): planned \
+                 as usual; apply probes them again before writing",
+                summary.unproven
+            ));
+        }
+    }
+    let mut watched = probing::verdicts(&tokens, &summary.service_by_host, WatchMode::Plan);
+    watched.push(probing::gitlab_token_verdict(
+        &pre,
+        client.base_url().host_str().unwrap_or_default(),
+        WatchMode::Plan,
+    ));
+    probing::say_verdicts(&watched, quiet, "  ");
     say(format!(
         "  requests:  {} (retries {}, rate-limited {}), elapsed {:.1}s",
         stats.requests,

@@ -1,5 +1,7 @@
 //! `glmirror status`: a read-only health report of every mirror in scope, for people and
-//! for schedulers (exit 3 when an enabled mirror of a live project is unhealthy).
+//! for schedulers (exit 3 when an enabled mirror of a live project is unhealthy, or when the
+//! token watch finds a service token, or the GitLab API token, invalid or within 7 days of
+//! expiry).
 
 use std::io::Write;
 
@@ -11,8 +13,10 @@ use time::format_description::well_known::Rfc3339;
 use crate::cli::StatusFormat;
 use crate::config::{Connection, ConnectionRequest, Scope, Settings, StatusRequest};
 use crate::error::{AppError, ExitCode};
+use crate::inventory::probe as probing;
 use crate::inventory::{self, MirrorRead, ReadContext, facts};
 use crate::plan::{self, Diagnosis, MirrorType};
+use crate::probe::watch::WatchMode;
 use crate::redact::sanitize_for_terminal;
 
 /// One line of the health report.
@@ -52,9 +56,12 @@ pub async fn run(
     conn: ConnectionRequest,
     req: StatusRequest,
 ) -> Result<ExitCode, AppError> {
-    let (rows, silent, refused) = collect(settings, &req.scope, conn.resolve()?).await?;
+    let conn = conn.resolve()?;
+    let gitlab_host = conn.base_url.host_str().unwrap_or_default().to_owned();
+    let (rows, silent, refused, pre) = collect_with_preflight(settings, &req.scope, conn).await?;
     let unhealthy = rows.iter().filter(|r| r.health == "unhealthy").count();
     print_rows(&rows, req.format)?;
+    let tokens_fail = watch_tokens(settings, &req, &rows, &pre, &gitlab_host).await?;
     if !settings.quiet {
         eprintln!(
             "glmirror status: {} mirrors, {} unhealthy{}",
@@ -69,8 +76,33 @@ pub async fn run(
             );
         }
     }
-    // An incomplete report must not pass for a healthy one on a schedule.
-    Ok(if unhealthy > 0 || refused > 0 { ExitCode::RowsFailed } else { ExitCode::Success })
+    // An incomplete report must not pass for a healthy one on a schedule, nor a token that
+    // is about to break every mirror on it.
+    Ok(if unhealthy > 0 || refused > 0 || tokens_fail {
+        ExitCode::RowsFailed
+    } else {
+        ExitCode::Success
+    })
+}
+
+/// The token watch for `status`: every service token given (its mirrors counted by host)
+/// and the GitLab API token. True when one is invalid, expired or within 7 days of expiry.
+async fn watch_tokens(
+    settings: &Settings,
+    req: &StatusRequest,
+    rows: &[StatusRow],
+    pre: &inventory::Preflight,
+    gitlab_host: &str,
+) -> Result<bool, AppError> {
+    let probe = crate::config::ProbeRequest::default();
+    let http = probing::http_settings(settings, &probe)?;
+    let tokens = probing::watch_tokens(&http, &req.credentials, &probe).await?;
+    let on_host = probing::service_rows_by_host(
+        rows.iter().filter(|r| r.health != "ignored").map(|r| r.url.as_str()),
+    );
+    let mut verdicts = probing::verdicts(&tokens, &on_host, WatchMode::Status);
+    verdicts.push(probing::gitlab_token_verdict(pre, gitlab_host, WatchMode::Status));
+    Ok(probing::say_verdicts(&verdicts, settings.quiet, "  "))
 }
 
 /// Read the health of every mirror in scope, sorted like a plan. Also returns whether Silent
@@ -80,6 +112,16 @@ pub async fn collect(
     scope: &Scope,
     conn: Connection,
 ) -> Result<(Vec<StatusRow>, bool, u64), AppError> {
+    let (rows, silent, refused, _) = collect_with_preflight(settings, scope, conn).await?;
+    Ok((rows, silent, refused))
+}
+
+/// [`collect`], and what pre-flight found.
+async fn collect_with_preflight(
+    settings: &Settings,
+    scope: &Scope,
+    conn: Connection,
+) -> Result<(Vec<StatusRow>, bool, u64, inventory::Preflight), AppError> {
     let client = inventory::client(settings, conn)?;
     let pre = inventory::preflight(&client, false).await?;
     let now = OffsetDateTime::now_utc();
@@ -96,7 +138,7 @@ pub async fn collect(
     }
     progress.finish_and_clear();
     rows.sort_by_key(|r| (r.project_id, r.mirror_type != "pull", r.mirror_id));
-    Ok((rows, silent, users.skipped()))
+    Ok((rows, silent, users.skipped(), pre))
 }
 
 /// The health of one mirror.

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use crate::cli::CredentialArgs;
 use crate::config::{ConfigError, tokens};
 use crate::credentials::{Credentials, HostCredential};
+use crate::probe::HostKind;
 use crate::redact;
 
 /// The environment variable holding the service token for `--source-host`.
@@ -68,12 +69,7 @@ pub fn from_args(args: &CredentialArgs) -> Result<Credentials, ConfigError> {
         if hosts.iter().any(|h| h.host == host) {
             return Err(ConfigError::invalid(format!("--source-host {host} is given twice")));
         }
-        hosts.push(HostCredential {
-            host,
-            user: user.clone(),
-            token: token.clone(),
-            token_source: token_source.clone(),
-        });
+        hosts.push(HostCredential::new(host, user.clone(), token.clone(), token_source.clone()));
     }
     let creds = Credentials { hosts };
     check_users(&creds, "--source-user")?;
@@ -121,7 +117,7 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
         };
         for key in t.keys() {
             match key.as_str() {
-                "host" | "user" | "token_env" | "token_file" => {}
+                "host" | "user" | "token_env" | "token_file" | "kind" | "expires_at" => {}
                 "token" | "password" | "secret" => {
                     return Err(ConfigError::invalid_hint(
                         format!("{shown}: [[host]] entry {n} has a literal `{key}` key"),
@@ -135,7 +131,7 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
                             "{shown}: [[host]] entry {n} has unknown key `{}`",
                             sanitize_key(other)
                         ),
-                        "allowed keys: host, user, token_env, token_file",
+                        "allowed keys: host, user, token_env, token_file, kind, expires_at",
                     ));
                 }
             }
@@ -206,7 +202,40 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
                 )));
             }
         };
-        hosts.push(HostCredential { host, user, token, token_source });
+        let kind = match get("kind")? {
+            None => None,
+            Some(k) => {
+                let given: HostKind = k.parse().map_err(|_| {
+                    ConfigError::invalid_hint(
+                        format!(
+                            "{shown}: [[host]] entry {n} ({host}): unknown kind `{}`",
+                            sanitize_key(k)
+                        ),
+                        "kinds: github-enterprise, gitlab, bitbucket-server, other (github.com, \
+                         gitlab.com and bitbucket.org are known)",
+                    )
+                })?;
+                HostKind::resolve(&host, Some(given)).map_err(|e| {
+                    ConfigError::invalid(format!("{shown}: [[host]] entry {n}: {e}"))
+                })?;
+                Some(given)
+            }
+        };
+        let expires_at = match get("expires_at")? {
+            None => None,
+            Some(text) => Some(crate::probe::watch::parse_expires_at(text).map_err(|_| {
+                ConfigError::invalid_hint(
+                    format!("{shown}: [[host]] entry {n} ({host}): expires_at is not a date"),
+                    "write expires_at = \"YYYY-MM-DD\" or an RFC 3339 time such as \
+                     \"2026-07-01T12:00:00Z\"",
+                )
+            })?),
+        };
+        hosts.push(HostCredential {
+            kind,
+            expires_at,
+            ..HostCredential::new(host, user, token, token_source)
+        });
     }
     let creds = Credentials { hosts };
     check_users(&creds, &format!("{shown}: user"))?;
@@ -406,12 +435,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("CANARY"));
 
         let c = Credentials {
-            hosts: vec![HostCredential {
-                host: "github.com".into(),
-                user: None,
-                token: None,
-                token_source: "env MIRROR_TOKEN".into(),
-            }],
+            hosts: vec![HostCredential::new("github.com", None, None, "env MIRROR_TOKEN")],
         };
         let t = err_text(&c.require_tokens().expect_err("missing"));
         assert!(t.contains("MIRROR_TOKEN"), "{t}");
@@ -463,6 +487,42 @@ mod tests {
             ..Default::default()
         };
         assert!(from_args(&mixed).is_err());
+    }
+
+    #[test]
+    fn credentials_file_kind_and_expires_at() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("creds.toml");
+        let a = CredentialArgs { credentials: Some(f.clone()), ..Default::default() };
+        std::fs::write(
+            &f,
+            "[[host]]\nhost = \"ghe.example.com\"\nuser = \"svc\"\ntoken_env = \"X\"\n\
+             kind = \"github-enterprise\"\nexpires_at = \"2026-07-01\"\n\n\
+             [[host]]\nhost = \"bitbucket.org\"\nuser = \"x-token-auth\"\ntoken_env = \"X\"\n\
+             expires_at = \"2026-07-01T12:00:00Z\"\n\n\
+             [[host]]\nhost = \"git.example.com\"\nuser = \"svc\"\ntoken_env = \"X\"\n",
+        )
+        .expect("write");
+        let c = from_args(&a).expect("ok");
+        assert_eq!(c.hosts[0].kind(), HostKind::GitHubEnterprise);
+        assert_eq!(c.hosts[0].expires_at, Some(time::macros::datetime!(2026-07-01 0:00 UTC)));
+        assert_eq!(c.hosts[1].kind(), HostKind::BitbucketCloud, "known without `kind`");
+        assert_eq!(c.hosts[1].expires_at, Some(time::macros::datetime!(2026-07-01 12:00 UTC)));
+        assert_eq!(c.hosts[2].kind(), HostKind::Other);
+        for (extra, want) in [
+            ("kind = \"gitlab\"\n", "kind is known"),
+            ("kind = \"sourceforge\"\n", "unknown kind"),
+            ("expires_at = \"next week\"\n", "not a date"),
+            ("kind = 3\n", "must be a string"),
+        ] {
+            std::fs::write(
+                &f,
+                format!("[[host]]\nhost = \"github.com\"\ntoken_env = \"X\"\n{extra}"),
+            )
+            .expect("write");
+            let t = err_text(&from_args(&a).expect_err(extra));
+            assert!(t.contains(want), "{extra}: {t}");
+        }
     }
 
     #[test]

@@ -279,6 +279,59 @@ pub fn parse_maps(specs: &[String]) -> Result<Vec<PrefixMap>, ConfigError> {
         .collect()
 }
 
+/// Whether and how service credentials are probed (docs/remote-probe.md), and how the
+/// probe and the token watch reach the source hosts.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeRequest {
+    /// Probe the rows that get service credentials (`plan --probe`; `apply` unless
+    /// `--no-probe`).
+    pub enabled: bool,
+    /// `--no-probe-host`: source hosts this machine cannot reach (normalized). Neither probed
+    /// nor asked about their token.
+    pub skip_hosts: Vec<String>,
+    /// TLS and proxy settings for the probe and the token watch; `None`: `--ca-cert` and the
+    /// environment's `HTTPS_PROXY`/`NO_PROXY`, as for the API (the demo passes its stand-in's).
+    pub http: Option<crate::probe::HttpSettings>,
+}
+
+impl ProbeRequest {
+    /// Probing on or off, every source host reached as the environment says.
+    pub fn enabled(enabled: bool) -> ProbeRequest {
+        ProbeRequest { enabled, ..ProbeRequest::default() }
+    }
+
+    fn from_args(
+        enabled: bool,
+        skip: &[String],
+        creds: &Credentials,
+    ) -> Result<ProbeRequest, ConfigError> {
+        let mut skip_hosts = Vec::new();
+        for raw in skip {
+            let host = crate::rewrite::normalize_host(raw.trim()).map_err(|e| {
+                ConfigError::invalid(format!(
+                    "--no-probe-host {}: {e}",
+                    redact::sanitize_for_terminal(raw)
+                ))
+            })?;
+            if creds.for_host(&host).is_none() {
+                return Err(ConfigError::invalid_hint(
+                    format!("--no-probe-host {host} is not a source host"),
+                    "name a host given with --source-host (or in the --credentials file)",
+                ));
+            }
+            if !skip_hosts.contains(&host) {
+                skip_hosts.push(host);
+            }
+        }
+        Ok(ProbeRequest { enabled, skip_hosts, http: None })
+    }
+
+    /// Whether `host` is probed (and its token watched).
+    pub fn reaches(&self, host: &str) -> bool {
+        !self.skip_hosts.iter().any(|h| h == host)
+    }
+}
+
 /// `glmirror plan`.
 #[derive(Debug)]
 pub struct PlanRequest {
@@ -288,15 +341,20 @@ pub struct PlanRequest {
     pub rules: RuleRequest,
     /// Where the plan goes (`-`: stdout).
     pub out: PathBuf,
+    /// `--probe`, `--no-probe-host`.
+    pub probe: ProbeRequest,
 }
 
 impl PlanRequest {
     /// From `glmirror plan`'s arguments.
     pub fn from_args(args: &PlanArgs) -> Result<PlanRequest, ConfigError> {
+        let rules = RuleRequest::from_args(&args.rules)?;
+        let probe = ProbeRequest::from_args(args.probe, &args.no_probe_hosts, &rules.credentials)?;
         Ok(PlanRequest {
             scope: Scope::from_args(&args.scope),
-            rules: RuleRequest::from_args(&args.rules)?,
+            rules,
             out: args.out.clone(),
+            probe,
         })
     }
 }
@@ -324,6 +382,12 @@ pub struct ApplyRequest {
     pub accept_edited_urls: bool,
     /// Where the per-plan run locks live (see [`lock_dir`]).
     pub lock_dir: PathBuf,
+    /// Probe before each service-credential write (default on; `--no-probe`,
+    /// `--no-probe-host`).
+    pub probe: ProbeRequest,
+    /// `--allow-expiring-token`: a service token within 7 days of expiry warns instead of
+    /// refusing.
+    pub allow_expiring_token: bool,
 }
 
 /// The per-user directory for `apply`'s run locks: `$XDG_RUNTIME_DIR/glmirror` when that is
@@ -360,8 +424,12 @@ fn user_id() -> Option<String> {
 impl ApplyRequest {
     /// From `glmirror apply`'s arguments.
     pub fn from_args(args: &ApplyArgs) -> Result<ApplyRequest, ConfigError> {
+        let credentials = credentials::from_args(&args.credentials)?;
+        let probe = ProbeRequest::from_args(!args.no_probe, &args.no_probe_hosts, &credentials)?;
         Ok(ApplyRequest {
-            credentials: credentials::from_args(&args.credentials)?,
+            credentials,
+            probe,
+            allow_expiring_token: args.allow_expiring_token,
             ..ApplyRequest::for_plan(args.plan.clone(), Credentials::default())
         }
         .with_paths(args.journal.clone(), args.report.clone())
@@ -382,6 +450,8 @@ impl ApplyRequest {
             verify_timeout: Duration::from_secs(300),
             accept_edited_urls: false,
             lock_dir: lock_dir(),
+            probe: ProbeRequest::enabled(true),
+            allow_expiring_token: false,
         }
     }
 
@@ -416,12 +486,18 @@ pub struct StatusRequest {
     pub scope: Scope,
     /// Output format on stdout.
     pub format: StatusFormat,
+    /// Service credentials, for the token watch only.
+    pub credentials: Credentials,
 }
 
 impl StatusRequest {
     /// From `glmirror status`'s arguments.
-    pub fn from_args(args: &StatusArgs) -> StatusRequest {
-        StatusRequest { scope: Scope::from_args(&args.scope), format: args.format }
+    pub fn from_args(args: &StatusArgs) -> Result<StatusRequest, ConfigError> {
+        Ok(StatusRequest {
+            scope: Scope::from_args(&args.scope),
+            format: args.format,
+            credentials: credentials::from_args(&args.credentials)?,
+        })
     }
 }
 

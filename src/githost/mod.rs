@@ -15,6 +15,7 @@
 //! Used by the tests and by `demo`; it needs `git` on `PATH` ([`find_git`]). Tokens it is
 //! given are test values, kept as `SecretString`s; its logs hold no credentials.
 
+pub mod fixture;
 mod proxy;
 mod repos;
 pub mod scenario;
@@ -176,6 +177,10 @@ pub struct RepoSpec {
     pub read: Vec<String>,
     /// Accounts that may read and write.
     pub write: Vec<String>,
+    /// Store it in this shared repository (one per name and host, created once), so many
+    /// repositories cost one `git init`; `None`: its own. Specs sharing one must have the
+    /// same content.
+    pub shared: Option<String>,
 }
 
 impl RepoSpec {
@@ -187,6 +192,21 @@ impl RepoSpec {
             public: false,
             read: Vec::new(),
             write: Vec::new(),
+            shared: None,
+        }
+    }
+
+    /// Store it in the shared repository `name` (see [`RepoSpec::shared`]).
+    pub fn shared_as(mut self, name: &str) -> Self {
+        self.shared = Some(name.to_owned());
+        self
+    }
+
+    /// The directory (under its host's) that holds it.
+    fn backing(&self) -> String {
+        match &self.shared {
+            Some(name) => format!("__shared__/{}.git", backing_dir(name).replace('/', "_")),
+            None => backing_dir(&self.path),
         }
     }
 

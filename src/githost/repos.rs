@@ -70,11 +70,13 @@ pub(super) fn create_all(
             source,
         })?;
         for repo in &host.repos {
-            let rel = backing_dir(&repo.path);
-            if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+            if backing_dir(&repo.path).split('/').any(|s| s.is_empty() || s == "." || s == "..") {
                 return Err(GitHostError::Spec(format!("bad repository path {:?}", repo.path)));
             }
-            let dir = host_dir.join(&rel);
+            let dir = host_dir.join(repo.backing());
+            if repo.shared.is_some() && dir.exists() {
+                continue; // a shared repository is made once
+            }
             let what = format!("{}/{}", host.name, repo.path);
             match &repo.content {
                 RepoContent::Moved { .. } | RepoContent::LoginPage => continue,

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::{
     AccountSpec, AuthSeen, HostRt, HostStyle, RepoContent, RepoSpec, RequestRecord, Scripted,
-    Shared, TokenState, backing_dir,
+    Shared, TokenState,
 };
 use crate::rewrite::Direction;
 
@@ -457,7 +457,7 @@ fn decide(host: &mut HostRt, req: &Req, now: Duration) -> Decision {
     let Some(repo) = repo else {
         return Decision::Answer(reply(404, None, ""));
     };
-    let backing = backing_dir(&repo.path);
+    let backing = repo.backing();
     match repo.content {
         RepoContent::Dumb => Decision::Static { backing, rest },
         _ => Decision::Cgi { backing, rest, remote_user: user, v2: host.spec.v2 },

@@ -1,8 +1,10 @@
 //! Reading the instance: pre-flight checks, the projects in scope, and each mirror's live
 //! state, turned into plan facts ([`facts`]). Shared by `plan`, `status` and `apply`'s re-reads;
-//! never writes to GitLab. [`walk`] streams a whole plan's rows in order.
+//! never writes to GitLab. [`walk`] streams a whole plan's rows in order; [`probe`] proves
+//! rows' service credentials against their source hosts and watches the service tokens.
 
 pub mod facts;
+pub mod probe;
 pub mod walk;
 
 use std::collections::{HashMap, HashSet};
@@ -35,6 +37,11 @@ pub struct Preflight {
     pub mirror_available: Option<bool>,
     /// Things worth telling the user before the run.
     pub warnings: Vec<String>,
+    /// The API token's `expires_at` (`YYYY-MM-DD`), when GitLab described the token.
+    pub token_expires_at: Option<String>,
+    /// GitLab described the token (`/personal_access_tokens/self`); without that its expiry
+    /// is unknown.
+    pub token_described: bool,
 }
 
 impl Preflight {
@@ -58,17 +65,13 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
     let mut warnings = Vec::new();
     let token = client.token_self().await?;
     let scopes = token.as_ref().map(|t| t.scopes.clone());
-    if let Some(t) = &token {
-        if t.revoked {
-            return Err(AppError::fatal_hint(
-                "the GitLab token is not active (revoked or expired)",
-                "create a new token with the `api` scope and set GITLAB_TOKEN",
-            ));
-        }
-        if let Some(expires) = t.expires_at.as_deref().filter(|e| expires_soon(e)) {
-            warnings.push(format!("the GitLab token expires on {expires}"));
-        }
+    if token.as_ref().is_some_and(|t| t.revoked) {
+        return Err(AppError::fatal_hint(
+            "the GitLab token is not active (revoked or expired)",
+            "create a new token with the `api` scope and set GITLAB_TOKEN",
+        ));
     }
+    let token_expires_at = token.as_ref().and_then(|t| t.expires_at.clone());
     let metadata = client.metadata().await?;
     let version = metadata.parsed_version().ok_or_else(|| {
         AppError::fatal(format!(
@@ -90,8 +93,17 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
     } else {
         (None, None)
     };
-    let pre =
-        Preflight { version, user, is_admin, scopes, silent_mode, mirror_available, warnings };
+    let pre = Preflight {
+        version,
+        user,
+        is_admin,
+        scopes,
+        silent_mode,
+        mirror_available,
+        warnings,
+        token_described: token.is_some(),
+        token_expires_at,
+    };
     let needed = if write { "api" } else { "read_api" };
     if !(pre.has_scope("api") || (!write && pre.has_scope("read_api"))) {
         return Err(AppError::fatal_hint(
@@ -102,14 +114,6 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
         ));
     }
     Ok(pre)
-}
-
-/// Whether a token expiry date (`YYYY-MM-DD`) is within the next 14 days.
-fn expires_soon(date: &str) -> bool {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(date.get(..10).unwrap_or(date), &format)
-        .map(|d| d - time::OffsetDateTime::now_utc().date() <= time::Duration::days(14))
-        .unwrap_or(false)
 }
 
 /// One project's mirror as read from GitLab.

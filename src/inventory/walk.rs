@@ -1,12 +1,14 @@
 //! Walking the instance for `plan`: every project in scope is read, its mirrors are turned into
 //! plan rows by the row policy ([`crate::plan::decide`]) and handed on in plan order, so
-//! memory does not grow with the size of the instance.
+//! memory does not grow with the size of the instance. With `plan --probe`, the rows that
+//! would get service credentials are probed and decided again with the finding.
 
 use futures::TryStreamExt;
 
 use crate::config::Scope;
 use crate::error::AppError;
 use crate::gitlab::{GitLabClient, GitLabError, Project};
+use crate::inventory::probe::RowProber;
 use crate::inventory::{self, Preflight, ReadContext, facts};
 use crate::plan::{
     self, CallerRights, MirrorType, PlanContext, PlanRow, TargetRole, TargetUser, WantedUser,
@@ -33,6 +35,10 @@ impl From<GitLabError> for StreamError {
 /// For the whole instance, projects arrive in id order (keyset pagination), so rows are
 /// passed on as soon as their project is read, in order, and nothing accumulates. For
 /// `--group`/`--project` scopes the rows are sorted first (such scopes are small).
+///
+/// With `probe`, each project's rows that would get service credentials are probed once
+/// their project is read (the GitLab request slot is given back first: probes have their
+/// own limits, per host and overall) and decided again with what the probe found.
 #[allow(clippy::too_many_arguments)]
 pub async fn stream_rows(
     client: &GitLabClient,
@@ -41,6 +47,7 @@ pub async fn stream_rows(
     ctx: &PlanContext,
     reads: &ReadContext,
     concurrency: u16,
+    probe: Option<&RowProber>,
     progress: &indicatif::ProgressBar,
     mut sink: impl FnMut(PlanRow) -> std::io::Result<()>,
 ) -> Result<u64, StreamError> {
@@ -49,22 +56,33 @@ pub async fn stream_rows(
     // line blocking) without leaving request slots idle.
     let permits = &tokio::sync::Semaphore::new(usize::from(concurrency));
     let read = |p: Project| async move {
-        let _permit = permits.acquire().await.expect("the semaphore is never closed");
         let id = p.id;
-        let mirrors = inventory::read_project(client, reads, p, scope.mirrors).await?;
-        let facts: Vec<_> = mirrors.iter().map(facts::facts_of).collect();
-        let build = |role| facts.iter().map(|f| plan::build_row(f, ctx, role)).collect::<Vec<_>>();
-        let mut rows = build(TargetRole::NotChecked);
-        // The target mirror user's role, read at most once per project and only when a pull
-        // row of it would be written.
-        if let Some(user_id) = ctx.target_user.check_role
-            && rows.iter().any(|r| r.mirror_type == MirrorType::Pull && r.action == Action::Update)
-        {
-            let role =
-                TargetRole::from_access_level(client.project_member_access(id, user_id).await?);
-            if role != TargetRole::Allowed {
-                rows = build(role);
+        let (facts, role, mut rows) = {
+            let _permit = permits.acquire().await.expect("the semaphore is never closed");
+            let mirrors = inventory::read_project(client, reads, p, scope.mirrors).await?;
+            let facts: Vec<_> = mirrors.iter().map(facts::facts_of).collect();
+            let build = |role| {
+                facts.iter().map(|f| plan::build_row(f, ctx, role, None)).collect::<Vec<_>>()
+            };
+            let mut role = TargetRole::NotChecked;
+            let mut rows = build(role);
+            // The target mirror user's role, read at most once per project and only when a
+            // pull row of it would be written.
+            if let Some(user_id) = ctx.target_user.check_role
+                && rows
+                    .iter()
+                    .any(|r| r.mirror_type == MirrorType::Pull && r.action == Action::Update)
+            {
+                role =
+                    TargetRole::from_access_level(client.project_member_access(id, user_id).await?);
+                if role != TargetRole::Allowed {
+                    rows = build(role);
+                }
             }
+            (facts, role, rows)
+        };
+        if let Some(prober) = probe {
+            probe_rows(prober, &facts, ctx, role, &mut rows).await;
         }
         plan::sort_rows(&mut rows);
         Ok::<_, GitLabError>((id, rows))
@@ -98,6 +116,26 @@ pub async fn stream_rows(
         all.into_iter().try_for_each(&mut sink).map_err(StreamError::Write)?;
     }
     Ok(scanned)
+}
+
+/// Probe the rows (built from `facts`, in the same order) that would get service
+/// credentials, and decide each of them again with its finding.
+async fn probe_rows(
+    prober: &RowProber,
+    facts: &[plan::MirrorFacts],
+    ctx: &PlanContext,
+    role: TargetRole,
+    rows: &mut [PlanRow],
+) {
+    let probes =
+        rows.iter().enumerate().filter(|(_, r)| plan::gets_service_credentials(r)).map(
+            |(i, r)| async move { (i, prober.probe_row(&r.new_url, r.mirror_type.into()).await) },
+        );
+    for (i, finding) in futures::future::join_all(probes).await {
+        if let Some(finding) = finding {
+            rows[i] = plan::build_row(&facts[i], ctx, role, Some(&finding));
+        }
+    }
 }
 
 /// Look up `--mirror-user` and decide who pull mirrors will run as, and whether apply can

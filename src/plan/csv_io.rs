@@ -21,11 +21,13 @@ use std::str::FromStr;
 use crate::plan::fingerprint::{SealKey, check_observed_cell, planned_action};
 use crate::plan::row::{CurrentAuth, MirrorType, PlanRow, RowKey};
 use crate::plan::{Diagnosis, sort_rows};
+use crate::probe::ProbeCode;
 use crate::redact::{Authority, MASK, sanitize_for_terminal, split_authority};
 use crate::rewrite::{Action, Fix, NewAuth};
 
-/// The plan's columns, in file order (SPEC.md §4).
-pub const PLAN_COLUMNS: [&str; 19] = [
+/// The plan's columns, in file order (SPEC.md §4). Reading also accepts the header without
+/// the last column, `probe` ([`PLAN_COLUMNS_WITHOUT_PROBE`]): plans written before it existed.
+pub const PLAN_COLUMNS: [&str; 20] = [
     "project_id",
     "project_path",
     "web_url",
@@ -45,7 +47,11 @@ pub const PLAN_COLUMNS: [&str; 19] = [
     "fixes",
     "reason",
     "observed",
+    "probe",
 ];
+
+/// How many columns a plan written before the `probe` column has.
+pub const PLAN_COLUMNS_WITHOUT_PROBE: usize = 19;
 
 /// A plan file that cannot be used: where and why. Displayed as `FILE:LINE: message`
 /// (`FILE: message` when it concerns the whole file, line 0).
@@ -95,7 +101,7 @@ pub(crate) fn unguard(cell: &str) -> &str {
 }
 
 /// The cells of a row in [`PLAN_COLUMNS`] order (unguarded).
-pub(crate) fn plan_cells(row: &PlanRow) -> [String; 19] {
+pub(crate) fn plan_cells(row: &PlanRow) -> [String; 20] {
     [
         row.project_id.to_string(),
         row.project_path.clone(),
@@ -116,6 +122,7 @@ pub(crate) fn plan_cells(row: &PlanRow) -> [String; 19] {
         Fix::join(&row.fixes),
         row.reason.clone(),
         row.observed.clone(),
+        row.probe.map(|p| p.code().to_owned()).unwrap_or_default(),
     ]
 }
 
@@ -356,7 +363,7 @@ pub fn parse_plan_lines(bytes: &[u8], file: &str) -> Result<Vec<(usize, PlanRow)
     let mut lines = LineCursor::new(text);
     let header = next_record(&mut records, &mut lines, &errors)?
         .ok_or_else(|| errors.at(1, "the plan has no header row"))?;
-    check_header(&header.0, header.1, &errors)?;
+    let columns = check_header(&header.0, header.1, &errors)?;
 
     let mut rows = Vec::new();
     let mut seen: HashMap<RowKey, usize> = HashMap::new();
@@ -365,7 +372,7 @@ pub fn parse_plan_lines(bytes: &[u8], file: &str) -> Result<Vec<(usize, PlanRow)
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let row = parse_row(&record, line, &errors)?;
+        let row = parse_row(&record, columns, line, &errors)?;
         if let Some(first) = seen.insert(row.key(), line) {
             let mirror = match row.mirror_id {
                 Some(id) => format!("push mirror {id}"),
@@ -486,17 +493,24 @@ fn physical_line(text: &str, offset: u64) -> usize {
     line
 }
 
+/// Check the header; returns how many columns the plan has (with or without `probe`).
 fn check_header(
     header: &csv::StringRecord,
     line: usize,
     errors: &Errors<'_>,
-) -> Result<(), PlanError> {
+) -> Result<usize, PlanError> {
     let found: Vec<&str> = header.iter().map(str::trim).collect();
-    if found == PLAN_COLUMNS {
-        return Ok(());
+    if found == PLAN_COLUMNS || found == PLAN_COLUMNS[..PLAN_COLUMNS_WITHOUT_PROBE] {
+        return Ok(found.len());
     }
-    let hint = "keep the header row exactly as `glmirror plan` wrote it: the 19 columns from \
-                project_id to observed, in that order";
+    // A plan without the optional last column is compared with the columns before it.
+    let expected: &[&str] = if found.contains(&"probe") {
+        &PLAN_COLUMNS
+    } else {
+        &PLAN_COLUMNS[..PLAN_COLUMNS_WITHOUT_PROBE]
+    };
+    let hint = "keep the header row exactly as `glmirror plan` wrote it: the columns from \
+                project_id to observed (and probe, when present), in that order";
     let all_known = found.iter().all(|c| PLAN_COLUMNS.contains(c));
     for (i, name) in found.iter().enumerate() {
         if all_known && found[..i].contains(name) {
@@ -507,13 +521,13 @@ fn check_header(
             ));
         }
     }
-    let missing: Vec<&str> = PLAN_COLUMNS.iter().copied().filter(|c| !found.contains(c)).collect();
+    let missing: Vec<&str> = expected.iter().copied().filter(|c| !found.contains(c)).collect();
     let extra: Vec<String> =
         found.iter().filter(|c| !PLAN_COLUMNS.contains(c)).map(|c| excerpt(c)).collect();
     let message = if missing.is_empty() && extra.is_empty() {
         let (pos, (got, want)) = found
             .iter()
-            .zip(PLAN_COLUMNS)
+            .zip(expected.iter().copied())
             .enumerate()
             .find(|(_, (got, want))| *got != want)
             .expect("same set of distinct names in another order differs somewhere");
@@ -602,13 +616,14 @@ pub(crate) fn has_credentials(url: &str) -> bool {
 
 fn parse_row(
     record: &csv::StringRecord,
+    columns: usize,
     line: usize,
     errors: &Errors<'_>,
 ) -> Result<PlanRow, PlanError> {
-    if record.len() != PLAN_COLUMNS.len() {
+    if record.len() != columns {
         return Err(errors.hint(
             line,
-            format!("expected {} fields, found {}", PLAN_COLUMNS.len(), record.len()),
+            format!("expected {columns} fields, found {}", record.len()),
             "a cell holding a comma, quote or line break must be quoted (\"…\", quotes doubled)",
         ));
     }
@@ -679,6 +694,12 @@ fn parse_row(
         fixes,
         reason: cell("reason").to_owned(),
         observed: cell("observed").trim().to_owned(),
+        probe: if columns > PLAN_COLUMNS_WITHOUT_PROBE {
+            let codes: Vec<&str> = ProbeCode::ALL.iter().map(|c| c.code()).collect();
+            optional_code(cells[column_index("probe")], "probe", &codes, line, errors)?
+        } else {
+            None
+        },
     };
 
     // The seal over key, action and target cells; when it breaks, a specific complaint about
@@ -861,6 +882,41 @@ mod tests {
     }
 
     #[test]
+    fn the_probe_column_is_optional_on_reading() {
+        let mut rows = sample_plan();
+        rows[0].probe = Some(ProbeCode::NoAccessOrMissing);
+        rows[2].probe = Some(ProbeCode::Ok);
+        let text = write_to_string(&rows);
+        assert!(text.lines().next().unwrap().ends_with(",observed,probe"));
+        let back = parse_plan(text.as_bytes(), "p").unwrap();
+        sort_rows(&mut rows);
+        assert_eq!(back, rows);
+        // A plan written before the column existed: 19 columns, every probe cell empty.
+        let legacy: String = write_to_string(&sample_plan())
+            .lines()
+            .map(|l| {
+                let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(l.as_bytes());
+                let rec = r.records().next().unwrap().unwrap();
+                let mut w = csv_writer(Vec::new());
+                w.write_record(rec.iter().take(PLAN_COLUMNS_WITHOUT_PROBE)).unwrap();
+                String::from_utf8(w.into_inner().unwrap()).unwrap()
+            })
+            .collect();
+        assert!(legacy.lines().next().unwrap().ends_with(",reason,observed"));
+        let back = parse_plan(legacy.as_bytes(), "p").unwrap();
+        assert_eq!(back.len(), 5);
+        assert!(back.iter().all(|r| r.probe.is_none()));
+        // Each record must have as many fields as the header.
+        let mixed = legacy + write_to_string(&rows).lines().nth(1).unwrap();
+        let err = parse_plan(mixed.as_bytes(), "p").unwrap_err();
+        assert!(err.message.contains("expected 19 fields, found 20"), "{err}");
+        // An unknown code is refused like any other.
+        let bad = write_to_string(&rows).replacen(",no-access-or-missing", ",maybe", 1);
+        let err = parse_plan(bad.as_bytes(), "p").unwrap_err();
+        assert!(err.message.contains("unknown probe `maybe`"), "{err}");
+    }
+
+    #[test]
     fn formula_guard_on_write_and_read() {
         for (cell, written) in [
             ("=1+2", "'=1+2"),
@@ -895,7 +951,7 @@ mod tests {
         let text = write_to_string(&sample_plan());
         let mut lines: Vec<&str> = text.lines().collect();
         lines[1..].reverse();
-        let crlf = format!("\u{feff}{}\r\n,,,,,,,,,,,,,,,,,,\r\n", lines.join("\r\n"));
+        let crlf = format!("\u{feff}{}\r\n,,,,,,,,,,,,,,,,,,,\r\n", lines.join("\r\n"));
         let rows = parse_plan(crlf.as_bytes(), "plan.csv").unwrap();
         assert_eq!(rows.len(), 5);
         assert_eq!(
@@ -981,7 +1037,7 @@ mod tests {
                 "wrong field count",
                 edit(3, ",update,", ",update,extra,"),
                 4,
-                "expected 19 fields, found 20",
+                "expected 20 fields, found 21",
             ),
             (
                 "bad project id",

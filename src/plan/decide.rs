@@ -7,8 +7,10 @@ use time::OffsetDateTime;
 
 use crate::plan::facts::{MirrorFacts, MirrorKind};
 use crate::plan::fingerprint::{self, SealKey};
+use crate::plan::probe::ProbeFinding;
 use crate::plan::row::{CurrentAuth, MirrorType, PlanRow, normalize_last_error};
 use crate::plan::{Diagnosis, MirrorUserState};
+use crate::probe::{ProbeClass, ProbeCode};
 use crate::rewrite::{self, Action, Fix, MirrorInput, NewAuth, Rules};
 
 /// Everything row decisions depend on, fixed for one run.
@@ -147,8 +149,15 @@ fn role_name(level: Option<u32>) -> &'static str {
 }
 
 /// Build one plan row from a mirror's facts. `role`: the target mirror user's role in the
-/// project, if it was checked.
-pub fn build_row(facts: &MirrorFacts, ctx: &PlanContext, role: TargetRole) -> PlanRow {
+/// project, if it was checked; `probe`: what probing the row's `new_url` with its service
+/// credentials found (`plan --probe`; only rows that would get service credentials are
+/// probed, see [`gets_service_credentials`]).
+pub fn build_row(
+    facts: &MirrorFacts,
+    ctx: &PlanContext,
+    role: TargetRole,
+    probe: Option<&ProbeFinding>,
+) -> PlanRow {
     let project = &facts.project;
     let mirror_type = facts.mirror_type();
     let current_auth = CurrentAuth::from_masked_url(&facts.url);
@@ -180,8 +189,9 @@ pub fn build_row(facts: &MirrorFacts, ctx: &PlanContext, role: TargetRole) -> Pl
         fixes: Vec::new(),
         reason: String::new(),
         observed: String::new(),
+        probe: None,
     };
-    decide(&mut row, facts, ctx, role);
+    decide(&mut row, facts, ctx, role, probe);
     row.observed = fingerprint::observed_cell(SealKey::of(&row), row.action, &facts.observed());
     row
 }
@@ -230,9 +240,21 @@ fn cured(d: Diagnosis, row: &PlanRow) -> bool {
     }
 }
 
+/// Whether a row as built would be written with the service credentials: the rows
+/// `plan --probe` probes.
+pub fn gets_service_credentials(row: &PlanRow) -> bool {
+    row.action == Action::Update && row.new_auth == Some(NewAuth::Service)
+}
+
 /// Fill action, new_* columns, fixes and reason (the rules are in docs/plan-format.md,
-/// "Which mirrors are moved").
-fn decide(row: &mut PlanRow, facts: &MirrorFacts, ctx: &PlanContext, role: TargetRole) {
+/// "Which mirrors are moved", and, for `probe`, docs/remote-probe.md).
+fn decide(
+    row: &mut PlanRow,
+    facts: &MirrorFacts,
+    ctx: &PlanContext,
+    role: TargetRole,
+    probe: Option<&ProbeFinding>,
+) {
     let skip = |row: &mut PlanRow, reason: String| {
         row.action = Action::Skip;
         row.reason = reason;
@@ -313,6 +335,23 @@ fn decide(row: &mut PlanRow, facts: &MirrorFacts, ctx: &PlanContext, role: Targe
             ),
         );
     }
+    // The probe's credential verdicts keep the service credentials off the row: only the
+    // mirror user may still move (with --mirror-user, or away from a blocked user).
+    let service = rw.new_auth == Some(NewAuth::Service);
+    if service {
+        row.probe = probe.map(|p| p.code);
+    }
+    if let Some(f) = probe.filter(|f| service && f.code.class() == ProbeClass::CredentialVerdict) {
+        if move_user {
+            mirror_user_only(row, facts, ctx, role);
+            row.reason = format!("{} {}", f.not_moved(), row.reason);
+            return;
+        }
+        return manual(
+            row,
+            format!("{} Once that is fixed, plan again to move this mirror.", f.not_moved()),
+        );
+    }
     row.action = Action::Update;
     row.new_url = rw.new_url.unwrap_or_default();
     row.new_auth = rw.new_auth;
@@ -330,9 +369,46 @@ fn decide(row: &mut PlanRow, facts: &MirrorFacts, ctx: &PlanContext, role: Targe
             row.reason.push_str(&format!(" The mirror user becomes {}.", target.username));
         }
     }
+    if let Some(f) = probe.filter(|_| service) {
+        probe_feeds_the_row(row, f);
+    }
     row.fixes.sort();
     row.fixes.dedup();
     still_to_do(row);
+}
+
+/// What a probe that is not a credential verdict does to a service row: `dumb-http` and
+/// `redirect` feed the diagnosis (the row is still moved, §3.1's rules), a same-origin
+/// redirect to the URL plus `.git` is the `add-dot-git` fix, and a probe without a verdict
+/// leaves the row as planned, unproven.
+fn probe_feeds_the_row(row: &mut PlanRow, f: &ProbeFinding) {
+    let said = f.reason.trim_end_matches('.');
+    match f.code {
+        ProbeCode::DumbHttp => {
+            row.diagnosis = Some(Diagnosis::DumbHttp);
+            row.reason.push_str(&format!(" The probe found dumb HTTP: {said}."));
+        }
+        ProbeCode::Redirect => match f.suggested_url.as_deref().filter(|_| f.adds_dot_git) {
+            Some(url) => {
+                row.new_url = url.to_owned();
+                row.fixes.push(Fix::AddDotGit);
+                row.reason.push_str(&format!(
+                    " The probe was redirected to the URL with `.git`, which GitLab would not \
+                     follow: new_url is {url}."
+                ));
+            }
+            None => {
+                row.diagnosis = Some(Diagnosis::Http301);
+                row.reason.push_str(&format!(" The probe was redirected: {said}."));
+            }
+        },
+        code => match code.class() {
+            ProbeClass::NoVerdict | ProbeClass::NotProbed => row
+                .reason
+                .push_str(&format!(" Not proven: the probe got {code} ({}): {said}.", f.answer())),
+            ProbeClass::Proven | ProbeClass::Diagnosis | ProbeClass::CredentialVerdict => {}
+        },
+    }
 }
 
 /// Why the write of a pull row cannot make the planned user its mirror user, if it cannot.
@@ -544,7 +620,7 @@ mod tests {
                                     "{case}: the table reaches the code"
                                 );
                             }
-                            let row = build_row(&f, &ctx, TargetRole::NotChecked);
+                            let row = build_row(&f, &ctx, TargetRole::NotChecked, None);
                             check_row(&row, &f, &ctx, source, push, state, &case);
                             checked += 1;
                         }
@@ -663,7 +739,7 @@ mod tests {
 
     #[test]
     fn a_source_host_pull_mirror_gets_service_credentials_and_the_target_user() {
-        let row = build_row(&pull_facts(), &ctx(), TargetRole::Allowed);
+        let row = build_row(&pull_facts(), &ctx(), TargetRole::Allowed, None);
         assert_eq!(row.action, Action::Update, "{}", row.reason);
         assert_eq!(row.new_auth, Some(NewAuth::Service));
         assert_eq!(row.new_url, "https://github.com/acme/api.git");
@@ -675,7 +751,7 @@ mod tests {
     #[test]
     fn a_target_below_maintainer_keeps_pull_rows_manual() {
         for level in [None, Some(10), Some(20), Some(30)] {
-            let row = build_row(&pull_facts(), &ctx(), TargetRole::from_access_level(level));
+            let row = build_row(&pull_facts(), &ctx(), TargetRole::from_access_level(level), None);
             assert_eq!(row.action, Action::Manual, "{level:?}");
             assert!(
                 row.reason.contains("not allowed to push code to all branches"),
@@ -688,13 +764,13 @@ mod tests {
         assert_eq!(TargetRole::from_access_level(Some(50)), TargetRole::Allowed);
         // Push rows are written by the caller: the target's role does not matter.
         let push = push_facts("https://*****:*****@github.com/acme/api.git");
-        let row = build_row(&push, &ctx(), TargetRole::Below(Some(30)));
+        let row = build_row(&push, &ctx(), TargetRole::Below(Some(30)), None);
         assert_eq!(row.action, Action::Update);
         // A blocked target (no sudo, not admin, …) keeps mirror-user-only rows manual too.
         let mut c = ctx();
         c.target_user.blocked_reason = Some("needs sudo".into());
         let f = MirrorFacts { url: "https://git.example.org/a/b.git".into(), ..pull_facts() };
-        let row = build_row(&f, &c, TargetRole::NotChecked);
+        let row = build_row(&f, &c, TargetRole::NotChecked, None);
         assert_eq!(row.action, Action::Manual);
         assert!(row.reason.contains("needs sudo"), "{}", row.reason);
     }
@@ -710,7 +786,7 @@ mod tests {
         ];
         for (url, want) in cases {
             let f = MirrorFacts { url: url.into(), ..pull_facts() };
-            let row = build_row(&f, &ctx(), TargetRole::Allowed);
+            let row = build_row(&f, &ctx(), TargetRole::Allowed, None);
             assert_eq!(row.action, Action::Update, "{url}: {}", row.reason);
             assert!(row.is_mirror_user_only(), "{url}");
             assert_eq!(row.new_url, want, "{url}");
@@ -723,16 +799,16 @@ mod tests {
             user_name: "svc".into(),
             ..pull_facts()
         };
-        assert_eq!(build_row(&f, &ctx(), TargetRole::Allowed).action, Action::Skip);
+        assert_eq!(build_row(&f, &ctx(), TargetRole::Allowed, None).action, Action::Skip);
         // Without --mirror-user an active user stays; a blocked or deleted one goes to the caller.
         let f = MirrorFacts { url: "https://git.example.org/a/b.git".into(), ..pull_facts() };
         assert_eq!(
-            build_row(&f, &ctx_for("root", false), TargetRole::NotChecked).action,
+            build_row(&f, &ctx_for("root", false), TargetRole::NotChecked, None).action,
             Action::Skip
         );
         for state in [MirrorUserState::Blocked, MirrorUserState::Deleted] {
             let f = MirrorFacts { user_state: state, user_name: String::new(), ..f.clone() };
-            let row = build_row(&f, &ctx_for("root", false), TargetRole::NotChecked);
+            let row = build_row(&f, &ctx_for("root", false), TargetRole::NotChecked, None);
             assert!(row.is_mirror_user_only(), "{state:?}: {}", row.reason);
             assert_eq!(row.new_mirror_user, "root");
             assert_eq!(row.diagnosis, Some(Diagnosis::MirrorUserBlocked));
@@ -746,10 +822,10 @@ mod tests {
             url: "HTTPS://*****:*****@Git.Example.org/a/b.git".into(),
             ..pull_facts()
         };
-        let row = build_row(&f, &ctx(), TargetRole::Allowed);
+        let row = build_row(&f, &ctx(), TargetRole::Allowed, None);
         assert_eq!(row.action, Action::Manual, "{}", row.reason);
         let f = MirrorFacts { url: "https://git.example.org/a/../b.git".into(), ..pull_facts() };
-        assert_eq!(build_row(&f, &ctx(), TargetRole::Allowed).action, Action::Manual);
+        assert_eq!(build_row(&f, &ctx(), TargetRole::Allowed, None).action, Action::Manual);
     }
 
     #[test]
@@ -757,7 +833,7 @@ mod tests {
         let mut f = MirrorFacts { url: "git://github.com/acme/api.git".into(), ..pull_facts() };
         f.update_status = "failed".into();
         f.last_error = Some("fatal: remote error:\n  The unauthenticated git protocol on port 9418 is no longer supported.".into());
-        let row = build_row(&f, &ctx(), TargetRole::Allowed);
+        let row = build_row(&f, &ctx(), TargetRole::Allowed, None);
         assert_eq!(row.diagnosis, Some(Diagnosis::InvalidUrl));
         assert_eq!(row.action, Action::Update, "{}", row.reason);
         assert_eq!(row.new_url, "https://github.com/acme/api.git");
@@ -771,16 +847,132 @@ mod tests {
         f.flags.auth_method = Some("ssh_public_key".into());
         let mut c = ctx();
         c.rules.prefer_https = false;
-        let row = build_row(&f, &c, TargetRole::NotChecked);
+        let row = build_row(&f, &c, TargetRole::NotChecked, None);
         assert_ne!(row.action, Action::Update, "{}", row.reason);
         let f = push_facts("git@github.com:acme/api.git");
         let f = MirrorFacts {
             flags: MirrorFlags { auth_method: Some("ssh_public_key".into()), ..f.flags.clone() },
             ..f
         };
-        let row = build_row(&f, &c, TargetRole::NotChecked);
+        let row = build_row(&f, &c, TargetRole::NotChecked, None);
         assert_eq!(row.action, Action::Manual, "{}", row.reason);
         assert!(row.reason.contains("new key pair"), "{}", row.reason);
+    }
+
+    fn finding(code: ProbeCode) -> ProbeFinding {
+        let mut f = ProbeFinding::new(code, "github.com", &format!("the host's {code} answer"));
+        f.status = Some(404);
+        f
+    }
+
+    /// Every probe code × pull/push × with/without `--mirror-user`, on a source-host row
+    /// that would get the service credentials: what docs/remote-probe.md's table says.
+    #[test]
+    fn the_probe_table() {
+        let mut checked = 0;
+        for code in ProbeCode::ALL {
+            for push in [false, true] {
+                for requested in [true, false] {
+                    let c = if requested { ctx() } else { ctx_for("root", false) };
+                    let f = if push {
+                        push_facts("https://*****:*****@github.com/acme/api.git")
+                    } else {
+                        pull_facts()
+                    };
+                    let case = format!("{code} push={push} requested={requested}");
+                    let plain = build_row(&f, &c, TargetRole::Allowed, None);
+                    assert!(gets_service_credentials(&plain), "{case}: {}", plain.reason);
+                    assert_eq!(plain.probe, None);
+                    let row = build_row(&f, &c, TargetRole::Allowed, Some(&finding(code)));
+                    assert_eq!(row.probe, Some(code), "{case}: the probe cell");
+                    assert!(row.observed.starts_with("v1-"), "{case}");
+                    match code.class() {
+                        ProbeClass::CredentialVerdict => {
+                            assert!(!gets_service_credentials(&row), "{case}: {}", row.reason);
+                            assert!(
+                                row.reason.contains(&format!(
+                                    "not moved: probing with them got {code} (HTTP 404 from \
+                                     github.com): the host's {code} answer."
+                                )),
+                                "{case}: {}",
+                                row.reason
+                            );
+                            if !push && requested {
+                                assert!(row.is_mirror_user_only(), "{case}: {}", row.reason);
+                                assert_eq!(row.new_url, "https://github.com/acme/api.git");
+                                assert_eq!(row.new_mirror_user, "svc");
+                            } else {
+                                assert_eq!(row.action, Action::Manual, "{case}");
+                                assert!(row.new_url.is_empty() && row.new_auth.is_none());
+                                assert!(row.reason.contains("plan again"), "{case}");
+                            }
+                        }
+                        ProbeClass::Diagnosis => {
+                            assert_eq!(row.action, Action::Update, "{case}");
+                            assert_eq!(row.new_auth, Some(NewAuth::Service));
+                            let want = if code == ProbeCode::DumbHttp {
+                                Diagnosis::DumbHttp
+                            } else {
+                                Diagnosis::Http301
+                            };
+                            assert_eq!(row.diagnosis, Some(want), "{case}");
+                            assert!(row.reason.contains(want.advice()), "{case}: {}", row.reason);
+                        }
+                        ProbeClass::Proven | ProbeClass::NoVerdict | ProbeClass::NotProbed => {
+                            let same = |r: &PlanRow| {
+                                (r.action, r.new_url.clone(), r.new_auth, r.fixes.clone())
+                            };
+                            assert_eq!(same(&row), same(&plain), "{case}: as planned");
+                            assert_eq!(row.diagnosis, plain.diagnosis, "{case}");
+                            let unproven = code.class() != ProbeClass::Proven;
+                            assert_eq!(row.reason.contains("Not proven"), unproven, "{case}");
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, ProbeCode::ALL.len() * 4);
+    }
+
+    #[test]
+    fn a_redirect_to_the_url_plus_dot_git_is_the_add_dot_git_fix() {
+        let mut c = ctx();
+        c.rules.source_hosts =
+            vec![SourceHost { host: "dev.azure.com".into(), user: Some("svc".into()) }];
+        let f = MirrorFacts {
+            url: "https://*****:*****@dev.azure.com/acme/p/_git/repo".into(),
+            ..pull_facts()
+        };
+        let plain = build_row(&f, &c, TargetRole::Allowed, None);
+        assert_eq!(plain.new_url, "https://dev.azure.com/acme/p/_git/repo", "{}", plain.reason);
+        let mut found = finding(ProbeCode::Redirect);
+        found.status = Some(301);
+        found.adds_dot_git = true;
+        found.suggested_url = Some("https://dev.azure.com/acme/p/_git/repo.git".into());
+        let row = build_row(&f, &c, TargetRole::Allowed, Some(&found));
+        assert_eq!(row.new_url, "https://dev.azure.com/acme/p/_git/repo.git");
+        assert!(row.fixes.contains(&Fix::AddDotGit), "{:?}", row.fixes);
+        assert_eq!(row.diagnosis, None);
+        assert_eq!(row.probe, Some(ProbeCode::Redirect));
+        // Elsewhere (a renamed repository): diagnosis http-301, the Location in the reason.
+        found.adds_dot_git = false;
+        found.suggested_url = Some("https://dev.azure.com/acme/p/_git/renamed".into());
+        found.reason = "redirected to https://dev.azure.com/acme/p/_git/renamed".into();
+        let row = build_row(&f, &c, TargetRole::Allowed, Some(&found));
+        assert_eq!(row.new_url, plain.new_url);
+        assert_eq!(row.diagnosis, Some(Diagnosis::Http301));
+        assert!(row.reason.contains("_git/renamed"), "{}", row.reason);
+    }
+
+    #[test]
+    fn rows_without_service_credentials_are_not_touched_by_a_probe() {
+        // Not a source host: the row never gets service credentials; a finding is ignored.
+        let f = MirrorFacts { url: "https://git.example.org/a/b.git".into(), ..pull_facts() };
+        let row = build_row(&f, &ctx(), TargetRole::Allowed, Some(&finding(ProbeCode::NotFound)));
+        assert!(row.is_mirror_user_only(), "{}", row.reason);
+        assert_eq!(row.probe, None);
+        assert!(!row.reason.contains("not moved"), "{}", row.reason);
     }
 
     #[test]
@@ -791,6 +983,6 @@ mod tests {
             project: ProjectFacts { archived: true, ..pull_facts().project },
             ..pull_facts()
         };
-        assert_eq!(build_row(&f, &c, TargetRole::Allowed).action, Action::Update);
+        assert_eq!(build_row(&f, &c, TargetRole::Allowed, None).action, Action::Update);
     }
 }

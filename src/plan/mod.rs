@@ -11,12 +11,15 @@
 //! - [`fingerprint`](mod@fingerprint): the `observed` column and its seal.
 //! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
 //! - [`report`]: the report CSV (SPEC.md §7).
+//! - [`probe`](mod@probe): [`ProbeFinding`], what probing a row found, and what plan and
+//!   apply say about it.
 
 pub mod csv_io;
 pub mod decide;
 pub mod diagnose;
 pub mod facts;
 pub mod fingerprint;
+pub mod probe;
 pub mod report;
 pub mod row;
 pub mod summary;
@@ -26,8 +29,8 @@ pub use csv_io::{
     plan_instance_base, read_plan, write_plan, write_plan_file,
 };
 pub use decide::{
-    CallerRights, PlanContext, TargetRole, TargetUser, WantedUser, build_row, target_user,
-    without_credentials,
+    CallerRights, PlanContext, TargetRole, TargetUser, WantedUser, build_row,
+    gets_service_credentials, target_user, without_credentials,
 };
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
 pub use facts::{MirrorFacts, MirrorKind, ProjectFacts};
@@ -35,6 +38,7 @@ pub use fingerprint::{
     MirrorFlags, ObservedState, SEALED_COLUMNS, Seal, SealKey, check_observed_cell, fingerprint,
     legacy_observed_cell, observed_cell, observed_fingerprint, planned_action, read_seal,
 };
+pub use probe::ProbeFinding;
 pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};
 pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error, sort_rows};
 pub use summary::Summary;

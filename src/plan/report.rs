@@ -14,7 +14,7 @@ use crate::plan::row::{PlanRow, code_traits};
 use crate::rewrite::UnknownCode;
 
 /// The report's columns: the plan's, then the outcome columns.
-pub const REPORT_COLUMNS: [&str; 23] = [
+pub const REPORT_COLUMNS: [&str; 24] = [
     PLAN_COLUMNS[0],
     PLAN_COLUMNS[1],
     PLAN_COLUMNS[2],
@@ -34,6 +34,7 @@ pub const REPORT_COLUMNS: [&str; 23] = [
     PLAN_COLUMNS[16],
     PLAN_COLUMNS[17],
     PLAN_COLUMNS[18],
+    PLAN_COLUMNS[19],
     "outcome",
     "outcome_detail",
     "verified_status",
@@ -178,7 +179,7 @@ mod tests {
 
     #[test]
     fn report_has_plan_columns_then_outcome_columns() {
-        assert_eq!(&REPORT_COLUMNS[..19], &PLAN_COLUMNS[..]);
+        assert_eq!(&REPORT_COLUMNS[..20], &PLAN_COLUMNS[..]);
         let rows = vec![report_row(9, Outcome::Failed), report_row(2, Outcome::Applied)];
         let mut buf = Vec::new();
         write_report(&rows, &mut buf).unwrap();
@@ -189,12 +190,12 @@ mod tests {
         let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(records.len(), 2);
         assert_eq!(&records[0][0], "2", "sorted like the plan");
-        assert_eq!(&records[0][19], "applied");
-        assert_eq!(&records[1][19], "failed");
+        assert_eq!(&records[0][20], "applied");
+        assert_eq!(&records[1][20], "failed");
         // Formula guard and masking on the detail, RFC 3339 time on every row.
-        assert_eq!(&records[1][20], "'-HTTP 400: https://*****:*****@github.com/x rejected");
-        assert_eq!(&records[1][21], "");
-        assert_eq!(&records[1][22], "2026-11-27T13:05:09.5+01:00");
+        assert_eq!(&records[1][21], "'-HTTP 400: https://*****:*****@github.com/x rejected");
+        assert_eq!(&records[1][22], "");
+        assert_eq!(&records[1][23], "2026-11-27T13:05:09.5+01:00");
         assert!(!text.contains("CANARY"));
     }
 

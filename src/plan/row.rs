@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Diagnosis;
+use crate::probe::ProbeCode;
 use crate::rewrite::{Action, Fix, NewAuth, UnknownCode};
 
 /// Which way a mirror copies: GitLab pulls from the remote, or pushes to it.
@@ -188,6 +189,9 @@ pub struct PlanRow {
     pub reason: String,
     /// The `observed` cell: fingerprint plus seal (see `fingerprint`).
     pub observed: String,
+    /// With `plan --probe`: what git's smart-HTTP discovery answered for `new_url` with the
+    /// row's service credentials; `None` (an empty cell) when the row was not probed.
+    pub probe: Option<ProbeCode>,
 }
 
 impl PlanRow {
@@ -276,6 +280,7 @@ pub(crate) mod tests {
             fixes: Vec::new(),
             reason: "nothing to do".into(),
             observed: String::new(),
+            probe: None,
         }
     }
 

@@ -1,9 +1,11 @@
 //! Counts of a plan's rows for the summary `plan` prints: per action, diagnosis and fix, and
-//! who the mirrors will depend on after apply (the service credentials, the mirror user).
+//! who the mirrors will depend on after apply (the service credentials, the mirror user), and
+//! what `--probe` found.
 
 use std::collections::BTreeMap;
 
 use crate::plan::{MirrorType, PlanRow};
+use crate::probe::ProbeClass;
 use crate::rewrite::{Action, NewAuth};
 
 /// Counts for the summary.
@@ -29,6 +31,15 @@ pub struct Summary {
     pub running_as_target_after: usize,
     /// Rows that get the service credentials.
     pub service_after: usize,
+    /// Rows that get the service credentials, per source host (of `new_url`).
+    pub service_by_host: BTreeMap<String, usize>,
+    /// Probed rows per probe code.
+    pub probes: BTreeMap<&'static str, usize>,
+    /// Probed rows the probe gave no verdict on (`server-error` … `breaker`): as planned,
+    /// unproven.
+    pub unproven: usize,
+    /// Probed rows kept off the service credentials by a credential verdict.
+    pub kept_off: usize,
 }
 
 impl Summary {
@@ -46,7 +57,22 @@ impl Summary {
             let after = if update { row.new_mirror_user == self.target_user } else { now };
             self.running_as_target_after += usize::from(after);
         }
-        self.service_after += usize::from(update && row.new_auth == Some(NewAuth::Service));
+        let service = update && row.new_auth == Some(NewAuth::Service);
+        self.service_after += usize::from(service);
+        if service
+            && let Some(host) =
+                url::Url::parse(&row.new_url).ok().and_then(|u| u.host_str().map(str::to_owned))
+        {
+            *self.service_by_host.entry(host).or_default() += 1;
+        }
+        if let Some(code) = row.probe {
+            *self.probes.entry(code.code()).or_default() += 1;
+            match code.class() {
+                ProbeClass::NoVerdict | ProbeClass::NotProbed => self.unproven += 1,
+                ProbeClass::CredentialVerdict => self.kept_off += 1,
+                ProbeClass::Proven | ProbeClass::Diagnosis => {}
+            }
+        }
         match row.mirror_type {
             MirrorType::Pull => self.pull += 1,
             MirrorType::Push => self.push += 1,

@@ -395,18 +395,33 @@ fn date(at: OffsetDateTime) -> String {
     }
 }
 
-/// The verdict on one token for `mode`, with `mirrors` the number of mirrors that will
-/// depend on it. Pure.
+/// The verdict on one service token for `mode`, with `mirrors` the number of mirrors that
+/// will depend on it. Pure.
 pub fn verdict(
     state: &TokenState,
     mirrors: usize,
     now: OffsetDateTime,
     mode: WatchMode,
 ) -> TokenVerdict {
+    let subject = format!("the service token for {}", state.host);
+    verdict_about(&subject, Some(mirrors), state, now, mode)
+}
+
+/// The verdict on any token, named `subject` ("the GitLab API token"): [`verdict`] for a
+/// service token (`mirrors` given: the message counts them and points at the credentials
+/// file's `expires_at`), or for a token no mirror depends on (`mirrors` `None`). Pure.
+pub fn verdict_about(
+    subject: &str,
+    mirrors: Option<usize>,
+    state: &TokenState,
+    now: OffsetDateTime,
+    mode: WatchMode,
+) -> TokenVerdict {
     let host = &state.host;
     let depend = match mirrors {
-        1 => "1 mirror depends on it".to_owned(),
-        n => format!("{n} mirrors depend on it"),
+        Some(1) => "; 1 mirror depends on it".to_owned(),
+        Some(n) => format!("; {n} mirrors depend on it"),
+        None => String::new(),
     };
     let refuse_or = |warn: Severity| match mode {
         WatchMode::Apply { .. } | WatchMode::Status => Severity::Refuse,
@@ -434,9 +449,7 @@ pub fn verdict(
     if let Some(what) = bad {
         return TokenVerdict {
             severity: refuse_or(Severity::Warn),
-            message: format!(
-                "the service token for {host} {what}; {depend}: replace it before applying{dry}"
-            ),
+            message: format!("{subject} {what}{depend}: replace it before applying{dry}"),
             days_left,
         };
     }
@@ -449,7 +462,7 @@ pub fn verdict(
         (Expiry::At(at), Some(left)) => {
             let days = left.whole_days();
             let when = format!(
-                "the service token for {host} expires on {} ({days} day{} left); {depend}",
+                "{subject} expires on {} ({days} day{} left){depend}",
                 date(at),
                 if days == 1 { "" } else { "s" }
             );
@@ -487,15 +500,19 @@ pub fn verdict(
         }
         (Expiry::Never, _) => TokenVerdict {
             severity: Severity::Info,
-            message: format!("the service token for {host} does not expire; {depend}{unchecked}"),
+            message: format!("{subject} does not expire{depend}{unchecked}"),
             days_left: None,
         },
         _ => TokenVerdict {
             severity: Severity::Info,
-            message: format!(
-                "the service token for {host} has no known expiry date (set expires_at for \
-                 {host} in the credentials file); {depend}{unchecked}"
-            ),
+            message: if mirrors.is_some() {
+                format!(
+                    "{subject} has no known expiry date (set expires_at for {host} in the \
+                     credentials file){depend}{unchecked}"
+                )
+            } else {
+                format!("{subject} has no known expiry date{unchecked}")
+            },
             days_left: None,
         },
     }

@@ -29,7 +29,9 @@
 //!   "remotes": [{"host": "github.com", "accept": [{"user": null, "password": "tok"}],
 //!                "missing": ["acme/gone"], "public_repos": [], "requires_dot_git": false,
 //!                "ssh_ok": false, "ssh_host_key_unknown": false, "dumb_http": false,
-//!                "redirect_302": false, "public": false}]
+//!                "redirect_302": false, "public": false, "dumb_repos": ["acme/wiki"],
+//!                "restricted": [{"repo": "acme/payroll",
+//!                                "accept": [{"user": "u", "password": "p"}]}]}]
 //! }
 //! ```
 //!
@@ -345,6 +347,23 @@ pub struct RemoteHost {
     /// Answers 302 to another location (e.g. a Geo secondary redirecting pushes).
     #[serde(default)]
     pub redirect_302: bool,
+    /// Repositories (`org/repo`, without `.git`) served as dumb HTTP only, on a smart host.
+    #[serde(default)]
+    pub dumb_repos: Vec<String>,
+    /// Repositories only some credentials may read: to every other account the host accepts
+    /// they look missing ("Repository not found").
+    #[serde(default)]
+    pub restricted: Vec<RestrictedRepo>,
+}
+
+/// A repository with its own access list (see [`RemoteHost::restricted`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestrictedRepo {
+    /// `org/repo`, without `.git`.
+    pub repo: String,
+    /// The only credentials that may read it.
+    #[serde(default)]
+    pub accept: Vec<Credential>,
 }
 
 /// One credential a remote accepts. `user: None` accepts any username with this password;

@@ -331,7 +331,8 @@ impl State {
                 "error: RPC failed; HTTP 302 curl 22 The requested URL returned error: 302\\nfatal: unable to access '{masked}/': The requested URL returned error: 302"
             )));
         }
-        if remote.dumb_http {
+        if remote.dumb_http || remote.dumb_repos.iter().any(|r| r.trim_end_matches(".git") == repo)
+        {
             return Err(fetch_error(format!(
                 "error: unable to get pack index {stored}/objects/pack/pack-4f1e2a9b0c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f.idx\\nfatal: fetch failed."
             )));
@@ -364,8 +365,18 @@ impl State {
             // GitLab's troubleshooting page lists the symptom as "Deadline Exceeded".
             return Err("4:Deadline Exceeded.".to_owned());
         }
-        if remote.accept.iter().any(|c| c.matches(user, password)) {
-            return Ok(());
+        let host_accepts = remote.accept.iter().any(|c| c.matches(user, password));
+        match remote.restricted.iter().find(|r| r.repo.trim_end_matches(".git") == repo) {
+            Some(r) if r.accept.iter().any(|c| c.matches(user, password)) => return Ok(()),
+            // The host knows the account, but this repository is not shared with it.
+            Some(_) if host_accepts => {
+                return Err(fetch_error(format!(
+                    "remote: Repository not found.\\nfatal: repository '{masked}/' not found"
+                )));
+            }
+            Some(_) => {}
+            None if host_accepts => return Ok(()),
+            None => {}
         }
         Err(fetch_error(format!(
             "remote: HTTP Basic: Access denied\\nfatal: Authentication failed for '{masked}/'"
@@ -605,6 +616,16 @@ mod tests {
         let dumb = st.remote_outcome("http://dumb.example.net/legacy/cvs-export.git", None, None);
         assert!(dumb.unwrap_err().contains("unable to get pack index"));
         assert_eq!(st.remote_outcome("https://unknown.example/x.git", None, None), Ok(()));
+        // A repository shared with one person only: the service token finds nothing there.
+        let payroll = "https://github.com/acme/payroll.git";
+        let hidden = st.remote_outcome(payroll, Some(token), None).unwrap_err();
+        assert!(hidden.contains("Repository not found"), "{hidden}");
+        let mwilson = "ghp_mwilsonPersonal0000000000000000000001";
+        assert_eq!(st.remote_outcome(payroll, Some("mwilson"), Some(mwilson)), Ok(()));
+        let bad = st.remote_outcome(payroll, Some("u"), Some("nope")).unwrap_err();
+        assert!(bad.contains("Authentication failed"), "{bad}");
+        let wiki = st.remote_outcome("https://github.com/acme/legacy-wiki.git", Some(token), None);
+        assert!(wiki.unwrap_err().contains("unable to get pack index"));
         assert_eq!(
             st.remote_outcome("https://github.com/acme/linux-tools.git", None, None),
             Ok(())

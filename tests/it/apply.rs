@@ -7,9 +7,10 @@ use glmirror::sim::{Faults, StateSnapshot};
 
 use crate::util::{CANARY, Env, text};
 
-/// Plan the demo fixture with github.com as the source host.
+/// Plan the demo fixture with github.com as the source host, proving the service token
+/// against the git host stand-in (rows it cannot read keep their credentials).
 fn plan(env: &Env) {
-    let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
+    let out = env.run(&["plan", "--source-host", "github.com", "--probe", "--out", "plan.csv"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -442,11 +443,11 @@ fn a_change_that_looks_like_the_target_is_still_drift() {
 /// Run `glmirror ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
 fn on_a_terminal(env: &Env, args: &[&str], answer: &str) -> std::process::Output {
     use std::io::Write as _;
-    let command = std::iter::once(env!("CARGO_BIN_EXE_glmirror"))
-        .chain(args.iter().copied())
+    let mut cmd = std::process::Command::new("script");
+    let command = std::iter::once(env!("CARGO_BIN_EXE_glmirror").to_owned())
+        .chain(env.reach(&mut cmd, args))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut cmd = std::process::Command::new("script");
     cmd.args(["-qec", &command, "/dev/null"])
         .current_dir(env.dir.path())
         .env("GITLAB_URL", env.base_url())

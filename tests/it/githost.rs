@@ -19,20 +19,7 @@ pub const SVC_TOKEN: &str = "glpat-CANARYsvc0token0never0leak";
 /// `person`'s token.
 pub const PERSON_TOKEN: &str = "ghp_CANARYperson0token0never0leak";
 
-/// Whether git is usable; without it, say the test is skipped — or fail when
-/// `GLMIRROR_REQUIRE_GIT=1`.
-pub fn git_or_skip(test: &str) -> bool {
-    match githost::find_git() {
-        Ok(_) => true,
-        Err(e) if std::env::var("GLMIRROR_REQUIRE_GIT").as_deref() == Ok("1") => {
-            panic!("{test}: GLMIRROR_REQUIRE_GIT=1 but {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping {test}: {e} (set GLMIRROR_REQUIRE_GIT=1 to make this a failure)");
-            false
-        }
-    }
-}
+pub use crate::util::git_or_skip;
 
 pub fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())

@@ -374,7 +374,8 @@ impl FixedSim {
     }
 
     fn apply(&self, dir: &Path, extra: &[&str]) -> std::process::Output {
-        let mut args = vec!["apply", "plan.csv", "--yes"];
+        // Journaling is the point here, not the probe (no stand-in serves these hosts).
+        let mut args = vec!["apply", "plan.csv", "--yes", "--no-probe"];
         args.extend_from_slice(FIXTURE_RULES);
         args.extend_from_slice(extra);
         self.cmd(dir, &args).output().expect("glmirror runs")
@@ -392,7 +393,7 @@ impl FixedSim {
             s.writes().into_iter().filter(|r| r.status == 0).collect::<Vec<_>>()
         };
         let already = stalled(self).len();
-        let mut args = vec!["apply", "plan.csv", "--yes"];
+        let mut args = vec!["apply", "plan.csv", "--yes", "--no-probe"];
         args.extend_from_slice(FIXTURE_RULES);
         args.extend_from_slice(extra);
         let mut child = self

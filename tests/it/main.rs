@@ -13,6 +13,7 @@ mod plan;
 mod plan_csv;
 mod policy;
 mod probe;
+mod probing;
 mod readme;
 mod rewrite;
 mod safety;

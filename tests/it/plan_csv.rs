@@ -70,6 +70,7 @@ fn planned_row(
         fixes: if update { vec![Fix::ServiceToken] } else { Vec::new() },
         reason: diagnosis.map(Diagnosis::advice).unwrap_or("healthy").to_owned(),
         observed: String::new(),
+        probe: None,
     };
     row.observed = plan::observed_cell(plan::SealKey::of(&row), action, &state);
     row

@@ -8,16 +8,18 @@ use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use glmirror::sim::Faults;
+use glmirror::sim::{Faults, RemoteAccept};
 
-use crate::util::{Env, glmirror, text};
+use crate::util::{CANARY, Env, glmirror, text};
 
 /// The rules that make the demo's push mirrors (on github.com and gitlab.com) `update` rows.
 const PUSH_RULES: &[&str] =
     &["--source-host", "github.com", "--source-host", "gitlab.com", "--source-user", "oauth2"];
 
+/// Plan with `--probe` (as the README does), so the rows the service account cannot read
+/// keep their credentials and `apply`'s own probes pass.
 fn plan_with(env: &Env, rules: &[&str]) {
-    let mut args = vec!["plan", "--out", "plan.csv"];
+    let mut args = vec!["plan", "--probe", "--out", "plan.csv"];
     args.extend_from_slice(rules);
     let out = env.run(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -25,6 +27,18 @@ fn plan_with(env: &Env, rules: &[&str]) {
 
 fn plan(env: &Env) {
     plan_with(env, &["--source-host", "github.com"]);
+}
+
+/// The demo instance where gitlab.com also takes the service token (user `oauth2`), for
+/// [`PUSH_RULES`].
+fn push_env() -> Env {
+    Env::with(|o| {
+        o.remote_accepts.push(RemoteAccept {
+            host: "gitlab.com".into(),
+            user: Some("oauth2".into()),
+            password: Some(CANARY.into()),
+        })
+    })
 }
 
 fn stderr(out: &Output) -> String {
@@ -276,7 +290,7 @@ fn spawn_apply(env: &Env, extra: &[&str], runtime_dir: Option<&Path>) -> Child {
 
 #[test]
 fn two_concurrent_runs_of_one_plan_with_two_journals_leave_no_duplicate_push_mirror() {
-    let env = Env::demo();
+    let env = push_env();
     plan_with(&env, PUSH_RULES);
     // Slow requests keep both runs in flight together, so both would see every old push
     // mirror before either replaced it.
@@ -302,7 +316,7 @@ fn two_concurrent_runs_of_one_plan_with_two_journals_leave_no_duplicate_push_mir
 
 #[test]
 fn a_symlinked_journal_is_locked_as_the_same_file() {
-    let env = Env::demo();
+    let env = push_env();
     plan_with(&env, PUSH_RULES);
     std::os::unix::fs::symlink("a.journal", env.path("b.journal")).expect("symlink");
     // Two lock directories (two shells with their own runtime directories): only the lock
@@ -325,7 +339,7 @@ fn a_symlinked_journal_is_locked_as_the_same_file() {
 
 #[test]
 fn a_push_mirror_to_the_target_made_after_planning_makes_the_row_drifted() {
-    let env = Env::demo();
+    let env = push_env();
     plan_with(&env, PUSH_RULES);
     let (pid, url, _) = replacements(&env).into_iter().next().expect("a push update row");
     // Another run (on another machine) already made the replacement.
@@ -397,7 +411,9 @@ fn a_wrong_service_token_with_verify_exits_3_and_is_counted() {
     plan(&env);
     let out = env
         .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--verify"])
-        .args(["--verify-timeout", "30"])
+        // The token watch would refuse a wrong token before any write (tests/it/probing.rs);
+        // here this machine "cannot reach" github.com, so the write goes ahead unproven.
+        .args(["--verify-timeout", "30", "--no-probe-host", "github.com"])
         .env("MIRROR_TOKEN", "ghp_wrong0token0for0this0test0000000000")
         .output()
         .expect("runs");
@@ -518,16 +534,23 @@ fn oversized_plan_and_token_files_are_clear_errors() {
 
 #[test]
 fn the_readme_rotation_steps_run_as_written() {
-    let env = Env::demo();
+    // GitHub knows the next token too (it was created before the rotation).
+    let new_token = "ghp_NEW0rotated0token0for0the0readme00";
+    let env = Env::with(|o| {
+        o.remote_accepts.push(RemoteAccept {
+            host: "github.com".into(),
+            user: Some(new_token.into()),
+            password: None,
+        })
+    });
     // 2. plan, 5. apply.
     plan(&env);
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let first_journal = std::fs::read(env.path("plan.journal")).expect("journal");
     // 7. Put the new token in place and run the same plan and apply again.
-    let new_token = "ghp_NEW0rotated0token0for0the0readme00";
     let out = env
-        .cmd(&["plan", "--source-host", "github.com", "--out", "plan.csv"])
+        .cmd(&["plan", "--source-host", "github.com", "--probe", "--out", "plan.csv"])
         .env("MIRROR_TOKEN", new_token)
         .output()
         .expect("plan");

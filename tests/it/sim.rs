@@ -589,10 +589,12 @@ async fn offset_pagination_headers_and_scoping() {
     let (h, api) = demo().await;
     let a = h.admin_token().to_owned();
     let r = api.get("/projects?per_page=500&order_by=id&sort=asc", &a).await;
+    let total = Fixture::demo().projects.len();
+    assert!(total < 100, "one page holds the demo instance");
     assert_eq!(r.header("x-per-page").as_deref(), Some("100"));
-    assert_eq!(r.header("x-total").as_deref(), Some("36"));
+    assert_eq!(r.header("x-total"), Some(total.to_string()));
     assert_eq!(r.header("x-next-page").as_deref(), Some(""));
-    assert_eq!(r.json().as_array().unwrap().len(), 36);
+    assert_eq!(r.json().as_array().unwrap().len(), total);
     let r = api.get("/projects?per_page=10&page=2&order_by=id&sort=asc", &a).await;
     assert_eq!(r.header("x-next-page").as_deref(), Some("3"));
     assert!(r.header("link").unwrap().contains("rel=\"next\""));
