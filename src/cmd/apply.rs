@@ -15,7 +15,7 @@ use crate::error::{AppError, ExitCode};
 use crate::inventory;
 use crate::output::{counts, progress_bar};
 use crate::plan::{self, MirrorType, Outcome, PlanRow, ReportRow};
-use crate::redact::sanitize_for_terminal;
+use crate::redact::for_terminal;
 use crate::rewrite::{Action, NewAuth};
 
 /// Run `glmirror apply` (also used by `demo`). The connection is resolved only once the plan
@@ -35,7 +35,7 @@ pub async fn run(
     let updates: Vec<&PlanRow> = plan.rows.iter().filter(|r| r.action == Action::Update).collect();
     let say = |line: String| {
         if !settings.quiet {
-            eprintln!("{}", sanitize_for_terminal(&line));
+            eprintln!("{}", for_terminal(&line));
         }
     };
     if updates.is_empty() {
@@ -155,7 +155,7 @@ pub async fn run(
 
 /// Show what will happen and ask (terminal), or require `--yes`.
 fn confirm(args: &ApplyRequest, summary: &str, todo: usize) -> Result<(), AppError> {
-    let summary: Vec<String> = summary.lines().map(sanitize_for_terminal).collect();
+    let summary: Vec<String> = summary.lines().map(for_terminal).collect();
     let summary = summary.join("\n");
     if args.dry_run || args.yes || todo == 0 {
         eprintln!("{}", summary);

@@ -14,7 +14,7 @@ use crate::config::{
 };
 use crate::credentials::{Credentials, HostCredential};
 use crate::error::{AppError, ExitCode};
-use crate::redact::sanitize_for_terminal;
+use crate::redact::for_terminal;
 use crate::sim::{self, Fixture, SimOptions};
 
 /// `println!` that does not panic when stdout is closed (`glmirror demo | head`).
@@ -165,7 +165,7 @@ fn print_before_after(before: &[StatusRow], after: &[StatusRow]) {
     let was_width = was.iter().map(|w| w.chars().count()).max().unwrap_or(6).max(6);
     out!("  {:<width$}  {:<was_width$}  AFTER", "MIRROR", "BEFORE");
     for (r, was) in after.iter().zip(&was) {
-        out!("  {:<width$}  {was:<was_width$}  {}", sanitize_for_terminal(&name(r)), describe(r));
+        out!("  {:<width$}  {was:<was_width$}  {}", for_terminal(&name(r)), describe(r));
     }
 }
 

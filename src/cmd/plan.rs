@@ -36,7 +36,7 @@ pub async fn execute(
     let quiet = settings.quiet;
     let say = |line: String| {
         if !quiet {
-            eprintln!("{}", crate::redact::sanitize_for_terminal(&line));
+            eprintln!("{}", crate::redact::for_terminal(&line));
         }
     };
     for w in &pre.warnings {

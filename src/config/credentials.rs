@@ -8,8 +8,6 @@
 
 use std::path::Path;
 
-use secrecy::SecretString;
-
 use crate::cli::CredentialArgs;
 use crate::config::{ConfigError, tokens};
 use crate::credentials::{Credentials, HostCredential};
@@ -180,11 +178,7 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
                          token_env = \"GITHUB_MIRROR_TOKEN\"",
                     ));
                 }
-                let token = std::env::var(var)
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| SecretString::from(v.trim().to_owned()));
-                (token, format!("env {var}"))
+                (tokens::token_from_var(var), format!("env {var}"))
             }
             (None, Some(file)) => {
                 let p = base.join(file);

@@ -129,6 +129,15 @@ impl ConnectionRequest {
     }
 }
 
+/// Register the tokens of the well-known environment variables (the GitLab token's and
+/// [`MIRROR_TOKEN_ENV`]) with the scrubber, so that no output shows them even in a command
+/// that does not use them (GitLab may quote a service token in any mirror's error).
+pub fn register_env_secrets() {
+    for name in GITLAB_TOKEN_ENV.iter().chain([&MIRROR_TOKEN_ENV]) {
+        let _ = tokens::token_from_var(name);
+    }
+}
+
 /// Parse and check a GitLab base URL: http(s) only, no credentials, plain http only on
 /// loopback. A trailing `/api/v4` is tolerated and removed.
 pub fn parse_gitlab_url(raw: &str) -> Result<Url, ConfigError> {

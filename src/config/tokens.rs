@@ -1,5 +1,7 @@
 //! Reading tokens: from the first set environment variable of a list, or from a file that
 //! holds exactly the token. Errors name the *source* (a variable, a path), never the value.
+//! Every token read here is registered with the scrubber (`redact::register_secret`), so no
+//! output of the process can show it.
 
 use std::path::Path;
 
@@ -15,8 +17,21 @@ pub fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static 
     names.iter().find_map(|name| {
         let value = std::env::var(name).ok()?;
         let value = value.trim();
-        (!value.is_empty()).then(|| (SecretString::from(value.to_owned()), *name))
+        (!value.is_empty()).then(|| (held(SecretString::from(value.to_owned())), *name))
     })
+}
+
+/// Read one named environment variable as a token (`None` when unset or blank).
+pub fn token_from_var(name: &str) -> Option<SecretString> {
+    let value = std::env::var(name).ok()?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| held(SecretString::from(value.to_owned())))
+}
+
+/// Register a token with the scrubber and hand it back.
+fn held(token: SecretString) -> SecretString {
+    redact::register_secret(&token);
+    token
 }
 
 /// Read a token from a file: surrounding whitespace is trimmed, and the file must hold
@@ -50,7 +65,7 @@ pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigEr
             path.display()
         )));
     }
-    Ok(SecretString::from(token.to_owned()))
+    Ok(held(SecretString::from(token.to_owned())))
 }
 
 #[cfg(test)]

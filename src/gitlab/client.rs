@@ -322,6 +322,8 @@ impl GitLabClient {
             .extend(["api", "v4"]);
         let api_prefix = api.path().to_owned();
 
+        // Whatever reaches an output from now on is scrubbed of it.
+        crate::redact::register_secret(&cfg.token);
         // The one place the API token is exposed: into a header value marked sensitive, so
         // reqwest/hyper never print it.
         let mut token_header = HeaderValue::from_str(cfg.token.expose_secret()).map_err(|_| {

@@ -4,8 +4,6 @@
 //! never a query string) and, for HTTP errors, the status and a short sanitized excerpt of the
 //! response body. No variant ever holds a token.
 
-use crate::redact::{mask_userinfo, sanitize_for_terminal};
-
 /// How many characters of a response body an error keeps.
 pub(crate) const BODY_EXCERPT_CHARS: usize = 200;
 
@@ -225,19 +223,10 @@ impl GitLabError {
 }
 
 /// Turn untrusted text (a response body, an error chain) into a short excerpt that is safe to
-/// show: URL credentials masked, control characters replaced, whitespace collapsed, at most
-/// `max_chars` characters (an ellipsis marks a cut).
+/// show: scrubbed (held tokens and URL credentials masked), control characters replaced,
+/// whitespace collapsed, at most `max_chars` characters (an ellipsis marks a cut).
 pub(crate) fn sanitize_excerpt(text: &str, max_chars: usize) -> String {
-    let masked = mask_userinfo(text);
-    let clean = sanitize_for_terminal(&masked);
-    let collapsed = clean.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() <= max_chars {
-        collapsed
-    } else {
-        let mut cut: String = collapsed.chars().take(max_chars).collect();
-        cut.push('…');
-        cut
-    }
+    crate::redact::excerpt(text, max_chars)
 }
 
 #[cfg(test)]

@@ -182,6 +182,7 @@ pub fn build_row(facts: &MirrorFacts, ctx: &PlanContext, role: TargetRole) -> Pl
         observed: String::new(),
     };
     decide(&mut row, facts, ctx, role);
+    crate::plan::cell::clean_row(&mut row);
     row.observed = fingerprint::observed_cell(SealKey::of(&row), row.action, &facts.observed());
     row
 }

@@ -10,8 +10,10 @@
 //! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
 //! - [`fingerprint`](mod@fingerprint): the `observed` column and its integrity tag.
 //! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
+//! - `cell`: the one cell writer of every CSV glmirror writes, and the plan reader's cell check.
 //! - [`report`]: the report CSV (SPEC.md §7).
 
+pub(crate) mod cell;
 pub mod csv_io;
 pub mod decide;
 pub mod diagnose;
