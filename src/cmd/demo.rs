@@ -91,6 +91,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
         rules: RuleRequest {
             credentials: creds.clone(),
             maps: Vec::new(),
+            map_warnings: Vec::new(),
             prefer_https: false,
             mirror_user: demo.mirror_user.clone(),
         },

@@ -39,7 +39,7 @@ pub async fn execute(
             eprintln!("{}", crate::redact::for_terminal(&line));
         }
     };
-    for w in &pre.warnings {
+    for w in pre.warnings.iter().chain(&req.rules.map_warnings) {
         say(format!("warning: {w}"));
     }
     if pre.silent_mode == Some(true) {

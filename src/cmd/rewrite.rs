@@ -13,6 +13,9 @@ pub const HEADER: [&str; 7] =
 
 /// Run `glmirror rewrite`.
 pub fn run(req: RewriteRequest) -> Result<ExitCode, AppError> {
+    for warning in &req.warnings {
+        eprintln!("warning: {}", crate::redact::for_terminal(warning));
+    }
     let inputs: Vec<String> = if req.urls.is_empty() { read_stdin_lines()? } else { req.urls };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -287,7 +287,7 @@ fn normalize_source_host(raw: &str, flag: &str) -> Result<String, ConfigError> {
             format!("the token goes in env {MIRROR_TOKEN_ENV} or --source-token-file"),
         ));
     }
-    let shown = crate::redact::sanitize_for_terminal(raw);
+    let shown = crate::redact::excerpt(raw, 200);
     if raw.contains("://") {
         return Err(ConfigError::invalid_hint(
             format!("{flag} {shown}: give a host name, not a URL"),

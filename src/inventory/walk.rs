@@ -122,13 +122,14 @@ pub async fn resolve_target_user(
     } else {
         client.user_by_username(wanted).await?
     };
+    let shown = crate::redact::excerpt(wanted, 200);
     let Some(user) = found else {
-        return Err(AppError::usage(format!("--mirror-user {wanted}: no such GitLab user")));
+        return Err(AppError::usage(format!("--mirror-user {shown}: no such GitLab user")));
     };
     if !user.is_active() {
         return Err(AppError::usage(format!(
-            "--mirror-user {wanted}: the account is {}, mirrors would stop",
-            user.state.as_deref().unwrap_or("inactive")
+            "--mirror-user {shown}: the account is {}, mirrors would stop",
+            crate::redact::excerpt(user.state.as_deref().unwrap_or("inactive"), 40)
         )));
     }
     let wanted = WantedUser { id: user.id, username: user.username, is_admin: user.is_admin };

@@ -166,3 +166,158 @@ fn status_csv_and_plan_cells_are_formula_guarded_and_escape_free() {
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
     assert_cells_safe("plan.report.csv", &report);
 }
+
+/// Plan the demo, then rewrite one cell of the first `service` row with `edit`.
+fn plan_and_edit(env: &Env, column: &str, edit: impl Fn(&str) -> String) {
+    let plan = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let body = std::fs::read(env.path("plan.csv")).expect("plan");
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body.as_slice());
+    let mut records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let header = records[0].clone();
+    let col = header.iter().position(|h| h == column).expect("column");
+    let auth = header.iter().position(|h| h == "new_auth").expect("new_auth");
+    let row = records.iter().position(|r| &r[auth] == "service").expect("a service row");
+    let mut cells: Vec<String> = records[row].iter().map(str::to_owned).collect();
+    cells[col] = edit(&cells[col]);
+    records[row] = csv::StringRecord::from(cells);
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    for r in &records {
+        w.write_record(r).expect("write");
+    }
+    std::fs::write(env.path("plan.csv"), w.into_inner().expect("flush")).expect("write plan");
+}
+
+/// `apply plan.csv`: exit 2 with one error line (and at most one hint line) that contains
+/// `want`, none of it long.
+fn assert_refused_in_one_line(env: &Env, want: &str) {
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", &text(&out)[..text(&out).len().min(2000)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        stderr.len() < 1000,
+        "stderr is {} bytes: {}",
+        stderr.len(),
+        &stderr[..300.min(stderr.len())]
+    );
+    assert!(lines[0].starts_with("glmirror: error: plan.csv:"), "{stderr}");
+    assert!(lines[0].contains(want), "{stderr}");
+    assert!(lines.len() <= 2 && lines.get(1).is_none_or(|l| l.starts_with("  hint: ")), "{stderr}");
+    assert!(env.writes().is_empty(), "nothing written");
+}
+
+#[test]
+fn a_fifty_megabyte_new_url_gives_a_one_line_error() {
+    let env = Env::demo();
+    plan_and_edit(&env, "new_url", |url| {
+        format!("{}{}.git", url.trim_end_matches(".git"), "a".repeat(50 << 20))
+    });
+    assert_refused_in_one_line(&env, "new_url is 52428");
+}
+
+#[test]
+fn a_long_new_url_is_quoted_short() {
+    // Under the length limit, but not on a source host: the message quotes a short excerpt.
+    let env = Env::demo();
+    plan_and_edit(&env, "new_url", |_| {
+        format!("https://elsewhere.example/{}.git", "b".repeat(4000))
+    });
+    assert_refused_in_one_line(&env, "is not on a --source-host");
+}
+
+#[test]
+fn control_characters_in_cells_are_refused_with_the_right_reason() {
+    for (column, value, want) in [
+        ("reason", "fine\u{0}then", "reason contains the control character U+0000"),
+        (
+            "new_url",
+            "https://github.com/acme/x\u{0}.git",
+            "new_url contains the control character U+0000",
+        ),
+        ("new_url", "https://github.com/acme/\tx.git", "new_url contains a tab"),
+        (
+            "new_url",
+            "https://github.com/acme/x.git\r\nhttps://evil.example/",
+            "new_url contains a line break",
+        ),
+    ] {
+        let env = Env::demo();
+        plan_and_edit(&env, column, |_| value.to_owned());
+        assert_refused_in_one_line(&env, want);
+    }
+}
+
+#[test]
+fn a_reviewers_multi_line_reason_is_folded_in_the_report() {
+    let env = Env::demo();
+    plan_and_edit(&env, "reason", |_| "=cmd|' /C calc'!A0\r\nsecond line\tand a tab".to_owned());
+    let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    assert!(report.contains(",'=cmd|' /C calc'!A0 second line and a tab,"), "{report}");
+    assert_cells_safe("plan.report.csv", &report);
+}
+
+#[test]
+fn huge_arguments_are_quoted_short() {
+    let env = Env::demo();
+    let huge = "h".repeat(100_000);
+    let host = format!("{huge}.example/x");
+    let url = format!("https://{huge}:99999");
+    for args in [
+        vec!["rewrite", "--source-host", host.as_str(), "https://x.example/a.git"],
+        vec!["plan", "--mirror-user", huge.as_str(), "--out", "-"],
+        vec!["status", "--gitlab-url", url.as_str()],
+        vec!["rewrite", "--map", &format!("{huge}=x"), "--map", &format!("{huge}=y"), "a"],
+    ] {
+        let out = env.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            stderr.len() < 1200,
+            "{} bytes of stderr for {:?}: {}",
+            stderr.len(),
+            args[..2].to_vec(),
+            &stderr[..400.min(stderr.len())]
+        );
+    }
+}
+
+#[test]
+fn map_rules_refuse_a_repeated_old_and_warn_about_loose_prefixes() {
+    let env = Env::demo();
+    let out = env.run(&[
+        "rewrite",
+        "--map",
+        "https://github.com/a/=https://github.com/b/",
+        "--map",
+        "https://github.com/a/=https://github.com/c/",
+        "https://github.com/a/r.git",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--map https://github.com/a/ is given twice"), "{stderr}");
+
+    let out = env.run(&[
+        "rewrite",
+        "--map",
+        "https://github.com/a=https://github.com/b",
+        "https://github.com/abc/r.git",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: --map https://github.com/a does not end in `/` or `:`")
+            && stderr.contains("https://github.com/a-other/"),
+        "{stderr}"
+    );
+    // A prefix that ends at a boundary gets no warning.
+    let out = env.run(&[
+        "rewrite",
+        "--map",
+        "git@github.com:=https://github.com/",
+        "git@github.com:o/r.git",
+    ]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", text(&out));
+}
