@@ -281,13 +281,56 @@ struct Reply {
     response: Result<RawResponse, String>,
 }
 
-/// Send a request and read the whole response.
-async fn read_response(request: reqwest::RequestBuilder) -> Result<RawResponse, reqwest::Error> {
-    let response = request.send().await?;
+/// The most bytes of a successful response glmirror reads: a page of 100 projects is well
+/// under 1 MiB, so anything this large is a broken server or proxy, and reading on could
+/// exhaust memory.
+pub(crate) const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// The most bytes of an error response read: only a short excerpt of it is ever shown.
+pub(crate) const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// Why reading a response failed.
+enum ReadError {
+    /// The transport failed (connect, TLS, timeout, a cut-off body).
+    Transport(reqwest::Error),
+    /// A successful response's body is larger than [`MAX_BODY_BYTES`]: reading stopped there.
+    TooLarge,
+}
+
+/// Send a request and read the response, at most [`MAX_BODY_BYTES`] of a success (more is
+/// [`ReadError::TooLarge`], found from `Content-Length` or while streaming) and the first
+/// [`MAX_ERROR_BODY_BYTES`] of an error. Dropping a response that was not read to its end
+/// closes its connection, so the rest is never received.
+async fn read_response(request: reqwest::RequestBuilder) -> Result<RawResponse, ReadError> {
+    let mut response = request.send().await.map_err(ReadError::Transport)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await?;
-    Ok(RawResponse { status, headers, body: body.to_vec() })
+    let success = status.is_success();
+    let limit = if success { MAX_BODY_BYTES } else { MAX_ERROR_BODY_BYTES };
+    if success && response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            if success {
+                return Err(ReadError::TooLarge);
+            }
+            body.extend_from_slice(&chunk[..limit - body.len()]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(RawResponse { status, headers, body })
+}
+
+/// What an oversized response is reported as.
+fn too_large_detail() -> String {
+    format!(
+        "the response body is larger than {} MiB; glmirror stopped reading it (a broken server \
+         or proxy?)",
+        MAX_BODY_BYTES >> 20
+    )
 }
 
 impl GitLabClient {
@@ -570,9 +613,12 @@ impl GitLabClient {
                 self.inner.pacing.lock().unwrap_or_else(|p| p.into_inner()).observe(&hints);
                 (Attempt::Status(response.status.as_u16()), hints, Ok(response))
             }
-            Err(e) => {
+            Err(ReadError::Transport(e)) => {
                 let detail = transport_detail(&e);
                 (classify_transport(&e, &detail), ServerHints::default(), Err(detail))
+            }
+            Err(ReadError::TooLarge) => {
+                (Attempt::TooLarge, ServerHints::default(), Err(too_large_detail()))
             }
         };
         drop(guard);
@@ -637,6 +683,9 @@ impl GitLabClient {
                 status: r.status.as_u16(),
                 body: self.excerpt(&r.body, call.secrets()),
             },
+            Err(detail) if last.outcome == Attempt::TooLarge => {
+                GitLabError::Protocol { method, path, detail }
+            }
             Err(detail) => GitLabError::Connection {
                 method,
                 path,

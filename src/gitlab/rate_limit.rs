@@ -53,6 +53,9 @@ pub(crate) enum Attempt {
     /// The request may have been sent, but no complete response came back (connection
     /// closed, reset, timeout, truncated body).
     NoResponse,
+    /// A successful response whose body is over the size limit: reading stopped. Retrying
+    /// would read the same again; for a write, the change was applied.
+    TooLarge,
 }
 
 /// Server hints parsed from a response's headers.
@@ -158,6 +161,8 @@ pub(crate) fn decide(
         (MethodKind::Write, Attempt::Status(_)) => false,
         (_, Attempt::ConnectFailed) => true,
         (_, Attempt::TlsFailed) => false,
+        (MethodKind::Read, Attempt::TooLarge) => false,
+        (MethodKind::Write, Attempt::TooLarge) => return Decision::Ambiguous,
         (MethodKind::Read, Attempt::NoResponse) => true,
         (MethodKind::Write, Attempt::NoResponse) => return Decision::Ambiguous,
     };

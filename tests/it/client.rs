@@ -834,3 +834,60 @@ async fn timeouts_are_retried_for_reads_and_ambiguous_for_writes() {
     assert!(err.is_retryable());
     assert_eq!(hits.load(Ordering::SeqCst), 3, "the read was retried");
 }
+
+/// A server that answers every request with `status` and an endless (1 GiB) chunked body,
+/// counting the bytes it hands out. It sends a little slower than the client reads (64 KiB
+/// per millisecond) and its socket's send buffer is small, so the kernel holds next to nothing
+/// ahead of the client: what it handed out is what the client read, give or take a chunk.
+async fn endless_body(status: StatusCode) -> (Url, Arc<AtomicUsize>) {
+    const CHUNK: usize = 64 << 10;
+    let served = Arc::new(AtomicUsize::new(0));
+    let s = served.clone();
+    let handler = move || {
+        let s = s.clone();
+        async move {
+            let chunks = futures::stream::iter(0..(1usize << 30) / CHUNK).then(move |_| {
+                let s = s.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    s.fetch_add(CHUNK, Ordering::SeqCst);
+                    Ok::<_, std::io::Error>(Bytes::from(vec![b' '; CHUNK]))
+                }
+            });
+            let mut r = Response::new(axum::body::Body::from_stream(chunks));
+            *r.status_mut() = status;
+            r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+            r
+        }
+    };
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_send_buffer_size(64 << 10).expect("sndbuf");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let listener = socket.listen(16).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let router = Router::new().route("/api/v4/user", get(handler));
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    (Url::parse(&format!("http://{addr}/")).expect("url"), served)
+}
+
+#[tokio::test]
+async fn a_gigabyte_body_is_cut_at_the_cap_while_streaming() {
+    const MIB: usize = 1 << 20;
+    let (base, served) = endless_body(StatusCode::OK).await;
+    let started = Instant::now();
+    let err = client(&base).current_user().await.expect_err("too large");
+    assert!(matches!(err, GitLabError::Protocol { .. }), "{err:?}");
+    assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let n = served.load(Ordering::SeqCst);
+    assert!(n <= 17 * MIB, "the server handed out {} MiB", n / MIB);
+    assert!(started.elapsed() < Duration::from_secs(20), "not retried");
+
+    // An error status: only the start of its body is read, for the excerpt.
+    let (base, served) = endless_body(StatusCode::NOT_FOUND).await;
+    let err = client(&base).current_user().await.expect_err("404");
+    assert_eq!(err.status(), Some(404), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let n = served.load(Ordering::SeqCst);
+    assert!(n <= MIB + 64 * 1024, "the server handed out {n} bytes of an error body");
+}
