@@ -87,6 +87,14 @@ pub async fn run(
                  incomplete"
             );
         }
+        let unreadable =
+            rows.iter().filter(|r| r.diagnosis == Diagnosis::Unreadable.code()).count();
+        if unreadable > 0 {
+            eprintln!(
+                "  warning: {unreadable} mirrors could not be read (GitLab kept answering an \
+                 error): they are reported unhealthy, diagnosis unreadable"
+            );
+        }
     }
     // An incomplete report must not pass for a healthy one on a schedule.
     Ok(if unhealthy > 0 || refused > 0 { ExitCode::RowsFailed } else { ExitCode::Success })
@@ -124,12 +132,15 @@ pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> 
     let (mirror_type, mirror_id) = (facts.mirror_type(), facts.kind.mirror_id());
     let diagnosis = facts.diagnose(now, silent_mode);
     let archived = read.project.archived;
-    // SPEC §2: unhealthy = enabled mirror of a non-archived project whose status is `failed`,
-    // or diagnosed `stuck` or `mirror-user-blocked`.
+    // Unhealthy: an enabled mirror of a non-archived project whose status is `failed`, or
+    // diagnosed `stuck`, `mirror-user-blocked` or `unreadable` (GitLab would not answer).
     let health = if !facts.enabled || archived {
         "ignored"
     } else if facts.update_status == "failed"
-        || matches!(diagnosis, Some(Diagnosis::Stuck | Diagnosis::MirrorUserBlocked))
+        || matches!(
+            diagnosis,
+            Some(Diagnosis::Stuck | Diagnosis::MirrorUserBlocked | Diagnosis::Unreadable)
+        )
     {
         "unhealthy"
     } else {

@@ -60,10 +60,27 @@ pub async fn stream_rows(
         if let Some(user_id) = ctx.target_user.check_role
             && rows.iter().any(|r| r.mirror_type == MirrorType::Pull && r.action == Action::Update)
         {
-            let role =
-                TargetRole::from_access_level(client.project_member_access(id, user_id).await?);
-            if role != TargetRole::Allowed {
-                rows = build(role);
+            match client.project_member_access(id, user_id).await {
+                Ok(level) => {
+                    let role = TargetRole::from_access_level(level);
+                    if role != TargetRole::Allowed {
+                        rows = build(role);
+                    }
+                }
+                // The pull row cannot be decided without the role: unreadable, like its mirror.
+                Err(e) => {
+                    let Some(project) = mirrors.first().map(|m| m.project.clone()) else {
+                        return Err(e);
+                    };
+                    let pull = reads.unreadable(&project, MirrorType::Pull, e)?;
+                    rows = mirrors
+                        .iter()
+                        .filter(|m| !matches!(m.mirror, inventory::MirrorDetail::Pull { .. }))
+                        .map(facts::facts_of)
+                        .chain([facts::facts_of(&inventory::MirrorRead { project, mirror: pull })])
+                        .map(|f| plan::build_row(&f, ctx, TargetRole::NotChecked))
+                        .collect();
+                }
             }
         }
         plan::sort_rows(&mut rows);

@@ -103,7 +103,7 @@ pub(crate) fn plan_cells(row: &PlanRow) -> [String; 19] {
         row.mirror_type.code().to_owned(),
         row.mirror_id.map(|id| id.to_string()).unwrap_or_default(),
         row.current_url.clone(),
-        row.current_auth.code().to_owned(),
+        crate::plan::unreadable::current_auth_cell(row).to_owned(),
         row.current_mirror_user.clone(),
         row.update_status.clone(),
         row.last_error.clone(),
@@ -617,26 +617,33 @@ fn parse_row(
     let project_id = number(cell("project_id"), "project_id", line, errors)?;
     let mirror_type: MirrorType =
         code(cell("mirror_type"), "mirror_type", &["pull", "push"], line, errors)?;
+    let diagnosis_codes: Vec<&str> = Diagnosis::ALL.iter().map(|d| d.code()).collect();
+    let diagnosis: Option<Diagnosis> =
+        optional_code(cell("diagnosis"), "diagnosis", &diagnosis_codes, line, errors)?;
+    // A mirror GitLab would not let `plan` read: nothing known, so `current_auth` is empty,
+    // and a push list that failed is one row without a `mirror_id`.
+    let unreadable = crate::plan::unreadable::is_unreadable(diagnosis);
     let mirror_id = match (mirror_type, cell("mirror_id").trim()) {
         (MirrorType::Pull, "") => None,
         (MirrorType::Pull, _) => {
             return Err(errors.at(line, "a pull row has no mirror_id; leave it empty"));
         }
+        (MirrorType::Push, "") if unreadable => None,
         (MirrorType::Push, "") => {
             return Err(errors.at(line, "a push row needs its mirror_id"));
         }
         (MirrorType::Push, id) => Some(number(id, "mirror_id", line, errors)?),
     };
-    let current_auth: CurrentAuth = code(
-        cell("current_auth"),
-        "current_auth",
-        &["none", "user", "password", "user+password"],
-        line,
-        errors,
-    )?;
-    let diagnosis_codes: Vec<&str> = Diagnosis::ALL.iter().map(|d| d.code()).collect();
-    let diagnosis: Option<Diagnosis> =
-        optional_code(cell("diagnosis"), "diagnosis", &diagnosis_codes, line, errors)?;
+    let current_auth: CurrentAuth = match cell("current_auth").trim() {
+        "" if unreadable => CurrentAuth::None,
+        auth => code(
+            auth,
+            "current_auth",
+            &["none", "user", "password", "user+password"],
+            line,
+            errors,
+        )?,
+    };
     let action: Action =
         code(cell("action"), "action", &["update", "skip", "manual"], line, errors)?;
     let new_auth: Option<NewAuth> = optional_code(

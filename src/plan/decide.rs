@@ -149,6 +149,9 @@ fn role_name(level: Option<u32>) -> &'static str {
 /// Build one plan row from a mirror's facts. `role`: the target mirror user's role in the
 /// project, if it was checked.
 pub fn build_row(facts: &MirrorFacts, ctx: &PlanContext, role: TargetRole) -> PlanRow {
+    if let MirrorKind::Unreadable(_) = facts.kind {
+        return crate::plan::unreadable::row(facts);
+    }
     let project = &facts.project;
     let mirror_type = facts.mirror_type();
     let current_auth = CurrentAuth::from_masked_url(&facts.url);
@@ -477,6 +480,8 @@ mod tests {
             Some(Diagnosis::NotFound) => err(&mut f, "remote: Repository not found."),
             Some(Diagnosis::MirrorUserBlocked) => f.user_state = MirrorUserState::Blocked,
             Some(Diagnosis::Unknown) => err(&mut f, "something odd happened"),
+            // Not a state of a mirror that was read: `plan::unreadable` has its own tests.
+            Some(Diagnosis::Unreadable) => f.kind = MirrorKind::Unreadable(f.mirror_type()),
         }
         f
     }
@@ -512,6 +517,9 @@ mod tests {
                         for state in ["live", "archived", "disabled"] {
                             if d == Some(Diagnosis::MirrorUserBlocked) && push {
                                 continue; // push mirrors have no mirror user
+                            }
+                            if d == Some(Diagnosis::Unreadable) {
+                                continue; // nothing was read: see `plan::unreadable`
                             }
                             let ctx = if requested { ctx() } else { ctx_for("root", false) };
                             let host = if source { "github.com" } else { "git.example.org" };

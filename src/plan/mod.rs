@@ -12,6 +12,7 @@
 //! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
 //! - `cell`: the one cell writer of every CSV glmirror writes, and the plan reader's cell check.
 //! - [`report`]: the report CSV (SPEC.md §7).
+//! - `unreadable`: rows for mirrors GitLab would not let us read (diagnosis `unreadable`).
 
 pub(crate) mod cell;
 pub mod csv_io;
@@ -22,6 +23,7 @@ pub mod fingerprint;
 pub mod report;
 pub mod row;
 pub mod summary;
+pub(crate) mod unreadable;
 
 pub use csv_io::{
     AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, parse_plan_lines,

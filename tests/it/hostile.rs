@@ -321,3 +321,73 @@ fn map_rules_refuse_a_repeated_old_and_warn_about_loose_prefixes() {
     ]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", text(&out));
 }
+
+/// The rows of a plan CSV, as column → value maps.
+fn records(csv_text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().expect("headers").clone();
+    reader
+        .records()
+        .map(|r| {
+            headers.iter().zip(r.expect("row").iter()).map(|(h, v)| (h.into(), v.into())).collect()
+        })
+        .collect()
+}
+
+fn key(r: &std::collections::BTreeMap<String, String>) -> String {
+    format!("{}/{}/{}", r["project_id"], r["mirror_type"], r["mirror_id"])
+}
+
+#[test]
+fn one_broken_project_leaves_every_other_row_and_exits_3() {
+    // Project 33 has a pull and a push mirror: both endpoints answer 500 forever. Project 9
+    // (one push mirror) is deleted mid-run: 404.
+    let env = Env::with(|o| {
+        o.faults.broken_projects = vec![33];
+        o.faults.vanished_projects = vec![9];
+    });
+    let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("3 mirrors could not be read"), "{stderr}");
+    let plan = records(&std::fs::read_to_string(env.path("plan.csv")).expect("plan"));
+
+    let healthy = Env::demo();
+    let out = healthy.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let want = records(&std::fs::read_to_string(healthy.path("plan.csv")).expect("plan"));
+    let others = |rows: &[std::collections::BTreeMap<String, String>]| -> Vec<String> {
+        rows.iter().filter(|r| !["9", "33"].contains(&r["project_id"].as_str())).map(key).collect()
+    };
+    assert_eq!(others(&plan), others(&want), "every other row is planned");
+
+    let broken: Vec<_> =
+        plan.iter().filter(|r| ["9", "33"].contains(&r["project_id"].as_str())).collect();
+    let keys: Vec<String> = broken.iter().map(|r| key(r)).collect();
+    assert_eq!(keys, ["9/push/", "33/pull/", "33/push/"], "one row per unreadable read");
+    for r in broken {
+        assert_eq!(r["diagnosis"], "unreadable", "{r:?}");
+        assert_eq!(r["action"], "manual", "{r:?}");
+        for column in ["current_url", "current_auth", "current_mirror_user", "new_url", "new_auth"]
+        {
+            assert_eq!(r[column], "", "{column} of {r:?}");
+        }
+        assert!(r["reason"].contains("HTTP 500") || r["reason"].contains("HTTP 404"), "{r:?}");
+    }
+
+    // The plan applies: the unreadable rows are skipped, like every manual row.
+    let apply = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let report = records(&std::fs::read_to_string(env.path("plan.report.csv")).expect("report"));
+    let outcome = |k: &str| report.iter().find(|r| key(r) == k).map(|r| r["outcome"].clone());
+    assert_eq!(outcome("33/push/").as_deref(), Some("skipped"));
+
+    // status: the run goes on, the unreadable mirrors are unhealthy, exit 3.
+    let status = env.run(&["status", "--format", "csv"]);
+    assert_eq!(status.status.code(), Some(3), "{}", text(&status));
+    let rows = records(&String::from_utf8_lossy(&status.stdout));
+    let unreadable: Vec<_> = rows.iter().filter(|r| r["diagnosis"] == "unreadable").collect();
+    assert_eq!(unreadable.len(), 3, "{rows:?}");
+    assert!(unreadable.iter().all(|r| r["health"] == "unhealthy"), "{unreadable:?}");
+    assert!(rows.len() > 30, "the other mirrors are reported too");
+}
