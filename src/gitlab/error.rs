@@ -71,6 +71,25 @@ pub enum GitLabError {
         detail: String,
     },
 
+    /// GitLab (or a proxy) asked to wait longer before retrying (`Retry-After`) than glmirror
+    /// waits: the request fails instead of stalling the run silently.
+    #[error(
+        "{method} {path}: HTTP {status}, and GitLab asks to wait {wait_secs} s before retrying \
+         (Retry-After), longer than the {max_secs} s glmirror waits"
+    )]
+    WaitTooLong {
+        /// `GET`, `PUT`, …
+        method: String,
+        /// API path below `/api/v4`, without query.
+        path: String,
+        /// The status that came with the `Retry-After` (429 or 503).
+        status: u16,
+        /// What `Retry-After` asked for, in seconds.
+        wait_secs: u64,
+        /// The longest wait glmirror honours, in seconds.
+        max_secs: u64,
+    },
+
     /// The response was not what the API documents (bad JSON, a foreign `Link` header, …).
     #[error("{method} {path}: unexpected response: {detail}")]
     Protocol {
@@ -157,6 +176,12 @@ impl GitLabError {
                     .to_owned(),
             ),
             GitLabError::Http { .. } => None,
+            GitLabError::WaitTooLong { .. } => Some(
+                "GitLab's rate limit (or maintenance) holds for a long time: try again later, or \
+                 lower --concurrency; an administrator can review the rate limits \
+                 (doc/administration/settings/user_and_ip_rate_limits.md)"
+                    .to_owned(),
+            ),
             GitLabError::Redirect { .. } => Some(
                 "check --gitlab-url: the API should not redirect (e.g. http:// instead of \
                  https://, a wrong path, or a proxy or login page in between)"
@@ -188,6 +213,7 @@ impl GitLabError {
     pub fn is_retryable(&self) -> bool {
         match self {
             GitLabError::Http { status, .. } => *status == 429 || (500..600).contains(status),
+            GitLabError::WaitTooLong { .. } => true,
             GitLabError::Connection { tls, .. } => !tls,
             _ => false,
         }
@@ -196,9 +222,9 @@ impl GitLabError {
     /// The HTTP status, for errors that have one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            GitLabError::Http { status, .. } | GitLabError::Redirect { status, .. } => {
-                Some(*status)
-            }
+            GitLabError::Http { status, .. }
+            | GitLabError::Redirect { status, .. }
+            | GitLabError::WaitTooLong { status, .. } => Some(*status),
             _ => None,
         }
     }

@@ -391,3 +391,74 @@ fn one_broken_project_leaves_every_other_row_and_exits_3() {
     assert!(unreadable.iter().all(|r| r["health"] == "unhealthy"), "{unreadable:?}");
     assert!(rows.len() > 30, "the other mirrors are reported too");
 }
+
+/// Run `glmirror ARGS` against `base`, killing it after `limit`: `None` if it had to be killed.
+fn run_bounded(base: &str, args: &[&str], limit: std::time::Duration) -> Option<std::process::Output> {
+    let mut child = crate::util::glmirror()
+        .args(args)
+        .env("GITLAB_URL", base)
+        .env("GITLAB_TOKEN", "glpat-CANARYbounded0123456789")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("glmirror starts");
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn a_long_retry_after_is_a_clear_failure_not_a_silent_wait() {
+    use axum::http::StatusCode;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let base = format!("http://{}/", listener.local_addr().expect("addr"));
+    let router = axum::Router::new().fallback(|| async {
+        (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "999999")], "Retry later\n")
+    });
+    rt.spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    let out = run_bounded(&base, &["status"], std::time::Duration::from_secs(30))
+        .expect("glmirror gave up within 30 s instead of waiting");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GET /user: HTTP 429, and GitLab asks to wait 999999 s before retrying"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
+}
+
+#[test]
+fn a_long_wait_is_logged_at_the_default_level() {
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let base = format!("http://{}/", listener.local_addr().expect("addr"));
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let router = axum::Router::new().fallback(move || {
+        let first = hits.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "6")], "Retry later\n")
+            } else {
+                (StatusCode::UNAUTHORIZED, [("x", "y")], "{\"message\":\"401 Unauthorized\"}")
+            }
+        }
+    });
+    rt.spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    let out = run_bounded(&base, &["status"], std::time::Duration::from_secs(30)).expect("ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GET /user: HTTP 429, rate limited (Retry-After 6): waiting 6 s before retrying"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("waiting").count(), 1, "one line: {stderr}");
+}
