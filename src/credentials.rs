@@ -13,6 +13,9 @@ use crate::rewrite::{PrefixMap, Rules, SourceHost};
 pub struct HostCredential {
     /// Normalized host (lowercase, A-label), compared exactly with mirror URL hosts.
     pub host: String,
+    /// The https port the credentials are for; `None`: 443. Another port of the same host
+    /// gets no token.
+    pub port: Option<u16>,
     /// Username sent with the token (decoded); `None`: the token itself is the username.
     pub user: Option<String>,
     /// The token, when it was available (`apply` requires it).
@@ -25,6 +28,7 @@ impl std::fmt::Debug for HostCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostCredential")
             .field("host", &self.host)
+            .field("port", &self.port)
             .field("user", &self.user)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("token_source", &self.token_source)
@@ -46,16 +50,17 @@ impl Credentials {
             source_hosts: self
                 .hosts
                 .iter()
-                .map(|h| SourceHost { host: h.host.clone(), user: h.user.clone() })
+                .map(|h| SourceHost { host: h.host.clone(), user: h.user.clone(), port: h.port })
                 .collect(),
             maps,
             prefer_https,
         }
     }
 
-    /// The credential for exactly this (normalized) host.
-    pub fn for_host(&self, host: &str) -> Option<&HostCredential> {
-        self.hosts.iter().find(|h| h.host == host)
+    /// The credential for exactly this (normalized) host and https port (`None`: 443).
+    pub fn for_host(&self, host: &str, port: Option<u16>) -> Option<&HostCredential> {
+        let port = port.unwrap_or(443);
+        self.hosts.iter().find(|h| h.host == host && h.port.unwrap_or(443) == port)
     }
 
     /// `apply` needs every host's token: fail naming the missing source, never a value.

@@ -272,7 +272,7 @@ impl Exec {
         }
         let rules = self.creds.rules(Vec::new(), false);
         let host = rewrite::source_host_for(&row.new_url, &rules)?;
-        let cred = self.creds.for_host(&host.host)?;
+        let cred = self.creds.for_host(&host.host, host.port)?;
         let token = cred.token.clone()?;
         Some(match &cred.user {
             None => (token, SecretString::from(String::new())),

@@ -75,6 +75,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
             .iter()
             .map(|host| HostCredential {
                 host: host.clone(),
+                port: None,
                 user: demo.source_user.clone(),
                 token: Some(SecretString::from(demo.service_token.clone())),
                 token_source: "the demo fixture".into(),

@@ -407,7 +407,7 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
-            source_hosts: vec![SourceHost { host: "github.com".into(), user: None }],
+            source_hosts: vec![SourceHost { host: "github.com".into(), user: None, port: None }],
             maps: Vec::new(),
             prefer_https: false,
         }

@@ -393,7 +393,11 @@ fn one_broken_project_leaves_every_other_row_and_exits_3() {
 }
 
 /// Run `glmirror ARGS` against `base`, killing it after `limit`: `None` if it had to be killed.
-fn run_bounded(base: &str, args: &[&str], limit: std::time::Duration) -> Option<std::process::Output> {
+fn run_bounded(
+    base: &str,
+    args: &[&str],
+    limit: std::time::Duration,
+) -> Option<std::process::Output> {
     let mut child = crate::util::glmirror()
         .args(args)
         .env("GITLAB_URL", base)
@@ -457,8 +461,56 @@ fn a_long_wait_is_logged_at_the_default_level() {
     let out = run_bounded(&base, &["status"], std::time::Duration::from_secs(30)).expect("ends");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("GET /user: HTTP 429, rate limited (Retry-After 6): waiting 6 s before retrying"),
+        stderr.contains(
+            "GET /user: HTTP 429, rate limited (Retry-After 6): waiting 6 s before retrying"
+        ),
         "{stderr}"
     );
     assert_eq!(stderr.matches("waiting").count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn another_port_of_a_source_host_gets_no_token() {
+    let env = Env::demo();
+    let out = env.run(&[
+        "rewrite",
+        "--source-host",
+        "github.com",
+        "https://github.com:8443/o/r.git",
+        "https://github.com:443/o/r.git",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows = records(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(rows[0]["new_auth"], "", "{rows:?}");
+    assert!(rows[0]["reason"].contains("port 8443 of github.com is not a source host"), "{rows:?}");
+    assert_eq!(rows[1]["new_auth"], "service", "{rows:?}");
+    // A source host that names its port gets the token there, and only there.
+    let out = env.run(&[
+        "rewrite",
+        "--source-host",
+        "git.example.com:8443",
+        "--source-user",
+        "oauth2",
+        "https://git.example.com:8443/g/r.git",
+        "https://git.example.com/g/r.git",
+        "http://git.example.com/g/r.git",
+    ]);
+    let rows = records(&String::from_utf8_lossy(&out.stdout));
+    let got: Vec<(&str, &str)> =
+        rows.iter().map(|r| (r["new_url"].as_str(), r["new_auth"].as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("https://git.example.com:8443/g/r.git", "service"),
+            ("", ""),
+            ("https://git.example.com:8443/g/r.git", "service")
+        ],
+        "{rows:?}"
+    );
+
+    // apply refuses a service row whose new_url was edited onto another port.
+    plan_and_edit(&env, "new_url", |url| {
+        url.replacen("https://github.com/", "https://github.com:8443/", 1)
+    });
+    assert_refused_in_one_line(&env, "is not on a --source-host given to apply");
 }
