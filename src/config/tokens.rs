@@ -55,6 +55,9 @@ pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigEr
         }
         Err(e) => return Err(ConfigError::read(path, e)),
     };
+    if let Some(warning) = permission_warning(path, flag) {
+        tracing::warn!("{warning}");
+    }
     let token = text.trim();
     if token.is_empty() {
         return Err(ConfigError::invalid(format!("{flag}: {} is empty", path.display())));
@@ -66,6 +69,24 @@ pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigEr
         )));
     }
     Ok(held(SecretString::from(token.to_owned())))
+}
+
+/// A warning when users other than the owner may read (or change) a token file: the README
+/// asks for `chmod 600`, and such a file hands the token to every local account.
+#[cfg(unix)]
+fn permission_warning(path: &Path, flag: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    let shown = redact::excerpt(&path.display().to_string(), 200);
+    (mode & 0o077 != 0).then(|| {
+        format!("{flag} {shown}: other users can read or change this token file (mode {mode:03o}); run chmod 600 {shown}")
+    })
+}
+
+/// Unix permissions only; elsewhere nothing is checked.
+#[cfg(not(unix))]
+fn permission_warning(_path: &Path, _flag: &str) -> Option<String> {
+    None
 }
 
 #[cfg(test)]
@@ -85,6 +106,25 @@ mod tests {
         assert!(read_token_file(&path, "--x").is_err());
         std::fs::write(&path, "  \n").expect("write");
         assert!(read_token_file(&path, "--x").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn token_files_others_can_read_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t");
+        std::fs::write(&path, "glpat-xyz\n").expect("write");
+        for (mode, warned) in
+            [(0o600, false), (0o400, false), (0o640, true), (0o604, true), (0o620, true)]
+        {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let warning = permission_warning(&path, "--source-token-file");
+            assert_eq!(warning.is_some(), warned, "{mode:o}");
+            if let Some(w) = warning {
+                assert!(w.contains(&format!("mode {mode:03o}")) && w.contains("chmod 600"), "{w}");
+            }
+        }
     }
 
     #[test]

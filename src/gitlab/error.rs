@@ -102,6 +102,20 @@ pub enum GitLabError {
     },
 }
 
+/// Whether an error body is GitLab refusing the token's account itself (blocked, deactivated,
+/// pending approval, an LDAP account denied), rather than a permission or scope.
+fn account_refused(body: &str) -> bool {
+    let body = body.to_ascii_lowercase();
+    [
+        "your account has been blocked",
+        "your account has been deactivated",
+        "pending approval from your administrator",
+        "access denied for your ldap account",
+    ]
+    .iter()
+    .any(|reason| body.contains(reason))
+}
+
 fn excerpt_suffix(body: &str) -> String {
     if body.is_empty() { String::new() } else { format!(": {body}") }
 }
@@ -110,6 +124,14 @@ impl GitLabError {
     /// A next step for the user, when one is known (bad token, missing scope, …).
     pub fn hint(&self) -> Option<String> {
         match self {
+            // lib/api/api_guard.rb answers a blocked, deactivated or unapproved account's
+            // token with the reason of lib/gitlab/auth/user_access_denied_reason.rb.
+            GitLabError::Http { status: 401 | 403, body, .. } if account_refused(body) => Some(
+                "the GitLab token's user is blocked, deactivated or awaiting approval: an \
+                 administrator must unblock or approve it (Admin > Users; a deactivated user \
+                 reactivates by signing in), or use another account's token"
+                    .to_owned(),
+            ),
             GitLabError::Http { status: 401, path, .. } => {
                 let mut hint =
                     "check that the GitLab token is valid, not expired and not revoked".to_owned();
@@ -287,6 +309,21 @@ mod tests {
         assert!(h403.contains("`api`"), "{h403}");
         let h403p = http(403, "/projects/1", "{\"message\":\"403 Forbidden\"}").hint().unwrap();
         assert!(h403p.contains("Maintainer"), "{h403p}");
+        for (status, body) in [
+            (403, r#"{"message":"403 Forbidden - Your account has been blocked."}"#),
+            (
+                403,
+                r#"{"message":"403 Forbidden - Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at https://gitlab.example.com"}"#,
+            ),
+            (
+                403,
+                r#"{"message":"403 Forbidden - Your account is pending approval from your administrator and hence blocked."}"#,
+            ),
+            (401, r#"{"message":"401 Unauthorized - Your account has been blocked."}"#),
+        ] {
+            let hint = http(status, "/user", body).hint().unwrap();
+            assert!(hint.contains("blocked, deactivated"), "{body}: {hint}");
+        }
         assert!(http(404, "/projects/x", "").hint().unwrap().contains("not found"));
         let paused = r#"{"message":"Mirroring for the project is on pause"}"#;
         assert!(http(403, "/projects/1/mirror/pull", paused).hint().unwrap().contains("paused"));

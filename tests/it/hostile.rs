@@ -514,3 +514,62 @@ fn another_port_of_a_source_host_gets_no_token() {
     });
     assert_refused_in_one_line(&env, "is not on a --source-host given to apply");
 }
+
+#[test]
+fn a_blocked_gitlab_account_gets_its_own_hint() {
+    let blocked_token = "glsim-demo-blocked-0000000000000000009";
+    let env = Env::with(|o| {
+        let mut fixture = Fixture::demo();
+        let mut token = fixture.tokens[0].clone();
+        token.id = 99;
+        token.token = blocked_token.into();
+        token.user_id =
+            fixture.users.iter().find(|u| u.state == "blocked").expect("a blocked user").id;
+        fixture.tokens.push(token);
+        o.fixture = fixture;
+    });
+    let out = env.cmd(&["status"]).env("GITLAB_TOKEN", blocked_token).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HTTP 403") && stderr.contains("Your account has been blocked"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: the GitLab token's user is blocked"), "{stderr}");
+    assert!(!stderr.contains("Maintainer"), "not the permission hint: {stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_token_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::demo();
+    let file = env.path("token");
+    std::fs::write(&file, "ghp_CANARYfile0123456789abcdef\n").expect("write");
+    let args = |f: &str| {
+        vec![
+            "rewrite",
+            "--source-host",
+            "github.com",
+            "--source-token-file",
+            f,
+            "https://github.com/o/r.git",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    let path = file.to_string_lossy().into_owned();
+    for (mode, warned) in [(0o644, true), (0o640, true), (0o600, false), (0o400, false)] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let a = args(&path);
+        let out = env.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.contains("other users can read"), warned, "mode {mode:o}: {stderr}");
+        if warned {
+            assert!(stderr.contains("chmod 600"), "{stderr}");
+        }
+        assert!(!stderr.contains("CANARY"), "{stderr}");
+    }
+}
