@@ -233,6 +233,9 @@ fn rewrite_inner(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
     if let Err(reason) = syntax::check_path(&url).and_then(|()| syntax::check_port(&url)) {
         return Rewrite::manual(reason);
     }
+    if let Err(reason) = check_bitbucket_path(&url) {
+        return Rewrite::manual(reason);
+    }
     if input.direction == Direction::Push && url.scheme == Scheme::Git {
         // The git protocol is read-only; only a source host can be moved to https for it.
         if !rules.source_hosts.iter().any(|s| s.host == url.host) {
@@ -270,6 +273,22 @@ fn rewrite_inner(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
         }
         None => syntax_only(input, &url, fixes, had_credentials, host_role(&url, rules)),
     }
+}
+
+/// Bitbucket Cloud repository paths are exactly `/WORKSPACE/REPO` (`.git` and a trailing `/`
+/// optional), on every scheme: a path without the workspace (`bitbucket.org/repo.git`) or a
+/// web page below the repository (`…/src/master`) is not guessed at.
+fn check_bitbucket_path(url: &RawUrl) -> Result<(), String> {
+    if url.host != "bitbucket.org" {
+        return Ok(());
+    }
+    let segments: Vec<&str> = url.path.trim_end_matches('/').split('/').skip(1).collect();
+    if segments.len() == 2 && segments.iter().all(|s| !s.is_empty()) {
+        return Ok(());
+    }
+    Err("a Bitbucket Cloud repository URL is exactly bitbucket.org/WORKSPACE/REPO(.git), and \
+         this path is not: enter the workspace and repository (the clone URL) by hand"
+        .into())
 }
 
 /// Does `last_error` show an HTTP 301 (GitLab does not follow redirects)?
@@ -313,7 +332,14 @@ fn syntax_only(
     role: HostRole,
 ) -> Rewrite {
     let scheme_changed = url.scheme_raw != url.scheme.as_str();
-    let host_lower = lowercase_host_text(&url.host_raw);
+    // ssh (and so git, and GitLab's SSH checks) does not convert a Unicode host name: write
+    // its IDNA A-label (`bücher.example` → `xn--bcher-kva.example`), the host it resolves.
+    // https keeps the host as typed: curl converts it.
+    let host_lower = if url.scheme == Scheme::Ssh && !url.host_raw.is_ascii() {
+        url.host.clone()
+    } else {
+        lowercase_host_text(&url.host_raw)
+    };
     if scheme_changed || host_lower != url.host_raw {
         fixes.push(Fix::LowercaseHost);
     }

@@ -98,6 +98,15 @@ const CASES: &[Case] = &[
     ("https://svc%2540corp:*****@other.example/r.git", "manual", "", "", "", ""),
     // bitbucket-owner.
     ("https://bitbucket.org/team/r.git", "update", "https://bitbucket.org/team/r.git", "x-token-auth", "service", "service-token;bitbucket-owner"),
+    ("https://bitbucket.org/team/r/", "update", "https://bitbucket.org/team/r.git", "x-token-auth", "service", "add-dot-git;service-token;bitbucket-owner"),
+    // Bitbucket Cloud paths are exactly workspace/repo: anything else is not guessed at.
+    ("https://bitbucket.org/repo.git", "manual", "", "", "", ""),
+    ("https://*****@bitbucket.org/repo", "manual", "", "", "", ""),
+    ("https://bitbucket.org/team/r/src/master", "manual", "", "", "", ""),
+    ("https://bitbucket.org/team/sub/r.git", "manual", "", "", "", ""),
+    ("git@bitbucket.org:repo.git", "manual", "", "", "", ""),
+    ("ssh://git@bitbucket.org/team/r/x.git", "manual", "", "", "", ""),
+    ("ssh://git@bitbucket.org/team/r.git", "skip", "", "", "", ""),
     ("https://*****:*****@bitbucket.org/team/r.git", "update", "https://bitbucket.org/team/r.git", "x-token-auth", "service", "service-token"),
     // Azure DevOps: never .git.
     ("https://*****@dev.azure.com/org/proj/_git/repo", "update", "https://dev.azure.com/org/proj/_git/repo", "svc", "service", "service-token"),
@@ -105,6 +114,13 @@ const CASES: &[Case] = &[
     // IDN and IPv6 source hosts.
     ("https://BÜCHER.example/r", "update", "https://xn--bcher-kva.example/r.git", "svc", "service", "add-dot-git;service-token;lowercase-host"),
     ("https://[2001:DB8:0::1]/r.git", "update", "https://[2001:db8::1]/r.git", "svc", "service", "service-token;lowercase-host"),
+    // Unicode SSH hosts are written in their IDNA form: ssh and GitLab do not convert them.
+    ("git@bücher.example:org/repo.git", "update", "ssh://git@xn--bcher-kva.example/org/repo.git", "", "unchanged", "scp-to-ssh;lowercase-host"),
+    ("git@mañana.example:org/repo.git", "update", "ssh://git@xn--maana-pta.example/org/repo.git", "", "unchanged", "scp-to-ssh;lowercase-host"),
+    ("ssh://git@MAÑANA.example/org/repo.git", "update", "ssh://git@xn--maana-pta.example/org/repo.git", "", "unchanged", "lowercase-host"),
+    ("ssh://git@xn--maana-pta.example/org/repo.git", "skip", "", "", "", ""),
+    // An https host is left as typed (curl and git convert it themselves).
+    ("https://mañana.example/org/repo.git", "skip", "", "", "", ""),
     // ssh on a source host: no token, syntax only.
     ("git@github.com:org/r.git", "update", "ssh://git@github.com/org/r.git", "", "unchanged", "scp-to-ssh"),
     ("ssh://git@github.com/org/r.git", "skip", "", "", "", ""),
