@@ -294,9 +294,16 @@ impl Redactor {
             return Cow::Borrowed(text);
         }
         let mut ranges: Vec<(usize, usize)> = Vec::new();
+        // Most text has no escape at all: then only the plain forms can occur.
+        let escaped = text.contains(['%', '\\']);
         for needle in &self.needles {
             for form in std::iter::once(&needle.raw).chain(&needle.base64_cores) {
-                find_escaped(text, form.expose_secret(), &mut ranges);
+                let form = form.expose_secret();
+                if escaped {
+                    find_escaped(text, form, &mut ranges);
+                } else {
+                    ranges.extend(text.match_indices(form).map(|(at, f)| (at, at + f.len())));
+                }
             }
         }
         if ranges.is_empty() {

@@ -146,8 +146,15 @@ pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> 
     } else {
         "ok"
     };
-    // GitLab's text, scrubbed and cleaned like any cell glmirror writes.
-    let text = |s: &str| plan::cell::clean(&crate::redact::scrub(s)).into_owned();
+    // GitLab's text, cleaned like any cell glmirror writes (held tokens masked, no control
+    // characters); the URL as the plan shows it (a malformed one GitLab stored verbatim is
+    // masked here, an ssh username stays), `last_error` scrubbed by its normalisation.
+    let text = |s: &str| plan::cell::clean(s).into_owned();
+    let url = if facts.url.contains(crate::redact::MASK) {
+        facts.url.clone()
+    } else {
+        crate::rewrite::mask_url(&facts.url)
+    };
     StatusRow {
         project_id: read.project.id,
         project_path: text(&read.project.path_with_namespace),
@@ -156,7 +163,7 @@ pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> 
             MirrorType::Push => "push",
         },
         mirror_id,
-        url: text(&facts.url),
+        url: text(&url),
         enabled: facts.enabled,
         archived,
         update_status: text(&facts.update_status),
