@@ -1,6 +1,6 @@
-//! Applying a reviewed plan: the checks of the whole file before any write ([`checks`]), the
+//! Applying a reviewed plan: the checks of the whole file before any write (`checks`), the
 //! executor that writes the `update` rows concurrently with a drift check and a journal
-//! ([`executor`], with the pull and push write paths and the pure comparisons beside it), the
+//! (`executor`, with the pull and push write paths and the pure comparisons beside it), the
 //! durable [`journal`] that makes `apply` resumable, and the Ctrl-C/SIGTERM handling
 //! ([`interrupt`]) that lets a run stop cleanly after the rows in flight.
 //!
