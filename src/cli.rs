@@ -119,7 +119,8 @@ pub enum MirrorSelection {
 /// Where the service-account credentials come from, and for which hosts.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CredentialArgs {
-    /// A host whose mirrors get the service account's credentials. Repeatable.
+    /// A host whose mirrors get the service account's credentials, on https port 443 or the
+    /// port named (HOST:PORT). Repeatable.
     #[arg(long = "source-host", value_name = "HOST", help_heading = "Credentials")]
     pub source_hosts: Vec<String>,
 

@@ -15,6 +15,9 @@ use crate::rewrite::{self, PrefixMap, Rules, SourceHost};
 pub struct HostCredential {
     /// Normalized host (lowercase, A-label), compared exactly with mirror URL hosts.
     pub host: String,
+    /// The https port the credentials are for; `None`: 443. Another port of the same host
+    /// gets no token.
+    pub port: Option<u16>,
     /// Username sent with the token (decoded); `None`: the token itself is the username.
     pub user: Option<String>,
     /// The token, when it was available (`apply` requires it).
@@ -38,6 +41,7 @@ impl HostCredential {
     ) -> HostCredential {
         HostCredential {
             host: host.into(),
+            port: None,
             user,
             token,
             token_source: token_source.into(),
@@ -59,6 +63,7 @@ impl std::fmt::Debug for HostCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostCredential")
             .field("host", &self.host)
+            .field("port", &self.port)
             .field("user", &self.user)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("token_source", &self.token_source)
@@ -82,16 +87,25 @@ impl Credentials {
             source_hosts: self
                 .hosts
                 .iter()
-                .map(|h| SourceHost { host: h.host.clone(), user: h.user.clone() })
+                .map(|h| SourceHost { host: h.host.clone(), user: h.user.clone(), port: h.port })
                 .collect(),
             maps,
             prefer_https,
         }
     }
 
-    /// The credential for exactly this (normalized) host.
-    pub fn for_host(&self, host: &str) -> Option<&HostCredential> {
-        self.hosts.iter().find(|h| h.host == host)
+    /// The credential for exactly this (normalized) host and https port (`None`: 443).
+    pub fn for_host(&self, host: &str, port: Option<u16>) -> Option<&HostCredential> {
+        let port = port.unwrap_or(443);
+        self.hosts.iter().find(|h| h.host == host && h.port.unwrap_or(443) == port)
+    }
+
+    /// The credential a mirror URL on a source host gets: the URL's parsed host and port
+    /// compared exactly (`rewrite::source_host_for`).
+    pub(crate) fn for_url(&self, url: &str) -> Option<&HostCredential> {
+        let rules = self.rules(Vec::new(), false);
+        let host = rewrite::source_host_for(url, &rules)?;
+        self.for_host(&host.host, host.port)
     }
 
     /// The service username and password a mirror with this `new_url` gets: exactly the
@@ -102,9 +116,7 @@ impl Credentials {
         if !url::Url::parse(new_url).is_ok_and(|u| u.scheme() == "https") {
             return None;
         }
-        let rules = self.rules(Vec::new(), false);
-        let host = rewrite::source_host_for(new_url, &rules)?;
-        let cred = self.for_host(&host.host)?;
+        let cred = self.for_url(new_url)?;
         let token = cred.token.clone()?;
         Some(match &cred.user {
             None => (token, SecretString::from(String::new())),

@@ -30,6 +30,9 @@ use error::{AppError, ExitCode};
 
 /// Run one parsed command line to completion.
 pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
+    // Every token this process can see is scrubbed from every output, whichever command
+    // reads it (tokens read later, from files or a credentials file, register themselves).
+    config::register_env_secrets();
     let settings = config::Settings::from_args(&cli.global);
     let conn = || config::ConnectionRequest::from_args(&cli.global);
     match &cli.command {
@@ -50,15 +53,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     }
 }
 
+/// The longest error or hint line printed, in characters: every message quotes at most a short
+/// excerpt of any input, and this is the last guard that an error stays one readable line.
+const MAX_ERROR_LINE_CHARS: usize = 2000;
+
 /// Print an error the way every command does: `glmirror: error: …` on one line, an optional
-/// hint line, and with `-v` the debug form. Text is sanitized and masked first.
+/// hint line, and with `-v` the debug form. Text is scrubbed (`redact::scrub`), made safe for
+/// the terminal, folded to one line and bounded first.
 pub fn report_error(err: &AppError, verbose: u8) {
-    let message = redact::sanitize_for_terminal(&redact::mask_userinfo(&err.to_string()));
-    eprintln!("glmirror: error: {message}");
+    eprintln!("glmirror: error: {}", redact::excerpt(&err.to_string(), MAX_ERROR_LINE_CHARS));
     if let Some(hint) = err.hint() {
-        eprintln!("  hint: {}", redact::sanitize_for_terminal(&redact::mask_userinfo(&hint)));
+        eprintln!("  hint: {}", redact::excerpt(&hint, MAX_ERROR_LINE_CHARS));
     }
     if verbose > 1 {
-        eprintln!("{}", redact::mask_userinfo(&format!("{err:?}")));
+        eprintln!("{}", redact::excerpt(&format!("{err:?}"), 4 * MAX_ERROR_LINE_CHARS));
     }
 }

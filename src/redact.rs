@@ -1,11 +1,18 @@
-//! Redaction of untrusted or secret-bearing text: finding a URL's userinfo
-//! ([`split_authority`]), masking URL credentials, recognising token-shaped strings, and
-//! neutralising terminal control characters.
+//! Redaction of untrusted or secret-bearing text: the one scrubber every output goes through
+//! ([`scrub`]: the tokens this process holds, in every encoding, and URL userinfo), finding a
+//! URL's userinfo ([`split_authority`]), recognising token-shaped strings, short safe
+//! excerpts ([`excerpt`]) and neutralising terminal control characters.
 //!
 //! A leaf: this module imports nothing from the crate, so every layer (the GitLab client, the
-//! plan, the journal, the CLI) can use it without reaching up into another. [`mask_userinfo`]
-//! is the one function every module uses before free text (GitLab error bodies,
-//! `last_error`, URLs) reaches a log, an error message or a file.
+//! plan, the journal, the CLI) can use it without reaching up into another. Tokens are
+//! registered with [`register_secret`] where they are read (`config::tokens`, the client);
+//! they stay [`SecretString`]s here and are exposed only to compare them with text.
+
+use std::borrow::Cow;
+use std::sync::RwLock;
+
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The placeholder GitLab itself uses for masked credentials.
 pub(crate) const MASK: &str = "*****";
@@ -126,37 +133,64 @@ pub(crate) fn ends_word(c: char) -> bool {
 }
 
 /// Mask the userinfo of every `scheme://user[:password]@` URL in free text, GitLab-style
-/// (`*****` or `*****:*****`).
+/// (`*****` or `*****:*****`). A JSON-escaped URL (`https:\/\/user:pw@host`) counts too.
 ///
-/// This errs on the side of masking too much. It reads each URL like [`split_authority`],
-/// with one difference: the authority runs to the end of the word (up to whitespace or a
-/// quote, see [`ends_word`]) instead of stopping at the first `/`, `?` or `#`. So when an `@`
-/// appears later in the same word, everything between `://` and the last such `@` is masked.
-/// A password with a raw `/` (`https://u:p/q@host/`, which git and curl users do paste) is
-/// then still hidden; the cost is that `https://host/a@b` prints as `https://*****@b`.
+/// This errs on the side of masking too much. After `://`, two readings are taken and the
+/// one reaching further wins:
+/// - the *word* (up to whitespace or a quote, see [`ends_word`]) up to its last `@`: so a
+///   password with a raw `/` (`https://u:p/q@host/`, which git and curl users do paste) is
+///   still hidden; the cost is that `https://host/a@b` prints as `https://*****@b`;
+/// - the *authority read across quotes* (up to whitespace, `/`, `?`, `#`, `<`, `>` or a
+///   backtick) up to its last `@`: so `https://us'er:pw@host/` is hidden too.
+///
+/// From there both readings are repeated on the rest until no further `@` is reached, so the
+/// output is a fixed point: masking it again changes nothing.
 pub(crate) fn mask_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(pos) = rest.find("://") {
-        let (head, tail) = rest.split_at(pos + 3);
+    while let Some((pos, sep)) = find_scheme_separator(rest) {
+        let (head, tail) = rest.split_at(pos + sep);
         out.push_str(head);
-        // The authority of a URL in free text runs to the end of its word (see above).
-        match authority_after("", tail, ends_word).userinfo {
-            Some(userinfo) => {
-                if userinfo.contains(':') {
-                    out.push_str(MASK);
-                    out.push(':');
-                    out.push_str(MASK);
-                } else {
-                    out.push_str(MASK);
-                }
-                rest = &tail[userinfo.len()..];
+        match userinfo_len(tail) {
+            Some(len) => {
+                out.push_str(if tail[..len].contains(':') { "*****:*****" } else { MASK });
+                rest = &tail[len..];
             }
             None => rest = tail,
         }
     }
     out.push_str(rest);
     out
+}
+
+/// The first `://` (or its JSON-escaped form `:\/\/`): its position and length.
+fn find_scheme_separator(text: &str) -> Option<(usize, usize)> {
+    let plain = text.find("://").map(|i| (i, 3));
+    let escaped = text.find(":\\/\\/").map(|i| (i, 5));
+    match (plain, escaped) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Where an authority read across quotes ends (see [`mask_userinfo`]).
+fn ends_authority(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '/' | '?' | '#' | '<' | '>' | '`')
+}
+
+/// The length of the userinfo at the start of `tail` (the text right after `://`), by the
+/// readings of [`mask_userinfo`], or `None` when neither finds an `@`.
+fn userinfo_len(tail: &str) -> Option<usize> {
+    let mut end: Option<usize> = None;
+    let mut from = 0;
+    loop {
+        let rest = &tail[from..];
+        let word = &rest[..rest.find(ends_word).unwrap_or(rest.len())];
+        let authority = &rest[..rest.find(ends_authority).unwrap_or(rest.len())];
+        let Some(at) = word.rfind('@').max(authority.rfind('@')) else { return end };
+        end = Some(from + at);
+        from += at + 1;
+    }
 }
 
 /// Replace control characters (ANSI escapes, CR, BEL, …) with `?` so that text from GitLab
@@ -171,6 +205,249 @@ pub(crate) fn sanitize_for_terminal(text: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+// ---- the secrets this process holds --------------------------------------------------------
+
+/// Secrets shorter than this are not searched for: they would mask ordinary words.
+const MIN_SECRET_LEN: usize = 6;
+
+/// Base64 fragments shorter than this are not searched for (too likely in other text).
+const MIN_BASE64_CORE: usize = 8;
+
+/// One secret and the fragments any base64 encoding of text containing it must contain.
+struct Needle {
+    /// The secret itself.
+    raw: SecretString,
+    /// For each of the three byte alignments and both alphabets, the base64 characters that
+    /// depend only on the secret's bytes: whatever surrounds the secret (`user:` before it in
+    /// an `Authorization: Basic` value, `:` after it), one of these appears in the encoding.
+    base64_cores: Vec<SecretString>,
+}
+
+impl Needle {
+    fn new(secret: &str) -> Needle {
+        let mut base64_cores = Vec::new();
+        for engine in [
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            for offset in 0..3usize {
+                let mut bytes = vec![0u8; offset];
+                bytes.extend_from_slice(secret.as_bytes());
+                let encoded = engine.encode(&bytes);
+                // Character j holds stream bits [6j, 6j + 6); keep those inside the secret's
+                // bits [8 * offset, 8 * (offset + len)).
+                let first = (8 * offset).div_ceil(6);
+                let last = (8 * (offset + secret.len())).saturating_sub(6) / 6;
+                if last >= first && last + 1 - first >= MIN_BASE64_CORE {
+                    let core = encoded[first..=last].to_owned();
+                    if !base64_cores.iter().any(|c: &SecretString| c.expose_secret() == core) {
+                        base64_cores.push(SecretString::from(core));
+                    }
+                }
+            }
+        }
+        Needle { raw: SecretString::from(secret.to_owned()), base64_cores }
+    }
+}
+
+/// The secrets to remove from text, in every form they might take there: raw, percent-encoded
+/// (any subset of bytes, either hex case, once or twice over), JSON-escaped (`\u00XX`, `\/`),
+/// and inside base64 (the `Authorization: Basic` of `user:token` or `token:`, either
+/// alphabet, itself possibly escaped).
+///
+/// The process has one, filled by [`register_secret`] and applied by [`scrub`]; tests build
+/// their own. `Debug` shows only how many secrets it holds.
+#[derive(Default)]
+pub(crate) struct Redactor {
+    needles: Vec<Needle>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} secrets)", self.needles.len())
+    }
+}
+
+impl Redactor {
+    /// An empty redactor.
+    pub(crate) const fn new() -> Redactor {
+        Redactor { needles: Vec::new() }
+    }
+
+    /// Remove `secret` from all text scrubbed from now on. Blank and very short values are
+    /// ignored; a value already held is not added twice.
+    pub(crate) fn add(&mut self, secret: &SecretString) {
+        let value = secret.expose_secret().trim();
+        if value.len() < MIN_SECRET_LEN
+            || self.needles.iter().any(|n| n.raw.expose_secret() == value)
+        {
+            return;
+        }
+        self.needles.push(Needle::new(value));
+    }
+
+    /// Replace every occurrence of a held secret in `text` with [`MASK`].
+    pub(crate) fn mask_secrets<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.needles.is_empty() || text.len() < MIN_BASE64_CORE.min(MIN_SECRET_LEN) {
+            return Cow::Borrowed(text);
+        }
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        // Most text has no escape at all: then only the plain forms can occur.
+        let escaped = text.contains(['%', '\\']);
+        for needle in &self.needles {
+            for form in std::iter::once(&needle.raw).chain(&needle.base64_cores) {
+                let form = form.expose_secret();
+                if escaped {
+                    find_escaped(text, form, &mut ranges);
+                } else {
+                    ranges.extend(text.match_indices(form).map(|(at, f)| (at, at + f.len())));
+                }
+            }
+        }
+        if ranges.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        ranges.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        for (start, end) in ranges {
+            let (start, end) = (floor_char_boundary(text, start), ceil_char_boundary(text, end));
+            if start < done {
+                // Overlaps the range just masked: one mask for both.
+                done = done.max(end);
+                continue;
+            }
+            out.push_str(&text[done..start]);
+            out.push_str(MASK);
+            done = end;
+        }
+        out.push_str(&text[done..]);
+        Cow::Owned(out)
+    }
+
+    /// [`Redactor::mask_secrets`], then [`mask_userinfo`].
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        mask_userinfo(&self.mask_secrets(text))
+    }
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Every place `needle` occurs in `text`, as byte ranges, whether each of its bytes is written
+/// as itself or escaped: `%XX` (either hex case), `%25XX` (encoded twice), a JSON `\u00XX`, or
+/// a JSON `\/`, `\\`, `\"`. Mixed forms count (`ab%63d` is `abcd`).
+fn find_escaped(text: &str, needle: &str, out: &mut Vec<(usize, usize)>) {
+    let (t, n) = (text.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else { return };
+    let mut p = 0;
+    while p < t.len() {
+        if matches!(t[p], b'%' | b'\\') || t[p] == first {
+            // A budget bounds the backtracking a needle full of `%` or `\` could cause.
+            let mut budget = 64 * n.len() as u32;
+            if let Some(end) = match_from(t, p, n, &mut budget) {
+                out.push((p, end));
+                p = end;
+                continue;
+            }
+        }
+        p += 1;
+    }
+}
+
+/// Match `needle` (each byte raw or escaped, see [`find_escaped`]) at `t[p..]`; its end.
+fn match_from(t: &[u8], p: usize, needle: &[u8], budget: &mut u32) -> Option<usize> {
+    let Some((&b, rest)) = needle.split_first() else { return Some(p) };
+    if *budget == 0 {
+        return None;
+    }
+    *budget -= 1;
+    for len in escaped_forms_at(t, p, b).into_iter().flatten() {
+        if let Some(end) = match_from(t, p + len, rest, budget) {
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The lengths of the forms of byte `b` that start at `t[p..]`.
+fn escaped_forms_at(t: &[u8], p: usize, b: u8) -> [Option<usize>; 5] {
+    let hex = |at: usize| -> Option<u8> {
+        let digits = t.get(at..at + 2)?;
+        let value = |d: u8| char::from(d).to_digit(16);
+        u8::try_from(value(digits[0])? * 16 + value(digits[1])?).ok()
+    };
+    let starts = |prefix: &[u8]| t.get(p..).is_some_and(|rest| rest.starts_with(prefix));
+    [
+        (t.get(p) == Some(&b)).then_some(1),
+        (starts(b"%") && hex(p + 1) == Some(b)).then_some(3),
+        (starts(b"%25") && hex(p + 3) == Some(b)).then_some(5),
+        (b.is_ascii() && (starts(b"\\u00") || starts(b"\\U00")) && hex(p + 4) == Some(b))
+            .then_some(6),
+        (matches!(b, b'/' | b'\\' | b'"') && starts(&[b'\\', b])).then_some(2),
+    ]
+}
+
+/// The process's secrets (see [`register_secret`]).
+static SECRETS: RwLock<Redactor> = RwLock::new(Redactor::new());
+
+/// Remove `secret` (and its encodings) from every output of this process from now on. Called
+/// where a token is read; registering a value twice is harmless.
+pub(crate) fn register_secret(secret: &SecretString) {
+    SECRETS.write().unwrap_or_else(|p| p.into_inner()).add(secret);
+}
+
+/// The one scrubber for text that leaves the process (files, logs, errors, the terminal):
+/// every registered secret in any of its encodings becomes [`MASK`], then every URL userinfo
+/// is masked ([`mask_userinfo`]). Control characters are left to the sink
+/// ([`sanitize_for_terminal`], the CSV cell writer).
+pub(crate) fn scrub(text: &str) -> String {
+    SECRETS.read().unwrap_or_else(|p| p.into_inner()).scrub(text)
+}
+
+/// The held secrets of [`scrub`] alone, without touching URL userinfo: for cells whose URLs
+/// legitimately keep an SSH username (the CSV cell writer).
+pub(crate) fn mask_secrets(text: &str) -> Cow<'_, str> {
+    SECRETS.read().unwrap_or_else(|p| p.into_inner()).mask_secrets(text)
+}
+
+/// Text for the terminal: [`scrub`]bed, then [`sanitize_for_terminal`].
+pub(crate) fn for_terminal(text: &str) -> String {
+    sanitize_for_terminal(&scrub(text))
+}
+
+/// Untrusted text quoted in a message: scrubbed, made safe for a terminal, whitespace runs
+/// folded to one space, and cut to at most `max_chars` characters (plus `…` when cut). Only
+/// the start of a huge text is looked at, so quoting a 50 MB cell costs nothing.
+pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {
+    // Enough beyond the cut that a secret or userinfo crossing it is still recognised.
+    let window = max_chars.saturating_add(1024);
+    let head = match text.char_indices().nth(window) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    };
+    let clean = sanitize_for_terminal(&scrub(head));
+    let collapsed = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= max_chars && head.len() == text.len() {
+        collapsed
+    } else {
+        let mut cut: String = collapsed.chars().take(max_chars).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 #[cfg(test)]
@@ -318,10 +595,17 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
-        /// `mask_userinfo` is what it was before it used the splitter.
+        /// Without quotes (and JSON escapes) `mask_userinfo` is what it was before it read
+        /// authorities across quotes; with them it masks more, never less: nothing the old
+        /// rule would mask is left in its output, and masking again changes nothing.
         #[test]
-        fn mask_userinfo_is_unchanged(text in free_text()) {
-            prop_assert_eq!(mask_userinfo(&text), legacy_mask_userinfo(&text));
+        fn mask_userinfo_masks_at_least_the_old_rule(text in free_text()) {
+            let masked = mask_userinfo(&text);
+            if !text.contains(['\'', '"']) {
+                prop_assert_eq!(&masked, &legacy_mask_userinfo(&text));
+            }
+            prop_assert_eq!(&legacy_mask_userinfo(&masked), &masked);
+            prop_assert_eq!(&mask_userinfo(&masked), &masked);
         }
 
         /// The splitter's parts always put the input back together, and hold no delimiter
@@ -347,6 +631,9 @@ mod tests {
         #[test]
         fn mask_userinfo_masks_at_least_the_userinfo(text in free_text()) {
             let Some(start) = text.find("://") else { return Ok(()) };
+            if text.contains(['\'', '"']) {
+                return Ok(()); // quotes: the authority is also read across them, see above
+            }
             let after = &text[start + 3..];
             let word = &after[..after.find(ends_word).unwrap_or(after.len())];
             if word.contains("://") {
@@ -372,6 +659,168 @@ mod tests {
             } else {
                 prop_assert_eq!(word_at, userinfo_end);
             }
+        }
+    }
+
+    #[test]
+    fn masks_userinfo_across_quotes_and_json_escapes() {
+        let cases = [
+            ("'https://us'er:pw@host/x'", "'https://*****:*****@host/x'"),
+            ("\"https://u\"ser@host/x\"", "\"https://*****@host/x\""),
+            (
+                "{\"url\":\"https:\\/\\/x:pw@github.com\\/o\\/r.git\"}",
+                "{\"url\":\"https:\\/\\/*****:*****@github.com\\/o\\/r.git\"}",
+            ),
+            // A quoted URL next to an address is not one userinfo.
+            ("'https://host/x' a@b", "'https://host/x' a@b"),
+            ("\"https://h/a\",\"b\":\"c@d\"", "\"https://h/a\",\"b\":\"c@d\""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(mask_userinfo(input), want, "input {input:?}");
+        }
+    }
+
+    const TOKEN: &str = "ghp_CANARYredact0123456789abcdef";
+
+    fn contains_escaped(text: &str, needle: &str) -> bool {
+        let mut found = Vec::new();
+        find_escaped(text, needle, &mut found);
+        !found.is_empty()
+    }
+
+    fn redactor() -> Redactor {
+        let mut r = Redactor::new();
+        r.add(&SecretString::from(TOKEN));
+        r.add(&SecretString::from("glpat-CANARYgitlab-0123456789"));
+        r
+    }
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    #[test]
+    fn scrub_masks_held_tokens_in_every_form() {
+        let r = redactor();
+        let percent: String = TOKEN.bytes().map(|b| format!("%{b:02X}")).collect();
+        let json: String = TOKEN.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let double: String = TOKEN.bytes().map(|b| format!("%25{b:02x}")).collect();
+        let planted = [
+            format!("remote: Invalid token {TOKEN} for user"),
+            format!("Authorization: Basic {}", b64(&format!("x-access-token:{TOKEN}"))),
+            format!("Authorization: Basic {}", b64(&format!("{TOKEN}:"))),
+            format!("Authorization: Basic {}", b64(&format!("ab:{TOKEN}"))),
+            format!("url=https%3A%2F%2Fx%3A{percent}%40github.com"),
+            format!("{{\"t\":\"{json}\"}}"),
+            format!("token={double}"),
+            format!("https:\\/\\/x:{TOKEN}@github.com\\/o"),
+            format!("'https://us'er:{TOKEN}@github.com/o'"),
+            format!("glued{TOKEN}glued"),
+        ];
+        for text in planted {
+            let out = r.scrub(&text);
+            assert!(!out.contains("CANARY"), "{text} -> {out}");
+            assert!(!contains_escaped(&out, "CANARY"), "{text} -> {out}");
+            assert!(out.contains(MASK), "{text} -> {out}");
+        }
+        // Text around the secret stays.
+        assert_eq!(r.scrub(&format!("a {TOKEN} b")), "a ***** b");
+        assert_eq!(r.scrub("nothing secret here: 100%"), "nothing secret here: 100%");
+        assert_eq!(r.scrub("é%C3%A9\\u00e9"), "é%C3%A9\\u00e9");
+    }
+
+    #[test]
+    fn redactor_never_shows_its_secrets() {
+        let r = redactor();
+        assert_eq!(format!("{r:?}"), "Redactor(2 secrets)");
+        let mut short = Redactor::new();
+        short.add(&SecretString::from("abc"));
+        short.add(&SecretString::from("   "));
+        assert_eq!(format!("{short:?}"), "Redactor(0 secrets)");
+    }
+
+    #[test]
+    fn excerpts_are_short_scrubbed_and_one_line() {
+        let huge = format!("https://u:p@h/{}", "x\n".repeat(5_000_000));
+        let e = excerpt(&huge, 200);
+        assert_eq!(e.chars().count(), 201, "{e}");
+        assert!(e.starts_with("https://*****:*****@h/x x") && e.ends_with('…'), "{e}");
+        assert_eq!(excerpt("short\ttext", 200), "short text");
+    }
+
+    /// How a planted secret is written into the text.
+    #[derive(Debug, Clone)]
+    enum Encoding {
+        Raw,
+        PercentUpper,
+        PercentLower,
+        PercentSome(Vec<bool>),
+        Json,
+        Base64 { user: String, url_safe: bool },
+        TokenColon { url_safe: bool },
+        DoublePercent,
+    }
+
+    fn encode(token: &str, how: &Encoding) -> String {
+        let pick = |url_safe: bool| {
+            if url_safe {
+                base64::engine::general_purpose::URL_SAFE
+            } else {
+                base64::engine::general_purpose::STANDARD
+            }
+        };
+        match how {
+            Encoding::Raw => token.to_owned(),
+            Encoding::PercentUpper => token.bytes().map(|b| format!("%{b:02X}")).collect(),
+            Encoding::PercentLower => token.bytes().map(|b| format!("%{b:02x}")).collect(),
+            Encoding::PercentSome(which) => token
+                .chars()
+                .zip(which.iter().cycle())
+                .map(|(c, &yes)| if yes { format!("%{:02X}", c as u32) } else { c.to_string() })
+                .collect(),
+            Encoding::Json => token.chars().map(|c| format!("\\u{:04X}", c as u32)).collect(),
+            Encoding::Base64 { user, url_safe } => {
+                pick(*url_safe).encode(format!("{user}:{token}"))
+            }
+            Encoding::TokenColon { url_safe } => pick(*url_safe).encode(format!("{token}:")),
+            Encoding::DoublePercent => token.bytes().map(|b| format!("%25{b:02X}")).collect(),
+        }
+    }
+
+    fn encoding() -> impl Strategy<Value = Encoding> {
+        prop_oneof![
+            Just(Encoding::Raw),
+            Just(Encoding::PercentUpper),
+            Just(Encoding::PercentLower),
+            prop::collection::vec(any::<bool>(), 1..8).prop_map(Encoding::PercentSome),
+            Just(Encoding::Json),
+            ("[a-z0-9._-]{0,12}", any::<bool>())
+                .prop_map(|(user, url_safe)| Encoding::Base64 { user, url_safe }),
+            any::<bool>().prop_map(|url_safe| Encoding::TokenColon { url_safe }),
+            Just(Encoding::DoublePercent),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// Random text with a held token planted in a random encoding at a random place:
+        /// the scrubbed text holds neither the token nor its planted form, even decoded.
+        #[test]
+        fn planted_tokens_never_survive_scrubbing(
+            token in "[A-Za-z0-9_-]{20,48}",
+            how in encoding(),
+            before in free_text(),
+            after in free_text(),
+        ) {
+            let mut r = Redactor::new();
+            r.add(&SecretString::from(token.clone()));
+            let planted = encode(&token, &how);
+            let text = format!("{before}{planted}{after}");
+            let out = r.scrub(&text);
+            prop_assert!(!out.contains(&token), "{} -> {}", text, out);
+            prop_assert!(!out.contains(&planted), "{} -> {}", text, out);
+            prop_assert!(!contains_escaped(&out, &token), "{} -> {}", text, out);
         }
     }
 

@@ -10,9 +10,11 @@ use crate::error::AppError;
 use crate::gitlab::GitLabClient;
 use crate::inventory::Preflight;
 use crate::plan::{self, MirrorType, PlanRow};
-use crate::redact::mask_userinfo;
-use crate::redact::sanitize_for_terminal;
+use crate::redact::excerpt;
 use crate::rewrite::{self, Action, NewAuth, Rules, TOKEN_AS_USER};
+
+/// The most characters of any cell a message quotes.
+const QUOTED: usize = 200;
 
 /// The plan's rows with the file line of each, for messages.
 #[derive(Clone, Copy)]
@@ -46,7 +48,7 @@ pub(crate) fn validate_rows(path: &Path, rows: Lined<'_>, rules: &Rules) -> Resu
                     format!(
                         "new_url of a row that only moves the mirror user must stay {}: this \
                          row is written without a URL, so GitLab keeps the URL and credentials",
-                        sanitize_for_terminal(&kept)
+                        excerpt(&kept, QUOTED)
                     ),
                     Some("plan again to change the URL".into()),
                 ));
@@ -59,7 +61,7 @@ pub(crate) fn validate_rows(path: &Path, rows: Lined<'_>, rules: &Rules) -> Resu
                 return Err(at(
                     format!(
                         "new_url {} is not https: the service token is only sent over https",
-                        sanitize_for_terminal(&mask_userinfo(&row.new_url))
+                        excerpt(&row.new_url, QUOTED)
                     ),
                     None,
                 ));
@@ -69,7 +71,7 @@ pub(crate) fn validate_rows(path: &Path, rows: Lined<'_>, rules: &Rules) -> Resu
                     format!(
                         "new_url {} is not on a --source-host given to apply: the service token \
                          would go to another host",
-                        sanitize_for_terminal(&mask_userinfo(&row.new_url))
+                        excerpt(&row.new_url, QUOTED)
                     ),
                     Some("pass the same --source-host/--credentials options as for plan".into()),
                 ));
@@ -79,7 +81,7 @@ pub(crate) fn validate_rows(path: &Path, rows: Lined<'_>, rules: &Rules) -> Resu
                 return Err(at(
                     format!(
                         "new_user {:?} is not the user configured for {} ({configured:?})",
-                        sanitize_for_terminal(&row.new_user),
+                        excerpt(&row.new_user, QUOTED),
                         host.host
                     ),
                     None,
@@ -87,6 +89,7 @@ pub(crate) fn validate_rows(path: &Path, rows: Lined<'_>, rules: &Rules) -> Resu
             }
         }
         if let Err(reason) = rewrite::validate_new_url(&row.new_url, direction, rules) {
+            let reason = excerpt(&reason, 2 * QUOTED);
             return Err(at(format!("new_url does not pass the rules: {reason}"), None));
         }
     }
@@ -112,7 +115,7 @@ pub(crate) async fn check_instance(
                     "{}:{line}: project {} ({}) does not exist on this GitLab",
                     path.display(),
                     row.project_id,
-                    sanitize_for_terminal(&row.project_path)
+                    excerpt(&row.project_path, QUOTED)
                 ),
                 "was the plan made against another instance? check --gitlab-url",
             ));
@@ -125,7 +128,7 @@ pub(crate) async fn check_instance(
             format!(
                 "{}:{line}: the plan was made for {} but this GitLab is {}",
                 path.display(),
-                sanitize_for_terminal(planned.as_deref().unwrap_or("an unknown instance")),
+                excerpt(planned.as_deref().unwrap_or("an unknown instance"), QUOTED),
                 live.as_deref().unwrap_or("unknown")
             ),
             "check --gitlab-url, or plan again against this instance",
@@ -152,7 +155,7 @@ pub(crate) fn check_mirror_users(
                 format!(
                     "{}:{line}: this row would make {} the mirror user, but this token ({}) cannot",
                     path.display(),
-                    sanitize_for_terminal(&row.new_mirror_user),
+                    excerpt(&row.new_mirror_user, QUOTED),
                     pre.user.username
                 ),
                 "use an administrator's token with the `sudo` scope, or that user's own token",

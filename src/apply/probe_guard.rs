@@ -46,7 +46,7 @@ pub(crate) async fn prepare(
     let quiet = settings.quiet;
     let say = |line: String| {
         if !quiet {
-            eprintln!("{}", crate::redact::sanitize_for_terminal(&line));
+            eprintln!("{}", crate::redact::for_terminal(&line));
         }
     };
     let creds = &req.credentials;

@@ -21,14 +21,14 @@ use crate::error::{AppError, ExitCode};
 use crate::inventory;
 use crate::output::{counts, progress_bar};
 use crate::plan::{self, MirrorType, PlanRow, ReportRow};
-use crate::redact::sanitize_for_terminal;
+use crate::redact::for_terminal;
 use crate::rewrite::{Action, NewAuth};
 
 /// Print lines on stderr, cleaned for the terminal (also with `--quiet`: they explain a
 /// refusal or a confirmation).
 fn tell(lines: &[String]) {
     for line in lines {
-        eprintln!("{}", sanitize_for_terminal(line));
+        eprintln!("{}", for_terminal(line));
     }
 }
 
@@ -90,7 +90,7 @@ pub async fn run(
     let creds = &req.credentials;
     let say = |line: String| {
         if !settings.quiet {
-            eprintln!("{}", sanitize_for_terminal(&line));
+            eprintln!("{}", for_terminal(&line));
         }
     };
 
@@ -295,7 +295,7 @@ pub async fn run(
 
 /// Show what will happen and ask (terminal), or require `--yes`.
 fn confirm(args: &ApplyRequest, summary: &str, todo: usize) -> Result<(), AppError> {
-    let summary: Vec<String> = summary.lines().map(sanitize_for_terminal).collect();
+    let summary: Vec<String> = summary.lines().map(for_terminal).collect();
     let summary = summary.join("\n");
     if args.dry_run || args.yes || todo == 0 {
         eprintln!("{}", summary);

@@ -19,7 +19,7 @@ use crate::credentials::{Credentials, HostCredential};
 use crate::error::{AppError, ExitCode};
 use crate::githost;
 use crate::probe::{HttpSettings, ProbeClass, ProbeCode, ProxyMode};
-use crate::redact::sanitize_for_terminal;
+use crate::redact::for_terminal;
 use crate::sim::{self, Fixture, SimOptions, StateSnapshot};
 
 /// `println!` that does not panic when stdout is closed (`glmirror demo | head`).
@@ -131,6 +131,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
         rules: RuleRequest {
             credentials: creds.clone(),
             maps: Vec::new(),
+            map_warnings: Vec::new(),
             prefer_https: false,
             mirror_user: demo.mirror_user.clone(),
         },
@@ -214,7 +215,7 @@ fn say_probe_findings(plan_path: &std::path::Path) {
             Some(ProbeClass::Diagnosis) => "moved, but GitLab cannot mirror it as it is",
             _ => "no verdict: planned as usual, unproven",
         };
-        out!("  probe {code}: {} — {what}", sanitize_for_terminal(&r.project_path));
+        out!("  probe {code}: {} — {what}", for_terminal(&r.project_path));
     }
 }
 
@@ -252,7 +253,7 @@ fn print_before_after(before: &[StatusRow], after: &[StatusRow]) {
     let was_width = was.iter().map(|w| w.chars().count()).max().unwrap_or(6).max(6);
     out!("  {:<width$}  {:<was_width$}  AFTER", "MIRROR", "BEFORE");
     for (r, was) in after.iter().zip(&was) {
-        out!("  {:<width$}  {was:<was_width$}  {}", sanitize_for_terminal(&name(r)), describe(r));
+        out!("  {:<width$}  {was:<was_width$}  {}", for_terminal(&name(r)), describe(r));
     }
 }
 

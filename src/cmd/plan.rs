@@ -20,8 +20,9 @@ pub async fn run(
     conn: ConnectionRequest,
     req: PlanRequest,
 ) -> Result<ExitCode, AppError> {
-    execute(settings, &req, conn.resolve()?).await?;
-    Ok(ExitCode::Success)
+    let summary = execute(settings, &req, conn.resolve()?).await?;
+    // A plan with unreadable rows is complete but not whole: say so in the exit code too.
+    Ok(if summary.unreadable() > 0 { ExitCode::RowsFailed } else { ExitCode::Success })
 }
 
 /// Plan with an already resolved connection (also used by `demo`). Returns the summary of
@@ -38,10 +39,10 @@ pub async fn execute(
     let quiet = settings.quiet;
     let say = |line: String| {
         if !quiet {
-            eprintln!("{}", crate::redact::sanitize_for_terminal(&line));
+            eprintln!("{}", crate::redact::for_terminal(&line));
         }
     };
-    for w in &pre.warnings {
+    for w in pre.warnings.iter().chain(&req.rules.map_warnings) {
         say(format!("warning: {w}"));
     }
     if pre.silent_mode == Some(true) {
@@ -148,6 +149,13 @@ pub async fn execute(
         summary.running_as_target_after,
         summary.pull
     ));
+    if summary.unreadable() > 0 {
+        say(format!(
+            "  warning: {} mirrors could not be read (GitLab kept answering an error): they \
+             are manual rows with diagnosis unreadable; plan those projects again later",
+            summary.unreadable()
+        ));
+    }
     if reads.skipped() > 0 {
         say(format!(
             "  warning: {} mirror reads were refused (401/403): those mirrors are not in the \

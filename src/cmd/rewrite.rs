@@ -13,6 +13,9 @@ pub const HEADER: [&str; 7] =
 
 /// Run `glmirror rewrite`.
 pub fn run(req: RewriteRequest) -> Result<ExitCode, AppError> {
+    for warning in &req.warnings {
+        eprintln!("warning: {}", crate::redact::for_terminal(warning));
+    }
     let inputs: Vec<String> = if req.urls.is_empty() { read_stdin_lines()? } else { req.urls };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -49,21 +52,23 @@ fn read_stdin_lines() -> Result<Vec<String>, AppError> {
     Ok(lines)
 }
 
-/// Write the CSV for these inputs.
+/// Write the CSV for these inputs, through the one cell writer of every CSV glmirror writes
+/// (formula guard, no control characters).
 pub fn write_csv(out: &mut impl Write, inputs: &[String], rules: &Rules) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = crate::plan::cell::csv_writer(out);
     w.write_record(HEADER)?;
     for input in inputs {
         let rw = rewrite::rewrite(
             &MirrorInput { url: input, direction: Direction::Pull, last_error: None },
             rules,
         );
-        w.write_record(row(input, &rw))?;
+        crate::plan::cell::write_record(&mut w, &row(input, &rw))?;
     }
     w.flush()
 }
 
-/// One CSV row: credentials of the input masked in every cell, formula-guarded.
+/// One CSV row: credentials of the input masked in every cell (the writer adds the formula
+/// guard).
 pub fn row(input: &str, rw: &Rewrite) -> [String; 7] {
     let masked_input = rewrite::mask_url(input.trim());
     let cells = [
@@ -75,7 +80,7 @@ pub fn row(input: &str, rw: &Rewrite) -> [String; 7] {
         rw.action.code().to_owned(),
         rw.reason.clone(),
     ];
-    cells.map(|c| formula_guard(&scrub(input, &c)))
+    cells.map(|c| scrub(input, &c))
 }
 
 /// Defense in depth: remove the input's own credential values from a cell.
@@ -110,15 +115,6 @@ pub(crate) fn input_secrets(input: &str) -> Vec<String> {
     parts
 }
 
-/// Prefix a cell that a spreadsheet would run as a formula with `'`.
-pub fn formula_guard(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
-    } else {
-        cell.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +122,7 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
-            source_hosts: vec![SourceHost { host: "github.com".into(), user: None }],
+            source_hosts: vec![SourceHost { host: "github.com".into(), user: None, port: None }],
             ..Default::default()
         }
     }
@@ -167,12 +163,8 @@ mod tests {
 
     #[test]
     fn formula_cells_are_guarded() {
-        assert_eq!(formula_guard("=cmd"), "'=cmd");
-        assert_eq!(formula_guard("@x"), "'@x");
-        assert_eq!(formula_guard("-x"), "'-x");
-        assert_eq!(formula_guard("\tx"), "'\tx");
-        assert_eq!(formula_guard("https://x"), "https://x");
-        let out = csv_of(&["=HYPERLINK(\"http://evil\")"]);
+        let out = csv_of(&["=HYPERLINK(\"http://evil\")", "@x", "-x"]);
         assert!(out.contains("'=HYPERLINK"), "{out}");
+        assert!(out.contains("\n'@x,") && out.contains("\n'-x,"), "{out}");
     }
 }

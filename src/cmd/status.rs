@@ -17,9 +17,28 @@ use crate::inventory::probe as probing;
 use crate::inventory::{self, MirrorRead, ReadContext, facts};
 use crate::plan::{self, Diagnosis, MirrorType};
 use crate::probe::watch::WatchMode;
-use crate::redact::sanitize_for_terminal;
+use crate::redact::for_terminal;
 
-/// One line of the health report.
+/// The columns of `status --format csv`, in order (the JSON field names).
+pub const STATUS_COLUMNS: [&str; 13] = [
+    "project_id",
+    "project_path",
+    "mirror_type",
+    "mirror_id",
+    "url",
+    "enabled",
+    "archived",
+    "update_status",
+    "last_successful_update_at",
+    "mirror_user",
+    "diagnosis",
+    "last_error",
+    "health",
+];
+
+/// One line of the health report. Its text comes from GitLab and is cleaned when the row is
+/// made (held tokens and URL credentials masked, control characters removed), so every
+/// format shows the same safe text.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusRow {
     /// Project id.
@@ -73,6 +92,14 @@ pub async fn run(
             eprintln!(
                 "  warning: {refused} mirror reads were refused (401/403): the report is \
                  incomplete"
+            );
+        }
+        let unreadable =
+            rows.iter().filter(|r| r.diagnosis == Diagnosis::Unreadable.code()).count();
+        if unreadable > 0 {
+            eprintln!(
+                "  warning: {unreadable} mirrors could not be read (GitLab kept answering an \
+                 error): they are reported unhealthy, diagnosis unreadable"
             );
         }
     }
@@ -147,37 +174,72 @@ pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> 
     let (mirror_type, mirror_id) = (facts.mirror_type(), facts.kind.mirror_id());
     let diagnosis = facts.diagnose(now, silent_mode);
     let archived = read.project.archived;
-    // SPEC §2: unhealthy = enabled mirror of a non-archived project whose status is `failed`,
-    // or diagnosed `stuck` or `mirror-user-blocked`.
+    // Unhealthy: an enabled mirror of a non-archived project whose status is `failed`, or
+    // diagnosed `stuck`, `mirror-user-blocked` or `unreadable` (GitLab would not answer).
     let health = if !facts.enabled || archived {
         "ignored"
     } else if facts.update_status == "failed"
-        || matches!(diagnosis, Some(Diagnosis::Stuck | Diagnosis::MirrorUserBlocked))
+        || matches!(
+            diagnosis,
+            Some(Diagnosis::Stuck | Diagnosis::MirrorUserBlocked | Diagnosis::Unreadable)
+        )
     {
         "unhealthy"
     } else {
         "ok"
     };
+    // GitLab's text, cleaned like any cell glmirror writes (held tokens masked, no control
+    // characters); the URL as the plan shows it (a malformed one GitLab stored verbatim is
+    // masked here, an ssh username stays), `last_error` scrubbed by its normalisation.
+    let text = |s: &str| plan::cell::clean(s).into_owned();
+    let url = if facts.url.contains(crate::redact::MASK) {
+        facts.url.clone()
+    } else {
+        crate::rewrite::mask_url(&facts.url)
+    };
     StatusRow {
         project_id: read.project.id,
-        project_path: read.project.path_with_namespace.clone(),
+        project_path: text(&read.project.path_with_namespace),
         mirror_type: match mirror_type {
             MirrorType::Pull => "pull",
             MirrorType::Push => "push",
         },
         mirror_id,
-        url: facts.url.clone(),
+        url: text(&url),
         enabled: facts.enabled,
         archived,
-        update_status: facts.update_status.clone(),
+        update_status: text(&facts.update_status),
         last_successful_update_at: facts
             .last_successful_update_at
             .and_then(|t| t.format(&Rfc3339).ok())
             .unwrap_or_default(),
-        mirror_user: facts.user_name.clone(),
+        mirror_user: text(&facts.user_name),
         diagnosis: diagnosis.map(|d| d.code().to_owned()).unwrap_or_default(),
-        last_error: facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default(),
+        last_error: text(
+            &facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default(),
+        ),
         health,
+    }
+}
+
+impl StatusRow {
+    /// The row's cells in [`STATUS_COLUMNS`] order.
+    pub fn cells(&self) -> [String; 13] {
+        [
+            self.project_id.to_string(),
+            self.project_path.clone(),
+            self.mirror_type.to_owned(),
+            self.mirror_id.map(|id| id.to_string()).unwrap_or_default(),
+            self.url.clone(),
+            self.enabled.to_string(),
+            self.archived.to_string(),
+            self.update_status.clone(),
+            self.last_successful_update_at.clone(),
+            self.mirror_user.clone(),
+            self.diagnosis.clone(),
+            self.last_error.clone(),
+            self.health.to_owned(),
+        ]
     }
 }
 
@@ -192,9 +254,11 @@ fn print_rows(rows: &[StatusRow], format: StatusFormat) -> Result<(), AppError> 
             writeln!(out).map_err(io)?;
         }
         StatusFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut out);
+            // The one cell writer of every CSV: formula guard, no control characters.
+            let mut w = plan::cell::csv_writer(&mut out);
+            w.write_record(STATUS_COLUMNS).map_err(|e| io(e.into()))?;
             for row in rows {
-                w.serialize(row).map_err(|e| AppError::io("cannot write", "<stdout>", e.into()))?;
+                plan::cell::write_record(&mut w, &row.cells()).map_err(io)?;
             }
             w.flush().map_err(io)?;
         }
@@ -216,7 +280,7 @@ fn print_rows(rows: &[StatusRow], format: StatusFormat) -> Result<(), AppError> 
                         r.diagnosis.clone(),
                         r.url.clone(),
                     ]
-                    .map(|c| sanitize_for_terminal(&c))
+                    .map(|c| for_terminal(&c))
                 })
                 .collect();
             let mut widths = header.map(str::len);

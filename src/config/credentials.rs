@@ -8,8 +8,6 @@
 
 use std::path::Path;
 
-use secrecy::SecretString;
-
 use crate::cli::CredentialArgs;
 use crate::config::{ConfigError, tokens};
 use crate::credentials::{Credentials, HostCredential};
@@ -65,11 +63,17 @@ pub fn from_args(args: &CredentialArgs) -> Result<Credentials, ConfigError> {
     };
     let mut hosts: Vec<HostCredential> = Vec::new();
     for raw in &args.source_hosts {
-        let host = normalize_source_host(raw, "--source-host")?;
-        if hosts.iter().any(|h| h.host == host) {
-            return Err(ConfigError::invalid(format!("--source-host {host} is given twice")));
+        let (host, port) = normalize_source_host(raw, "--source-host")?;
+        if hosts.iter().any(|h| h.host == host && h.port == port) {
+            return Err(ConfigError::invalid(format!(
+                "--source-host {} is given twice",
+                shown_host(&host, port)
+            )));
         }
-        hosts.push(HostCredential::new(host, user.clone(), token.clone(), token_source.clone()));
+        hosts.push(HostCredential {
+            port,
+            ..HostCredential::new(host, user.clone(), token.clone(), token_source.clone())
+        });
     }
     let creds = Credentials { hosts };
     check_users(&creds, "--source-user")?;
@@ -148,9 +152,12 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
         let Some(raw_host) = get("host")? else {
             return Err(ConfigError::invalid(format!("{shown}: [[host]] entry {n} has no `host`")));
         };
-        let host = normalize_source_host(raw_host, &format!("{shown}: entry {n}: host"))?;
-        if hosts.iter().any(|h| h.host == host) {
-            return Err(ConfigError::invalid(format!("{shown}: host {host} appears twice")));
+        let (host, port) = normalize_source_host(raw_host, &format!("{shown}: entry {n}: host"))?;
+        if hosts.iter().any(|h| h.host == host && h.port == port) {
+            return Err(ConfigError::invalid(format!(
+                "{shown}: host {} appears twice",
+                shown_host(&host, port)
+            )));
         }
         let user = match get("user")? {
             Some(u) => Some(check_user(u, &format!("{shown}: entry {n}: user"))?),
@@ -176,11 +183,7 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
                          token_env = \"GITHUB_MIRROR_TOKEN\"",
                     ));
                 }
-                let token = std::env::var(var)
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| SecretString::from(v.trim().to_owned()));
-                (token, format!("env {var}"))
+                (tokens::token_from_var(var), format!("env {var}"))
             }
             (None, Some(file)) => {
                 let p = base.join(file);
@@ -232,6 +235,7 @@ fn from_file(path: &Path) -> Result<Credentials, ConfigError> {
             })?),
         };
         hosts.push(HostCredential {
+            port,
             kind,
             expires_at,
             ..HostCredential::new(host, user, token, token_source)
@@ -313,8 +317,18 @@ fn check_user(raw: &str, flag: &str) -> Result<String, ConfigError> {
     Ok(user)
 }
 
-/// Normalize a source host: lowercase, IDNA A-label; refuse schemes, ports, paths, userinfo.
-fn normalize_source_host(raw: &str, flag: &str) -> Result<String, ConfigError> {
+/// `host` or `host:port`, for messages.
+fn shown_host(host: &str, port: Option<u16>) -> String {
+    match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    }
+}
+
+/// Normalize a source host: lowercase, IDNA A-label, and the https port it names (`None`: the
+/// default 443, also when `:443` is given); refuse schemes, paths, userinfo and bad ports.
+/// Credentials are scoped to host and port: `github.com` gets no token on port 8443.
+fn normalize_source_host(raw: &str, flag: &str) -> Result<(String, Option<u16>), ConfigError> {
     let raw = raw.trim();
     if redact::looks_like_token(raw) {
         return Err(ConfigError::invalid_hint(
@@ -322,7 +336,7 @@ fn normalize_source_host(raw: &str, flag: &str) -> Result<String, ConfigError> {
             format!("the token goes in env {MIRROR_TOKEN_ENV} or --source-token-file"),
         ));
     }
-    let shown = crate::redact::sanitize_for_terminal(raw);
+    let shown = crate::redact::excerpt(raw, 200);
     if raw.contains("://") {
         return Err(ConfigError::invalid_hint(
             format!("{flag} {shown}: give a host name, not a URL"),
@@ -334,16 +348,46 @@ fn normalize_source_host(raw: &str, flag: &str) -> Result<String, ConfigError> {
             "{flag} {shown}: give only a host name (no path, user or spaces)"
         )));
     }
-    let bare = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(raw);
-    if bare.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_err() {
-        return Err(ConfigError::invalid(format!(
-            "{flag} {shown}: ports are not part of a source host (mirror URLs on any port of \
-             this host match)"
-        )));
-    }
-    let as_url = if bare.contains(':') { format!("[{bare}]") } else { raw.to_owned() };
-    crate::rewrite::normalize_host(&as_url)
-        .map_err(|e| ConfigError::invalid(format!("{flag} {shown}: {e}")))
+    // `host:port`, `[v6]:port`; a bare IPv6 address has colons but no port.
+    let (name, port_text) = if let Some(rest) = raw.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, "")) => (format!("[{v6}]"), None),
+            Some((v6, tail)) => match tail.strip_prefix(':') {
+                Some(port) => (format!("[{v6}]"), Some(port)),
+                None => {
+                    return Err(ConfigError::invalid(format!(
+                        "{flag} {shown}: text after the bracketed address"
+                    )));
+                }
+            },
+            None => return Err(ConfigError::invalid(format!("{flag} {shown}: unclosed `[`"))),
+        }
+    } else if raw.parse::<std::net::Ipv6Addr>().is_ok() {
+        (format!("[{raw}]"), None)
+    } else {
+        match raw.split_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (raw.to_owned(), None),
+        }
+    };
+    let port = match port_text {
+        None => None,
+        Some(text) => match text.parse::<u16>() {
+            Ok(p) if p > 0 && text.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(p).filter(|&p| p != 443)
+            }
+            _ => {
+                return Err(ConfigError::invalid_hint(
+                    format!("{flag} {shown}: the port must be a number from 1 to 65535"),
+                    "name the port only when the source host serves https on another port than \
+                     443, e.g. --source-host git.example.com:8443",
+                ));
+            }
+        },
+    };
+    let host = crate::rewrite::normalize_host(&name)
+        .map_err(|e| ConfigError::invalid(format!("{flag} {shown}: {e}")))?;
+    Ok((host, port))
 }
 
 #[cfg(test)]
@@ -385,15 +429,57 @@ mod tests {
         assert_eq!(c.hosts[1].host, "[::1]");
         for bad in [
             "https://github.com",
-            "github.com:443",
             "github.com/org",
             "u@github.com",
             "",
             "-oProxy",
+            "github.com:",
+            "github.com:0",
+            "github.com:x",
+            "github.com:99999",
+            "github.com:+1",
         ] {
             assert!(from_args(&args(&[bad], Some("svc"))).is_err(), "{bad}");
         }
         assert!(from_args(&args(&["a.example", "A.example"], Some("s"))).is_err());
+    }
+
+    #[test]
+    fn a_source_host_may_name_its_port() {
+        let c = from_args(&args(
+            &["git.example.com:8443", "GitHub.com:443", "[::1]:8443", "git.example.com"],
+            Some("svc"),
+        ))
+        .expect("ok");
+        let hosts: Vec<_> = c.hosts.iter().map(|h| (h.host.as_str(), h.port)).collect();
+        assert_eq!(
+            hosts,
+            [
+                ("git.example.com", Some(8443)),
+                ("github.com", None),
+                ("[::1]", Some(8443)),
+                ("git.example.com", None)
+            ]
+        );
+        let rules = c.rules(vec![], false);
+        assert_eq!(rules.source_hosts[0].port, Some(8443));
+        // The default port is the same source host as no port.
+        let e =
+            from_args(&args(&["github.com", "github.com:443"], Some("svc"))).expect_err("twice");
+        assert!(err_text(&e).contains("twice"), "{}", err_text(&e));
+        assert!(c.for_host("git.example.com", Some(8443)).is_some());
+        assert!(c.for_host("git.example.com", Some(9443)).is_none());
+        // The same in a credentials file.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("creds.toml");
+        std::fs::write(
+            &f,
+            "[[host]]\nhost = \"git.example.com:8443\"\nuser = \"oauth2\"\ntoken_env = \"X\"\n",
+        )
+        .expect("write");
+        let a = CredentialArgs { credentials: Some(f), ..Default::default() };
+        let c = from_args(&a).expect("ok");
+        assert_eq!((c.hosts[0].host.as_str(), c.hosts[0].port), ("git.example.com", Some(8443)));
     }
 
     #[test]
@@ -459,7 +545,7 @@ mod tests {
         assert!(c.hosts[0].token.is_none());
         assert_eq!(c.hosts[0].token_source, "env GLMIRROR_TEST_UNSET_VAR");
         assert_eq!(
-            c.for_host("gitlab.example.com").and_then(|h| h.user.as_deref()),
+            c.for_host("gitlab.example.com", None).and_then(|h| h.user.as_deref()),
             Some("oauth2")
         );
         assert!(c.require_tokens().is_err());

@@ -129,6 +129,15 @@ impl ConnectionRequest {
     }
 }
 
+/// Register the tokens of the well-known environment variables (the GitLab token's and
+/// [`MIRROR_TOKEN_ENV`]) with the scrubber, so that no output shows them even in a command
+/// that does not use them (GitLab may quote a service token in any mirror's error).
+pub fn register_env_secrets() {
+    for name in GITLAB_TOKEN_ENV.iter().chain([&MIRROR_TOKEN_ENV]) {
+        let _ = tokens::token_from_var(name);
+    }
+}
+
 /// Parse and check a GitLab base URL: http(s) only, no credentials, plain http only on
 /// loopback. A trailing `/api/v4` is tolerated and removed.
 pub fn parse_gitlab_url(raw: &str) -> Result<Url, ConfigError> {
@@ -136,7 +145,7 @@ pub fn parse_gitlab_url(raw: &str) -> Result<Url, ConfigError> {
     // GITLAB_HOST is sometimes a bare host name.
     let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("https://{raw}") };
     let mut url = Url::parse(&with_scheme).map_err(|e| {
-        ConfigError::invalid(format!("invalid GitLab URL {}: {e}", redact::mask_userinfo(raw)))
+        ConfigError::invalid(format!("invalid GitLab URL {}: {e}", redact::excerpt(raw, 200)))
     })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::invalid_hint(
@@ -249,6 +258,8 @@ pub struct RuleRequest {
     pub credentials: Credentials,
     /// `--map` rules.
     pub maps: Vec<PrefixMap>,
+    /// What the user should hear about the `--map` rules (see [`parse_maps`]).
+    pub map_warnings: Vec<String>,
     /// `--prefer-https`.
     pub prefer_https: bool,
     /// `--mirror-user`.
@@ -257,9 +268,11 @@ pub struct RuleRequest {
 
 impl RuleRequest {
     fn from_args(args: &RuleArgs) -> Result<RuleRequest, ConfigError> {
+        let maps = parse_maps(&args.maps)?;
         Ok(RuleRequest {
             credentials: credentials::from_args(&args.credentials)?,
-            maps: parse_maps(&args.maps)?,
+            maps: maps.maps,
+            map_warnings: maps.warnings,
             prefer_https: args.prefer_https,
             mirror_user: args.mirror_user.clone(),
         })
@@ -271,12 +284,40 @@ impl RuleRequest {
     }
 }
 
-/// Parse every `--map OLD=NEW`.
-pub fn parse_maps(specs: &[String]) -> Result<Vec<PrefixMap>, ConfigError> {
-    specs
-        .iter()
-        .map(|s| rewrite::parse_map(s).map_err(|e| ConfigError::invalid(format!("--map: {e}"))))
-        .collect()
+/// `--map` rules as parsed, and warnings for the user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedMaps {
+    /// The rules, in the order given.
+    pub maps: Vec<PrefixMap>,
+    /// One line per rule whose OLD does not end at a boundary (`/` or `:`).
+    pub warnings: Vec<String>,
+}
+
+/// Parse every `--map OLD=NEW`: the one parser of `--map`. The same OLD twice is a usage
+/// error (only one of the two could ever win). An OLD that does not end in `/` or `:` also
+/// matches longer names (`https://github.com/a` matches `https://github.com/abc/…`, and
+/// `https://github.com` matches `https://github.com.evil.example/…`): that is allowed, like
+/// git's `insteadOf`, but warned about.
+pub fn parse_maps(specs: &[String]) -> Result<ParsedMaps, ConfigError> {
+    let mut parsed = ParsedMaps::default();
+    for spec in specs {
+        let map =
+            rewrite::parse_map(spec).map_err(|e| ConfigError::invalid(format!("--map: {e}")))?;
+        let old = redact::excerpt(&map.from, 200);
+        if parsed.maps.iter().any(|m| m.from == map.from) {
+            return Err(ConfigError::invalid_hint(
+                format!("--map {old} is given twice"),
+                "give each OLD prefix once: only one of the two rules could ever apply",
+            ));
+        }
+        if !map.from.ends_with(['/', ':']) {
+            parsed.warnings.push(format!(
+                "--map {old} does not end in `/` or `:`, so it also matches every URL that only                  starts with it, such as {old}-other/…; end it with `/` if only this path is meant"
+            ));
+        }
+        parsed.maps.push(map);
+    }
+    Ok(parsed)
 }
 
 /// Whether and how service credentials are probed (docs/remote-probe.md), and how the
@@ -313,7 +354,7 @@ impl ProbeRequest {
                     redact::sanitize_for_terminal(raw)
                 ))
             })?;
-            if creds.for_host(&host).is_none() {
+            if !creds.hosts.iter().any(|h| h.host == host) {
                 return Err(ConfigError::invalid_hint(
                     format!("--no-probe-host {host} is not a source host"),
                     "name a host given with --source-host (or in the --credentials file)",
@@ -508,14 +549,18 @@ pub struct RewriteRequest {
     pub rules: Rules,
     /// URLs given as arguments (none: read stdin).
     pub urls: Vec<String>,
+    /// Warnings about the rules (printed on stderr).
+    pub warnings: Vec<String>,
 }
 
 impl RewriteRequest {
     /// From `glmirror rewrite`'s arguments.
     pub fn from_args(args: &RewriteArgs) -> Result<RewriteRequest, ConfigError> {
+        let rules = RuleRequest::from_args(&args.rules)?;
         Ok(RewriteRequest {
-            rules: RuleRequest::from_args(&args.rules)?.rules(),
+            rules: rules.rules(),
             urls: args.urls.clone(),
+            warnings: rules.map_warnings,
         })
     }
 }
@@ -554,6 +599,40 @@ mod tests {
         let req = req.with_paths(Some("j".into()), None);
         assert_eq!(req.journal, PathBuf::from("j"));
         assert_eq!(req.report, PathBuf::from("dir/plan.report.csv"));
+    }
+
+    #[test]
+    fn maps_refuse_a_repeated_old_and_warn_about_loose_prefixes() {
+        let specs = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let parsed = parse_maps(&specs(&["https://a.example/o/=https://b.example/o/"])).unwrap();
+        assert_eq!(parsed.maps.len(), 1);
+        assert!(parsed.warnings.is_empty());
+        let parsed = parse_maps(&specs(&["git@a.example:=https://a.example/"])).unwrap();
+        assert!(parsed.warnings.is_empty(), "`:` is a boundary too");
+        for loose in ["https://github.com", "https://github.com/a"] {
+            let parsed = parse_maps(&specs(&[&format!("{loose}=https://x.example/")])).unwrap();
+            assert_eq!(parsed.warnings.len(), 1);
+            assert!(
+                parsed.warnings[0].contains(&format!("{loose}-other/…")),
+                "{:?}",
+                parsed.warnings
+            );
+        }
+        let twice = specs(&[
+            "https://a.example/=https://b.example/",
+            "https://a.example/=https://c.example/",
+        ]);
+        let e = parse_maps(&twice).unwrap_err();
+        assert!(e.to_string().contains("https://a.example/ is given twice"), "{e}");
+        assert!(matches!(e, ConfigError::Invalid { .. }));
+        // Two different OLDs, one a prefix of the other, are fine: the longest wins.
+        assert!(
+            parse_maps(&specs(&[
+                "https://a.example/=https://b.example/",
+                "https://a.example/x/=https://c.example/"
+            ]))
+            .is_ok()
+        );
     }
 
     #[test]

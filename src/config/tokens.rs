@@ -1,5 +1,7 @@
 //! Reading tokens: from the first set environment variable of a list, or from a file that
 //! holds exactly the token. Errors name the *source* (a variable, a path), never the value.
+//! Every token read here is registered with the scrubber (`redact::register_secret`), so no
+//! output of the process can show it.
 
 use std::path::Path;
 
@@ -15,8 +17,21 @@ pub fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static 
     names.iter().find_map(|name| {
         let value = std::env::var(name).ok()?;
         let value = value.trim();
-        (!value.is_empty()).then(|| (SecretString::from(value.to_owned()), *name))
+        (!value.is_empty()).then(|| (held(SecretString::from(value.to_owned())), *name))
     })
+}
+
+/// Read one named environment variable as a token (`None` when unset or blank).
+pub fn token_from_var(name: &str) -> Option<SecretString> {
+    let value = std::env::var(name).ok()?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| held(SecretString::from(value.to_owned())))
+}
+
+/// Register a token with the scrubber and hand it back.
+fn held(token: SecretString) -> SecretString {
+    redact::register_secret(&token);
+    token
 }
 
 /// Read a token from a file: surrounding whitespace is trimmed, and the file must hold
@@ -46,6 +61,9 @@ pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigEr
         }
         Err(e) => return Err(ConfigError::read(path, e)),
     };
+    if let Some(warning) = permission_warning(path, flag) {
+        tracing::warn!("{warning}");
+    }
     let token = text.trim();
     if token.is_empty() {
         return Err(ConfigError::invalid(format!("{flag}: {} is empty", path.display())));
@@ -56,7 +74,25 @@ pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigEr
             path.display()
         )));
     }
-    Ok(SecretString::from(token.to_owned()))
+    Ok(held(SecretString::from(token.to_owned())))
+}
+
+/// A warning when users other than the owner may read (or change) a token file: the README
+/// asks for `chmod 600`, and such a file hands the token to every local account.
+#[cfg(unix)]
+fn permission_warning(path: &Path, flag: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    let shown = redact::excerpt(&path.display().to_string(), 200);
+    (mode & 0o077 != 0).then(|| {
+        format!("{flag} {shown}: other users can read or change this token file (mode {mode:03o}); run chmod 600 {shown}")
+    })
+}
+
+/// Unix permissions only; elsewhere nothing is checked.
+#[cfg(not(unix))]
+fn permission_warning(_path: &Path, _flag: &str) -> Option<String> {
+    None
 }
 
 /// The largest token file read: tokens are tens of bytes; this keeps a wrong path (a log, a
@@ -99,6 +135,25 @@ mod tests {
         assert!(read_token_file(&path, "--x").is_err());
         std::fs::write(&path, "  \n").expect("write");
         assert!(read_token_file(&path, "--x").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn token_files_others_can_read_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t");
+        std::fs::write(&path, "glpat-xyz\n").expect("write");
+        for (mode, warned) in
+            [(0o600, false), (0o400, false), (0o640, true), (0o604, true), (0o620, true)]
+        {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let warning = permission_warning(&path, "--source-token-file");
+            assert_eq!(warning.is_some(), warned, "{mode:o}");
+            if let Some(w) = warning {
+                assert!(w.contains(&format!("mode {mode:03o}")) && w.contains("chmod 600"), "{w}");
+            }
+        }
     }
 
     #[test]

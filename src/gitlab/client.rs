@@ -15,7 +15,6 @@
 //! (pool, pacing, counters, token header); splitting further would spread that struct's
 //! invariants over several files.
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,8 +41,11 @@ pub struct ClientConfig {
     pub token: SecretString,
     /// Extra PEM root certificate(s) to trust (`--ca-cert`).
     pub ca_cert: Option<PathBuf>,
-    /// Whole-request timeout.
+    /// Timeout of one attempt (connect, send, and the whole answer).
     pub timeout: Duration,
+    /// The most time one request may take with all its attempts and waits: no retry starts
+    /// (or waits) past it, so a server that never answers is given up on in bounded time.
+    pub total_timeout: Duration,
     /// Attempts per request, the first included.
     pub max_attempts: u32,
     /// Run every request as this user (`Sudo` header; admin token with `sudo` scope).
@@ -51,13 +53,15 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// A config with the defaults: 30 s timeout, 6 attempts, no CA, no sudo.
+    /// A config with the defaults: 30 s per attempt, 6 attempts within 2 minutes, no CA, no
+    /// sudo.
     pub fn new(base_url: Url, token: SecretString) -> Self {
         ClientConfig {
             base_url,
             token,
             ca_cert: None,
             timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(120),
             max_attempts: RetryPolicy::default().max_attempts,
             sudo: None,
         }
@@ -71,19 +75,26 @@ impl std::fmt::Debug for ClientConfig {
             .field("token", &"[REDACTED]")
             .field("ca_cert", &self.ca_cert)
             .field("timeout", &self.timeout)
+            .field("total_timeout", &self.total_timeout)
             .field("max_attempts", &self.max_attempts)
             .field("sudo", &self.sudo)
             .finish()
     }
 }
 
-/// Knobs most callers leave alone: backoff timing, pacing and connect timeout.
+/// Knobs most callers leave alone: backoff timing, pacing, connect timeout, and when a wait is
+/// worth telling the user about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
     /// First backoff step (doubles per attempt, full jitter).
     pub base_delay: Duration,
-    /// Longest single wait (backoff, `Retry-After`, pacing).
+    /// Longest single backoff or pacing wait.
     pub max_delay: Duration,
+    /// The longest `Retry-After` honoured; a longer one fails the request at once.
+    pub max_retry_after: Duration,
+    /// A wait (before a retry, for pacing, or for an answer that did not come) this long or
+    /// longer is logged at the default level: what, how long and why.
+    pub announce_wait: Duration,
     /// Requests the caller runs in parallel (`--concurrency`); pacing starts when fewer than
     /// this many (or 10% of the limit) remain in the rate-limit window.
     pub concurrency: u32,
@@ -104,6 +115,8 @@ impl Default for Tuning {
         Tuning {
             base_delay: retry.base_delay,
             max_delay: retry.max_delay,
+            max_retry_after: retry.max_retry_after,
+            announce_wait: Duration::from_secs(5),
             concurrency: 4,
             connect_timeout: Duration::from_secs(10),
         }
@@ -141,6 +154,13 @@ struct Inner {
     retry: RetryPolicy,
     pacing: Mutex<PacingState>,
     counters: Counters,
+    /// See [`ClientConfig::total_timeout`].
+    total_timeout: Duration,
+    /// See [`Tuning::announce_wait`].
+    announce_wait: Duration,
+    /// When a pacing wait was last logged (epoch ms), so concurrent requests waiting for the
+    /// same window log one line, not one each.
+    pacing_announced_ms: AtomicU64,
 }
 
 /// A GitLab REST API client. Cheap to clone; clones share the connection pool, the rate-limit
@@ -281,13 +301,56 @@ struct Reply {
     response: Result<RawResponse, String>,
 }
 
-/// Send a request and read the whole response.
-async fn read_response(request: reqwest::RequestBuilder) -> Result<RawResponse, reqwest::Error> {
-    let response = request.send().await?;
+/// The most bytes of a successful response glmirror reads: a page of 100 projects is well
+/// under 1 MiB, so anything this large is a broken server or proxy, and reading on could
+/// exhaust memory.
+pub(crate) const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// The most bytes of an error response read: only a short excerpt of it is ever shown.
+pub(crate) const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// Why reading a response failed.
+enum ReadError {
+    /// The transport failed (connect, TLS, timeout, a cut-off body).
+    Transport(reqwest::Error),
+    /// A successful response's body is larger than [`MAX_BODY_BYTES`]: reading stopped there.
+    TooLarge,
+}
+
+/// Send a request and read the response, at most [`MAX_BODY_BYTES`] of a success (more is
+/// [`ReadError::TooLarge`], found from `Content-Length` or while streaming) and the first
+/// [`MAX_ERROR_BODY_BYTES`] of an error. Dropping a response that was not read to its end
+/// closes its connection, so the rest is never received.
+async fn read_response(request: reqwest::RequestBuilder) -> Result<RawResponse, ReadError> {
+    let mut response = request.send().await.map_err(ReadError::Transport)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await?;
-    Ok(RawResponse { status, headers, body: body.to_vec() })
+    let success = status.is_success();
+    let limit = if success { MAX_BODY_BYTES } else { MAX_ERROR_BODY_BYTES };
+    if success && response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            if success {
+                return Err(ReadError::TooLarge);
+            }
+            body.extend_from_slice(&chunk[..limit - body.len()]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(RawResponse { status, headers, body })
+}
+
+/// What an oversized response is reported as.
+fn too_large_detail() -> String {
+    format!(
+        "the response body is larger than {} MiB; glmirror stopped reading it (a broken server \
+         or proxy?)",
+        MAX_BODY_BYTES >> 20
+    )
 }
 
 impl GitLabClient {
@@ -322,6 +385,8 @@ impl GitLabClient {
             .extend(["api", "v4"]);
         let api_prefix = api.path().to_owned();
 
+        // Whatever reaches an output from now on is scrubbed of it.
+        crate::redact::register_secret(&cfg.token);
         // The one place the API token is exposed: into a header value marked sensitive, so
         // reqwest/hyper never print it.
         let mut token_header = HeaderValue::from_str(cfg.token.expose_secret()).map_err(|_| {
@@ -373,6 +438,7 @@ impl GitLabClient {
             max_attempts: cfg.max_attempts.max(1),
             base_delay: tuning.base_delay,
             max_delay: tuning.max_delay,
+            max_retry_after: tuning.max_retry_after,
         };
         let pacing = PacingState::new(u64::from(tuning.concurrency), tuning.max_delay);
         Ok(GitLabClient {
@@ -385,6 +451,9 @@ impl GitLabClient {
                 retry,
                 pacing: Mutex::new(pacing),
                 counters: Counters::default(),
+                total_timeout: cfg.total_timeout,
+                announce_wait: tuning.announce_wait,
+                pacing_announced_ms: AtomicU64::new(0),
             }),
             sudo,
         })
@@ -503,6 +572,22 @@ impl GitLabClient {
         let guard = PaceGuard(&self.inner.pacing);
         if !wait.is_zero() {
             tracing::debug!(wait_ms = wait.as_millis() as u64, "pacing for the rate limit");
+            let now = now_ms();
+            let last = self.inner.pacing_announced_ms.load(Ordering::Relaxed);
+            if wait >= self.inner.announce_wait
+                && now.saturating_sub(last) >= 2 * duration_ms(self.inner.announce_wait)
+                && self
+                    .inner
+                    .pacing_announced_ms
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::warn!(
+                    "pacing requests for GitLab's rate limit: waiting {} for the current window \
+                     (RateLimit-Remaining is nearly spent)",
+                    seconds(wait)
+                );
+            }
             tokio::time::sleep(wait).await;
         }
         guard
@@ -535,26 +620,82 @@ impl GitLabClient {
             ));
         }
         let call = Call::new(method, url, body, self.api_path(url));
+        let started = std::time::Instant::now();
         let mut attempt = 0u32;
         let last = loop {
             attempt += 1;
-            match self.attempt(&call, attempt).await {
-                ControlFlow::Break(last) => break last,
-                ControlFlow::Continue(wait) => tokio::time::sleep(wait).await,
+            let attempt_started = std::time::Instant::now();
+            let mut reply = self.attempt(&call, attempt).await;
+            let Decision::RetryAfter(wait) = reply.decision else { break reply };
+            if started.elapsed() + wait >= self.inner.total_timeout {
+                // The request's time is up: no further attempt.
+                reply.decision = Decision::GiveUp;
+                break reply;
             }
+            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                method = %call.method, path = %call.path, attempt, outcome = ?reply.outcome,
+                wait_ms = duration_ms(wait), "retrying GitLab request"
+            );
+            self.announce_retry(&call, &reply, attempt, attempt_started.elapsed(), wait);
+            tokio::time::sleep(wait).await;
         };
         match last {
             Reply { decision: Decision::Done, response: Ok(r), .. } if r.status.is_success() => {
                 Ok(r)
             }
-            last => Err(self.to_error(&call, last)),
+            last => Err(self.to_error(&call, last, attempt, started.elapsed())),
+        }
+    }
+
+    /// Log, at the default level, a retry the user would otherwise wait for in silence: an
+    /// attempt that took long to fail (no answer within the timeout), or a long wait before
+    /// the next one (`Retry-After`, backoff). One line each: what, how long, why.
+    fn announce_retry(
+        &self,
+        call: &Call<'_>,
+        reply: &Reply,
+        attempt: u32,
+        took: Duration,
+        wait: Duration,
+    ) {
+        let announce = self.inner.announce_wait;
+        let next = format!("attempt {} of {}", attempt + 1, self.inner.retry.max_attempts);
+        let why = match (&reply.outcome, &reply.response) {
+            (Attempt::Status(429), Ok(r)) => match r.headers.get("retry-after") {
+                Some(v) => format!(
+                    "HTTP 429, rate limited (Retry-After {})",
+                    sanitize_excerpt(v.to_str().unwrap_or("?"), 40)
+                ),
+                None => "HTTP 429, rate limited".to_owned(),
+            },
+            (Attempt::Status(status), _) => format!("HTTP {status}"),
+            (_, Err(detail)) => detail.clone(),
+            (_, Ok(_)) => "no usable answer".to_owned(),
+        };
+        if took >= announce && matches!(reply.outcome, Attempt::NoResponse | Attempt::ConnectFailed)
+        {
+            tracing::warn!(
+                "{} {}: no answer within {} ({why}); retrying ({next})",
+                call.method,
+                call.path,
+                seconds(took)
+            );
+        } else if wait >= announce {
+            tracing::warn!(
+                "{} {}: {why}: waiting {} before retrying ({next})",
+                call.method,
+                call.path,
+                seconds(wait)
+            );
         }
     }
 
     /// One attempt: wait for the pacer, send, read the whole answer, classify it, and let
-    /// [`decide`] rule. `Continue(wait)`: try again after `wait`. `Break`: this answer is final
-    /// (a success, a final error status, exhausted retries, or an ambiguous write).
-    async fn attempt(&self, call: &Call<'_>, attempt: u32) -> ControlFlow<Reply, Duration> {
+    /// [`decide`] rule. A [`Decision::RetryAfter`] asks the loop to try again after the wait;
+    /// anything else is final (a success, a final error status, exhausted retries, a wait
+    /// too long to honour, or an ambiguous write).
+    async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Reply {
         let counters = &self.inner.counters;
         let guard = self.pace().await;
         let request = self.build(call);
@@ -568,9 +709,12 @@ impl GitLabClient {
                 self.inner.pacing.lock().unwrap_or_else(|p| p.into_inner()).observe(&hints);
                 (Attempt::Status(response.status.as_u16()), hints, Ok(response))
             }
-            Err(e) => {
+            Err(ReadError::Transport(e)) => {
                 let detail = transport_detail(&e);
                 (classify_transport(&e, &detail), ServerHints::default(), Err(detail))
+            }
+            Err(ReadError::TooLarge) => {
+                (Attempt::TooLarge, ServerHints::default(), Err(too_large_detail()))
             }
         };
         drop(guard);
@@ -578,17 +722,8 @@ impl GitLabClient {
             counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
         let jitter = rand::random::<f64>();
-        match decide(&self.inner.retry, call.kind, outcome, &hints, attempt, now, jitter) {
-            Decision::RetryAfter(wait) => {
-                counters.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(
-                    method = %call.method, path = %call.path, attempt, ?outcome,
-                    wait_ms = wait.as_millis() as u64, "retrying GitLab request"
-                );
-                ControlFlow::Continue(wait)
-            }
-            decision => ControlFlow::Break(Reply { outcome, decision, response }),
-        }
+        let decision = decide(&self.inner.retry, call.kind, outcome, &hints, attempt, now, jitter);
+        Reply { outcome, decision, response }
     }
 
     /// The HTTP request of one attempt: the `Sudo` header and the JSON body, if any.
@@ -603,10 +738,29 @@ impl GitLabClient {
         request
     }
 
-    /// The error for a final answer that is not a success.
-    fn to_error(&self, call: &Call<'_>, last: Reply) -> GitLabError {
+    /// The error for a final answer that is not a success, after `attempts` attempts that took
+    /// `elapsed` in all.
+    fn to_error(
+        &self,
+        call: &Call<'_>,
+        last: Reply,
+        attempts: u32,
+        elapsed: Duration,
+    ) -> GitLabError {
         let method = call.method.to_string();
         let path = call.path.clone();
+        if let Decision::WaitTooLong(wait) = last.decision {
+            return GitLabError::WaitTooLong {
+                method,
+                path,
+                status: match last.outcome {
+                    Attempt::Status(s) => s,
+                    _ => 429,
+                },
+                wait_secs: wait.as_secs(),
+                max_secs: self.inner.retry.max_retry_after.as_secs(),
+            };
+        }
         if last.decision == Decision::Ambiguous {
             let detail = match last.response {
                 Ok(r) => {
@@ -635,10 +789,17 @@ impl GitLabClient {
                 status: r.status.as_u16(),
                 body: self.excerpt(&r.body, call.secrets()),
             },
+            Err(detail) if last.outcome == Attempt::TooLarge => {
+                GitLabError::Protocol { method, path, detail }
+            }
             Err(detail) => GitLabError::Connection {
                 method,
                 path,
-                detail,
+                detail: if attempts > 1 {
+                    format!("{detail} (gave up after {attempts} attempts in {})", seconds(elapsed))
+                } else {
+                    detail
+                },
                 tls: last.outcome == Attempt::TlsFailed,
             },
         }
@@ -698,6 +859,22 @@ impl GitLabClient {
     ) -> Result<T, GitLabError> {
         let response = self.send(method.clone(), &url, body).await?;
         self.decode(&method, &url, &response.body)
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `1 s`, `2.5 s`, `3 min 10 s`: a wait as a person reads it.
+fn seconds(d: Duration) -> String {
+    let ms = duration_ms(d);
+    if ms >= 120_000 {
+        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -4,8 +4,6 @@
 //! never a query string) and, for HTTP errors, the status and a short sanitized excerpt of the
 //! response body. No variant ever holds a token.
 
-use crate::redact::{mask_userinfo, sanitize_for_terminal};
-
 /// How many characters of a response body an error keeps.
 pub(crate) const BODY_EXCERPT_CHARS: usize = 200;
 
@@ -73,6 +71,25 @@ pub enum GitLabError {
         detail: String,
     },
 
+    /// GitLab (or a proxy) asked to wait longer before retrying (`Retry-After`) than glmirror
+    /// waits: the request fails instead of stalling the run silently.
+    #[error(
+        "{method} {path}: HTTP {status}, and GitLab asks to wait {wait_secs} s before retrying \
+         (Retry-After), longer than the {max_secs} s glmirror waits"
+    )]
+    WaitTooLong {
+        /// `GET`, `PUT`, …
+        method: String,
+        /// API path below `/api/v4`, without query.
+        path: String,
+        /// The status that came with the `Retry-After` (429 or 503).
+        status: u16,
+        /// What `Retry-After` asked for, in seconds.
+        wait_secs: u64,
+        /// The longest wait glmirror honours, in seconds.
+        max_secs: u64,
+    },
+
     /// The response was not what the API documents (bad JSON, a foreign `Link` header, …).
     #[error("{method} {path}: unexpected response: {detail}")]
     Protocol {
@@ -85,6 +102,20 @@ pub enum GitLabError {
     },
 }
 
+/// Whether an error body is GitLab refusing the token's account itself (blocked, deactivated,
+/// pending approval, an LDAP account denied), rather than a permission or scope.
+fn account_refused(body: &str) -> bool {
+    let body = body.to_ascii_lowercase();
+    [
+        "your account has been blocked",
+        "your account has been deactivated",
+        "pending approval from your administrator",
+        "access denied for your ldap account",
+    ]
+    .iter()
+    .any(|reason| body.contains(reason))
+}
+
 fn excerpt_suffix(body: &str) -> String {
     if body.is_empty() { String::new() } else { format!(": {body}") }
 }
@@ -93,6 +124,14 @@ impl GitLabError {
     /// A next step for the user, when one is known (bad token, missing scope, …).
     pub fn hint(&self) -> Option<String> {
         match self {
+            // lib/api/api_guard.rb answers a blocked, deactivated or unapproved account's
+            // token with the reason of lib/gitlab/auth/user_access_denied_reason.rb.
+            GitLabError::Http { status: 401 | 403, body, .. } if account_refused(body) => Some(
+                "the GitLab token's user is blocked, deactivated or awaiting approval: an \
+                 administrator must unblock or approve it (Admin > Users; a deactivated user \
+                 reactivates by signing in), or use another account's token"
+                    .to_owned(),
+            ),
             GitLabError::Http { status: 401, path, .. } => {
                 let mut hint =
                     "check that the GitLab token is valid, not expired and not revoked".to_owned();
@@ -159,6 +198,12 @@ impl GitLabError {
                     .to_owned(),
             ),
             GitLabError::Http { .. } => None,
+            GitLabError::WaitTooLong { .. } => Some(
+                "GitLab's rate limit (or maintenance) holds for a long time: try again later, or \
+                 lower --concurrency; an administrator can review the rate limits \
+                 (doc/administration/settings/user_and_ip_rate_limits.md)"
+                    .to_owned(),
+            ),
             GitLabError::Redirect { .. } => Some(
                 "check --gitlab-url: the API should not redirect (e.g. http:// instead of \
                  https://, a wrong path, or a proxy or login page in between)"
@@ -190,6 +235,7 @@ impl GitLabError {
     pub fn is_retryable(&self) -> bool {
         match self {
             GitLabError::Http { status, .. } => *status == 429 || (500..600).contains(status),
+            GitLabError::WaitTooLong { .. } => true,
             GitLabError::Connection { tls, .. } => !tls,
             _ => false,
         }
@@ -198,9 +244,9 @@ impl GitLabError {
     /// The HTTP status, for errors that have one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            GitLabError::Http { status, .. } | GitLabError::Redirect { status, .. } => {
-                Some(*status)
-            }
+            GitLabError::Http { status, .. }
+            | GitLabError::Redirect { status, .. }
+            | GitLabError::WaitTooLong { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -225,19 +271,10 @@ impl GitLabError {
 }
 
 /// Turn untrusted text (a response body, an error chain) into a short excerpt that is safe to
-/// show: URL credentials masked, control characters replaced, whitespace collapsed, at most
-/// `max_chars` characters (an ellipsis marks a cut).
+/// show: scrubbed (held tokens and URL credentials masked), control characters replaced,
+/// whitespace collapsed, at most `max_chars` characters (an ellipsis marks a cut).
 pub(crate) fn sanitize_excerpt(text: &str, max_chars: usize) -> String {
-    let masked = mask_userinfo(text);
-    let clean = sanitize_for_terminal(&masked);
-    let collapsed = clean.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() <= max_chars {
-        collapsed
-    } else {
-        let mut cut: String = collapsed.chars().take(max_chars).collect();
-        cut.push('…');
-        cut
-    }
+    crate::redact::excerpt(text, max_chars)
 }
 
 #[cfg(test)]
@@ -272,6 +309,21 @@ mod tests {
         assert!(h403.contains("`api`"), "{h403}");
         let h403p = http(403, "/projects/1", "{\"message\":\"403 Forbidden\"}").hint().unwrap();
         assert!(h403p.contains("Maintainer"), "{h403p}");
+        for (status, body) in [
+            (403, r#"{"message":"403 Forbidden - Your account has been blocked."}"#),
+            (
+                403,
+                r#"{"message":"403 Forbidden - Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at https://gitlab.example.com"}"#,
+            ),
+            (
+                403,
+                r#"{"message":"403 Forbidden - Your account is pending approval from your administrator and hence blocked."}"#,
+            ),
+            (401, r#"{"message":"401 Unauthorized - Your account has been blocked."}"#),
+        ] {
+            let hint = http(status, "/user", body).hint().unwrap();
+            assert!(hint.contains("blocked, deactivated"), "{body}: {hint}");
+        }
         assert!(http(404, "/projects/x", "").hint().unwrap().contains("not found"));
         let paused = r#"{"message":"Mirroring for the project is on pause"}"#;
         assert!(http(403, "/projects/1/mirror/pull", paused).hint().unwrap().contains("paused"));

@@ -17,9 +17,16 @@ pub(crate) struct RetryPolicy {
     pub(crate) max_attempts: u32,
     /// Base of the exponential backoff (attempt 1 waits up to `base`, attempt 2 up to `2*base`, …).
     pub(crate) base_delay: Duration,
-    /// No single wait is longer than this, whatever the server asks for.
+    /// No backoff or `RateLimit-Reset` wait is longer than this.
     pub(crate) max_delay: Duration,
+    /// The longest `Retry-After` honoured (in full: waiting less only earns another 429). A
+    /// server asking for more makes the request fail with [`Decision::WaitTooLong`] rather
+    /// than stall the run.
+    pub(crate) max_retry_after: Duration,
 }
+
+/// The default [`RetryPolicy::max_retry_after`].
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -27,6 +34,7 @@ impl Default for RetryPolicy {
             max_attempts: 6,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
+            max_retry_after: MAX_RETRY_AFTER,
         }
     }
 }
@@ -53,6 +61,9 @@ pub(crate) enum Attempt {
     /// The request may have been sent, but no complete response came back (connection
     /// closed, reset, timeout, truncated body).
     NoResponse,
+    /// A successful response whose body is over the size limit: reading stopped. Retrying
+    /// would read the same again; for a write, the change was applied.
+    TooLarge,
 }
 
 /// Server hints parsed from a response's headers.
@@ -125,6 +136,9 @@ pub(crate) enum Decision {
     GiveUp,
     /// Stop: a write whose outcome is unknown; the caller must re-read the state.
     Ambiguous,
+    /// Stop: the server asks to wait this long (`Retry-After`), more than
+    /// [`RetryPolicy::max_retry_after`].
+    WaitTooLong(Duration),
 }
 
 /// Decide what to do after attempt number `attempt` (1-based) ended in `outcome`.
@@ -136,7 +150,8 @@ pub(crate) enum Decision {
 /// - Other statuses (2xx, 3xx, 4xx) are final: [`Decision::Done`].
 /// - The wait is `Retry-After` if given, else the time until `RateLimit-Reset` if in the
 ///   future, else full-jitter exponential backoff (`jitter` in `[0, 1)` scales
-///   `min(max_delay, base * 2^(attempt-1))`). Every wait is capped at `max_delay`.
+///   `min(max_delay, base * 2^(attempt-1))`). A `Retry-After` longer than `max_retry_after`
+///   is [`Decision::WaitTooLong`]; other waits are capped at `max_delay`.
 pub(crate) fn decide(
     policy: &RetryPolicy,
     method: MethodKind,
@@ -158,11 +173,16 @@ pub(crate) fn decide(
         (MethodKind::Write, Attempt::Status(_)) => false,
         (_, Attempt::ConnectFailed) => true,
         (_, Attempt::TlsFailed) => false,
+        (MethodKind::Read, Attempt::TooLarge) => false,
+        (MethodKind::Write, Attempt::TooLarge) => return Decision::Ambiguous,
         (MethodKind::Read, Attempt::NoResponse) => true,
         (MethodKind::Write, Attempt::NoResponse) => return Decision::Ambiguous,
     };
     if !retryable {
         return Decision::Done;
+    }
+    if let Some(after) = hints.retry_after.filter(|&a| a > policy.max_retry_after) {
+        return Decision::WaitTooLong(after);
     }
     if attempt >= policy.max_attempts.max(1) {
         return Decision::GiveUp;
@@ -186,7 +206,7 @@ pub(crate) fn retry_delay(
     jitter: f64,
 ) -> Duration {
     let wait = if let Some(after) = hints.retry_after {
-        after
+        return after.min(policy.max_retry_after);
     } else if let Some(reset) = hints.reset_ms.filter(|&r| r > now_epoch_ms) {
         // Whole seconds: the window may end up to a second later.
         Duration::from_millis(reset - now_epoch_ms + RESET_SLACK_MS)
@@ -309,6 +329,7 @@ mod tests {
         max_attempts: 6,
         base_delay: Duration::from_millis(100),
         max_delay: Duration::from_secs(10),
+        max_retry_after: Duration::from_secs(120),
     };
     const NOW: u64 = 1_700_000_000_000;
 
@@ -331,6 +352,8 @@ mod tests {
             ..none()
         };
         let huge = ServerHints { retry_after: Some(Duration::from_secs(3600)), ..none() };
+        let long = ServerHints { retry_after: Some(Duration::from_secs(90)), ..none() };
+        let cap = ServerHints { retry_after: Some(Duration::from_secs(120)), ..none() };
         #[rustfmt::skip]
         let table: &[(MethodKind, Attempt, ServerHints, u32, f64, Decision)] = &[
             // Final answers.
@@ -352,7 +375,12 @@ mod tests {
             (Read, Status(429), none(), 3, 0.5, RetryAfter(ms(200))),
             (Read, Status(429), none(), 3, 0.0, RetryAfter(ms(0))),
             (Read, Status(429), none(), 5, 1.0, RetryAfter(ms(1600))),
-            (Read, Status(429), huge, 1, 0.5, RetryAfter(ms(10_000))),
+            // Retry-After is honoured in full up to the cap, and beyond it not at all.
+            (Read, Status(429), long, 1, 0.5, RetryAfter(ms(90_000))),
+            (Read, Status(429), cap, 1, 0.5, RetryAfter(ms(120_000))),
+            (Read, Status(429), huge, 1, 0.5, WaitTooLong(ms(3_600_000))),
+            (Read, Status(429), huge, 6, 0.5, WaitTooLong(ms(3_600_000))),
+            (Write, Status(503), huge, 1, 0.5, WaitTooLong(ms(3_600_000))),
             (Write, Status(429), ra, 1, 0.5, RetryAfter(ms(3000))),
             // 5xx: reads retry all, writes only gateway errors.
             (Read, Status(500), none(), 1, 1.0, RetryAfter(ms(100))),

@@ -74,6 +74,9 @@ pub fn facts_of(read: &MirrorRead) -> MirrorFacts {
             flags: MirrorFlags::default(),
         },
         MirrorDetail::Push(m) => push_facts(project_facts(project), m),
+        MirrorDetail::Unreadable { mirror_type, error } => {
+            MirrorFacts::unreadable(project_facts(project), *mirror_type, error.clone())
+        }
     }
 }
 

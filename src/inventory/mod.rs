@@ -19,6 +19,7 @@ use crate::gitlab::{
     ClientConfig, GitLabClient, GitLabError, GitLabVersion, Project, ProjectQuery, PullMirror,
     RemoteMirror, Tuning, User,
 };
+use crate::plan::MirrorType;
 
 /// What pre-flight learned about the token, the caller and the instance.
 #[derive(Debug, Clone)]
@@ -76,7 +77,7 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
     let version = metadata.parsed_version().ok_or_else(|| {
         AppError::fatal(format!(
             "cannot understand the GitLab version {:?}",
-            crate::redact::sanitize_for_terminal(&metadata.version)
+            crate::redact::for_terminal(&metadata.version)
         ))
     })?;
     // `enterprise` exists since 15.6; older versions simply lack it.
@@ -139,6 +140,14 @@ pub enum MirrorDetail {
     PullDisabled,
     /// A push (remote) mirror.
     Push(RemoteMirror),
+    /// `plan` and `status` only: GitLab kept answering an error for this project's pull mirror
+    /// or its list of push mirrors (see [`is_project_fault`]).
+    Unreadable {
+        /// Which read failed.
+        mirror_type: MirrorType,
+        /// The error, as [`GitLabError`] shows it.
+        error: String,
+    },
 }
 
 /// The mirror user as found.
@@ -157,7 +166,8 @@ type UserCell = Arc<OnceCell<Option<User>>>;
 
 /// Per-run read state: user lookups, cached so each mirror user is fetched once even
 /// concurrently; and, for `plan` and `status`, the projects skipped because the token may not
-/// read their mirrors (for `apply` that is an error instead).
+/// read their mirrors, and the reads that failed for one project alone (for `apply` both are
+/// errors of the row instead).
 #[derive(Default, Clone)]
 pub struct ReadContext {
     inner: Arc<Mutex<HashMap<u64, UserCell>>>,
@@ -167,9 +177,34 @@ pub struct ReadContext {
 
 impl ReadContext {
     /// For `plan` and `status`: a project whose mirrors answer 401/403 is skipped (with a
-    /// warning) and counted, instead of ending the run.
+    /// warning) and counted, and a read that keeps failing for one project alone
+    /// ([`is_project_fault`]) becomes a [`MirrorDetail::Unreadable`] mirror, instead of ending
+    /// the run.
     pub fn skipping_forbidden() -> Self {
         ReadContext { skip_forbidden: true, ..ReadContext::default() }
+    }
+
+    /// An error of one project's read, as an unreadable mirror when this context records
+    /// those (`plan`, `status`); other errors, and every error for `apply`, stay errors.
+    pub fn unreadable(
+        &self,
+        project: &Project,
+        mirror_type: MirrorType,
+        error: GitLabError,
+    ) -> Result<MirrorDetail, GitLabError> {
+        if !(self.skip_forbidden && is_project_fault(&error)) {
+            return Err(error);
+        }
+        let what = match mirror_type {
+            MirrorType::Pull => "pull mirror",
+            MirrorType::Push => "push mirrors",
+        };
+        tracing::warn!(
+            "cannot read the {what} of {} (reported as unreadable): {}",
+            crate::redact::excerpt(&project.path_with_namespace, 200),
+            crate::redact::excerpt(&error.to_string(), 300)
+        );
+        Ok(MirrorDetail::Unreadable { mirror_type, error: error.to_string() })
     }
 
     /// How many projects were skipped for lack of permission.
@@ -215,6 +250,19 @@ pub fn projects<'a>(
         .boxed()
 }
 
+/// Whether a failed read concerns one project alone, after the client's retries: a server
+/// error that persists (GitLab cannot decrypt a project's import data after a change of its
+/// secrets), a 404 (the project was deleted while the run went on), or an answer that does not
+/// parse. Connection trouble, rate limits and redirects concern the whole instance: they stop
+/// the run, like a failing list page (the inventory would be incomplete).
+pub fn is_project_fault(error: &GitLabError) -> bool {
+    match error {
+        GitLabError::Http { status, .. } => *status == 404 || (500..600).contains(status),
+        GitLabError::Protocol { .. } => true,
+        _ => false,
+    }
+}
+
 /// A project the token may see but not administer (a non-admin's group scope, or maintainers
 /// not allowed to manage mirrors) answers 401/403 on its mirror endpoints: skip it with a
 /// warning instead of ending the whole run.
@@ -229,7 +277,7 @@ fn no_permission_is_none<T>(
             reads.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 "skipping {}: this token may not read its mirrors ({})",
-                crate::redact::sanitize_for_terminal(&project.path_with_namespace),
+                crate::redact::for_terminal(&project.path_with_namespace),
                 e.status().unwrap_or_default()
             );
             Ok(None)
@@ -238,7 +286,31 @@ fn no_permission_is_none<T>(
     }
 }
 
-/// Read every mirror of one project that the selection asks for.
+/// The pull mirror of a project whose `mirror` flag is on, with its mirror user; `None` when
+/// the token may not read it (skipped with a warning).
+async fn read_pull(
+    client: &GitLabClient,
+    users: &ReadContext,
+    project: &Project,
+) -> Result<Option<MirrorDetail>, GitLabError> {
+    let Some(found) = no_permission_is_none(users, project, client.pull_mirror(project.id).await)?
+    else {
+        return Ok(None);
+    };
+    let Some(mirror) = found else { return Ok(Some(MirrorDetail::PullDisabled)) };
+    let user = match project.mirror_user_id {
+        None => UserLookup::NoUser,
+        Some(id) => match users.get(client, id).await? {
+            Some(u) => UserLookup::Found(u),
+            None => UserLookup::Deleted(id),
+        },
+    };
+    Ok(Some(MirrorDetail::Pull { mirror, user }))
+}
+
+/// Read every mirror of one project that the selection asks for. For `plan` and `status`, a
+/// read that keeps failing for this project alone is an [`MirrorDetail::Unreadable`] mirror
+/// (see [`ReadContext::skipping_forbidden`]).
 pub async fn read_project(
     client: &GitLabClient,
     users: &ReadContext,
@@ -249,26 +321,13 @@ pub async fn read_project(
     let mut reads = Vec::new();
     if mirrors.pull {
         if project.mirror {
-            match no_permission_is_none(users, &project, client.pull_mirror(project.id).await)? {
-                // No permission: no row at all (a warning was logged).
-                None => {}
-                Some(Some(mirror)) => {
-                    let user = match project.mirror_user_id {
-                        None => UserLookup::NoUser,
-                        Some(id) => match users.get(client, id).await? {
-                            Some(u) => UserLookup::Found(u),
-                            None => UserLookup::Deleted(id),
-                        },
-                    };
-                    reads.push(MirrorRead {
-                        project: project.clone(),
-                        mirror: MirrorDetail::Pull { mirror, user },
-                    });
-                }
-                Some(None) => reads.push(MirrorRead {
-                    project: project.clone(),
-                    mirror: MirrorDetail::PullDisabled,
-                }),
+            let pull = match read_pull(client, users, &project).await {
+                Ok(pull) => pull,
+                Err(e) => Some(users.unreadable(&project, MirrorType::Pull, e)?),
+            };
+            // None: no permission, no row at all (a warning was logged).
+            if let Some(mirror) = pull {
+                reads.push(MirrorRead { project: project.clone(), mirror });
             }
         } else if project.import_url.as_deref().is_some_and(|u| !u.is_empty())
             && !project.mirror
@@ -278,9 +337,16 @@ pub async fn read_project(
         }
     }
     if mirrors.push {
-        let mut mirrors =
-            no_permission_is_none(users, &project, client.remote_mirrors(project.id).await)?
-                .unwrap_or_default();
+        let listed =
+            no_permission_is_none(users, &project, client.remote_mirrors(project.id).await);
+        let mut mirrors = match listed {
+            Ok(found) => found.unwrap_or_default(),
+            Err(e) => {
+                let mirror = users.unreadable(&project, MirrorType::Push, e)?;
+                reads.push(MirrorRead { project: project.clone(), mirror });
+                Vec::new()
+            }
+        };
         mirrors.sort_by_key(|m| m.id);
         reads.extend(
             mirrors
@@ -289,4 +355,47 @@ pub async fn read_project(
         );
     }
     Ok(reads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_faults_are_server_errors_404s_and_bad_answers() {
+        let http = |status| GitLabError::Http {
+            method: "GET".into(),
+            path: "/projects/7/mirror/pull".into(),
+            status,
+            body: String::new(),
+        };
+        for (error, fault) in [
+            (http(500), true),
+            (http(503), true),
+            (http(404), true),
+            (http(401), false),
+            (http(403), false),
+            (http(429), false),
+            (http(400), false),
+            (
+                GitLabError::Protocol {
+                    method: "GET".into(),
+                    path: "/x".into(),
+                    detail: "bad JSON".into(),
+                },
+                true,
+            ),
+            (
+                GitLabError::Connection {
+                    method: "GET".into(),
+                    path: "/x".into(),
+                    detail: "timed out".into(),
+                    tls: false,
+                },
+                false,
+            ),
+        ] {
+            assert_eq!(is_project_fault(&error), fault, "{error}");
+        }
+    }
 }

@@ -81,9 +81,8 @@ impl RowProber {
         if !self.covers(new_url) {
             return None;
         }
-        let host = host_of(new_url)?;
         let (user, password) = self.creds.service_pair(new_url)?;
-        let kind = self.creds.for_host(&host).map_or(HostKind::Other, |c| c.kind());
+        let kind = self.creds.for_url(new_url).map_or(HostKind::Other, |c| c.kind());
         let target = match ProbeTarget::new(new_url, direction, kind, user, password) {
             Ok(t) => t,
             Err(e) => {
@@ -181,7 +180,7 @@ pub fn say_verdicts(verdicts: &[watch::TokenVerdict], quiet: bool, indent: &str)
             }
         };
         if !quiet || v.severity != watch::Severity::Info {
-            eprintln!("{indent}{lead}: {}", crate::redact::sanitize_for_terminal(&v.message));
+            eprintln!("{indent}{lead}: {}", crate::redact::for_terminal(&v.message));
         }
     }
     refuse

@@ -60,12 +60,12 @@ pub async fn stream_rows(
         let (facts, role, mut rows) = {
             let _permit = permits.acquire().await.expect("the semaphore is never closed");
             let mirrors = inventory::read_project(client, reads, p, scope.mirrors).await?;
-            let facts: Vec<_> = mirrors.iter().map(facts::facts_of).collect();
-            let build = |role| {
+            let mut facts: Vec<_> = mirrors.iter().map(facts::facts_of).collect();
+            let build = |facts: &[plan::MirrorFacts], role| {
                 facts.iter().map(|f| plan::build_row(f, ctx, role, None)).collect::<Vec<_>>()
             };
             let mut role = TargetRole::NotChecked;
-            let mut rows = build(role);
+            let mut rows = build(&facts, role);
             // The target mirror user's role, read at most once per project and only when a
             // pull row of it would be written.
             if let Some(user_id) = ctx.target_user.check_role
@@ -73,10 +73,29 @@ pub async fn stream_rows(
                     .iter()
                     .any(|r| r.mirror_type == MirrorType::Pull && r.action == Action::Update)
             {
-                role =
-                    TargetRole::from_access_level(client.project_member_access(id, user_id).await?);
-                if role != TargetRole::Allowed {
-                    rows = build(role);
+                match client.project_member_access(id, user_id).await {
+                    Ok(level) => {
+                        role = TargetRole::from_access_level(level);
+                        if role != TargetRole::Allowed {
+                            rows = build(&facts, role);
+                        }
+                    }
+                    // The pull row cannot be decided without the role: unreadable, like its
+                    // mirror.
+                    Err(e) => {
+                        let Some(project) = mirrors.first().map(|m| m.project.clone()) else {
+                            return Err(e);
+                        };
+                        let pull = reads.unreadable(&project, MirrorType::Pull, e)?;
+                        let unreadable = inventory::MirrorRead { project, mirror: pull };
+                        facts = mirrors
+                            .iter()
+                            .filter(|m| !matches!(m.mirror, inventory::MirrorDetail::Pull { .. }))
+                            .map(facts::facts_of)
+                            .chain([facts::facts_of(&unreadable)])
+                            .collect();
+                        rows = build(&facts, TargetRole::NotChecked);
+                    }
                 }
             }
             (facts, role, rows)
@@ -160,13 +179,14 @@ pub async fn resolve_target_user(
     } else {
         client.user_by_username(wanted).await?
     };
+    let shown = crate::redact::excerpt(wanted, 200);
     let Some(user) = found else {
-        return Err(AppError::usage(format!("--mirror-user {wanted}: no such GitLab user")));
+        return Err(AppError::usage(format!("--mirror-user {shown}: no such GitLab user")));
     };
     if !user.is_active() {
         return Err(AppError::usage(format!(
-            "--mirror-user {wanted}: the account is {}, mirrors would stop",
-            user.state.as_deref().unwrap_or("inactive")
+            "--mirror-user {shown}: the account is {}, mirrors would stop",
+            crate::redact::excerpt(user.state.as_deref().unwrap_or("inactive"), 40)
         )));
     }
     let wanted = WantedUser { id: user.id, username: user.username, is_admin: user.is_admin };

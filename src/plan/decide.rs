@@ -158,6 +158,9 @@ pub fn build_row(
     role: TargetRole,
     probe: Option<&ProbeFinding>,
 ) -> PlanRow {
+    if let MirrorKind::Unreadable(_) = facts.kind {
+        return crate::plan::unreadable::row(facts);
+    }
     let project = &facts.project;
     let mirror_type = facts.mirror_type();
     let current_auth = CurrentAuth::from_masked_url(&facts.url);
@@ -192,6 +195,7 @@ pub fn build_row(
         probe: None,
     };
     decide(&mut row, facts, ctx, role, probe);
+    crate::plan::cell::clean_row(&mut row);
     row.observed = fingerprint::observed_cell(SealKey::of(&row), row.action, &facts.observed());
     row
 }
@@ -479,7 +483,7 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
-            source_hosts: vec![SourceHost { host: "github.com".into(), user: None }],
+            source_hosts: vec![SourceHost { host: "github.com".into(), user: None, port: None }],
             maps: Vec::new(),
             prefer_https: false,
         }
@@ -552,6 +556,8 @@ mod tests {
             Some(Diagnosis::NotFound) => err(&mut f, "remote: Repository not found."),
             Some(Diagnosis::MirrorUserBlocked) => f.user_state = MirrorUserState::Blocked,
             Some(Diagnosis::Unknown) => err(&mut f, "something odd happened"),
+            // Not a state of a mirror that was read: `plan::unreadable` has its own tests.
+            Some(Diagnosis::Unreadable) => f.kind = MirrorKind::Unreadable(f.mirror_type()),
         }
         f
     }
@@ -587,6 +593,9 @@ mod tests {
                         for state in ["live", "archived", "disabled"] {
                             if d == Some(Diagnosis::MirrorUserBlocked) && push {
                                 continue; // push mirrors have no mirror user
+                            }
+                            if d == Some(Diagnosis::Unreadable) {
+                                continue; // nothing was read: see `plan::unreadable`
                             }
                             let ctx = if requested { ctx() } else { ctx_for("root", false) };
                             let host = if source { "github.com" } else { "git.example.org" };
@@ -939,7 +948,7 @@ mod tests {
     fn a_redirect_to_the_url_plus_dot_git_is_the_add_dot_git_fix() {
         let mut c = ctx();
         c.rules.source_hosts =
-            vec![SourceHost { host: "dev.azure.com".into(), user: Some("svc".into()) }];
+            vec![SourceHost { host: "dev.azure.com".into(), user: Some("svc".into()), port: None }];
         let f = MirrorFacts {
             url: "https://*****:*****@dev.azure.com/acme/p/_git/repo".into(),
             ..pull_facts()

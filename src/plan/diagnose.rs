@@ -5,6 +5,8 @@
 //! substring search on the error text; the rules run in a fixed order, most specific first,
 //! and the first match wins:
 //!
+//! 0. `unreadable` — GitLab kept answering an error for the mirror reads, so there is no state
+//!    to diagnose (set by the reader, `MirrorFacts::diagnose`, never from text).
 //! 1. `mirror-user-blocked` — the pull mirror's user is blocked or deleted (state, not text).
 //! 2. `not-mirrored` — the mirror is disabled, Silent Mode is on, or the error says
 //!    "The project is not mirrored".
@@ -56,13 +58,16 @@ pub enum Diagnosis {
     NotFound,
     /// The mirror user is blocked or deleted.
     MirrorUserBlocked,
+    /// GitLab kept answering an error for this project's mirror reads (a 5xx, or 404 for a
+    /// project deleted mid-run): nothing is known about the mirror.
+    Unreadable,
     /// An error that matched none of the above.
     Unknown,
 }
 
 impl Diagnosis {
     /// Every code, in SPEC.md §5 order.
-    pub const ALL: [Diagnosis; 15] = [
+    pub const ALL: [Diagnosis; 16] = [
         Diagnosis::RstStream,
         Diagnosis::DeadlineExceeded,
         Diagnosis::PublickeyOnly,
@@ -77,6 +82,7 @@ impl Diagnosis {
         Diagnosis::AuthFailed,
         Diagnosis::NotFound,
         Diagnosis::MirrorUserBlocked,
+        Diagnosis::Unreadable,
         Diagnosis::Unknown,
     ];
 
@@ -97,6 +103,7 @@ impl Diagnosis {
             Diagnosis::AuthFailed => "auth-failed",
             Diagnosis::NotFound => "not-found",
             Diagnosis::MirrorUserBlocked => "mirror-user-blocked",
+            Diagnosis::Unreadable => "unreadable",
             Diagnosis::Unknown => "unknown",
         }
     }
@@ -163,6 +170,11 @@ impl Diagnosis {
                 "The mirror user is blocked or deleted, so updates and their pipelines stop: \
                  rewrite the mirror so that an active service account becomes its user."
             }
+            Diagnosis::Unreadable => {
+                "GitLab kept answering an error for this project's mirror settings (a server \
+                 error, e.g. import data it cannot decrypt, or the project was deleted): check \
+                 the project in GitLab, then plan it again."
+            }
             Diagnosis::Unknown => {
                 "The error matches no known cause: read last_error and the troubleshooting page \
                  for repository mirroring."
@@ -212,6 +224,7 @@ code_traits!(
         Diagnosis::AuthFailed,
         Diagnosis::NotFound,
         Diagnosis::MirrorUserBlocked,
+        Diagnosis::Unreadable,
         Diagnosis::Unknown,
     ]
 );
@@ -555,7 +568,7 @@ mod tests {
         }
         // Every error-derived code is covered by the table.
         for code in Diagnosis::ALL {
-            if code != Diagnosis::Stuck {
+            if !matches!(code, Diagnosis::Stuck | Diagnosis::Unreadable) {
                 assert!(TABLE.iter().any(|(_, _, d)| *d == code), "{code} not in table");
             }
         }

@@ -35,6 +35,10 @@ pub enum MirrorKind {
         /// Its id.
         id: u64,
     },
+    /// GitLab kept answering an error for this project's pull mirror (`Pull`) or its list of
+    /// push mirrors (`Push`): nothing is known of it but the error, kept in
+    /// [`MirrorFacts::last_error`].
+    Unreadable(MirrorType),
 }
 
 impl MirrorKind {
@@ -43,6 +47,7 @@ impl MirrorKind {
         match self {
             MirrorKind::Pull | MirrorKind::PullDisabled => MirrorType::Pull,
             MirrorKind::Push { .. } => MirrorType::Push,
+            MirrorKind::Unreadable(mirror_type) => mirror_type,
         }
     }
 
@@ -68,7 +73,8 @@ pub struct MirrorFacts {
     pub enabled: bool,
     /// GitLab's `update_status`.
     pub update_status: String,
-    /// GitLab's `last_error`, raw (`None` when empty).
+    /// GitLab's `last_error`, raw (`None` when empty); for [`MirrorKind::Unreadable`], the
+    /// error GitLab answered to the read.
     pub last_error: Option<String>,
     /// When the last update started.
     pub last_update_started_at: Option<OffsetDateTime>,
@@ -85,6 +91,28 @@ pub struct MirrorFacts {
 }
 
 impl MirrorFacts {
+    /// The facts of a mirror GitLab would not let us read: only the project and the error.
+    pub fn unreadable(
+        project: ProjectFacts,
+        mirror_type: MirrorType,
+        error: String,
+    ) -> MirrorFacts {
+        MirrorFacts {
+            project,
+            kind: MirrorKind::Unreadable(mirror_type),
+            url: String::new(),
+            enabled: true,
+            update_status: String::new(),
+            last_error: Some(error),
+            last_update_started_at: None,
+            last_successful_update_at: None,
+            user_state: MirrorUserState::NotApplicable,
+            user_name: String::new(),
+            user_id: None,
+            flags: MirrorFlags::default(),
+        }
+    }
+
     /// Pull or push.
     pub fn mirror_type(&self) -> MirrorType {
         self.kind.mirror_type()
@@ -102,8 +130,12 @@ impl MirrorFacts {
         }
     }
 
-    /// The diagnosis of a mirror with these facts (see [`diagnose::diagnose`]).
+    /// The diagnosis of a mirror with these facts (see [`diagnose::diagnose`]); `unreadable`
+    /// for a mirror that could not be read.
     pub fn diagnose(&self, now: OffsetDateTime, silent_mode: bool) -> Option<Diagnosis> {
+        if let MirrorKind::Unreadable(_) = self.kind {
+            return Some(Diagnosis::Unreadable);
+        }
         diagnose::diagnose(&DiagnoseInput {
             mirror_type: self.mirror_type(),
             enabled: self.enabled,

@@ -10,10 +10,13 @@
 //! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
 //! - [`fingerprint`](mod@fingerprint): the `observed` column and its seal.
 //! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
+//! - `cell`: the one cell writer of every CSV glmirror writes, and the plan reader's cell check.
 //! - [`report`]: the report CSV (SPEC.md §7).
 //! - [`probe`](mod@probe): [`ProbeFinding`], what probing a row found, and what plan and
 //!   apply say about it.
+//! - `unreadable`: rows for mirrors GitLab would not let us read (diagnosis `unreadable`).
 
+pub(crate) mod cell;
 pub mod csv_io;
 pub mod decide;
 pub mod diagnose;
@@ -23,6 +26,7 @@ pub mod probe;
 pub mod report;
 pub mod row;
 pub mod summary;
+pub(crate) mod unreadable;
 
 pub use csv_io::{
     AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, parse_plan_lines,

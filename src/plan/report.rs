@@ -120,7 +120,7 @@ fn cells(r: &ReportRow) -> io::Result<Vec<String>> {
     })?;
     let mut cells = plan_cells(&r.row).to_vec();
     cells.push(r.outcome.code().to_owned());
-    cells.push(crate::redact::mask_userinfo(&r.outcome_detail));
+    cells.push(crate::redact::scrub(&r.outcome_detail));
     cells.push(r.verified_status.clone());
     cells.push(finished_at);
     Ok(cells)

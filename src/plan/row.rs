@@ -229,8 +229,9 @@ pub fn sort_rows(rows: &mut [PlanRow]) {
 pub const LAST_ERROR_MAX_CHARS: usize = 500;
 
 /// Normalise GitLab's `last_error` for the plan: every whitespace run (newlines too) becomes
-/// one space, the ends are trimmed, other control characters become `?`, the userinfo of every
-/// URL is masked as `*****` (GitLab does not always mask it), and text longer than 500
+/// one space, the ends are trimmed, other control characters become `?`, the text is scrubbed
+/// (`redact::scrub`: the tokens glmirror holds, in any encoding, and the userinfo of every
+/// URL, which GitLab does not always mask, become `*****`), and text longer than 500
 /// characters is cut to 499 characters plus `…` (500 in all; characters, not bytes).
 pub fn normalize_last_error(raw: &str) -> String {
     let folded = raw
@@ -241,7 +242,7 @@ pub fn normalize_last_error(raw: &str) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .collect::<String>();
     // Mask before cutting, so a cut can never leave half a credential behind the mask.
-    let masked = crate::redact::mask_userinfo(&folded);
+    let masked = crate::redact::scrub(&folded);
     if masked.chars().count() <= LAST_ERROR_MAX_CHARS {
         return masked;
     }

@@ -89,6 +89,11 @@ impl Summary {
         }
     }
 
+    /// Rows GitLab would not let `plan` read (diagnosis `unreadable`).
+    pub fn unreadable(&self) -> usize {
+        self.diagnoses.get(crate::plan::Diagnosis::Unreadable.code()).copied().unwrap_or(0)
+    }
+
     /// "update 3, skip 2, manual 1"
     pub fn actions(&self) -> String {
         ["update", "skip", "manual"]

@@ -29,12 +29,57 @@ use syntax::{Form, RawUrl, Scheme};
 use crate::redact::{MASK, looks_like_token, split_authority};
 
 /// A host whose mirrors get the service account's credentials.
+///
+/// Credentials are scoped to host *and* port, as git and curl scope them: an https URL gets
+/// the token only on the source host's https port (443 unless the source host names one,
+/// `--source-host git.example.com:8443`). `https://github.com:8443/…` is another server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SourceHost {
     /// Normalized parsed host (lowercase, A-label, IPv6 in brackets), compared exactly.
     pub(crate) host: String,
     /// Username sent with the token (already decoded); `None`: the token is the username.
     pub(crate) user: Option<String>,
+    /// The https port the credentials are for; `None`: 443.
+    pub(crate) port: Option<u16>,
+}
+
+impl SourceHost {
+    /// The https port the credentials are for.
+    pub(crate) fn https_port(&self) -> u16 {
+        self.port.unwrap_or(443)
+    }
+}
+
+/// The source host whose credentials a parsed URL may get: the same host, and for https the
+/// same port (the default 443 unless the source host names one). Other schemes are matched by
+/// host alone (their port belongs to another service); the https URL built for them uses the
+/// source host's port.
+fn source_for<'r>(url: &RawUrl, rules: &'r Rules) -> Option<&'r SourceHost> {
+    rules.source_hosts.iter().find(|s| {
+        s.host == url.host
+            && (url.scheme != Scheme::Https || url.port.unwrap_or(443) == s.https_port())
+    })
+}
+
+/// How a URL's host relates to the source hosts, for the reason of a row left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostRole {
+    /// A source host.
+    Source,
+    /// An https URL on a source host's name but another port: the source host's https port.
+    OtherPort(u16),
+    /// Not a source host.
+    Other,
+}
+
+fn host_role(url: &RawUrl, rules: &Rules) -> HostRole {
+    if source_for(url, rules).is_some() {
+        return HostRole::Source;
+    }
+    match rules.source_hosts.iter().find(|s| s.host == url.host) {
+        Some(s) if url.scheme == Scheme::Https => HostRole::OtherPort(s.https_port()),
+        _ => HostRole::Other,
+    }
 }
 
 /// One `--map OLD=NEW` rule.
@@ -188,6 +233,9 @@ fn rewrite_inner(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
     if let Err(reason) = syntax::check_path(&url).and_then(|()| syntax::check_port(&url)) {
         return Rewrite::manual(reason);
     }
+    if let Err(reason) = check_bitbucket_path(&url) {
+        return Rewrite::manual(reason);
+    }
     if input.direction == Direction::Push && url.scheme == Scheme::Git {
         // The git protocol is read-only; only a source host can be moved to https for it.
         if !rules.source_hosts.iter().any(|s| s.host == url.host) {
@@ -198,7 +246,7 @@ fn rewrite_inner(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
         }
     }
     let had_credentials = dropped_credentials || url.has_credentials();
-    let source = rules.source_hosts.iter().find(|s| s.host == url.host);
+    let source = source_for(&url, rules);
     match source {
         // Only GitHub takes the token as the username (URL-RULES.md §4); `Credentials` refuses
         // this configuration, so this only guards callers that build `Rules` by hand.
@@ -220,11 +268,27 @@ fn rewrite_inner(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
             if to_https {
                 source_https(input, src, &url, fixes)
             } else {
-                syntax_only(input, &url, fixes, had_credentials, true)
+                syntax_only(input, &url, fixes, had_credentials, HostRole::Source)
             }
         }
-        None => syntax_only(input, &url, fixes, had_credentials, false),
+        None => syntax_only(input, &url, fixes, had_credentials, host_role(&url, rules)),
     }
+}
+
+/// Bitbucket Cloud repository paths are exactly `/WORKSPACE/REPO` (`.git` and a trailing `/`
+/// optional), on every scheme: a path without the workspace (`bitbucket.org/repo.git`) or a
+/// web page below the repository (`…/src/master`) is not guessed at.
+fn check_bitbucket_path(url: &RawUrl) -> Result<(), String> {
+    if url.host != "bitbucket.org" {
+        return Ok(());
+    }
+    let segments: Vec<&str> = url.path.trim_end_matches('/').split('/').skip(1).collect();
+    if segments.len() == 2 && segments.iter().all(|s| !s.is_empty()) {
+        return Ok(());
+    }
+    Err("a Bitbucket Cloud repository URL is exactly bitbucket.org/WORKSPACE/REPO(.git), and \
+         this path is not: enter the workspace and repository (the clone URL) by hand"
+        .into())
 }
 
 /// Does `last_error` show an HTTP 301 (GitLab does not follow redirects)?
@@ -265,10 +329,17 @@ fn syntax_only(
     url: &RawUrl,
     mut fixes: Vec<Fix>,
     had_credentials: bool,
-    is_source: bool,
+    role: HostRole,
 ) -> Rewrite {
     let scheme_changed = url.scheme_raw != url.scheme.as_str();
-    let host_lower = lowercase_host_text(&url.host_raw);
+    // ssh (and so git, and GitLab's SSH checks) does not convert a Unicode host name: write
+    // its IDNA A-label (`bücher.example` → `xn--bcher-kva.example`), the host it resolves.
+    // https keeps the host as typed: curl converts it.
+    let host_lower = if url.scheme == Scheme::Ssh && !url.host_raw.is_ascii() {
+        url.host.clone()
+    } else {
+        lowercase_host_text(&url.host_raw)
+    };
     if scheme_changed || host_lower != url.host_raw {
         fixes.push(Fix::LowercaseHost);
     }
@@ -296,7 +367,7 @@ fn syntax_only(
             new_auth: None,
             fixes,
             action: Action::Skip,
-            reason: format!("{NOTHING_TO_CHANGE}: {}", host_note(url, is_source)),
+            reason: format!("{NOTHING_TO_CHANGE}: {}", host_note(url, role)),
         };
     }
     // The URL we would write, without credentials (an ssh username stays).
@@ -348,7 +419,7 @@ fn syntax_only(
         new_url: Some(out),
         new_user: None,
         new_auth: Some(new_auth),
-        reason: format!("{}; {}.", describe(&fixes, None), host_note(url, is_source)),
+        reason: format!("{}; {}.", describe(&fixes, None), host_note(url, role)),
         fixes,
         action: Action::Update,
     }
@@ -372,8 +443,16 @@ fn lowercase_host_text(host: &str) -> String {
     out
 }
 
-fn host_note(url: &RawUrl, is_source: bool) -> String {
-    if url.scheme == Scheme::Ssh && is_source {
+fn host_note(url: &RawUrl, role: HostRole) -> String {
+    if let HostRole::OtherPort(source_port) = role {
+        return format!(
+            "port {} of {} is not a source host (its service credentials are for port \
+             {source_port} only), credentials are left alone",
+            url.port.unwrap_or(443),
+            url.host
+        );
+    }
+    if url.scheme == Scheme::Ssh && role == HostRole::Source {
         format!(
             "ssh to {} uses the mirror's SSH keys, no token (--prefer-https moves it to https \
              with the service token)",
@@ -406,12 +485,13 @@ fn source_https(
     mut fixes: Vec<Fix>,
 ) -> Rewrite {
     let mut notes: Vec<&str> = Vec::new();
+    // The https port: the URL's own (which `source_for` matched), or the source host's.
     let port = match url.scheme {
         Scheme::Https => url.port.filter(|&p| p != 443),
         Scheme::Http => match url.port {
             None | Some(80) => {
                 fixes.push(Fix::ToHttps);
-                None
+                src.port
             }
             Some(p) => {
                 return Rewrite::manual(format!(
@@ -423,7 +503,7 @@ fn source_https(
         Scheme::Git => match url.port {
             None | Some(9418) => {
                 fixes.push(Fix::ToHttps);
-                None
+                src.port
             }
             Some(p) => {
                 return Rewrite::manual(format!(
@@ -439,7 +519,7 @@ fn source_https(
                 );
             }
             fixes.push(Fix::SshToHttps);
-            None
+            src.port
         }
     };
     if url.scheme_raw != url.scheme.as_str()
@@ -588,7 +668,8 @@ fn strip_userinfo(text: &str) -> Option<String> {
     Some(url.without_userinfo())
 }
 
-/// The source host whose parsed host is exactly this URL's (SCP-like input included).
+/// The source host whose parsed host is exactly this URL's (SCP-like input included), and for
+/// https whose port is the URL's (see `SourceHost`).
 pub(crate) fn source_host_for<'r>(url: &str, rules: &'r Rules) -> Option<&'r SourceHost> {
     let text = syntax::check_text(url).ok()?;
     let url_text = match syntax::classify(text).ok()? {
@@ -596,7 +677,7 @@ pub(crate) fn source_host_for<'r>(url: &str, rules: &'r Rules) -> Option<&'r Sou
         Form::Scp => syntax::scp_to_ssh(text).ok()?,
     };
     let parsed = syntax::split_url(&url_text).ok()?;
-    rules.source_hosts.iter().find(|s| s.host == parsed.host)
+    source_for(&parsed, rules)
 }
 
 /// Parse a `--map OLD=NEW` rule (split at the first `=`).

@@ -6,13 +6,34 @@ use proptest::prelude::*;
 fn rules() -> Rules {
     Rules {
         source_hosts: vec![
-            SourceHost { host: "github.com".into(), user: None },
-            SourceHost { host: "gitlab.example.com".into(), user: Some("oauth2".into()) },
-            SourceHost { host: "bitbucket.org".into(), user: Some("x-token-auth".into()) },
-            SourceHost { host: "dev.azure.com".into(), user: Some("svc".into()) },
-            SourceHost { host: "xn--bcher-kva.example".into(), user: Some("svc".into()) },
-            SourceHost { host: "[2001:db8::1]".into(), user: Some("svc".into()) },
-            SourceHost { host: "git.corp.example".into(), user: Some("svc@corp".into()) },
+            SourceHost { host: "github.com".into(), user: None, port: None },
+            SourceHost {
+                host: "gitlab.example.com".into(),
+                user: Some("oauth2".into()),
+                port: None,
+            },
+            SourceHost {
+                host: "bitbucket.org".into(),
+                user: Some("x-token-auth".into()),
+                port: None,
+            },
+            SourceHost { host: "dev.azure.com".into(), user: Some("svc".into()), port: None },
+            SourceHost {
+                host: "xn--bcher-kva.example".into(),
+                user: Some("svc".into()),
+                port: None,
+            },
+            SourceHost { host: "[2001:db8::1]".into(), user: Some("svc".into()), port: None },
+            SourceHost {
+                host: "git.corp.example".into(),
+                user: Some("svc@corp".into()),
+                port: None,
+            },
+            SourceHost {
+                host: "git.ported.example".into(),
+                user: Some("svc".into()),
+                port: Some(8443),
+            },
         ],
         maps: vec![
             PrefixMap {
@@ -54,7 +75,16 @@ const CASES: &[Case] = &[
     ("https://github.com:443/org/r.git", "update", "https://github.com/org/r.git", "<token>", "service", "service-token"),
     ("https://github.com/org/r.git#frag", "update", "https://github.com/org/r.git", "<token>", "service", "service-token"),
     ("HTTPS://GitHub.COM/org/r.git", "update", "https://github.com/org/r.git", "<token>", "service", "service-token;lowercase-host"),
-    ("https://gitlab.example.com:8443/g/sub/r", "update", "https://gitlab.example.com:8443/g/sub/r.git", "oauth2", "service", "add-dot-git;service-token"),
+    // Credentials are scoped to host and port: the default port unless the source host names one.
+    ("https://gitlab.example.com:8443/g/sub/r", "skip", "", "", "", ""),
+    ("https://*****:*****@github.com:8443/org/r.git", "skip", "", "", "", ""),
+    ("https://github.com:8443/org/r", "skip", "", "", "", ""),
+    ("https://git.ported.example:8443/g/r", "update", "https://git.ported.example:8443/g/r.git", "svc", "service", "add-dot-git;service-token"),
+    ("https://*****:*****@git.ported.example:8443/g/r.git", "update", "https://git.ported.example:8443/g/r.git", "svc", "service", "service-token"),
+    ("https://*****:*****@git.ported.example/g/r.git", "skip", "", "", "", ""),
+    ("https://git.ported.example:443/g/r.git", "skip", "", "", "", ""),
+    ("http://git.ported.example/g/r.git", "update", "https://git.ported.example:8443/g/r.git", "svc", "service", "to-https;service-token"),
+    ("git://git.ported.example/g/r.git", "update", "https://git.ported.example:8443/g/r.git", "svc", "service", "to-https;service-token"),
     // to-https.
     ("http://github.com/org/r.git", "update", "https://github.com/org/r.git", "<token>", "service", "to-https;service-token"),
     ("http://github.com:80/org/r.git", "update", "https://github.com/org/r.git", "<token>", "service", "to-https;service-token"),
@@ -68,6 +98,15 @@ const CASES: &[Case] = &[
     ("https://svc%2540corp:*****@other.example/r.git", "manual", "", "", "", ""),
     // bitbucket-owner.
     ("https://bitbucket.org/team/r.git", "update", "https://bitbucket.org/team/r.git", "x-token-auth", "service", "service-token;bitbucket-owner"),
+    ("https://bitbucket.org/team/r/", "update", "https://bitbucket.org/team/r.git", "x-token-auth", "service", "add-dot-git;service-token;bitbucket-owner"),
+    // Bitbucket Cloud paths are exactly workspace/repo: anything else is not guessed at.
+    ("https://bitbucket.org/repo.git", "manual", "", "", "", ""),
+    ("https://*****@bitbucket.org/repo", "manual", "", "", "", ""),
+    ("https://bitbucket.org/team/r/src/master", "manual", "", "", "", ""),
+    ("https://bitbucket.org/team/sub/r.git", "manual", "", "", "", ""),
+    ("git@bitbucket.org:repo.git", "manual", "", "", "", ""),
+    ("ssh://git@bitbucket.org/team/r/x.git", "manual", "", "", "", ""),
+    ("ssh://git@bitbucket.org/team/r.git", "skip", "", "", "", ""),
     ("https://*****:*****@bitbucket.org/team/r.git", "update", "https://bitbucket.org/team/r.git", "x-token-auth", "service", "service-token"),
     // Azure DevOps: never .git.
     ("https://*****@dev.azure.com/org/proj/_git/repo", "update", "https://dev.azure.com/org/proj/_git/repo", "svc", "service", "service-token"),
@@ -75,6 +114,13 @@ const CASES: &[Case] = &[
     // IDN and IPv6 source hosts.
     ("https://BÜCHER.example/r", "update", "https://xn--bcher-kva.example/r.git", "svc", "service", "add-dot-git;service-token;lowercase-host"),
     ("https://[2001:DB8:0::1]/r.git", "update", "https://[2001:db8::1]/r.git", "svc", "service", "service-token;lowercase-host"),
+    // Unicode SSH hosts are written in their IDNA form: ssh and GitLab do not convert them.
+    ("git@bücher.example:org/repo.git", "update", "ssh://git@xn--bcher-kva.example/org/repo.git", "", "unchanged", "scp-to-ssh;lowercase-host"),
+    ("git@mañana.example:org/repo.git", "update", "ssh://git@xn--maana-pta.example/org/repo.git", "", "unchanged", "scp-to-ssh;lowercase-host"),
+    ("ssh://git@MAÑANA.example/org/repo.git", "update", "ssh://git@xn--maana-pta.example/org/repo.git", "", "unchanged", "lowercase-host"),
+    ("ssh://git@xn--maana-pta.example/org/repo.git", "skip", "", "", "", ""),
+    // An https host is left as typed (curl and git convert it themselves).
+    ("https://mañana.example/org/repo.git", "skip", "", "", "", ""),
     // ssh on a source host: no token, syntax only.
     ("git@github.com:org/r.git", "update", "ssh://git@github.com/org/r.git", "", "unchanged", "scp-to-ssh"),
     ("ssh://git@github.com/org/r.git", "skip", "", "", "", ""),
@@ -210,11 +256,26 @@ fn no_token_for_adversarial_hosts() {
         "git@evil.example:github.com/x",
         "https://evil.example/github.com/x",
         "https://evil.example/https://github.com/x",
+        // Another port of a source host is another server.
+        "https://github.com:8443/x/y.git",
+        "https://github.com:444/x/y.git",
+        "https://git.ported.example/x/y.git",
+        "https://git.ported.example:8444/x/y.git",
     ] {
         let got = rw_with(input, None, &r);
         assert_ne!(got.new_auth, Some(NewAuth::Service), "{input}: {got:?}");
         assert_eq!(source_host_for(input, &r), None, "{input}");
     }
+    for (input, host) in [
+        ("https://github.com/x/y.git", "github.com"),
+        ("https://github.com:443/x/y.git", "github.com"),
+        ("https://git.ported.example:8443/x/y.git", "git.ported.example"),
+    ] {
+        assert_eq!(source_host_for(input, &r).map(|s| s.host.as_str()), Some(host), "{input}");
+    }
+    // The reason says why another port gets no token.
+    let got = rw("https://*****:*****@github.com:8443/org/r.git");
+    assert!(got.reason.contains("port 8443") && got.reason.contains("port 443"), "{}", got.reason);
     // A --map target that is not a source host gets no token.
     let got = rw("https://*****:*****@legacy.example/x.git");
     assert_eq!(got.action, Action::Manual);
@@ -270,6 +331,9 @@ fn prefer_https() {
     assert_eq!(got.fixes, vec![Fix::ScpToSsh, Fix::SshToHttps, Fix::AddDotGit, Fix::ServiceToken]);
     let got = rw_with("ssh://git@github.com:2222/org/r.git", None, &r);
     assert_eq!(got.new_url.as_deref(), Some("https://github.com/org/r.git"));
+    // The https port of a source host that names one.
+    let got = rw_with("ssh://git@git.ported.example:2222/g/r.git", None, &r);
+    assert_eq!(got.new_url.as_deref(), Some("https://git.ported.example:8443/g/r.git"));
     // Home-relative paths have no https form.
     assert_eq!(rw_with("git@github.com:~u/r", None, &r).action, Action::Manual);
     // Never for hosts that are not source hosts.
@@ -279,7 +343,7 @@ fn prefer_https() {
 #[test]
 fn token_as_username_only_for_github() {
     let r = Rules {
-        source_hosts: vec![SourceHost { host: "gitea.example".into(), user: None }],
+        source_hosts: vec![SourceHost { host: "gitea.example".into(), user: None, port: None }],
         ..Rules::default()
     };
     let got = rw_with("https://gitea.example/o/r.git", None, &r);

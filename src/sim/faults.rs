@@ -1,6 +1,6 @@
 //! Fault injection: the middleware that logs every API request and applies the fault knobs
 //! (latency, 5xx, dropped connections, both 429 shapes with `RateLimit-*` headers, redirects,
-//! write stalls).
+//! write stalls, one project's broken mirror endpoints, a project deleted mid-run).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +50,7 @@ enum Decision {
     ServerError(u16),
     Limited(RateLimitShape, u64),
     Stall,
+    ProjectNotFound,
 }
 
 fn redact_query(query: Option<&str>) -> Option<String> {
@@ -103,7 +104,7 @@ pub async fn fault_layer(
             .and_then(|t| st.tokens.get(t))
             .and_then(|t| st.users.get(&t.user_id))
             .map(|u| u.username.clone());
-        let decision_and_headers = decide(&mut st, token.as_deref(), is_write);
+        let decision_and_headers = decide(&mut st, &path, token.as_deref(), is_write);
         (decision_and_headers.0, st.faults.latency_ms, decision_and_headers.1)
     };
     if latency > 0 {
@@ -118,6 +119,10 @@ pub async fn fault_layer(
             response
         }
         Decision::Redirect(target) => redirect(&target, &path, query.as_deref()),
+        Decision::ProjectNotFound => {
+            (StatusCode::NOT_FOUND, Json(serde_json::json!({"message": "404 Project Not Found"})))
+                .into_response()
+        }
         Decision::ServerError(code) => server_error(code),
         Decision::Limited(RateLimitShape::Application, _) => {
             let r = (
@@ -159,10 +164,18 @@ pub async fn fault_layer(
     response
 }
 
-/// Apply the knobs, in this order: redirect, rate limit (every request counts), dropped
-/// connection, server error, write stall.
+/// The project id of a `/api/v4/projects/:id/…` path, and what follows the id.
+fn project_path(path: &str) -> Option<(u64, &str)> {
+    let rest = path.strip_prefix("/api/v4/projects/")?;
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((id.parse().ok()?, tail))
+}
+
+/// Apply the knobs, in this order: redirect, rate limit (every request counts), a vanished
+/// or broken project, dropped connection, server error, write stall.
 fn decide(
     st: &mut State,
+    path: &str,
     token: Option<&str>,
     is_write: bool,
 ) -> (Decision, Vec<(&'static str, String)>) {
@@ -204,6 +217,15 @@ fn decide(
                 other => other,
             };
             return (Decision::Limited(shape, retry_after), headers);
+        }
+    }
+    if let Some((id, tail)) = project_path(path) {
+        if faults.vanished_projects.contains(&id) {
+            return (Decision::ProjectNotFound, headers);
+        }
+        let mirror_endpoint = tail.starts_with("mirror/pull") || tail.starts_with("remote_mirrors");
+        if faults.broken_projects.contains(&id) && mirror_endpoint {
+            return (Decision::ServerError(500), headers);
         }
     }
     if faults.drop_rate > 0.0 && st.rng.random_bool(faults.drop_rate.clamp(0.0, 1.0)) {

@@ -97,6 +97,13 @@ pub struct Faults {
     /// After this many successful write requests (counted from when these faults were set),
     /// every further write hangs forever, so a test can kill a client at an exact point.
     pub write_stall_after: Option<u32>,
+    /// Projects (by id) whose mirror endpoints (`…/mirror/pull`, `…/remote_mirrors…`) answer
+    /// 500 forever, as GitLab does when it cannot decrypt a project's import data (after a
+    /// change of its secrets). The project lists still show them.
+    pub broken_projects: Vec<u64>,
+    /// Projects (by id) deleted mid-run: every `/projects/:id…` endpoint answers 404
+    /// "Project Not Found" while the project lists still show them.
+    pub vanished_projects: Vec<u64>,
     /// Seed for the random choices.
     pub seed: u64,
 }

@@ -38,6 +38,8 @@ fn tuning(concurrency: u32, max_delay_ms: u64) -> Tuning {
         max_delay: Duration::from_millis(max_delay_ms),
         concurrency,
         connect_timeout: Duration::from_secs(2),
+        announce_wait: Duration::from_millis(100),
+        ..Tuning::default()
     }
 }
 
@@ -49,6 +51,7 @@ fn client_with(base: &Url, t: Tuning) -> GitLabClient {
         timeout: Duration::from_secs(5),
         max_attempts: 6,
         sudo: None,
+        ..ClientConfig::new(base.clone(), SecretString::from(TOKEN))
     };
     GitLabClient::with_tuning(cfg, t).expect("client")
 }
@@ -833,4 +836,184 @@ async fn timeouts_are_retried_for_reads_and_ambiguous_for_writes() {
     assert!(matches!(err, GitLabError::Connection { .. }), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(hits.load(Ordering::SeqCst), 3, "the read was retried");
+}
+
+/// A server that answers every request with `status` and an endless (1 GiB) chunked body,
+/// counting the bytes it hands out. It sends a little slower than the client reads (64 KiB
+/// per millisecond) and its socket's send buffer is small, so the kernel holds next to nothing
+/// ahead of the client: what it handed out is what the client read, give or take a chunk.
+async fn endless_body(status: StatusCode) -> (Url, Arc<AtomicUsize>) {
+    const CHUNK: usize = 64 << 10;
+    let served = Arc::new(AtomicUsize::new(0));
+    let s = served.clone();
+    let handler = move || {
+        let s = s.clone();
+        async move {
+            let chunks = futures::stream::iter(0..(1usize << 30) / CHUNK).then(move |_| {
+                let s = s.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    s.fetch_add(CHUNK, Ordering::SeqCst);
+                    Ok::<_, std::io::Error>(Bytes::from(vec![b' '; CHUNK]))
+                }
+            });
+            let mut r = Response::new(axum::body::Body::from_stream(chunks));
+            *r.status_mut() = status;
+            r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+            r
+        }
+    };
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_send_buffer_size(64 << 10).expect("sndbuf");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let listener = socket.listen(16).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let router = Router::new().route("/api/v4/user", get(handler));
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    (Url::parse(&format!("http://{addr}/")).expect("url"), served)
+}
+
+#[tokio::test]
+async fn a_gigabyte_body_is_cut_at_the_cap_while_streaming() {
+    const MIB: usize = 1 << 20;
+    let (base, served) = endless_body(StatusCode::OK).await;
+    let started = Instant::now();
+    let err = client(&base).current_user().await.expect_err("too large");
+    assert!(matches!(err, GitLabError::Protocol { .. }), "{err:?}");
+    assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let n = served.load(Ordering::SeqCst);
+    assert!(n <= 17 * MIB, "the server handed out {} MiB", n / MIB);
+    assert!(started.elapsed() < Duration::from_secs(20), "not retried");
+
+    // An error status: only the start of its body is read, for the excerpt.
+    let (base, served) = endless_body(StatusCode::NOT_FOUND).await;
+    let err = client(&base).current_user().await.expect_err("404");
+    assert_eq!(err.status(), Some(404), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let n = served.load(Ordering::SeqCst);
+    assert!(n <= MIB + 64 * 1024, "the server handed out {n} bytes of an error body");
+}
+
+/// Log lines written while a test runs (a `tracing` writer for one thread).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    /// Collect the warnings of this thread (the test's runtime is single-threaded).
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_cap_fails_at_once_and_long_waits_are_logged() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let router = Router::new().route(
+        "/api/v4/user",
+        get(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+            async { (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "999999")], "Retry later") }
+        }),
+    );
+    let base = spawn(router).await;
+    let started = Instant::now();
+    let err = client(&base).current_user().await.expect_err("refused to wait");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "not retried");
+    assert_eq!(err.status(), Some(429), "{err:?}");
+    let shown = err.to_string();
+    assert!(shown.contains("999999 s") && shown.contains("Retry-After"), "{shown}");
+    assert!(err.hint().is_some_and(|h| h.contains("later")), "{:?}", err.hint());
+
+    // A wait above the announce threshold (100 ms in these tests) logs what, how long, why.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let router = Router::new().route(
+        "/api/v4/user",
+        get(move || {
+            let n = h.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "Retry later")
+                        .into_response()
+                } else {
+                    axum::Json(json!({"id": 1, "username": "root"})).into_response()
+                }
+            }
+        }),
+    );
+    let base = spawn(router).await;
+    let logs = Captured::default();
+    let guard = logs.install();
+    client_with(&base, tuning(4, 3_000)).current_user().await.expect("user");
+    drop(guard);
+    let text = logs.text();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("GET /user") && text.contains("waiting 1 s") && text.contains("HTTP 429"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_given_up_on_in_bounded_time() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let router = Router::new().route(
+        "/api/v4/user",
+        get(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<StatusCode>()
+        }),
+    );
+    let base = spawn(router).await;
+    let cfg = ClientConfig {
+        timeout: Duration::from_millis(300),
+        total_timeout: Duration::from_secs(1),
+        max_attempts: 6,
+        ..ClientConfig::new(base.clone(), SecretString::from(TOKEN))
+    };
+    let c = GitLabClient::with_tuning(cfg, tuning(4, 20)).expect("client");
+    let logs = Captured::default();
+    let guard = logs.install();
+    let started = Instant::now();
+    let err = c.current_user().await.expect_err("never answered");
+    drop(guard);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(2_500), "{elapsed:?}");
+    assert!(hits.load(Ordering::SeqCst) < 6, "the total timeout stopped the retries");
+    let shown = err.to_string();
+    assert!(shown.contains("timed out") && shown.contains("attempts in"), "{shown}");
+    // Every attempt that waited out its timeout says so.
+    let text = logs.text();
+    assert!(text.contains("no answer") && text.contains("GET /user"), "{text}");
 }

@@ -144,7 +144,7 @@ fn usage_errors_exit_2() {
     let cases: &[&[&str]] = &[
         &["--source-host", "gitlab.example.com", "https://gitlab.example.com/g/r"],
         &["--source-host", "https://github.com", "x"],
-        &["--source-host", "github.com:443", "x"],
+        &["--source-host", "github.com:0", "x"],
         &["--source-user", "svc", "x"],
         &["--map", "no-equals-sign", "x"],
         &["--map", "https://a/=https://a/b/", "x"],

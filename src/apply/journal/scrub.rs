@@ -2,7 +2,7 @@
 //! URL credentials anywhere is refused, so the journal never holds a secret.
 
 use super::{Entry, JournalError};
-use crate::redact::{looks_like_token, mask_userinfo};
+use crate::redact::{looks_like_token, mask_userinfo, scrub};
 
 /// Characters that end the "word" a URL lives in; the same set `mask_userinfo` uses.
 fn ends_word(c: char) -> bool {
@@ -70,8 +70,8 @@ fn find_credentials(value: &serde_json::Value, path: &str) -> Option<String> {
 pub(super) fn encode(mut entry: Entry) -> Result<String, JournalError> {
     // Free text may quote GitLab's error messages, which do not always mask URLs.
     match &mut entry {
-        Entry::Step(s) => s.detail = mask_userinfo(&s.detail),
-        Entry::Outcome(o) => o.detail = mask_userinfo(&o.detail),
+        Entry::Step(s) => s.detail = scrub(&s.detail),
+        Entry::Outcome(o) => o.detail = scrub(&o.detail),
         Entry::Header(_) | Entry::Resume(_) | Entry::Intent(_) => {}
     }
     let row = entry.key().map_or_else(|| "the journal header".to_owned(), ToString::to_string);

@@ -410,9 +410,17 @@ pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result
         ));
     }
     let user = st.users.get(&token.user_id).ok_or_else(unauthorized)?;
-    // Blocked and deleted users cannot use the API [I].
-    if user.state != "active" || user.deleted {
+    // A deleted user's tokens are gone [I]. A blocked user's token is refused by the API
+    // guard with the reason (`lib/api/api_guard.rb` `find_current_user!`, message from
+    // `lib/gitlab/auth/user_access_denied_reason.rb`).
+    if user.deleted {
         return Err(unauthorized());
+    }
+    if user.state != "active" {
+        return Err(message(
+            StatusCode::FORBIDDEN,
+            "403 Forbidden - Your account has been blocked.",
+        ));
     }
     let has = |s: &str| token.scopes.iter().any(|t| t == s);
     let read = ctx.method == Method::GET || ctx.method == Method::HEAD;
