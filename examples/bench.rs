@@ -24,7 +24,8 @@
 //! per phase, the probe requests per host, the most in flight per host and overall.
 //! `--git-latency-ms MS` (default: `--latency-ms`) is added to each stand-in answer;
 //! `--probe-plan` adds a `plan --probe` phase; `--no-probe` runs apply with `--no-probe`
-//! (the baseline). Without git, the source hosts are not probed or watched
+//! (the baseline); `--status` adds `status --format prometheus` phases before apply, with and
+//! without `--details` (what a scheduled job costs). Without git, the source hosts are not probed or watched
 //! (`--no-probe-host`) and the proxy points nowhere.
 
 use std::collections::BTreeMap;
@@ -53,12 +54,13 @@ struct Args {
     bin: Option<PathBuf>,
     git_latency_ms: Option<u64>,
     probe_plan: bool,
+    status: bool,
     no_probe: bool,
 }
 
 const USAGE: &str = "usage: bench [--projects N] [--latency-ms MS] [--concurrency N] \
 [--rate-limit PER_MINUTE] [--seed S] [--skip-apply] [--skip-pull-plan] [--mirror-user NAME] \
-[--git-latency-ms MS] [--probe-plan] [--no-probe] [--json] [--keep DIR] [--bin PATH]";
+[--git-latency-ms MS] [--probe-plan] [--no-probe] [--status] [--json] [--keep DIR] [--bin PATH]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -75,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         bin: None,
         git_latency_ms: None,
         probe_plan: false,
+        status: false,
         no_probe: false,
     };
     let mut it = std::env::args().skip(1);
@@ -98,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
                 a.git_latency_ms = Some(num("--git-latency-ms", value("--git-latency-ms")?)?)
             }
             "--probe-plan" => a.probe_plan = true,
+            "--status" => a.status = true,
             "--no-probe" => a.no_probe = true,
             "--json" => a.json = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
@@ -570,6 +574,23 @@ fn real_main() -> Result<(), String> {
         p.pull_rows = pulls;
         p.requests_per_row = p.requests as f64 / rows.max(1) as f64;
         phases.push(p);
+    }
+
+    if args.status {
+        for (name, extra) in [("status", None), ("status-details", Some("--details"))] {
+            let out = format!("{name}.prom");
+            let mut cli = vec!["status", "--format", "prometheus", "--out", out.as_str()];
+            cli.extend(extra);
+            let mut p = runner.run(name, &cli, &faults)?;
+            p.rows = std::fs::read_to_string(dir.join(&out))
+                .map_err(|e| format!("{out}: {e}"))?
+                .lines()
+                .filter(|l| l.starts_with("glmirror_mirrors{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<usize>().ok())
+                .sum();
+            p.requests_per_row = p.requests as f64 / p.rows.max(1) as f64;
+            phases.push(p);
+        }
     }
 
     if !args.skip_apply {

@@ -261,6 +261,11 @@ pub enum StatusFormat {
     Csv,
     /// One JSON array.
     Json,
+    /// JUnit XML for a GitLab CI test report (`artifacts:reports:junit`): one test suite per
+    /// namespace, one test case per mirror; unhealthy mirrors fail.
+    Junit,
+    /// Prometheus text exposition format 0.0.4, for node_exporter's textfile collector.
+    Prometheus,
 }
 
 /// `glmirror status`
@@ -272,7 +277,11 @@ pub enum StatusFormat {
   glmirror status --group platform --format csv
   glmirror status --format json | jq '.[] | select(.health == \"unhealthy\")'
   # Also watch the service token (exit 3 when it is invalid or expires within 7 days)
-  MIRROR_TOKEN=... glmirror status --source-host github.com")]
+  MIRROR_TOKEN=... glmirror status --source-host github.com
+  # A scheduled GitLab CI job: a JUnit test report and a CSV (examples/gitlab-ci.yml)
+  glmirror status --format junit --out mirrors.xml --csv mirrors.csv
+  # Metrics for node_exporter's textfile collector, written atomically
+  glmirror status --format prometheus --out /var/lib/node_exporter/textfile/glmirror.prom")]
 pub struct StatusArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
@@ -280,9 +289,24 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub credentials: CredentialArgs,
 
-    /// Output format on stdout.
+    /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
+
+    /// Write the report to this file instead of stdout, atomically (a reader never sees half
+    /// a file; a `.prom` file is made readable by the textfile collector).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Also write the report as CSV to this file, atomically, from the same reads.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Read every mirror's details. By default a pull mirror the project list already shows
+    /// as `finished` (healthy) is not read again, which saves a request per such mirror; its
+    /// row then has no timestamps and GitLab's URL mask.
+    #[arg(long)]
+    pub details: bool,
 }
 
 /// `glmirror rewrite`

@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod error;
 pub mod githost;
 pub mod gitlab;
+pub mod health;
 pub mod inventory;
 pub mod logging;
 pub mod output;

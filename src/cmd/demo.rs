@@ -10,7 +10,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::cli::DemoArgs;
-use crate::cmd::status::StatusRow;
 use crate::config::{
     ApplyRequest, Connection, ConnectionRequest, PlanRequest, ProbeRequest, RuleRequest, Scope,
     Settings,
@@ -18,6 +17,8 @@ use crate::config::{
 use crate::credentials::{Credentials, HostCredential};
 use crate::error::{AppError, ExitCode};
 use crate::githost;
+use crate::health::{Health, StatusRow};
+use crate::plan::MirrorType;
 use crate::probe::{HttpSettings, ProbeClass, ProbeCode, ProxyMode};
 use crate::redact::for_terminal;
 use crate::sim::{self, Fixture, SimOptions, StateSnapshot};
@@ -160,7 +161,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppEr
     out!("== 3. status (read-only health report)");
     let after = status(&settings, &scope, conn()).await?;
     print_before_after(&before, &after);
-    let healthy = |rows: &[StatusRow]| rows.iter().filter(|r| r.health == "ok").count();
+    let healthy = |rows: &[StatusRow]| rows.iter().filter(|r| r.health == Health::Ok).count();
     out!();
     out!(
         "healthy mirrors: {} before, {} after (of {}); the rest need a person: see `reason` \
@@ -224,14 +225,13 @@ async fn status(
     scope: &Scope,
     conn: Connection,
 ) -> Result<Vec<StatusRow>, AppError> {
-    let (rows, _, _) = crate::cmd::status::collect(settings, scope, conn).await?;
-    Ok(rows)
+    Ok(crate::cmd::status::collect(settings, scope, conn).await?.rows)
 }
 
 fn print_before_after(before: &[StatusRow], after: &[StatusRow]) {
     // Push mirrors are replaced (new ids), so match rows by position within their project.
     let keyed = |rows: &[StatusRow]| {
-        let mut seen: HashMap<(u64, &str), usize> = HashMap::new();
+        let mut seen: HashMap<(u64, MirrorType), usize> = HashMap::new();
         rows.iter()
             .map(|r| {
                 let n = seen.entry((r.project_id, r.mirror_type)).or_default();
@@ -259,8 +259,8 @@ fn print_before_after(before: &[StatusRow], after: &[StatusRow]) {
 
 fn describe(r: &StatusRow) -> String {
     let mut s = format!("{} {}", r.health, r.update_status);
-    if !r.diagnosis.is_empty() {
-        s.push_str(&format!(" ({})", r.diagnosis));
+    if let Some(d) = r.diagnosis {
+        s.push_str(&format!(" ({d})"));
     }
     s
 }

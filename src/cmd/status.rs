@@ -6,68 +6,19 @@
 use std::io::Write;
 
 use futures::TryStreamExt;
-use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::cli::StatusFormat;
 use crate::config::{Connection, ConnectionRequest, Scope, Settings, StatusRequest};
 use crate::error::{AppError, ExitCode};
+use crate::health::{
+    Health, HealthReport, STATUS_COLUMNS, StatusRow, TokenExpiry, junit, prometheus,
+};
 use crate::inventory::probe as probing;
-use crate::inventory::{self, MirrorRead, ReadContext, facts};
-use crate::plan::{self, Diagnosis, MirrorType};
-use crate::probe::watch::WatchMode;
+use crate::inventory::{self, ReadContext, facts};
+use crate::plan::{self, Diagnosis};
+use crate::probe::watch::{Expiry, TokenState, WatchMode};
 use crate::redact::for_terminal;
-
-/// The columns of `status --format csv`, in order (the JSON field names).
-pub const STATUS_COLUMNS: [&str; 13] = [
-    "project_id",
-    "project_path",
-    "mirror_type",
-    "mirror_id",
-    "url",
-    "enabled",
-    "archived",
-    "update_status",
-    "last_successful_update_at",
-    "mirror_user",
-    "diagnosis",
-    "last_error",
-    "health",
-];
-
-/// One line of the health report. Its text comes from GitLab and is cleaned when the row is
-/// made (held tokens and URL credentials masked, control characters removed), so every
-/// format shows the same safe text.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusRow {
-    /// Project id.
-    pub project_id: u64,
-    /// `path_with_namespace`.
-    pub project_path: String,
-    /// `pull` or `push`.
-    pub mirror_type: &'static str,
-    /// Push mirror id (empty for pull).
-    pub mirror_id: Option<u64>,
-    /// The URL as GitLab shows it (masked).
-    pub url: String,
-    /// Whether the mirror is enabled.
-    pub enabled: bool,
-    /// Whether the project is archived.
-    pub archived: bool,
-    /// GitLab's `update_status`.
-    pub update_status: String,
-    /// Last successful update (RFC 3339), if any.
-    pub last_successful_update_at: String,
-    /// Username of the pull mirror's user.
-    pub mirror_user: String,
-    /// Diagnosis code, if any.
-    pub diagnosis: String,
-    /// Last error, normalized and masked.
-    pub last_error: String,
-    /// `ok` or `unhealthy` (or `ignored` for disabled mirrors and archived projects).
-    pub health: &'static str,
-}
 
 /// Run `glmirror status`.
 pub async fn run(
@@ -77,35 +28,55 @@ pub async fn run(
 ) -> Result<ExitCode, AppError> {
     let conn = conn.resolve()?;
     let gitlab_host = conn.base_url.host_str().unwrap_or_default().to_owned();
-    let (rows, silent, refused, pre) = collect_with_preflight(settings, &req.scope, conn).await?;
-    let unhealthy = rows.iter().filter(|r| r.health == "unhealthy").count();
-    print_rows(&rows, req.format)?;
-    let tokens_fail = watch_tokens(settings, &req, &rows, &pre, &gitlab_host).await?;
+    let found = collect_with_preflight(settings, &req.scope, conn, req.details).await?;
+    let (tokens_fail, tokens) =
+        watch_tokens(settings, &req, &found.rows, &found.pre, &gitlab_host).await?;
+    let unreadable =
+        found.rows.iter().filter(|r| r.diagnosis == Some(Diagnosis::Unreadable)).count();
+    let report = HealthReport {
+        rows: found.rows,
+        scrape_errors: found.refused + unreadable as u64,
+        tokens,
+        generated_at: OffsetDateTime::now_utc(),
+    };
+    write_report(&report, req.format, req.out.as_deref())?;
+    if let Some(path) = &req.csv {
+        write_report(&report, StatusFormat::Csv, Some(path))?;
+    }
+    let unhealthy = report.rows.iter().filter(|r| r.health == Health::Unhealthy).count();
     if !settings.quiet {
         eprintln!(
             "glmirror status: {} mirrors, {} unhealthy{}",
-            rows.len(),
+            report.rows.len(),
             unhealthy,
-            if silent { " (Silent Mode is on: no mirror updates)" } else { "" }
+            if found.silent { " (Silent Mode is on: no mirror updates)" } else { "" }
         );
-        if refused > 0 {
+        if found.refused > 0 {
             eprintln!(
-                "  warning: {refused} mirror reads were refused (401/403): the report is \
-                 incomplete"
+                "  warning: {} mirror reads were refused (401/403): the report is incomplete",
+                found.refused
             );
         }
-        let unreadable =
-            rows.iter().filter(|r| r.diagnosis == Diagnosis::Unreadable.code()).count();
         if unreadable > 0 {
             eprintln!(
                 "  warning: {unreadable} mirrors could not be read (GitLab kept answering an \
                  error): they are reported unhealthy, diagnosis unreadable"
             );
         }
+        if found.not_read_again > 0 {
+            eprintln!(
+                "  {} pull mirrors the project list shows finished were not read again \
+                 (--details reads them for their timestamps)",
+                found.not_read_again
+            );
+        }
+        for path in [req.out.as_ref(), req.csv.as_ref()].into_iter().flatten() {
+            eprintln!("  written to {}", for_terminal(&path.display().to_string()));
+        }
     }
     // An incomplete report must not pass for a healthy one on a schedule, nor a token that
     // is about to break every mirror on it.
-    Ok(if unhealthy > 0 || refused > 0 || tokens_fail {
+    Ok(if unhealthy > 0 || found.refused > 0 || tokens_fail {
         ExitCode::RowsFailed
     } else {
         ExitCode::Success
@@ -113,47 +84,82 @@ pub async fn run(
 }
 
 /// The token watch for `status`: every service token given (its mirrors counted by host)
-/// and the GitLab API token. True when one is invalid, expired or within 7 days of expiry.
+/// and the GitLab API token. True when one is invalid, expired or within 7 days of expiry;
+/// also each token's expiry, for the metrics.
 async fn watch_tokens(
     settings: &Settings,
     req: &StatusRequest,
     rows: &[StatusRow],
     pre: &inventory::Preflight,
     gitlab_host: &str,
-) -> Result<bool, AppError> {
+) -> Result<(bool, Vec<TokenExpiry>), AppError> {
     let probe = crate::config::ProbeRequest::default();
     let http = probing::http_settings(settings, &probe)?;
-    let tokens = probing::watch_tokens(&http, &req.credentials, &probe).await?;
+    let states = probing::watch_tokens(&http, &req.credentials, &probe).await?;
     let on_host = probing::service_rows_by_host(
-        rows.iter().filter(|r| r.health != "ignored").map(|r| r.url.as_str()),
+        rows.iter().filter(|r| r.health != Health::Ignored).map(|r| r.url.as_str()),
     );
-    let mut verdicts = probing::verdicts(&tokens, &on_host, WatchMode::Status);
+    let mut verdicts = probing::verdicts(&states, &on_host, WatchMode::Status);
     verdicts.push(probing::gitlab_token_verdict(pre, gitlab_host, WatchMode::Status));
-    Ok(probing::say_verdicts(&verdicts, settings.quiet, "  "))
+    let gitlab = probing::gitlab_token_state(
+        gitlab_host,
+        pre.token_expires_at.as_deref(),
+        pre.token_described,
+    );
+    let expiry = |s: &TokenState| match s.expiry {
+        Expiry::At(at) => Some(at),
+        Expiry::Never | Expiry::Unknown => None,
+    };
+    let mut tokens: Vec<TokenExpiry> = states
+        .iter()
+        .map(|s| TokenExpiry { host: s.host.clone(), token: "service", expires_at: expiry(s) })
+        .collect();
+    tokens.push(TokenExpiry {
+        host: gitlab.host.clone(),
+        token: "gitlab-api",
+        expires_at: expiry(&gitlab),
+    });
+    Ok((probing::say_verdicts(&verdicts, settings.quiet, "  "), tokens))
 }
 
-/// Read the health of every mirror in scope, sorted like a plan. Also returns whether Silent
-/// Mode is on, and how many mirror reads were refused (401/403).
+/// What reading the instance for `status` found.
+pub struct Collected {
+    /// One row per mirror, sorted like a plan.
+    pub rows: Vec<StatusRow>,
+    /// Silent Mode is on.
+    pub silent: bool,
+    /// Mirror reads refused (401/403).
+    pub refused: u64,
+    /// Pull mirrors taken from the project list without a read of their own.
+    pub not_read_again: u64,
+    /// What pre-flight found.
+    pub pre: inventory::Preflight,
+}
+
+/// Read the health of every mirror in scope (every mirror's details: the demo compares
+/// before and after).
 pub async fn collect(
     settings: &Settings,
     scope: &Scope,
     conn: Connection,
-) -> Result<(Vec<StatusRow>, bool, u64), AppError> {
-    let (rows, silent, refused, _) = collect_with_preflight(settings, scope, conn).await?;
-    Ok((rows, silent, refused))
+) -> Result<Collected, AppError> {
+    collect_with_preflight(settings, scope, conn, true).await
 }
 
-/// [`collect`], and what pre-flight found.
+/// [`collect`]; without `details`, pull mirrors the project list shows finished are not read
+/// again.
 async fn collect_with_preflight(
     settings: &Settings,
     scope: &Scope,
     conn: Connection,
-) -> Result<(Vec<StatusRow>, bool, u64, inventory::Preflight), AppError> {
+    details: bool,
+) -> Result<Collected, AppError> {
     let client = inventory::client(settings, conn)?;
     let pre = inventory::preflight(&client, false).await?;
     let now = OffsetDateTime::now_utc();
     let silent = pre.silent_mode == Some(true);
     let users = ReadContext::skipping_forbidden();
+    let users = if details { users } else { users.trusting_the_list() };
     let progress = crate::output::progress_bar(settings, "reading mirrors");
     let mut reads = inventory::projects(&client, scope, &pre)
         .map_ok(|p| inventory::read_project(&client, &users, p, scope.mirrors))
@@ -161,150 +167,105 @@ async fn collect_with_preflight(
     let mut rows = Vec::new();
     while let Some(project_reads) = reads.try_next().await? {
         progress.inc(1);
-        rows.extend(project_reads.iter().map(|r| status_row(r, now, silent)));
+        rows.extend(project_reads.iter().map(|r| StatusRow::of(&facts::facts_of(r), now, silent)));
     }
     progress.finish_and_clear();
-    rows.sort_by_key(|r| (r.project_id, r.mirror_type != "pull", r.mirror_id));
-    Ok((rows, silent, users.skipped(), pre))
+    rows.sort_by_key(|r| (r.project_id, r.mirror_type, r.mirror_id));
+    Ok(Collected {
+        rows,
+        silent,
+        refused: users.skipped(),
+        not_read_again: users.not_read_again(),
+        pre,
+    })
 }
 
-/// The health of one mirror.
-pub fn status_row(read: &MirrorRead, now: OffsetDateTime, silent_mode: bool) -> StatusRow {
-    let facts = facts::facts_of(read);
-    let (mirror_type, mirror_id) = (facts.mirror_type(), facts.kind.mirror_id());
-    let diagnosis = facts.diagnose(now, silent_mode);
-    let archived = read.project.archived;
-    // Unhealthy: an enabled mirror of a non-archived project whose status is `failed`, or
-    // diagnosed `stuck`, `mirror-user-blocked` or `unreadable` (GitLab would not answer).
-    let health = if !facts.enabled || archived {
-        "ignored"
-    } else if facts.update_status == "failed"
-        || matches!(
-            diagnosis,
-            Some(Diagnosis::Stuck | Diagnosis::MirrorUserBlocked | Diagnosis::Unreadable)
-        )
-    {
-        "unhealthy"
-    } else {
-        "ok"
+/// Write the report in `format` to `out` (atomically) or stdout.
+fn write_report(
+    report: &HealthReport,
+    format: StatusFormat,
+    out: Option<&std::path::Path>,
+) -> Result<(), AppError> {
+    let Some(path) = out else {
+        let stdout = std::io::stdout();
+        return render(report, format, &mut stdout.lock())
+            .map_err(|e| AppError::io("cannot write", "<stdout>", e));
     };
-    // GitLab's text, cleaned like any cell glmirror writes (held tokens masked, no control
-    // characters); the URL as the plan shows it (a malformed one GitLab stored verbatim is
-    // masked here, an ssh username stays), `last_error` scrubbed by its normalisation.
-    let text = |s: &str| plan::cell::clean(s).into_owned();
-    let url = if facts.url.contains(crate::redact::MASK) {
-        facts.url.clone()
-    } else {
-        crate::rewrite::mask_url(&facts.url)
-    };
-    StatusRow {
-        project_id: read.project.id,
-        project_path: text(&read.project.path_with_namespace),
-        mirror_type: match mirror_type {
-            MirrorType::Pull => "pull",
-            MirrorType::Push => "push",
-        },
-        mirror_id,
-        url: text(&url),
-        enabled: facts.enabled,
-        archived,
-        update_status: text(&facts.update_status),
-        last_successful_update_at: facts
-            .last_successful_update_at
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_default(),
-        mirror_user: text(&facts.user_name),
-        diagnosis: diagnosis.map(|d| d.code().to_owned()).unwrap_or_default(),
-        last_error: text(
-            &facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default(),
-        ),
-        health,
+    let io = |e| AppError::io("cannot write", path, e);
+    let mut file = plan::AtomicOutput::create(path).map_err(io)?;
+    if format == StatusFormat::Prometheus {
+        // node_exporter usually runs as another user: metrics hold no secret.
+        file.readable_by_all().map_err(io)?;
     }
+    render(report, format, &mut file).map_err(io)?;
+    file.commit().map_err(io)
 }
 
-impl StatusRow {
-    /// The row's cells in [`STATUS_COLUMNS`] order.
-    pub fn cells(&self) -> [String; 13] {
-        [
-            self.project_id.to_string(),
-            self.project_path.clone(),
-            self.mirror_type.to_owned(),
-            self.mirror_id.map(|id| id.to_string()).unwrap_or_default(),
-            self.url.clone(),
-            self.enabled.to_string(),
-            self.archived.to_string(),
-            self.update_status.clone(),
-            self.last_successful_update_at.clone(),
-            self.mirror_user.clone(),
-            self.diagnosis.clone(),
-            self.last_error.clone(),
-            self.health.to_owned(),
-        ]
-    }
-}
-
-fn print_rows(rows: &[StatusRow], format: StatusFormat) -> Result<(), AppError> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let io = |e| AppError::io("cannot write", "<stdout>", e);
+/// Render the report in `format`.
+fn render(report: &HealthReport, format: StatusFormat, out: &mut dyn Write) -> std::io::Result<()> {
+    let rows = &report.rows;
     match format {
+        StatusFormat::Junit => out.write_all(junit::render(report).as_bytes()),
+        StatusFormat::Prometheus => out.write_all(prometheus::render(report).as_bytes()),
         StatusFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, rows)
-                .map_err(|e| AppError::io("cannot write", "<stdout>", e.into()))?;
-            writeln!(out).map_err(io)?;
+            serde_json::to_writer_pretty(&mut *out, rows)?;
+            writeln!(out)
         }
         StatusFormat::Csv => {
             // The one cell writer of every CSV: formula guard, no control characters.
-            let mut w = plan::cell::csv_writer(&mut out);
-            w.write_record(STATUS_COLUMNS).map_err(|e| io(e.into()))?;
+            let mut w = plan::cell::csv_writer(out);
+            w.write_record(STATUS_COLUMNS)?;
             for row in rows {
-                plan::cell::write_record(&mut w, &row.cells()).map_err(io)?;
+                plan::cell::write_record(&mut w, &row.cells())?;
             }
-            w.flush().map_err(io)?;
+            w.flush()
         }
-        StatusFormat::Table => {
-            let header =
-                ["HEALTH", "PROJECT", "TYPE", "STATUS", "LAST SUCCESS", "DIAGNOSIS", "URL"];
-            let lines: Vec<[String; 7]> = rows
-                .iter()
-                .map(|r| {
-                    [
-                        r.health.to_owned(),
-                        match r.mirror_id {
-                            Some(id) => format!("{}#{id}", r.project_path),
-                            None => r.project_path.clone(),
-                        },
-                        r.mirror_type.to_owned(),
-                        r.update_status.clone(),
-                        r.last_successful_update_at.clone(),
-                        r.diagnosis.clone(),
-                        r.url.clone(),
-                    ]
-                    .map(|c| for_terminal(&c))
-                })
-                .collect();
-            let mut widths = header.map(str::len);
-            for l in &lines {
-                for (w, c) in widths.iter_mut().zip(l) {
-                    *w = (*w).max(c.chars().count());
-                }
-            }
-            let print = |out: &mut std::io::StdoutLock<'_>, cells: &[String]| {
-                let mut line = String::new();
-                for (i, c) in cells.iter().enumerate() {
-                    if i + 1 == cells.len() {
-                        line.push_str(c);
-                    } else {
-                        line.push_str(&format!("{c:<w$}  ", w = widths[i]));
-                    }
-                }
-                writeln!(out, "{}", line.trim_end())
-            };
-            print(&mut out, &header.map(String::from)).map_err(io)?;
-            for l in &lines {
-                print(&mut out, l).map_err(io)?;
+        StatusFormat::Table => write_table(rows, out),
+    }
+}
+
+/// The aligned table for a terminal.
+fn write_table(rows: &[StatusRow], out: &mut dyn Write) -> std::io::Result<()> {
+    let header = ["HEALTH", "PROJECT", "TYPE", "STATUS", "LAST SUCCESS", "DIAGNOSIS", "URL"];
+    let lines: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let cells = r.cells();
+            [
+                r.health.code().to_owned(),
+                match r.mirror_id {
+                    Some(id) => format!("{}#{id}", r.project_path),
+                    None => r.project_path.clone(),
+                },
+                r.mirror_type.code().to_owned(),
+                r.update_status.clone(),
+                cells[8].clone(),
+                cells[11].clone(),
+                r.url.clone(),
+            ]
+            .map(|c| for_terminal(&c))
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for l in &lines {
+        for (w, c) in widths.iter_mut().zip(l) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut print = |cells: &[String]| {
+        let mut line = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
             }
         }
+        writeln!(out, "{}", line.trim_end())
+    };
+    print(&header.map(String::from))?;
+    for l in &lines {
+        print(l)?;
     }
     Ok(())
 }

@@ -525,8 +525,14 @@ impl ApplyRequest {
 pub struct StatusRequest {
     /// Which projects.
     pub scope: Scope,
-    /// Output format on stdout.
+    /// Output format.
     pub format: StatusFormat,
+    /// Where the report goes (`None`: stdout), written atomically.
+    pub out: Option<PathBuf>,
+    /// Also write the report as CSV here.
+    pub csv: Option<PathBuf>,
+    /// Read every mirror's details, also of pull mirrors the project list shows finished.
+    pub details: bool,
     /// Service credentials, for the token watch only.
     pub credentials: Credentials,
 }
@@ -537,6 +543,9 @@ impl StatusRequest {
         Ok(StatusRequest {
             scope: Scope::from_args(&args.scope),
             format: args.format,
+            out: args.out.clone(),
+            csv: args.csv.clone(),
+            details: args.details,
             credentials: credentials::from_args(&args.credentials)?,
         })
     }

@@ -173,6 +173,8 @@ pub struct ReadContext {
     inner: Arc<Mutex<HashMap<u64, UserCell>>>,
     skip_forbidden: bool,
     skipped: Arc<std::sync::atomic::AtomicU64>,
+    list_is_enough: bool,
+    not_read_again: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ReadContext {
@@ -182,6 +184,18 @@ impl ReadContext {
     /// the run.
     pub fn skipping_forbidden() -> Self {
         ReadContext { skip_forbidden: true, ..ReadContext::default() }
+    }
+
+    /// For `status`: a pull mirror the project list already shows `finished` is not read
+    /// again (`GET /projects/:id/mirror/pull` would only add its timestamps, flags and URL
+    /// mask, none of which changes its health). Its mirror user is still looked up.
+    pub fn trusting_the_list(self) -> Self {
+        ReadContext { list_is_enough: true, ..self }
+    }
+
+    /// How many pull mirrors were taken from the project list without a read of their own.
+    pub fn not_read_again(&self) -> u64 {
+        self.not_read_again.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// An error of one project's read, as an unreadable mirror when this context records
@@ -293,11 +307,23 @@ async fn read_pull(
     users: &ReadContext,
     project: &Project,
 ) -> Result<Option<MirrorDetail>, GitLabError> {
-    let Some(found) = no_permission_is_none(users, project, client.pull_mirror(project.id).await)?
-    else {
-        return Ok(None);
+    let mirror = if users.list_is_enough && project.import_status.as_deref() == Some("finished") {
+        users.not_read_again.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // What the list says: the URL without credentials and the finished update.
+        PullMirror {
+            url: project.import_url.clone(),
+            update_status: project.import_status.clone(),
+            enabled: Some(true),
+            ..PullMirror::default()
+        }
+    } else {
+        let read = client.pull_mirror(project.id).await;
+        let Some(found) = no_permission_is_none(users, project, read)? else {
+            return Ok(None);
+        };
+        let Some(mirror) = found else { return Ok(Some(MirrorDetail::PullDisabled)) };
+        mirror
     };
-    let Some(mirror) = found else { return Ok(Some(MirrorDetail::PullDisabled)) };
     let user = match project.mirror_user_id {
         None => UserLookup::NoUser,
         Some(id) => match users.get(client, id).await? {

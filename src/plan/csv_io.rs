@@ -216,6 +216,17 @@ impl AtomicOutput {
         Ok(AtomicOutput { inner: Inner::File { tmp, dest: path.to_path_buf() } })
     }
 
+    /// Make the finished file readable by every user (0644 on unix), for files another
+    /// service reads and that hold no secret (Prometheus metrics). Plans stay private.
+    pub fn readable_by_all(&mut self) -> io::Result<()> {
+        #[cfg(unix)]
+        if let Inner::File { tmp, .. } = &self.inner {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
+        Ok(())
+    }
+
     /// Finish: flush, sync and move the file into place (or flush stdout).
     pub fn commit(self) -> io::Result<()> {
         match self.inner {

@@ -78,6 +78,8 @@ pub struct MirrorFacts {
     pub last_error: Option<String>,
     /// When the last update started.
     pub last_update_started_at: Option<OffsetDateTime>,
+    /// When the last update ended, successfully or not.
+    pub last_update_at: Option<OffsetDateTime>,
     /// When the last update succeeded.
     pub last_successful_update_at: Option<OffsetDateTime>,
     /// The pull mirror user's state.
@@ -105,6 +107,7 @@ impl MirrorFacts {
             update_status: String::new(),
             last_error: Some(error),
             last_update_started_at: None,
+            last_update_at: None,
             last_successful_update_at: None,
             user_state: MirrorUserState::NotApplicable,
             user_name: String::new(),
@@ -169,6 +172,7 @@ pub(crate) mod tests {
             update_status: "finished".into(),
             last_error: None,
             last_update_started_at: None,
+            last_update_at: None,
             last_successful_update_at: None,
             user_state: MirrorUserState::Active,
             user_name: "alice".into(),

@@ -13,8 +13,10 @@ fn fails(env: &Env, token: &str, args: &[&str]) -> (Option<i32>, String) {
 }
 
 fn assert_error(stderr: &str, message: &str, hint: &str) {
-    let mut lines =
-        stderr.lines().filter(|l| !l.starts_with("warning:") && !l.starts_with("note:"));
+    // Warnings, notes and logged waits (a retry waiting 5 s or more says so) come first.
+    let mut lines = stderr.lines().filter(|l| {
+        !l.starts_with("warning:") && !l.starts_with("note:") && !l.trim_start().starts_with("WARN")
+    });
     let first = lines.next().unwrap_or_default();
     assert!(first.starts_with("glmirror: error: "), "first line is the error: {stderr}");
     assert!(first.contains(message), "error names {message:?}: {stderr}");

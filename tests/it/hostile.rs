@@ -385,8 +385,9 @@ fn one_broken_project_leaves_every_other_row_and_exits_3() {
     let outcome = |k: &str| report.iter().find(|r| key(r) == k).map(|r| r["outcome"].clone());
     assert_eq!(outcome("33/push/").as_deref(), Some("skipped"));
 
-    // status: the run goes on, the unreadable mirrors are unhealthy, exit 3.
-    let status = env.run(&["status", "--format", "csv"]);
+    // status: the run goes on, the unreadable mirrors are unhealthy, exit 3 (--details: read
+    // every pull mirror, also those the project list shows finished).
+    let status = env.run(&["status", "--format", "csv", "--details"]);
     assert_eq!(status.status.code(), Some(3), "{}", text(&status));
     let rows = records(&String::from_utf8_lossy(&status.stdout));
     let unreadable: Vec<_> = rows.iter().filter(|r| r["diagnosis"] == "unreadable").collect();

@@ -8,6 +8,7 @@ mod contract;
 mod errors;
 mod faults;
 mod githost;
+mod health;
 mod hostile;
 mod journal;
 mod plan;

@@ -1,0 +1,316 @@
+//! The health report: one row per mirror with its health (the rule `status` exits 3 on), and
+//! the renderings for the places administrators look — JUnit XML for a GitLab CI pipeline's
+//! test report ([`junit`]) and the Prometheus text exposition format for node_exporter's
+//! textfile collector ([`prometheus`]). Pure: the `status` command reads the instance.
+
+pub mod junit;
+pub mod prometheus;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::plan::{self, Diagnosis, MirrorFacts, MirrorType};
+use crate::rewrite::{UnknownCode, code_traits};
+
+/// How a mirror is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Health {
+    /// Enabled and working.
+    Ok,
+    /// Enabled and failing, stuck, without a usable mirror user, or unreadable.
+    Unhealthy,
+    /// Disabled, or its project is archived: not judged.
+    Ignored,
+}
+
+impl Health {
+    /// The stable code written in reports.
+    pub fn code(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Unhealthy => "unhealthy",
+            Health::Ignored => "ignored",
+        }
+    }
+
+    /// The health rule: an enabled mirror of a live project is unhealthy when its status is
+    /// `failed`, or it is diagnosed `stuck`, `mirror-user-blocked` or `unreadable`.
+    pub fn of(
+        enabled: bool,
+        archived: bool,
+        update_status: &str,
+        diagnosis: Option<Diagnosis>,
+    ) -> Health {
+        if !enabled || archived {
+            Health::Ignored
+        } else if update_status == "failed"
+            || matches!(
+                diagnosis,
+                Some(Diagnosis::Stuck | Diagnosis::MirrorUserBlocked | Diagnosis::Unreadable)
+            )
+        {
+            Health::Unhealthy
+        } else {
+            Health::Ok
+        }
+    }
+}
+
+code_traits!(Health, "health", [Health::Ok, Health::Unhealthy, Health::Ignored]);
+
+impl Serialize for Health {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+/// The columns of `status --format csv`, in order (the JSON field names).
+pub const STATUS_COLUMNS: [&str; 14] = [
+    "project_id",
+    "project_path",
+    "mirror_type",
+    "mirror_id",
+    "url",
+    "enabled",
+    "archived",
+    "update_status",
+    "last_successful_update_at",
+    "last_update_at",
+    "mirror_user",
+    "diagnosis",
+    "last_error",
+    "health",
+];
+
+/// One line of the health report. Its text comes from GitLab and is cleaned when the row is
+/// made (held tokens and URL credentials masked, control characters removed), so every
+/// format shows the same safe text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusRow {
+    /// Project id.
+    pub project_id: u64,
+    /// `path_with_namespace`.
+    pub project_path: String,
+    /// Pull or push.
+    #[serde(serialize_with = "code_of_type")]
+    pub mirror_type: MirrorType,
+    /// Push mirror id (empty for pull).
+    pub mirror_id: Option<u64>,
+    /// The URL as GitLab shows it (masked).
+    pub url: String,
+    /// Whether the mirror is enabled.
+    pub enabled: bool,
+    /// Whether the project is archived.
+    pub archived: bool,
+    /// GitLab's `update_status`.
+    pub update_status: String,
+    /// The last successful update, if GitLab said.
+    #[serde(serialize_with = "rfc3339")]
+    pub last_successful_update_at: Option<OffsetDateTime>,
+    /// The last update, successful or not, if GitLab said.
+    #[serde(serialize_with = "rfc3339")]
+    pub last_update_at: Option<OffsetDateTime>,
+    /// Username of the pull mirror's user.
+    pub mirror_user: String,
+    /// What is wrong, if anything.
+    #[serde(serialize_with = "code_of_diagnosis")]
+    pub diagnosis: Option<Diagnosis>,
+    /// Last error, normalized and masked.
+    pub last_error: String,
+    /// How it is doing.
+    pub health: Health,
+}
+
+fn code_of_type<S: Serializer>(t: &MirrorType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.code())
+}
+
+fn code_of_diagnosis<S: Serializer>(d: &Option<Diagnosis>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(d.map(|d| d.code()).unwrap_or_default())
+}
+
+fn rfc3339<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&time_text(*t))
+}
+
+fn time_text(t: Option<OffsetDateTime>) -> String {
+    t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+}
+
+impl StatusRow {
+    /// The health of one mirror, from its facts.
+    pub fn of(facts: &MirrorFacts, now: OffsetDateTime, silent_mode: bool) -> StatusRow {
+        let diagnosis = facts.diagnose(now, silent_mode);
+        let archived = facts.project.archived;
+        // GitLab's text, cleaned like any cell glmirror writes (held tokens masked, no control
+        // characters); the URL as the plan shows it (a malformed one GitLab stored verbatim is
+        // masked here, an ssh username stays), `last_error` scrubbed by its normalisation.
+        let text = |s: &str| plan::cell::clean(s).into_owned();
+        let url = if facts.url.contains(crate::redact::MASK) {
+            facts.url.clone()
+        } else {
+            crate::rewrite::mask_url(&facts.url)
+        };
+        StatusRow {
+            project_id: facts.project.id,
+            project_path: text(&facts.project.path),
+            mirror_type: facts.mirror_type(),
+            mirror_id: facts.kind.mirror_id(),
+            url: text(&url),
+            enabled: facts.enabled,
+            archived,
+            update_status: text(&facts.update_status),
+            last_successful_update_at: facts.last_successful_update_at,
+            last_update_at: facts.last_update_at,
+            mirror_user: text(&facts.user_name),
+            diagnosis,
+            last_error: text(
+                &facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default(),
+            ),
+            health: Health::of(facts.enabled, archived, &facts.update_status, diagnosis),
+        }
+    }
+
+    /// The row's cells in [`STATUS_COLUMNS`] order.
+    pub fn cells(&self) -> [String; 14] {
+        [
+            self.project_id.to_string(),
+            self.project_path.clone(),
+            self.mirror_type.code().to_owned(),
+            self.mirror_id.map(|id| id.to_string()).unwrap_or_default(),
+            self.url.clone(),
+            self.enabled.to_string(),
+            self.archived.to_string(),
+            self.update_status.clone(),
+            time_text(self.last_successful_update_at),
+            time_text(self.last_update_at),
+            self.mirror_user.clone(),
+            self.diagnosis.map(|d| d.code().to_owned()).unwrap_or_default(),
+            self.last_error.clone(),
+            self.health.code().to_owned(),
+        ]
+    }
+
+    /// The mirror's name in test reports and metrics: its URL without credentials, which
+    /// survives `apply` (a replaced push mirror gets a new id, not a new URL).
+    pub fn name_url(&self) -> String {
+        plan::without_credentials(&self.url)
+    }
+
+    /// Why an ignored mirror is ignored.
+    pub fn ignored_because(&self) -> &'static str {
+        match (self.enabled, self.archived) {
+            (_, true) => "archived project",
+            (false, _) => "mirror disabled",
+            _ => "",
+        }
+    }
+}
+
+/// A token the mirrors depend on, and when it expires (when known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenExpiry {
+    /// The host whose token it is (the GitLab instance's host for the API token).
+    pub host: String,
+    /// Which token: `service` (a source host's) or `gitlab-api`.
+    pub token: &'static str,
+    /// When it expires; `None` when it does not or nobody says.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Everything one `status` run reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    /// One row per mirror, in plan order.
+    pub rows: Vec<StatusRow>,
+    /// Mirror reads refused (401/403) or unreadable: the report is incomplete by this much.
+    pub scrape_errors: u64,
+    /// The tokens the mirrors depend on.
+    pub tokens: Vec<TokenExpiry>,
+    /// When the report was made.
+    pub generated_at: OffsetDateTime,
+}
+
+/// The part of a path before its last `/`: a project's namespace (`platform/infra` for
+/// `platform/infra/terraform-modules`).
+pub(crate) fn namespace(project_path: &str) -> &str {
+    project_path.rsplit_once('/').map_or("", |(ns, _)| ns)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A row for tests.
+    pub(crate) fn row(path: &str, ty: MirrorType, url: &str, health: Health) -> StatusRow {
+        StatusRow {
+            project_id: 1,
+            project_path: path.into(),
+            mirror_type: ty,
+            mirror_id: (ty == MirrorType::Push).then_some(7),
+            url: url.into(),
+            enabled: health != Health::Ignored,
+            archived: false,
+            update_status: "finished".into(),
+            last_successful_update_at: None,
+            last_update_at: None,
+            mirror_user: String::new(),
+            diagnosis: None,
+            last_error: String::new(),
+            health,
+        }
+    }
+
+    #[test]
+    fn health_codes_round_trip() {
+        for h in [Health::Ok, Health::Unhealthy, Health::Ignored] {
+            assert_eq!(h.code().parse::<Health>(), Ok(h));
+        }
+        assert_eq!(serde_json::to_string(&Health::Unhealthy).unwrap(), "\"unhealthy\"");
+    }
+
+    #[test]
+    fn the_health_rule() {
+        use Diagnosis::*;
+        let cases = [
+            (true, false, "finished", None, Health::Ok),
+            (true, false, "failed", Some(AuthFailed), Health::Unhealthy),
+            (true, false, "started", Some(Stuck), Health::Unhealthy),
+            (true, false, "finished", Some(MirrorUserBlocked), Health::Unhealthy),
+            (true, false, "", Some(Unreadable), Health::Unhealthy),
+            // A remote-side diagnosis on a mirror that is not failing is not unhealthy.
+            (true, false, "finished", Some(NotMirrored), Health::Ok),
+            (false, false, "failed", Some(AuthFailed), Health::Ignored),
+            (true, true, "failed", Some(AuthFailed), Health::Ignored),
+        ];
+        for (enabled, archived, status, d, want) in cases {
+            assert_eq!(Health::of(enabled, archived, status, d), want, "{status} {d:?}");
+        }
+    }
+
+    #[test]
+    fn rows_serialize_with_codes_and_times() {
+        let mut r = row("a/b", MirrorType::Push, "https://*****@h/x.git", Health::Unhealthy);
+        r.diagnosis = Some(Diagnosis::AuthFailed);
+        r.last_update_at = Some(OffsetDateTime::UNIX_EPOCH);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["mirror_type"], "push");
+        assert_eq!(json["diagnosis"], "auth-failed");
+        assert_eq!(json["health"], "unhealthy");
+        assert_eq!(json["last_update_at"], "1970-01-01T00:00:00Z");
+        assert_eq!(json["last_successful_update_at"], "");
+        assert_eq!(r.cells().len(), STATUS_COLUMNS.len());
+        assert_eq!(r.name_url(), "https://h/x.git");
+    }
+
+    #[test]
+    fn namespaces() {
+        assert_eq!(namespace("platform/infra/terraform-modules"), "platform/infra");
+        assert_eq!(namespace("a/b"), "a");
+        assert_eq!(namespace("solo"), "");
+    }
+}
