@@ -1,12 +1,11 @@
 //! Service-account credentials per source host, at run time: the rules they give, the
-//! credential of one host, and the check that every token `apply` needs is there. They are
+//! credential of one host, and the pair GitLab stores for a mirror URL. They are
 //! built from the command line or a `--credentials` file by `crate::config`. No message here
 //! ever contains a token value.
 
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
-use crate::config::ConfigError;
 use crate::probe::HostKind;
 use crate::rewrite::{self, PrefixMap, Rules, SourceHost};
 
@@ -122,16 +121,5 @@ impl Credentials {
             None => (token, SecretString::from(String::new())),
             Some(user) => (SecretString::from(user.clone()), token),
         })
-    }
-
-    /// `apply` needs every host's token: fail naming the missing source, never a value.
-    pub fn require_tokens(&self) -> Result<(), ConfigError> {
-        if let Some(h) = self.hosts.iter().find(|h| h.token.is_none()) {
-            return Err(ConfigError::invalid_hint(
-                format!("no service token for {} ({} is not set)", h.host, h.token_source),
-                "set MIRROR_TOKEN, or pass --source-token-file PATH or a --credentials file",
-            ));
-        }
-        Ok(())
     }
 }

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::apply::interrupt::Interrupt;
 use crate::apply::journal::{self, Journal, JournalState, OutcomeEntry, PushRepair, RowState};
 use crate::apply::matching::is_https;
-use crate::apply::probe_guard::ApplyProbe;
+use crate::apply::probe_guard::{ApplyProbe, Guarded};
 use crate::credentials::Credentials;
 use crate::error::AppError;
 use crate::gitlab::{GitLabClient, GitLabError};
@@ -268,6 +268,23 @@ impl Exec {
             .lock()
             .expect("claims lock is never poisoned")
             .contains(&(project_id, mirror_id))
+    }
+
+    /// Probe a row's service credentials right before its write. `Ok(code)`: write (the
+    /// code when the row was probed); `Err(result)`: do not write, end the row with this.
+    pub(crate) async fn probe_before_write(
+        &self,
+        row: &PlanRow,
+    ) -> Result<Option<crate::probe::ProbeCode>, RowResult> {
+        let Some(guard) = self.probe.as_ref() else { return Ok(None) };
+        match guard.before_write(row).await {
+            Guarded::Write(code) => Ok(code),
+            Guarded::Stop { would_fail, not_written } => Err(if self.settings.dry_run {
+                RowResult::dry_run(would_fail)
+            } else {
+                RowResult::failed(not_written)
+            }),
+        }
     }
 
     /// Probe every service-credential write first ([`crate::apply::probe_guard`]).

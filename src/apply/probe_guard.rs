@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::apply::executor::{Exec, RowResult};
 use crate::config::{ApplyRequest, Settings};
 use crate::error::AppError;
 use crate::inventory::Preflight;
@@ -110,34 +109,38 @@ pub(crate) async fn prepare(
     Ok(Some(ApplyProbe { rows, found: Mutex::default() }))
 }
 
-impl Exec {
-    /// Probe a row's service credentials right before its write. `Ok(code)`: write (the
-    /// code when the row was probed); `Err(result)`: do not write, end the row with this.
-    pub(crate) async fn probe_before_write(
-        &self,
-        row: &PlanRow,
-    ) -> Result<Option<ProbeCode>, RowResult> {
-        let Some(guard) = self.probe.as_ref() else { return Ok(None) };
+/// What the probe says about one write.
+pub(crate) enum Guarded {
+    /// Write it (with the probe code, when the row was probed).
+    Write(Option<ProbeCode>),
+    /// Do not write it.
+    Stop {
+        /// A dry run's detail: what a real run would do.
+        would_fail: String,
+        /// A real run's detail.
+        not_written: String,
+    },
+}
+
+impl ApplyProbe {
+    /// Probe a row's service credentials right before its write.
+    pub(crate) async fn before_write(&self, row: &PlanRow) -> Guarded {
         if row.new_auth != Some(NewAuth::Service) {
-            return Ok(None);
+            return Guarded::Write(None);
         }
-        let Some(found) = guard.rows.probe_row(&row.new_url, row.mirror_type.into()).await else {
-            return Ok(None);
+        let Some(found) = self.rows.probe_row(&row.new_url, row.mirror_type.into()).await else {
+            return Guarded::Write(None);
         };
-        *guard
+        *self
             .found
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(found.code.code())
             .or_default() += 1;
         if found.code.allows_write() {
-            return Ok(Some(found.code));
+            return Guarded::Write(Some(found.code));
         }
         tracing::info!(project_id = row.project_id, code = found.code.code(), "probe: not written");
-        Err(if self.settings.dry_run {
-            RowResult::dry_run(found.would_fail())
-        } else {
-            RowResult::failed(found.not_written())
-        })
+        Guarded::Stop { would_fail: found.would_fail(), not_written: found.not_written() }
     }
 }

@@ -114,7 +114,7 @@ pub async fn run(
     let needs_token = updates.iter().any(|r| r.new_auth == Some(NewAuth::Service));
     let mut token_note = None;
     if needs_token {
-        match creds.require_tokens() {
+        match crate::config::require_tokens(creds) {
             Ok(()) => {}
             // A dry run sends no credentials: say what it could not check.
             Err(e) if req.dry_run => {

@@ -68,7 +68,7 @@ pub async fn execute(
     }
     let creds = &req.rules.credentials;
     if req.probe.enabled {
-        creds.require_tokens()?;
+        crate::config::require_tokens(creds)?;
     }
     // The token watch (only for tokens this run has), before any probe: a token its host
     // rejects is not probed at all.

@@ -4,7 +4,7 @@
 //!
 //! In a `--credentials` file, a relative `token_file` is resolved against the file's own
 //! directory. Tokens are optional here: `rewrite` and `plan` only need the hosts and usernames;
-//! `apply` calls [`Credentials::require_tokens`]. No message here ever contains a token value.
+//! `apply` calls [`require_tokens`]. No message here ever contains a token value.
 
 use std::path::Path;
 
@@ -20,8 +20,20 @@ pub const MIRROR_TOKEN_ENV: &str = "MIRROR_TOKEN";
 const USER_FORMS: &str = "usual usernames: GitLab: any name or `oauth2`; Bitbucket Cloud: \
                           `x-token-auth`; Azure DevOps: any name";
 
+/// `apply` (and `plan --probe`) need every source host's token: fail naming the missing
+/// source, never a value.
+pub fn require_tokens(creds: &Credentials) -> Result<(), ConfigError> {
+    if let Some(h) = creds.hosts.iter().find(|h| h.token.is_none()) {
+        return Err(ConfigError::invalid_hint(
+            format!("no service token for {} ({} is not set)", h.host, h.token_source),
+            "set MIRROR_TOKEN, or pass --source-token-file PATH or a --credentials file",
+        ));
+    }
+    Ok(())
+}
+
 /// Build from the command line. Tokens are read when available (env or file) but not
-/// required; see [`Credentials::require_tokens`].
+/// required; see [`require_tokens`].
 pub fn from_args(args: &CredentialArgs) -> Result<Credentials, ConfigError> {
     if let Some(path) = &args.credentials {
         if !args.source_hosts.is_empty()
@@ -517,13 +529,13 @@ mod tests {
         a.source_token_file = Some(p.clone());
         let c = from_args(&a).expect("ok");
         assert_eq!(c.hosts[0].token.as_ref().expect("token").expose_secret(), "glpat-CANARYfile");
-        c.require_tokens().expect("has token");
+        require_tokens(&c).expect("has token");
         assert!(!format!("{c:?}").contains("CANARY"));
 
         let c = Credentials {
             hosts: vec![HostCredential::new("github.com", None, None, "env MIRROR_TOKEN")],
         };
-        let t = err_text(&c.require_tokens().expect_err("missing"));
+        let t = err_text(&require_tokens(&c).expect_err("missing"));
         assert!(t.contains("MIRROR_TOKEN"), "{t}");
     }
 
@@ -548,7 +560,7 @@ mod tests {
             c.for_host("gitlab.example.com", None).and_then(|h| h.user.as_deref()),
             Some("oauth2")
         );
-        assert!(c.require_tokens().is_err());
+        assert!(require_tokens(&c).is_err());
         let rules = c.rules(vec![], true);
         assert_eq!(rules.source_hosts.len(), 2);
         assert!(rules.prefer_https);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-pub use credentials::MIRROR_TOKEN_ENV;
+pub use credentials::{MIRROR_TOKEN_ENV, require_tokens};
 pub use error::ConfigError;
 
 use crate::cli::{
