@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-/// Process exit codes, as documented in SPEC.md §2 and the README.
+/// Process exit codes, as documented in the README's "Exit codes" section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Success, or nothing to do.

@@ -244,7 +244,7 @@ pub fn projects<'a>(
     pre: &Preflight,
 ) -> BoxStream<'a, Result<Project, GitLabError>> {
     if scope.is_whole_instance() {
-        // GITLAB-FACTS §1.3: `min_access_level` counts only memberships, so an admin must omit it.
+        // docs/gitlab-behaviour.md §1.3: `min_access_level` counts only memberships, so an admin must omit it.
         let query = ProjectQuery {
             min_access_level: if pre.is_admin { None } else { Some(40) },
             archived: None,

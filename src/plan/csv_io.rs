@@ -1,4 +1,4 @@
-//! The plan CSV (SPEC.md §4): writing (streaming or whole, atomically) and strict reading.
+//! The plan CSV (docs/plan-format.md): writing (streaming or whole, atomically) and strict reading.
 //!
 //! Format: UTF-8, one header row, RFC 4180 quoting, LF line endings. A cell that begins with
 //! `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so a spreadsheet shows it as text instead
@@ -25,7 +25,7 @@ use crate::probe::ProbeCode;
 use crate::redact::{Authority, MASK, sanitize_for_terminal, split_authority};
 use crate::rewrite::{Action, Fix, NewAuth};
 
-/// The plan's columns, in file order (SPEC.md §4). Reading also accepts the header without
+/// The plan's columns, in file order (docs/plan-format.md). Reading also accepts the header without
 /// the last column, `probe` ([`PLAN_COLUMNS_WITHOUT_PROBE`]): plans written before it existed.
 pub const PLAN_COLUMNS: [&str; 20] = [
     "project_id",
@@ -278,7 +278,7 @@ pub fn instance_base(web_url: &str, project_path: &str) -> Option<String> {
 
 /// The instance base every row of a validated plan shares (`None` for a plan without rows,
 /// or rows whose `web_url` does not end with their path). `apply` compares it with the
-/// `web_url` GitLab reports now (SPEC.md §4).
+/// `web_url` GitLab reports now (docs/plan-format.md).
 pub fn plan_instance_base(rows: &[PlanRow]) -> Option<String> {
     rows.iter().find_map(|r| instance_base(&r.web_url, &r.project_path))
 }
@@ -754,7 +754,7 @@ fn check_cells(cells: &[&str], line: usize, errors: &Errors<'_>) -> Result<(), P
     Ok(())
 }
 
-/// The target columns must fit the action (SPEC.md §4).
+/// The target columns must fit the action (docs/plan-format.md).
 fn check_targets(row: &PlanRow, line: usize, errors: &Errors<'_>) -> Result<(), PlanError> {
     if row.mirror_type == MirrorType::Push && !row.new_mirror_user.is_empty() {
         return Err(errors.at(line, "new_mirror_user must be empty on a push row"));

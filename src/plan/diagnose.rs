@@ -1,4 +1,4 @@
-//! Diagnosis: what is wrong with a mirror, from its state and `last_error` (SPEC.md §5).
+//! Diagnosis: what is wrong with a mirror, from its state and `last_error` (README.md, "Diagnosis codes").
 //!
 //! The codes and advice follow GitLab's troubleshooting page
 //! (`doc/user/project/repository/mirror/troubleshooting.md`). Matching is case-insensitive
@@ -27,7 +27,7 @@ use time::{Duration, OffsetDateTime};
 use crate::plan::row::{MirrorType, code_traits};
 use crate::rewrite::UnknownCode;
 
-/// A diagnosis code (SPEC.md §5). The strings are a file format: never rename one.
+/// A diagnosis code (README.md, "Diagnosis codes"). The strings are a file format: never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Diagnosis {
     /// `RST_STREAM with error code 2` (GitHub: email privacy, or a file over 100 MB).
@@ -66,7 +66,7 @@ pub enum Diagnosis {
 }
 
 impl Diagnosis {
-    /// Every code, in SPEC.md §5 order.
+    /// Every code, in the order of the README's "Diagnosis codes" table.
     pub const ALL: [Diagnosis; 16] = [
         Diagnosis::RstStream,
         Diagnosis::DeadlineExceeded,
@@ -184,7 +184,7 @@ impl Diagnosis {
 
     /// Whether this diagnosis means the mirror is not working. Everything is, except
     /// `not-mirrored` (a disabled mirror or Silent Mode is a deliberate state, not a fault);
-    /// `status` combines this with `update_status` (SPEC.md §2).
+    /// `status` combines this with `update_status` (README.md, "Exit codes").
     pub fn is_unhealthy(self) -> bool {
         !matches!(self, Diagnosis::NotMirrored)
     }

@@ -4,9 +4,9 @@
 //!
 //! **Fingerprint.** `v1-` and 16 hex digits of the SHA-256 of a canonical, length-prefixed
 //! encoding of the masked URL, the credential kind, `enabled`, the mirror user id and the
-//! mirror flags (SPEC.md §4). Status, error and timestamps are left out on purpose: they
+//! mirror flags (docs/plan-format.md). Status, error and timestamps are left out on purpose: they
 //! change on their own between plan and apply. A flag a GitLab version does not expose is
-//! `None` and encoded as "absent", so it is not compared with a value (SPEC.md §6). `apply`
+//! `None` and encoded as "absent", so it is not compared with a value (docs/plan-format.md). `apply`
 //! re-reads the mirror, recomputes the fingerprint and calls the row `drifted` on a mismatch.
 //!
 //! **Seal.** The cell `plan` writes is

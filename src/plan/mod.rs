@@ -7,11 +7,11 @@
 //! - [`row`]: [`PlanRow`] and its column types, row order, `last_error` normalisation.
 //! - [`facts`]: [`MirrorFacts`], a mirror as read, in plain data.
 //! - [`decide`]: the row policy, facts → plan row.
-//! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (SPEC.md §5).
+//! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (README.md, "Diagnosis codes").
 //! - [`fingerprint`](mod@fingerprint): the `observed` column and its seal.
-//! - [`csv_io`]: the plan CSV (SPEC.md §4): writing, and strict reading with line numbers.
+//! - [`csv_io`]: the plan CSV (docs/plan-format.md): writing, and strict reading with line numbers.
 //! - `cell`: the one cell writer of every CSV glmirror writes, and the plan reader's cell check.
-//! - [`report`]: the report CSV (SPEC.md §7).
+//! - [`report`]: the report CSV (docs/plan-format.md, "The report CSV").
 //! - [`probe`](mod@probe): [`ProbeFinding`], what probing a row found, and what plan and
 //!   apply say about it.
 //! - `unreadable`: rows for mirrors GitLab would not let us read (diagnosis `unreadable`).

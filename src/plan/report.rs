@@ -1,4 +1,4 @@
-//! The report CSV (SPEC.md §7): the plan's columns plus each row's outcome, written by
+//! The report CSV (docs/plan-format.md, "The report CSV"): the plan's columns plus each row's outcome, written by
 //! `apply` atomically, sorted like the plan and with the same formula guard.
 
 use std::fmt;
@@ -79,7 +79,7 @@ impl Outcome {
         matches!(self, Outcome::Applied | Outcome::AlreadyApplied)
     }
 
-    /// Whether this outcome makes `apply` exit 3 (SPEC.md §2).
+    /// Whether this outcome makes `apply` exit 3 (README.md, "Exit codes").
     pub fn is_problem(self) -> bool {
         matches!(self, Outcome::Drifted | Outcome::Failed)
     }

@@ -15,7 +15,7 @@ use crate::rewrite::{Action, Fix, NewAuth, UnknownCode};
 
 /// Which way a mirror copies: GitLab pulls from the remote, or pushes to it.
 ///
-/// `Ord` puts `Pull` before `Push`, the row order of SPEC.md §4. Serialized (in the apply
+/// `Ord` puts `Pull` before `Push`, the row order of docs/plan-format.md. Serialized (in the apply
 /// journal) as its code, `pull` or `push`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -146,7 +146,7 @@ impl fmt::Display for RowKey {
 
 /// One mirror in the plan: what GitLab shows now, what is wrong, and what `apply` will do.
 ///
-/// Field order and meaning follow the columns of SPEC.md §4.
+/// Field order and meaning follow the columns of docs/plan-format.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanRow {
     /// The project's numeric id.

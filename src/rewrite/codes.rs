@@ -1,12 +1,12 @@
 //! The stable codes shared by the rewrite engine, the plan CSV and the report: fix codes,
 //! row actions and the kind of credentials a row will send.
 //!
-//! These strings are a file format (SPEC.md §3–4): never rename one.
+//! These strings are a file format (docs/url-rules.md §8 and docs/plan-format.md): never rename one.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// One URL or credential repair. The declaration order is the order of SPEC.md §3's table,
+/// One URL or credential repair. The declaration order is the order of docs/url-rules.md's table,
 /// which is also the order fixes are listed in the `fixes` column (`Ord` follows it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fix {

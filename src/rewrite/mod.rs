@@ -1,4 +1,4 @@
-//! The URL rewrite rules (SPEC.md §3, URL-RULES.md §5): pure functions, no I/O, no async,
+//! The URL rewrite rules (docs/url-rules.md, the order in §7): pure functions, no I/O, no async,
 //! and no panics on any input.
 //!
 //! `rewrite` turns one mirror URL (as GitLab shows it, usually with credentials masked as
@@ -248,7 +248,7 @@ fn rewrite_inner(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
     let had_credentials = dropped_credentials || url.has_credentials();
     let source = source_for(&url, rules);
     match source {
-        // Only GitHub takes the token as the username (URL-RULES.md §4); `Credentials` refuses
+        // Only GitHub takes the token as the username (docs/url-rules.md §6); `Credentials` refuses
         // this configuration, so this only guards callers that build `Rules` by hand.
         Some(src)
             if src.user.is_none() && src.host != "github.com" && url.scheme != Scheme::Ssh =>
@@ -353,7 +353,7 @@ fn syntax_only(
         fixes.push(Fix::AddDotGit);
     }
     // Only a stale encoding forces a change here: `%2540` always, and `%40` on push mirrors,
-    // whose URL GitLab stores without unescaping and re-encodes (URL-RULES.md §2).
+    // whose URL GitLab stores without unescaping and re-encodes (docs/url-rules.md §3).
     let needs_decode = matches!(url.scheme, Scheme::Http | Scheme::Https | Scheme::Git)
         && url.user.as_deref().is_some_and(|u| {
             let lower = u.to_ascii_lowercase();
@@ -471,7 +471,7 @@ fn user_needs_decode(user: &str) -> bool {
     lower.contains("%40") || lower.contains("%2540")
 }
 
-/// Decode a username once, and turn a left-over `%40` into `@` (URL-RULES.md §2, rule (c)).
+/// Decode a username once, and turn a left-over `%40` into `@` (docs/url-rules.md §3, rule (c)).
 pub(crate) fn decode_user(user: &str) -> String {
     let once = percent_decode_str(user).decode_utf8_lossy().into_owned();
     once.replace("%40", "@")

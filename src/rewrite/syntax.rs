@@ -1,7 +1,7 @@
 //! URL syntax: the pre-parse safety checks, git's classification of `a:b` input, the SCP to
 //! `ssh://` conversion and a splitter that keeps every part of a URL as typed.
 //!
-//! Everything here follows git's own parser (`url.c`, `connect.c`) and URL-RULES.md §1, §5.
+//! Everything here follows git's own parser (`url.c`, `connect.c`) and docs/url-rules.md §2 and §7.
 //! The `url` crate is only used to normalize hosts and as a final validity check, because it
 //! silently rewrites what it parses (tabs deleted, `%2E` decoded, dot segments resolved).
 
@@ -261,7 +261,7 @@ pub(crate) fn scp_to_ssh(text: &str) -> Result<String, String> {
     if !path.starts_with('/') {
         out.push('/');
     }
-    // git never decodes an SCP path but does decode an ssh:// one (URL-RULES.md §1).
+    // git never decodes an SCP path but does decode an ssh:// one (docs/url-rules.md §2).
     for c in path.chars() {
         match c {
             '%' => out.push_str("%25"),

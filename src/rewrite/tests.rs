@@ -1,4 +1,4 @@
-//! Table and property tests for the URL rules (every rule and rejection of URL-RULES.md).
+//! Table and property tests for the URL rules (every rule and rejection of docs/url-rules.md).
 
 use super::*;
 use proptest::prelude::*;

@@ -1,7 +1,7 @@
 //! The simulator's seed data: a JSON description of a GitLab instance (users, tokens, groups,
 //! projects with their pull and push mirrors, and how each remote git host answers).
 //!
-//! These are the simulator's own shapes, written from GITLAB-FACTS.md, not the client's
+//! These are the simulator's own shapes, written from docs/gitlab-behaviour.md, not the client's
 //! (`src/gitlab`) models, so client and simulator cannot drift together unnoticed. The same
 //! types double as the simulator's live state, and [`super::StateSnapshot`] serializes them
 //! (stored credentials included) for tests.
@@ -51,15 +51,15 @@ pub struct Fixture {
     /// Version reported by `/version` and `/metadata`, e.g. `17.8.1-ee`.
     #[serde(default = "default_version")]
     pub gitlab_version: String,
-    /// Instance setting `silent_mode_enabled` (GITLAB-FACTS §8): mirror updates do not run.
+    /// Instance setting `silent_mode_enabled` (docs/gitlab-behaviour.md §8.2): mirror updates do not run.
     #[serde(default)]
     pub silent_mode: bool,
     /// Instance setting "Allow project maintainers to configure repository mirroring"
-    /// (`mirror_available`, GITLAB-FACTS §2.2). When false only admins change mirrors.
+    /// (`mirror_available`, docs/gitlab-behaviour.md §2.2). When false only admins change mirrors.
     #[serde(default = "yes")]
     pub mirror_available: bool,
     /// Feature flag `validate_pull_mirror_url`: `PUT …/mirror/pull` probes the remote before
-    /// saving (GITLAB-FACTS §2.2 step 5). Off by default here.
+    /// saving (docs/gitlab-behaviour.md §2.2 step 5). Off by default here.
     #[serde(default)]
     pub validate_pull_mirror_url: bool,
     /// What `glmirror demo` should use as service credentials against this fixture.
@@ -210,7 +210,7 @@ pub struct Project {
 }
 
 /// A project's import URL, stored credentials, pull-mirror flags and import state
-/// (GITLAB-FACTS §2.5: `projects.import_url`, `project_import_data.credentials`,
+/// (docs/gitlab-behaviour.md §2.5: `projects.import_url`, `project_import_data.credentials`,
 /// `import_state`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PullMirror {
@@ -266,7 +266,7 @@ pub struct PullMirror {
     pub hard_failed: bool,
 }
 
-/// A push mirror (GITLAB-FACTS §3).
+/// A push mirror (docs/gitlab-behaviour.md §3).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RemoteMirror {
     /// Mirror id.

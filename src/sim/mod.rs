@@ -1,5 +1,5 @@
 //! The GitLab REST API simulator: an axum server over in-memory state seeded from a JSON
-//! [`Fixture`], reproducing the mirror-related behaviour in GITLAB-FACTS.md (pull and push
+//! [`Fixture`], reproducing the mirror-related behaviour in docs/gitlab-behaviour.md (pull and push
 //! mirror APIs, masking, permissions, pagination, rate limits, Silent Mode), with fault knobs.
 //!
 //! It is written from the fact sheet with its own payload shapes and does not use the client
@@ -13,7 +13,7 @@
 //! e.g. `{"rate_limit_per_minute": 10, "rate_limit_shape": "application", "seed": 1}`). They
 //! need no token and are never subject to faults.
 //!
-//! Choices where GitLab's behaviour is only inferred (GITLAB-FACTS "\[I\]") are marked `[I]`
+//! Choices where GitLab's behaviour is only inferred (docs/gitlab-behaviour.md "\[I\]") are marked `[I]`
 //! in comments. The main ones: remote hosts the fixture does not list behave as public
 //! repositories that accept any credentials; an SCP-like URL is refused with the scheme
 //! message; the `validate_pull_mirror_url` probe on `PUT …/mirror/pull` is off unless the
@@ -63,7 +63,7 @@ pub enum SimError {
     Invalid(String),
 }
 
-/// Which 429 answer a rate limit gives (GITLAB-FACTS §6).
+/// Which 429 answer a rate limit gives (docs/gitlab-behaviour.md §6).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimitShape {

@@ -462,7 +462,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// `force_import_job!`: start a pull-mirror update unless one is due or running, or Silent
-/// Mode is on (the worker skips; GITLAB-FACTS §8 \[I\]). It finishes after the configured delay.
+/// Mode is on (the worker skips; docs/gitlab-behaviour.md §8.2 \[I\]). It finishes after the configured delay.
 pub fn start_pull_update(shared: &Arc<Shared>, st: &mut State, project_id: u64) {
     if st.silent_mode {
         return;

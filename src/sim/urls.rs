@@ -1,6 +1,6 @@
 //! GitLab's handling of mirror URLs, re-implemented for the simulator: how `import_url=` splits
 //! off and stores credentials (`UrlSanitizer#parse_url`), how URLs are masked, and which URLs
-//! the URL blocker refuses. GITLAB-FACTS §1.2, §2.5 and §4.
+//! the URL blocker refuses. docs/gitlab-behaviour.md §1.2, §2.5 and §4.
 
 /// The mask GitLab puts in place of a user or password.
 pub const MASK: &str = "*****";
@@ -146,7 +146,7 @@ pub fn blocked(full: &str, rules: BlockRules) -> Option<String> {
     let schemes = rules.schemes.join(", ");
     let Some((scheme, _)) = full.split_once("://") else {
         // SCP-like `git@host:path` and bare paths: GitLab stores them raw and the blocker
-        // reports the scheme [I] (GITLAB-FACTS §4 leaves "invalid scheme or URI" open).
+        // reports the scheme [I] (docs/gitlab-behaviour.md §4 leaves "invalid scheme or URI" open).
         return msg(&format!("Only allowed schemes are {schemes}"));
     };
     // The scheme check is case-sensitive: `HTTPS://` is refused.

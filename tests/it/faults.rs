@@ -389,7 +389,7 @@ fn credential_only_rows_under_write_faults_reach_the_planned_state() {
     }
 }
 
-/// GITLAB-FACTS §3: push mirrors store URL credentials without decoding them, so a token
+/// docs/gitlab-behaviour.md §3: push mirrors store URL credentials without decoding them, so a token
 /// with reserved characters would reach the remote double-encoded. Such push rows fail with a
 /// reason (and nothing is written for them); pull rows, which store credentials decoded, are
 /// applied.

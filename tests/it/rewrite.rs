@@ -97,7 +97,7 @@ fn scp_conversion_matches_git() {
         let (uh_new, port_new, path_new) = git_diag(dir.path(), new_url);
         assert_eq!(uh_old, uh_new, "{input} -> {new_url}");
         assert_eq!(port_old, port_new, "{input} -> {new_url}");
-        // A relative SCP path becomes absolute (URL-RULES.md §6); `~` paths are exact.
+        // A relative SCP path becomes absolute (docs/url-rules.md §2.1); `~` paths are exact.
         let expected_path = if path_old.starts_with('/') || path_old.starts_with('~') {
             path_old.clone()
         } else {

@@ -1,4 +1,4 @@
-//! The GitLab simulator, pinned behaviour by behaviour against GITLAB-FACTS.md, using reqwest
+//! The GitLab simulator, pinned behaviour by behaviour against docs/gitlab-behaviour.md, using reqwest
 //! directly (never the crate's own GitLab client), plus `glmirror sim` and a python-gitlab run.
 
 use std::io::BufRead;

@@ -1,5 +1,5 @@
 //! Mirror endpoints: the EE pull-mirror API (`GET/PUT/POST /projects/:id/mirror/pull`,
-//! GITLAB-FACTS §2.1–2.3, `ee/lib/api/project_mirror.rb`), the deprecated
+//! docs/gitlab-behaviour.md §2.1–2.3, `ee/lib/api/project_mirror.rb`), the deprecated
 //! `PUT /projects/:id` with `import_url` (§2.4) and push mirrors (`/remote_mirrors`, §3,
 //! `lib/api/remote_mirrors.rb`).
 
@@ -84,7 +84,7 @@ fn exclusive(ctx: &Ctx, a: &str, b: &str) -> Result<(), Response> {
 }
 
 /// `Project#import_url=`: store the URL without userinfo and merge the URL's credentials;
-/// a URL without userinfo clears them (GITLAB-FACTS §2.5).
+/// a URL without userinfo clears them (docs/gitlab-behaviour.md §2.5).
 fn assign_import_url(m: &mut PullMirror, raw: &str) {
     let split = urls::split(raw);
     m.import_url = split.stored;
@@ -420,7 +420,7 @@ fn protected_not_null(ctx: &Ctx) -> Result<(), Response> {
 }
 
 /// `POST /projects/:id/remote_mirrors`: 201; disabled unless `enabled=true`; the URL's
-/// credentials are stored apart from the URL (without `CGI.unescape` \[I\], GITLAB-FACTS §3).
+/// credentials are stored apart from the URL (without `CGI.unescape` \[I\], docs/gitlab-behaviour.md §3).
 pub fn create_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     let Some(raw) = ctx.params.str("url") else {

@@ -1,6 +1,6 @@
 //! `/api/v4` request handling: parsing (query, form and JSON bodies merged like Grape does),
 //! authentication (`PRIVATE-TOKEN`, `Authorization: Bearer`, scopes, `Sudo`), routing, GitLab's
-//! error bodies and offset/keyset pagination headers. GITLAB-FACTS §5 and §7.
+//! error bodies and offset/keyset pagination headers. docs/gitlab-behaviour.md §5 and §7.
 
 // Handlers return `Err(Response)` for GitLab's error answers; boxing them buys nothing here.
 #![allow(clippy::result_large_err)]
@@ -468,7 +468,7 @@ pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result
     Ok(caller)
 }
 
-/// `page`/`per_page` (default 20, at most 100; GITLAB-FACTS §5).
+/// `page`/`per_page` (default 20, at most 100; docs/gitlab-behaviour.md §5).
 pub fn page_params(ctx: &Ctx) -> Result<(usize, usize), Response> {
     let page = ctx.params.u64("page")?.unwrap_or(1).max(1) as usize;
     let per_page = match ctx.params.u64("per_page")? {

@@ -1,6 +1,6 @@
 //! Instance, user, group and project endpoints: `/version`, `/metadata`, `/user`,
 //! `/personal_access_tokens/self`, `/application/settings`, `/users(/:id)`, `/groups/:id/projects`,
-//! `/projects(/:id)`. Project entity fields follow GITLAB-FACTS §1.1.
+//! `/projects(/:id)`. Project entity fields follow docs/gitlab-behaviour.md §1.1.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -177,7 +177,7 @@ fn settings_body(st: &State) -> Value {
     })
 }
 
-/// `GET /application/settings`: admins only (GITLAB-FACTS §8).
+/// `GET /application/settings`: admins only (docs/gitlab-behaviour.md §8.2).
 pub fn settings(st: &State, ctx: &Ctx) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     if !caller.is_admin {
@@ -431,7 +431,7 @@ impl Filters {
         {
             return false;
         }
-        // Memberships only, with no exception for admins (GITLAB-FACTS §1.3).
+        // Memberships only, with no exception for admins (docs/gitlab-behaviour.md §1.3).
         let needs_membership = self.min_access_level.is_some() || self.membership || self.owned;
         if needs_membership {
             let level = u64::from(st.project_access(caller.user_id, p));
@@ -476,7 +476,7 @@ fn sort_param(ctx: &Ctx) -> Result<bool, Response> {
     }
 }
 
-/// `offset_pagination_limit` (GITLAB-FACTS §5): applied to `Project` as older versions did.
+/// `offset_pagination_limit` (docs/gitlab-behaviour.md §5): applied to `Project` as older versions did.
 const OFFSET_LIMIT: usize = 50_000;
 
 /// `GET /projects`: offset pagination, or keyset with `pagination=keyset&order_by=id`.
@@ -538,7 +538,7 @@ pub fn list_projects(st: &State, ctx: &Ctx) -> Answer {
 }
 
 /// `GET /groups/:id/projects`: offset only; `include_subgroups` defaults to false and
-/// `with_shared` to true (GITLAB-FACTS §1.4).
+/// `with_shared` to true (docs/gitlab-behaviour.md §1.4).
 pub fn group_projects(st: &State, ctx: &Ctx, key: &str) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     let gid = st
