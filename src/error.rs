@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use crate::apply::journal::JournalError;
+
 /// Process exit codes, as documented in the README's "Exit codes" section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
@@ -79,6 +81,9 @@ pub enum AppError {
     /// A plan file cannot be used (always before any write).
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    /// The apply journal cannot be opened, read or written.
+    #[error(transparent)]
+    Journal(#[from] crate::apply::journal::JournalError),
 }
 
 impl AppError {
@@ -113,7 +118,17 @@ impl AppError {
             AppError::Usage { .. } | AppError::Plan(_) => ExitCode::Usage,
             AppError::Config(crate::config::ConfigError::Invalid { .. }) => ExitCode::Usage,
             AppError::Config(crate::config::ConfigError::Read { .. }) => ExitCode::Fatal,
-            AppError::Fatal { .. } | AppError::Io { .. } | AppError::GitLab(_) => ExitCode::Fatal,
+            // A journal that is not this plan's, or a path that cannot hold one, is the
+            // user's input; everything else (lock, disk, format) is not.
+            AppError::Journal(
+                JournalError::OtherPlan { .. }
+                | JournalError::NoDirectory { .. }
+                | JournalError::NotAFile { .. },
+            ) => ExitCode::Usage,
+            AppError::Fatal { .. }
+            | AppError::Io { .. }
+            | AppError::GitLab(_)
+            | AppError::Journal(_) => ExitCode::Fatal,
         }
     }
 
@@ -130,6 +145,7 @@ impl AppError {
             AppError::GitLab(e) => e.hint(),
             AppError::Config(e) => e.hint().map(str::to_owned),
             AppError::Plan(e) => e.hint.clone(),
+            AppError::Journal(e) => e.hint(),
             AppError::Io { .. } => None,
         }
     }
@@ -155,5 +171,30 @@ mod tests {
         let io = AppError::io("cannot read", "/nope", std::io::ErrorKind::NotFound.into());
         assert_eq!(io.exit_code(), ExitCode::Fatal);
         assert_eq!(AppError::usage_hint("x", "do y").hint().as_deref(), Some("do y"));
+    }
+
+    #[test]
+    fn journal_errors_map_to_codes_and_keep_their_hints() {
+        let cases: Vec<(JournalError, ExitCode)> = vec![
+            (JournalError::NotAFile { path: "/j".into() }, ExitCode::Usage),
+            (JournalError::NoDirectory { path: "/d/j".into(), dir: "/d".into() }, ExitCode::Usage),
+            (
+                JournalError::Io {
+                    action: "cannot read",
+                    path: "/j".into(),
+                    source: std::io::ErrorKind::PermissionDenied.into(),
+                },
+                ExitCode::Fatal,
+            ),
+            (JournalError::LockUnreadable { lock: "/j.lock".into() }, ExitCode::Fatal),
+        ];
+        for (err, code) in cases {
+            let hint = err.hint();
+            let message = err.to_string();
+            let app = AppError::from(err);
+            assert_eq!(app.exit_code(), code, "{message}");
+            assert_eq!(app.hint(), hint, "{message}");
+            assert_eq!(app.to_string(), message);
+        }
     }
 }

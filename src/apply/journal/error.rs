@@ -1,11 +1,10 @@
-//! [`JournalError`]: what can go wrong with a journal, the hint shown for each case, and which
-//! exit code it maps to.
+//! [`JournalError`]: what can go wrong with a journal, and the hint shown for each case (`crate::error`
+//! decides the exit code).
 
 use std::io;
 use std::path::PathBuf;
 
 use super::FORMAT_VERSION;
-use crate::error::AppError;
 
 /// Errors from opening, reading or writing a journal.
 #[derive(Debug, thiserror::Error)]
@@ -167,23 +166,6 @@ impl JournalError {
             JournalError::Io { .. }
             | JournalError::UnsupportedVersion { .. }
             | JournalError::Closed { .. } => None,
-        }
-    }
-}
-
-impl From<JournalError> for AppError {
-    fn from(err: JournalError) -> Self {
-        let hint = err.hint();
-        let message = err.to_string();
-        match (&err, hint) {
-            (
-                JournalError::OtherPlan { .. }
-                | JournalError::NoDirectory { .. }
-                | JournalError::NotAFile { .. },
-                Some(h),
-            ) => AppError::usage_hint(message, h),
-            (_, Some(h)) => AppError::fatal_hint(message, h),
-            (_, None) => AppError::fatal(message),
         }
     }
 }
