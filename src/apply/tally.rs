@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::ExitCode;
-use crate::plan::{Diagnosis, Outcome, ReportRow};
+use crate::plan::{Diagnosis, ReportRow};
 
 /// How one `verified_status` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Tally {
         let mut t = Tally::default();
         for r in report {
             *t.outcomes.entry(r.outcome.code()).or_default() += 1;
-            if matches!(r.outcome, Outcome::Failed | Outcome::Drifted) {
+            if r.outcome.is_problem() {
                 t.bad_rows += 1;
             }
             match verified(&r.verified_status) {
@@ -100,8 +100,8 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::MirrorType;
     use crate::plan::row::tests::sample_row;
+    use crate::plan::{MirrorType, Outcome};
 
     fn row(outcome: Outcome, verified: &str, diagnosis: Option<Diagnosis>) -> ReportRow {
         let mut row = sample_row(1, MirrorType::Pull, None);

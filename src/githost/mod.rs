@@ -150,12 +150,6 @@ impl AccountSpec {
         self
     }
 
-    /// Set the expiry.
-    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
-        self.expires_at = Some(at);
-        self
-    }
-
     /// Set the scopes.
     pub fn scopes(mut self, scopes: &[&str]) -> Self {
         self.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
@@ -452,7 +446,6 @@ fn backing_dir(path: &str) -> String {
 #[derive(Debug)]
 pub struct GitHost {
     shared: Arc<Shared>,
-    https_addr: SocketAddr,
     proxy_addr: SocketAddr,
     ca_pem: String,
     names: Vec<String>,
@@ -556,7 +549,6 @@ pub async fn start(opts: GitHostOptions) -> Result<GitHost, GitHostError> {
     let proxy_task = proxy::spawn(proxy, Arc::clone(&shared), https_addr);
     Ok(GitHost {
         shared,
-        https_addr,
         proxy_addr,
         ca_pem,
         names,
@@ -567,12 +559,6 @@ pub async fn start(opts: GitHostOptions) -> Result<GitHost, GitHostError> {
 }
 
 impl GitHost {
-    /// The HTTPS listener (serves every host name; clients that do not use the proxy must
-    /// resolve the names to this address themselves).
-    pub fn https_addr(&self) -> SocketAddr {
-        self.https_addr
-    }
-
     /// `http://127.0.0.1:PORT`, for `HTTPS_PROXY`.
     pub fn proxy_url(&self) -> url::Url {
         url::Url::parse(&format!("http://{}", self.proxy_addr))

@@ -24,7 +24,7 @@ pub fn facts_of(read: &MirrorRead) -> MirrorFacts {
         MirrorDetail::Pull { mirror, user } => {
             let (user_state, user_name) = match user {
                 UserLookup::NoUser => (MirrorUserState::Unknown, String::new()),
-                UserLookup::Deleted(_) => (MirrorUserState::Deleted, String::new()),
+                UserLookup::Deleted => (MirrorUserState::Deleted, String::new()),
                 UserLookup::Found(u) => (
                     match u.state.as_deref() {
                         Some("active") | None => MirrorUserState::Active,

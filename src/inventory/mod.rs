@@ -158,7 +158,7 @@ pub enum UserLookup {
     /// The user exists.
     Found(User),
     /// The id points at a user that no longer exists.
-    Deleted(u64),
+    Deleted,
 }
 
 /// One user's lookup, shared by every task that asks for it.
@@ -328,7 +328,7 @@ async fn read_pull(
         None => UserLookup::NoUser,
         Some(id) => match users.get(client, id).await? {
             Some(u) => UserLookup::Found(u),
-            None => UserLookup::Deleted(id),
+            None => UserLookup::Deleted,
         },
     };
     Ok(Some(MirrorDetail::Pull { mirror, user }))

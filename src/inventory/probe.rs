@@ -62,11 +62,6 @@ impl RowProber {
         }
     }
 
-    /// The library prober (for its host reports).
-    pub fn prober(&self) -> &Prober {
-        &self.prober
-    }
-
     /// Whether a row with this `new_url` is probed: its host is a source host with a token,
     /// and not one of `--no-probe-host`.
     pub fn covers(&self, new_url: &str) -> bool {

@@ -181,29 +181,6 @@ impl Diagnosis {
             }
         }
     }
-
-    /// Whether this diagnosis means the mirror is not working. Everything is, except
-    /// `not-mirrored` (a disabled mirror or Silent Mode is a deliberate state, not a fault);
-    /// `status` combines this with `update_status` (README.md, "Exit codes").
-    pub fn is_unhealthy(self) -> bool {
-        !matches!(self, Diagnosis::NotMirrored)
-    }
-
-    /// Whether rewriting the mirror with the service credentials can cure it, so the plan may
-    /// propose `update`; otherwise the row needs a person (`manual`, with the advice).
-    ///
-    /// `mirror-user-blocked` counts: every pull-mirror write makes the caller the mirror user.
-    pub fn auto_fixable(self) -> bool {
-        matches!(
-            self,
-            Diagnosis::DeadlineExceeded
-                | Diagnosis::NoUsername
-                | Diagnosis::InvalidUrl
-                | Diagnosis::Http301
-                | Diagnosis::AuthFailed
-                | Diagnosis::MirrorUserBlocked
-        )
-    }
 }
 
 code_traits!(
@@ -642,11 +619,5 @@ mod tests {
             assert!(!d.advice().contains("  "), "{d}");
         }
         assert!("RST-STREAM".parse::<Diagnosis>().is_err());
-        assert!(Diagnosis::AuthFailed.auto_fixable());
-        assert!(Diagnosis::Http301.auto_fixable());
-        assert!(!Diagnosis::HostKey.auto_fixable());
-        assert!(!Diagnosis::Geo302.auto_fixable());
-        assert!(Diagnosis::Stuck.is_unhealthy());
-        assert!(!Diagnosis::NotMirrored.is_unhealthy());
     }
 }

@@ -34,8 +34,9 @@ impl ProbeFinding {
         }
     }
 
-    /// A finding with only a code and a reason (tests, and rows not sent).
-    pub fn new(code: ProbeCode, host: &str, reason: &str) -> ProbeFinding {
+    /// A finding with only a code and a reason, for tests.
+    #[cfg(test)]
+    pub(crate) fn new(code: ProbeCode, host: &str, reason: &str) -> ProbeFinding {
         ProbeFinding {
             code,
             reason: reason.to_owned(),

@@ -174,8 +174,9 @@ pub struct KindConflict {
 }
 
 impl HostKind {
-    /// Every kind.
-    pub const ALL: [HostKind; 6] = [
+    /// Every kind, for tests that cover each.
+    #[cfg(test)]
+    pub(crate) const ALL: [HostKind; 6] = [
         HostKind::GitHub,
         HostKind::GitHubEnterprise,
         HostKind::GitLab,

@@ -91,11 +91,6 @@ impl ProbeTarget {
         Ok(ProbeTarget { url: parsed, host, direction, kind, username, password })
     }
 
-    /// The URL probed (without `/info/refs`).
-    pub fn url(&self) -> &Url {
-        &self.url
-    }
-
     /// The host, as host protection keys it.
     pub fn host(&self) -> &str {
         &self.host

@@ -9,9 +9,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::fixture::{
-    Credential, DemoSettings, Fixture, Group, Project, PullMirror, RemoteHost, User,
-};
+use super::fixture::{Credential, Fixture, Group, Project, PullMirror, RemoteHost, User};
 use super::urls;
 use super::{Faults, LoggedRequest, RemoteAccept};
 
@@ -45,8 +43,6 @@ pub struct State {
     pub mirror_available: bool,
     /// Feature flag `validate_pull_mirror_url`.
     pub validate_pull_mirror_url: bool,
-    /// Demo settings from the fixture.
-    pub demo: Option<DemoSettings>,
     /// Users by id.
     pub users: BTreeMap<u64, User>,
     /// Tokens by value.
@@ -157,7 +153,6 @@ impl State {
             silent_mode: fixture.silent_mode,
             mirror_available: fixture.mirror_available,
             validate_pull_mirror_url: fixture.validate_pull_mirror_url,
-            demo: fixture.demo,
             users: fixture.users.into_iter().map(|u| (u.id, u)).collect(),
             tokens: fixture.tokens.into_iter().map(|t| (t.token.clone(), t)).collect(),
             groups,
@@ -444,8 +439,6 @@ pub struct Caller {
     pub user_id: u64,
     /// Effective user is an admin.
     pub is_admin: bool,
-    /// Token scopes.
-    pub scopes: Vec<String>,
     /// Token id.
     pub token_id: u64,
     /// `Sudo` was used (effective username).

@@ -432,13 +432,8 @@ pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result
     } else if !has("api") {
         return Err(insufficient_scope("api"));
     }
-    let mut caller = Caller {
-        user_id: user.id,
-        is_admin: user.is_admin,
-        scopes: token.scopes.clone(),
-        token_id: token.id,
-        sudo: None,
-    };
+    let mut caller =
+        Caller { user_id: user.id, is_admin: user.is_admin, token_id: token.id, sudo: None };
     if let Some(sudo) = ctx.headers.get("sudo").and_then(|v| v.to_str().ok()) {
         // `Sudo` needs an admin token with the `sudo` scope (`doc/api/rest/authentication.md`).
         if !user.is_admin {
