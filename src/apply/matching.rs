@@ -94,6 +94,8 @@ mod tests {
     use crate::plan::facts::tests::pull_facts;
     use crate::plan::row::tests::sample_row;
     use crate::rewrite::Action;
+    use crate::rewrite::authority_tests::{fixture_texts, url_text, well_formed_url};
+    use proptest::prelude::*;
 
     fn update_row() -> PlanRow {
         let mut row = sample_row(1, MirrorType::Pull, None);
@@ -118,6 +120,81 @@ mod tests {
         ];
         for (url, want) in cases {
             assert_eq!(without_userinfo(url), want, "{url}");
+        }
+    }
+
+    // ---- the one splitter: agreement before the switch --------------------------------------
+
+    /// `without_userinfo` rebuilt on `redact::split_authority`: what it is about to become.
+    fn via_split_authority(url: &str) -> String {
+        crate::redact::split_authority(url).map_or_else(|| url.to_owned(), |a| a.without_userinfo())
+    }
+
+    /// Where the two readings of the authority differ: when the text up to the first `/` after
+    /// `://` holds a `?` or `#` with an `@` after it (`https://evil.example#@github.com/x`).
+    /// Today's copy ends the authority at the first `/` only and drops everything up to that
+    /// `@`; the splitter ends it at the `?` or `#`, so the `@` is not userinfo. The position of
+    /// that `?` or `#`.
+    fn query_before_the_path(url: &str) -> Option<usize> {
+        let start = url.find("://")? + 3;
+        let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        let q = start + url[start..end].find(['?', '#'])?;
+        url[q..end].contains('@').then_some(q)
+    }
+
+    /// The two agree on `text` but at that edge, where the splitter keeps the `?` or `#` and
+    /// all after it.
+    fn agree_but_at_the_edge(text: &str) -> Result<(), TestCaseError> {
+        let (old, new) = (without_userinfo(text), via_split_authority(text));
+        match query_before_the_path(text) {
+            None => prop_assert_eq!(old, new, "{:?}", text),
+            Some(q) => {
+                prop_assert!(new.ends_with(&text[q..]), "{:?} -> {:?}", text, new);
+                prop_assert_ne!(old, new, "{:?}", text);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// On well-formed URLs (masked by GitLab or not, SCP-like too) the two agree.
+        #[test]
+        fn without_userinfo_agrees_on_well_formed_urls(url in well_formed_url()) {
+            prop_assert_eq!(without_userinfo(&url), via_split_authority(&url));
+        }
+
+        /// On any URL-shaped text they agree but at a `?` or `#` before the path.
+        #[test]
+        fn without_userinfo_agrees_on_url_text_but_at_the_edge(text in url_text()) {
+            agree_but_at_the_edge(&text)?;
+        }
+    }
+
+    /// The URLs of the repository's fixtures (live mirror URLs, plan `new_url`s).
+    #[test]
+    fn without_userinfo_agrees_on_the_fixtures() {
+        for text in fixture_texts() {
+            agree_but_at_the_edge(&text).unwrap();
+        }
+    }
+
+    /// The edge, as the splitter reads it: a `?` or `#` ends the authority, so an `@` after
+    /// it is not userinfo (the hostile corpus URL no longer compares equal to github.com).
+    #[test]
+    fn a_query_or_fragment_before_the_path_ends_the_authority() {
+        let cases = [
+            (
+                "https://evil.example#@github.com/acme/api.git",
+                "https://evil.example#@github.com/acme/api.git",
+            ),
+            ("https://u@h?x@y/p", "https://h?x@y/p"),
+            ("ssh://h#x@y", "ssh://h#x@y"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(via_split_authority(url), want, "{url}");
+            assert_ne!(without_userinfo(url), want, "{url}: today's copy reads it differently");
         }
     }
 

@@ -479,6 +479,8 @@ mod tests {
     use crate::plan::facts::tests::pull_facts;
     use crate::plan::{MirrorFlags, ProjectFacts};
     use crate::rewrite::SourceHost;
+    use crate::rewrite::authority_tests::{fixture_texts, url_text, well_formed_url};
+    use proptest::prelude::*;
     use time::Duration;
 
     fn rules() -> Rules {
@@ -993,5 +995,61 @@ mod tests {
             ..pull_facts()
         };
         assert_eq!(build_row(&f, &c, TargetRole::Allowed, None).action, Action::Update);
+    }
+
+    // ---- the one splitter: agreement before the switch --------------------------------------
+
+    /// `without_credentials` rebuilt on `redact::split_authority`: what it is about to become.
+    fn via_split_authority(url: &str) -> String {
+        let Some(parts) = crate::redact::split_authority(url) else { return url.to_owned() };
+        let Some(userinfo) = parts.userinfo else { return url.to_owned() };
+        let is_ssh = parts.scheme.to_ascii_lowercase().starts_with("ssh");
+        if is_ssh && !userinfo.contains(':') && !userinfo.contains(crate::redact::MASK) {
+            return url.to_owned();
+        }
+        parts.without_userinfo()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// Today's copy already ends the authority at `/`, `?` or `#` and takes the last `@`,
+        /// as the splitter does: the two agree on every input.
+        #[test]
+        fn without_credentials_agrees_on_well_formed_urls(url in well_formed_url()) {
+            prop_assert_eq!(without_credentials(&url), via_split_authority(&url));
+        }
+
+        #[test]
+        fn without_credentials_agrees_on_url_text(text in url_text()) {
+            prop_assert_eq!(without_credentials(&text), via_split_authority(&text));
+        }
+    }
+
+    /// The URLs of the repository's fixtures (live mirror URLs as GitLab shows them).
+    #[test]
+    fn without_credentials_agrees_on_the_fixtures() {
+        for text in fixture_texts() {
+            assert_eq!(without_credentials(&text), via_split_authority(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_go_and_a_visible_ssh_user_stays() {
+        let cases = [
+            ("https://*****:*****@github.com/a/b.git", "https://github.com/a/b.git"),
+            ("https://*****@github.com/a/b.git", "https://github.com/a/b.git"),
+            ("ssh://git@host:2222/a.git", "ssh://git@host:2222/a.git"),
+            ("SSH+git://deploy@host/a.git", "SSH+git://deploy@host/a.git"),
+            ("ssh://git:*****@host/a.git", "ssh://host/a.git"),
+            ("ssh://*****@host/a.git", "ssh://host/a.git"),
+            ("https://github.com/a/b@v1.git", "https://github.com/a/b@v1.git"),
+            ("https://h?x@y", "https://h?x@y"),
+            ("git@host:a/b.git", "git@host:a/b.git"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(without_credentials(url), want, "{url}");
+            assert_eq!(via_split_authority(url), want, "{url}");
+        }
     }
 }
