@@ -121,7 +121,6 @@ fn ends_authority_of_url(c: char) -> bool {
 /// - the authority ends at the first `/`, `?` or `#`, or at the end of the word (whitespace or
 ///   a quoting character, [`ends_word`]); `rest` is the rest of the word;
 /// - every `://` starts a URL, also one inside another URL's word (`a://b://c@d` holds two).
-#[cfg_attr(not(test), expect(dead_code, reason = "the journal's scrubber switches to it next"))]
 pub(crate) fn urls_in(text: &str) -> impl Iterator<Item = (usize, Authority<'_>)> {
     let mut from = 0;
     std::iter::from_fn(move || {

@@ -4,7 +4,7 @@
 
 use crate::gitlab::{PullMirrorUpdate, RemoteMirror};
 use crate::plan::{CurrentAuth, MirrorFacts, MirrorFlags, MirrorType, PlanRow};
-use crate::redact::mask_userinfo;
+use crate::redact::{mask_userinfo, split_authority};
 use crate::rewrite::NewAuth;
 
 /// Whether GitLab changed a flag it exposes (a flag it does not expose is not compared).
@@ -41,14 +41,10 @@ pub(crate) fn is_https(url: &str) -> bool {
 }
 
 /// A URL without its userinfo (GitLab's `*****` mask, or an ssh user), for comparing a
-/// live masked URL with a plan's `new_url`.
+/// live masked URL with a plan's `new_url`. The userinfo is [`split_authority`]'s; text
+/// without `://` (SCP-like `git@host:path`) is returned as is.
 pub(crate) fn without_userinfo(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
-    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    match url[start..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
-        None => url.to_owned(),
-    }
+    split_authority(url).map_or_else(|| url.to_owned(), |a| a.without_userinfo())
 }
 
 /// Does the live pull mirror already look like the row's target?
@@ -123,18 +119,24 @@ mod tests {
         }
     }
 
-    // ---- the one splitter: agreement before the switch --------------------------------------
+    // ---- the one splitter ------------------------------------------------------------------
 
-    /// `without_userinfo` rebuilt on `redact::split_authority`: what it is about to become.
-    fn via_split_authority(url: &str) -> String {
-        crate::redact::split_authority(url).map_or_else(|| url.to_owned(), |a| a.without_userinfo())
+    /// `without_userinfo` before it was rebuilt on `redact::split_authority`, verbatim: the
+    /// oracle the agreement tests compare with.
+    fn legacy_without_userinfo(url: &str) -> String {
+        let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+        let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        match url[start..authority_end].rfind('@') {
+            Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+            None => url.to_owned(),
+        }
     }
 
     /// Where the two readings of the authority differ: when the text up to the first `/` after
     /// `://` holds a `?` or `#` with an `@` after it (`https://evil.example#@github.com/x`).
-    /// Today's copy ends the authority at the first `/` only and drops everything up to that
-    /// `@`; the splitter ends it at the `?` or `#`, so the `@` is not userinfo. The position of
-    /// that `?` or `#`.
+    /// The old copy ended the authority at the first `/` only and dropped everything up to
+    /// that `@`; the splitter ends it at the `?` or `#`, so the `@` is not userinfo. The
+    /// position of that `?` or `#`.
     fn query_before_the_path(url: &str) -> Option<usize> {
         let start = url.find("://")? + 3;
         let end = url[start..].find('/').map_or(url.len(), |i| start + i);
@@ -145,7 +147,7 @@ mod tests {
     /// The two agree on `text` but at that edge, where the splitter keeps the `?` or `#` and
     /// all after it.
     fn agree_but_at_the_edge(text: &str) -> Result<(), TestCaseError> {
-        let (old, new) = (without_userinfo(text), via_split_authority(text));
+        let (old, new) = (legacy_without_userinfo(text), without_userinfo(text));
         match query_before_the_path(text) {
             None => prop_assert_eq!(old, new, "{:?}", text),
             Some(q) => {
@@ -162,7 +164,7 @@ mod tests {
         /// On well-formed URLs (masked by GitLab or not, SCP-like too) the two agree.
         #[test]
         fn without_userinfo_agrees_on_well_formed_urls(url in well_formed_url()) {
-            prop_assert_eq!(without_userinfo(&url), via_split_authority(&url));
+            prop_assert_eq!(without_userinfo(&url), legacy_without_userinfo(&url));
         }
 
         /// On any URL-shaped text they agree but at a `?` or `#` before the path.
@@ -180,8 +182,8 @@ mod tests {
         }
     }
 
-    /// The edge, as the splitter reads it: a `?` or `#` ends the authority, so an `@` after
-    /// it is not userinfo (the hostile corpus URL no longer compares equal to github.com).
+    /// The edge: a `?` or `#` ends the authority, so an `@` after it is not userinfo, and the
+    /// hostile corpus URL no longer compares equal to github.com (it did with the old copy).
     #[test]
     fn a_query_or_fragment_before_the_path_ends_the_authority() {
         let cases = [
@@ -193,9 +195,13 @@ mod tests {
             ("ssh://h#x@y", "ssh://h#x@y"),
         ];
         for (url, want) in cases {
-            assert_eq!(via_split_authority(url), want, "{url}");
-            assert_ne!(without_userinfo(url), want, "{url}: today's copy reads it differently");
+            assert_eq!(without_userinfo(url), want, "{url}");
+            assert_ne!(legacy_without_userinfo(url), want, "{url}: the old copy read it otherwise");
         }
+        let mut live = pull_facts();
+        live.url = "https://evil.example#@github.com/acme/api.git".into();
+        live.user_name = "svc".into();
+        assert!(!pull_matches(&live, &update_row()), "not the target github.com/acme/api.git");
     }
 
     #[test]

@@ -192,11 +192,11 @@ impl SealKey {
 /// and `apply` compares it with what GitLab reports now), and leaving it out keeps the seal
 /// of a plan the same wherever the instance is reached from (tests put a fixed origin in a
 /// simulator's place).
+///
+/// The origin ends where `redact::split_authority` ends the authority (at the first `/`, `?`
+/// or `#`); text without `://` is covered whole.
 fn web_url_below_origin(web_url: &str) -> &str {
-    match web_url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
-        None => web_url,
-    }
+    crate::redact::split_authority(web_url).map_or(web_url, |a| a.rest)
 }
 
 impl From<RowKey> for SealKey {
@@ -684,14 +684,18 @@ mod tests {
 
     const PINNED_SEAL: &str = "s2-32bee9aff4f4d599-0ea8ed5b33fd62f4e498a0b0";
 
-    // ---- the one splitter: agreement before the switch --------------------------------------
+    // ---- the one splitter ------------------------------------------------------------------
 
-    /// `web_url_below_origin` rebuilt on `redact::split_authority`: what it is about to become.
-    fn via_split_authority(web_url: &str) -> &str {
-        crate::redact::split_authority(web_url).map_or(web_url, |a| a.rest)
+    /// `web_url_below_origin` before it was rebuilt on `redact::split_authority`, verbatim:
+    /// the oracle the agreement tests compare with.
+    fn legacy_web_url_below_origin(web_url: &str) -> &str {
+        match web_url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+            None => web_url,
+        }
     }
 
-    /// Where the two differ: a `?` or `#` before the first `/` after `://`. Today's copy ends
+    /// Where the two differ: a `?` or `#` before the first `/` after `://`. The old copy ended
     /// the origin at the first `/` only; the splitter ends it at the `?` or `#`, which the
     /// seal then covers. The position of that `?` or `#`.
     fn query_before_the_path(web_url: &str) -> Option<usize> {
@@ -701,7 +705,7 @@ mod tests {
     }
 
     fn agree_but_at_the_edge(text: &str) -> Result<(), TestCaseError> {
-        let (old, new) = (web_url_below_origin(text), via_split_authority(text));
+        let (old, new) = (legacy_web_url_below_origin(text), web_url_below_origin(text));
         match query_before_the_path(text) {
             None => prop_assert_eq!(old, new, "{:?}", text),
             Some(q) => prop_assert_eq!(new, &text[q..], "{:?}", text),
@@ -715,7 +719,7 @@ mod tests {
         /// On the `web_url`s GitLab reports the two agree.
         #[test]
         fn web_url_below_origin_agrees_on_web_urls(url in web_url()) {
-            prop_assert_eq!(web_url_below_origin(&url), via_split_authority(&url));
+            prop_assert_eq!(web_url_below_origin(&url), legacy_web_url_below_origin(&url));
         }
 
         /// On any URL-shaped text they agree but at a `?` or `#` before the path.
@@ -746,8 +750,8 @@ mod tests {
             ("https://h#x", "#x"),
         ];
         for (web_url, want) in cases {
-            assert_eq!(via_split_authority(web_url), want, "{web_url}");
+            assert_eq!(web_url_below_origin(web_url), want, "{web_url}");
         }
-        assert_eq!(web_url_below_origin("https://h?x/group/p"), "/group/p", "today's copy");
+        assert_eq!(legacy_web_url_below_origin("https://h?x/group/p"), "/group/p", "the old copy");
     }
 }
