@@ -574,4 +574,123 @@ mod tests {
         );
         assert_eq!(body.secrets.len(), 1);
     }
+
+    /// The pull-mirror flags on the wire, each way: every request body that carries them
+    /// serialized to the exact bytes GitLab gets, and each model read from a payload shaped as
+    /// GitLab sends it (the `doc/api/project_pull_mirroring.md` example, an EE project).
+    #[test]
+    fn mirror_flags_on_the_wire() {
+        let pull = PullMirrorUpdate {
+            url: "https://h/x.git".into(),
+            auth_user: Some(SecretString::from("svc")),
+            auth_password: Some(SecretString::from("tok")),
+            enabled: Some(true),
+            mirror_trigger_builds: Some(false),
+            only_mirror_protected_branches: Some(true),
+            mirror_overwrites_diverged_branches: Some(false),
+            mirror_branch_regex: None,
+        };
+        assert_eq!(
+            String::from_utf8(secret_body(&pull).unwrap().bytes).unwrap(),
+            r#"{"url":"https://h/x.git","auth_user":"svc","auth_password":"tok","enabled":true,"mirror_trigger_builds":false,"only_mirror_protected_branches":true,"mirror_overwrites_diverged_branches":false}"#
+        );
+        let regex_only = PullMirrorUpdate {
+            mirror_branch_regex: Some("^release/".into()),
+            ..PullMirrorUpdate::default()
+        };
+        assert_eq!(
+            String::from_utf8(secret_body(&regex_only).unwrap().bytes).unwrap(),
+            r#"{"mirror_branch_regex":"^release/"}"#
+        );
+        assert_eq!(secret_body(&PullMirrorUpdate::default()).unwrap().bytes, b"{}");
+        let import = ImportUrlUpdate {
+            import_url: SecretString::from("https://u:t@h/x.git"),
+            mirror: true,
+            mirror_user_id: None,
+            mirror_trigger_builds: Some(true),
+            only_mirror_protected_branches: None,
+            mirror_overwrites_diverged_branches: Some(true),
+            mirror_branch_regex: Some("^main$".into()),
+        };
+        assert_eq!(
+            String::from_utf8(secret_body(&import).unwrap().bytes).unwrap(),
+            r#"{"import_url":"https://u:t@h/x.git","mirror":true,"mirror_trigger_builds":true,"mirror_overwrites_diverged_branches":true,"mirror_branch_regex":"^main$"}"#
+        );
+
+        let example = include_str!(
+            "../../fixtures/gitlab-contract/doc/api/project_pull_mirroring.md.example-GET-mirror-pull-response.json"
+        );
+        let read: PullMirror = serde_json::from_str(example).unwrap();
+        assert_eq!(
+            read,
+            PullMirror {
+                id: Some(101486),
+                update_status: Some("finished".into()),
+                url: Some("https://*****:*****@gitlab.com/gitlab-org/security/gitlab.git".into()),
+                last_error: None,
+                last_update_at: Some("2020-01-06T17:32:02.823Z".into()),
+                last_update_started_at: Some("2020-01-06T17:31:55.864Z".into()),
+                last_successful_update_at: Some("2020-01-06T17:32:02.823Z".into()),
+                enabled: Some(true),
+                mirror_trigger_builds: Some(true),
+                only_mirror_protected_branches: None,
+                mirror_overwrites_diverged_branches: Some(false),
+                mirror_branch_regex: None,
+            }
+        );
+        let with_regex: PullMirror = serde_json::from_str(
+            r#"{"id":7,"url":"https://h/x.git","enabled":false,"only_mirror_protected_branches":false,"mirror_branch_regex":"^v[0-9]+$"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (with_regex.only_mirror_protected_branches, with_regex.mirror_branch_regex.as_deref()),
+            (Some(false), Some("^v[0-9]+$"))
+        );
+
+        // An EE project that is a pull mirror (`doc/api/projects.md`); the entity has no
+        // `mirror_branch_regex`.
+        let project: Project = serde_json::from_str(
+            r#"{"id":3,"description":null,"name":"api","path_with_namespace":"acme/api",
+                "web_url":"https://gitlab.example.com/acme/api","archived":false,
+                "import_url":"https://github.com/acme/api.git","import_type":"git",
+                "import_status":"finished","import_error":null,"mirror":true,
+                "mirror_user_id":42,"mirror_trigger_builds":false,
+                "only_mirror_protected_branches":true,
+                "mirror_overwrites_diverged_branches":null,
+                "namespace":{"id":2,"name":"acme","path":"acme","kind":"group","full_path":"acme","parent_id":null},
+                "default_branch":"main","visibility":"private"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            project,
+            Project {
+                id: 3,
+                path_with_namespace: "acme/api".into(),
+                name: "api".into(),
+                web_url: "https://gitlab.example.com/acme/api".into(),
+                archived: false,
+                import_url: Some("https://github.com/acme/api.git".into()),
+                import_type: Some("git".into()),
+                import_status: Some("finished".into()),
+                import_error: None,
+                mirror: true,
+                mirror_user_id: Some(42),
+                mirror_trigger_builds: Some(false),
+                only_mirror_protected_branches: Some(true),
+                mirror_overwrites_diverged_branches: None,
+                namespace: Some(Namespace {
+                    id: 2,
+                    name: "acme".into(),
+                    path: "acme".into(),
+                    kind: "group".into(),
+                    full_path: "acme".into(),
+                }),
+                default_branch: Some("main".into()),
+                visibility: Some("private".into()),
+            }
+        );
+        // CE, or not a mirror: no flags at all.
+        let plain: Project = serde_json::from_str(r#"{"id":4,"mirror":false}"#).unwrap();
+        assert_eq!(plain, Project { id: 4, ..Project::default() });
+    }
 }
