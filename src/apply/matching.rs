@@ -3,6 +3,7 @@
 //! back. No I/O; table tests below.
 
 use crate::gitlab::{PullMirrorUpdate, RemoteMirror};
+use crate::inventory::facts::gitlab_pull_flags;
 use crate::plan::{CurrentAuth, MirrorFacts, MirrorFlags, MirrorType, PlanRow};
 use crate::redact::{mask_userinfo, split_authority};
 use crate::rewrite::NewAuth;
@@ -20,19 +21,13 @@ pub(crate) fn flags_changed(before: &MirrorFlags, after: &MirrorFlags) -> bool {
 
 /// A flags-only pull-mirror update that puts back the flags seen at planning.
 pub(crate) fn restore_flags(flags: &MirrorFlags) -> PullMirrorUpdate {
+    let mut flags = gitlab_pull_flags(flags);
     // GitLab refuses only_mirror_protected_branches together with a branch regex.
-    let regex = flags.branch_regex.clone().filter(|r| !r.is_empty());
-    PullMirrorUpdate {
-        mirror_trigger_builds: flags.trigger_builds,
-        only_mirror_protected_branches: if regex.is_some() {
-            None
-        } else {
-            flags.only_protected_branches
-        },
-        mirror_overwrites_diverged_branches: flags.overwrite_diverged,
-        mirror_branch_regex: regex,
-        ..PullMirrorUpdate::default()
+    flags.mirror_branch_regex = flags.mirror_branch_regex.filter(|r| !r.is_empty());
+    if flags.mirror_branch_regex.is_some() {
+        flags.only_mirror_protected_branches = None;
     }
+    PullMirrorUpdate { flags, ..PullMirrorUpdate::default() }
 }
 
 /// Whether a URL's parsed scheme is https.
@@ -291,12 +286,13 @@ mod tests {
             ..MirrorFlags::default()
         };
         let req = restore_flags(&flags);
-        assert_eq!(req.mirror_branch_regex.as_deref(), Some("^release/"));
-        assert_eq!(req.only_mirror_protected_branches, None);
-        assert_eq!(req.mirror_trigger_builds, Some(true));
+        assert_eq!(req.flags.mirror_branch_regex.as_deref(), Some("^release/"));
+        assert_eq!(req.flags.only_mirror_protected_branches, None);
+        assert_eq!(req.flags.mirror_trigger_builds, Some(true));
+        assert_eq!(req.flags.mirror_overwrites_diverged_branches, Some(false));
         let req = restore_flags(&MirrorFlags { branch_regex: Some(String::new()), ..flags });
-        assert_eq!(req.mirror_branch_regex, None);
-        assert_eq!(req.only_mirror_protected_branches, Some(true));
+        assert_eq!(req.flags.mirror_branch_regex, None);
+        assert_eq!(req.flags.only_mirror_protected_branches, Some(true));
         assert!(req.url.is_empty() && req.auth_user.is_none() && req.auth_password.is_none());
     }
 
