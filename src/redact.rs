@@ -1,7 +1,8 @@
 //! Redaction of untrusted or secret-bearing text: the one scrubber every output goes through
 //! ([`scrub`]: the tokens this process holds, in every encoding, and URL userinfo), finding a
-//! URL's userinfo ([`split_authority`]), recognising token-shaped strings, short safe
-//! excerpts ([`excerpt`]) and neutralising terminal control characters.
+//! URL's userinfo ([`split_authority`], and [`urls_in`] for the URLs in free text),
+//! recognising token-shaped strings, short safe excerpts ([`excerpt`]) and neutralising
+//! terminal control characters.
 //!
 //! A leaf: this module imports nothing from the crate, so every layer (the GitLab client, the
 //! plan, the journal, the CLI) can use it without reaching up into another. Tokens are
@@ -103,11 +104,42 @@ impl<'a> Authority<'a> {
 /// - The user is the userinfo up to its first `:`, the password the rest ([`Authority::user`],
 ///   [`Authority::password`]).
 ///
-/// [`mask_userinfo`] reads free text with the same rule, but with the authority running to
-/// the end of the whitespace-delimited word; see there.
+/// [`urls_in`] reads the URLs in free text with this rule, inside the word each lives in;
+/// [`mask_userinfo`] masks more than that on purpose; see there.
 pub(crate) fn split_authority(url: &str) -> Option<Authority<'_>> {
     let (scheme, after) = url.split_once("://")?;
-    Some(authority_after(scheme, after, |c| matches!(c, '/' | '?' | '#')))
+    Some(authority_after(scheme, after, ends_authority_of_url))
+}
+
+/// The characters that end a URL's authority: the start of its path, query or fragment.
+fn ends_authority_of_url(c: char) -> bool {
+    matches!(c, '/' | '?' | '#')
+}
+
+/// Every `scheme://` URL in free text, each with the byte offset of its authority (right
+/// after its `://`) and its parts, read as [`split_authority`] reads a URL but inside the word
+/// the URL lives in:
+/// - the scheme is the run of scheme characters (ASCII letters, digits, `+`, `-`, `.`) right
+///   before the `://`, possibly empty (`fatal: ssh://…` has scheme `ssh`);
+/// - the authority ends at the first `/`, `?` or `#`, or at the end of the word (whitespace or
+///   a quoting character, [`ends_word`]); `rest` is the rest of the word;
+/// - every `://` starts a URL, also one inside another URL's word (`a://b://c@d` holds two).
+pub(crate) fn urls_in(text: &str) -> impl Iterator<Item = (usize, Authority<'_>)> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let pos = from + text[from..].find("://")?;
+        let start = pos + 3;
+        from = start;
+        let head = &text[..pos];
+        let scheme_len = head
+            .bytes()
+            .rev()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+            .count();
+        let after = &text[start..];
+        let word = &after[..after.find(ends_word).unwrap_or(after.len())];
+        Some((start, authority_after(&head[pos - scheme_len..], word, ends_authority_of_url)))
+    })
 }
 
 /// Split `after` (the text following `scheme://`) at the first character `ends` the
@@ -525,6 +557,28 @@ mod tests {
         assert_eq!(split_authority("https://u:p@h/x").unwrap().without_userinfo(), "https://h/x");
     }
 
+    #[test]
+    fn urls_in_free_text() {
+        let found = |text| {
+            urls_in(text)
+                .map(|(at, a)| (at, a.scheme, a.userinfo, a.host_port, a.rest))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found("fatal: 'ssh://git@h:22/x y' and HTTPS://u:p@h2?q@r#s\tz"),
+            [(14, "ssh", Some("git"), "h:22", "/x"), (40, "HTTPS", Some("u:p"), "h2", "?q@r#s"),]
+        );
+        // The scheme is the run of scheme characters before `://`; the word ends the URL.
+        assert_eq!(found("x(git+ssh://a@b)c"), [(12, "git+ssh", Some("a"), "b)c", "")]);
+        assert_eq!(found("é://a@b\"q@r"), [(5, "", Some("a"), "b", "")]);
+        // Every `://` starts a URL, also inside another one's word.
+        assert_eq!(
+            found("a://b://c@d"),
+            [(4, "a", None, "b:", "//c@d"), (8, "b", Some("c"), "d", "")]
+        );
+        assert_eq!(found("no url: a@b"), []);
+    }
+
     fn legacy_mask_userinfo(text: &str) -> String {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
@@ -625,6 +679,24 @@ mod tests {
             } else {
                 prop_assert!(!text.contains("://"));
             }
+        }
+
+        /// Each URL `urls_in` finds is its word again, and is what `split_authority` reads
+        /// when the word is cut out of the text (with the scheme run in front).
+        #[test]
+        fn urls_in_reads_each_word_as_the_splitter(text in free_text()) {
+            for (at, a) in urls_in(&text) {
+                let userinfo = a.userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+                let word = format!("{userinfo}{}{}", a.host_port, a.rest);
+                prop_assert!(text[at..].starts_with(&word));
+                prop_assert!(text[..at - 3].ends_with(a.scheme));
+                prop_assert_eq!(&text[at - 3..at], "://");
+                prop_assert!(text[at + word.len()..].chars().next().is_none_or(ends_word));
+                prop_assert!(!word.contains(ends_word));
+                let url = format!("{}://{word}", a.scheme);
+                prop_assert_eq!(split_authority(&url), Some(a));
+            }
+            prop_assert_eq!(urls_in(&text).count(), text.matches("://").count());
         }
 
         /// Where free-text masking differs from the splitter: for one URL in a word, it masks

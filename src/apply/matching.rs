@@ -3,8 +3,9 @@
 //! back. No I/O; table tests below.
 
 use crate::gitlab::{PullMirrorUpdate, RemoteMirror};
+use crate::inventory::facts::gitlab_pull_flags;
 use crate::plan::{CurrentAuth, MirrorFacts, MirrorFlags, MirrorType, PlanRow};
-use crate::redact::mask_userinfo;
+use crate::redact::{mask_userinfo, split_authority};
 use crate::rewrite::NewAuth;
 
 /// Whether GitLab changed a flag it exposes (a flag it does not expose is not compared).
@@ -20,19 +21,13 @@ pub(crate) fn flags_changed(before: &MirrorFlags, after: &MirrorFlags) -> bool {
 
 /// A flags-only pull-mirror update that puts back the flags seen at planning.
 pub(crate) fn restore_flags(flags: &MirrorFlags) -> PullMirrorUpdate {
+    let mut flags = gitlab_pull_flags(flags);
     // GitLab refuses only_mirror_protected_branches together with a branch regex.
-    let regex = flags.branch_regex.clone().filter(|r| !r.is_empty());
-    PullMirrorUpdate {
-        mirror_trigger_builds: flags.trigger_builds,
-        only_mirror_protected_branches: if regex.is_some() {
-            None
-        } else {
-            flags.only_protected_branches
-        },
-        mirror_overwrites_diverged_branches: flags.overwrite_diverged,
-        mirror_branch_regex: regex,
-        ..PullMirrorUpdate::default()
+    flags.mirror_branch_regex = flags.mirror_branch_regex.filter(|r| !r.is_empty());
+    if flags.mirror_branch_regex.is_some() {
+        flags.only_mirror_protected_branches = None;
     }
+    PullMirrorUpdate { flags, ..PullMirrorUpdate::default() }
 }
 
 /// Whether a URL's parsed scheme is https.
@@ -41,14 +36,10 @@ pub(crate) fn is_https(url: &str) -> bool {
 }
 
 /// A URL without its userinfo (GitLab's `*****` mask, or an ssh user), for comparing a
-/// live masked URL with a plan's `new_url`.
+/// live masked URL with a plan's `new_url`. The userinfo is [`split_authority`]'s; text
+/// without `://` (SCP-like `git@host:path`) is returned as is.
 pub(crate) fn without_userinfo(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
-    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    match url[start..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
-        None => url.to_owned(),
-    }
+    split_authority(url).map_or_else(|| url.to_owned(), |a| a.without_userinfo())
 }
 
 /// Does the live pull mirror already look like the row's target?
@@ -94,6 +85,8 @@ mod tests {
     use crate::plan::facts::tests::pull_facts;
     use crate::plan::row::tests::sample_row;
     use crate::rewrite::Action;
+    use crate::rewrite::authority_tests::{fixture_texts, url_text, well_formed_url};
+    use proptest::prelude::*;
 
     fn update_row() -> PlanRow {
         let mut row = sample_row(1, MirrorType::Pull, None);
@@ -119,6 +112,91 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(without_userinfo(url), want, "{url}");
         }
+    }
+
+    // ---- the one splitter ------------------------------------------------------------------
+
+    /// `without_userinfo` before it was rebuilt on `redact::split_authority`, verbatim: the
+    /// oracle the agreement tests compare with.
+    fn legacy_without_userinfo(url: &str) -> String {
+        let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+        let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        match url[start..authority_end].rfind('@') {
+            Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+            None => url.to_owned(),
+        }
+    }
+
+    /// Where the two readings of the authority differ: when the text up to the first `/` after
+    /// `://` holds a `?` or `#` with an `@` after it (`https://evil.example#@github.com/x`).
+    /// The old copy ended the authority at the first `/` only and dropped everything up to
+    /// that `@`; the splitter ends it at the `?` or `#`, so the `@` is not userinfo. The
+    /// position of that `?` or `#`.
+    fn query_before_the_path(url: &str) -> Option<usize> {
+        let start = url.find("://")? + 3;
+        let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        let q = start + url[start..end].find(['?', '#'])?;
+        url[q..end].contains('@').then_some(q)
+    }
+
+    /// The two agree on `text` but at that edge, where the splitter keeps the `?` or `#` and
+    /// all after it.
+    fn agree_but_at_the_edge(text: &str) -> Result<(), TestCaseError> {
+        let (old, new) = (legacy_without_userinfo(text), without_userinfo(text));
+        match query_before_the_path(text) {
+            None => prop_assert_eq!(old, new, "{:?}", text),
+            Some(q) => {
+                prop_assert!(new.ends_with(&text[q..]), "{:?} -> {:?}", text, new);
+                prop_assert_ne!(old, new, "{:?}", text);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// On well-formed URLs (masked by GitLab or not, SCP-like too) the two agree.
+        #[test]
+        fn without_userinfo_agrees_on_well_formed_urls(url in well_formed_url()) {
+            prop_assert_eq!(without_userinfo(&url), legacy_without_userinfo(&url));
+        }
+
+        /// On any URL-shaped text they agree but at a `?` or `#` before the path.
+        #[test]
+        fn without_userinfo_agrees_on_url_text_but_at_the_edge(text in url_text()) {
+            agree_but_at_the_edge(&text)?;
+        }
+    }
+
+    /// The URLs of the repository's fixtures (live mirror URLs, plan `new_url`s).
+    #[test]
+    fn without_userinfo_agrees_on_the_fixtures() {
+        for text in fixture_texts() {
+            agree_but_at_the_edge(&text).unwrap();
+        }
+    }
+
+    /// The edge: a `?` or `#` ends the authority, so an `@` after it is not userinfo, and the
+    /// hostile corpus URL no longer compares equal to github.com (it did with the old copy).
+    #[test]
+    fn a_query_or_fragment_before_the_path_ends_the_authority() {
+        let cases = [
+            (
+                "https://evil.example#@github.com/acme/api.git",
+                "https://evil.example#@github.com/acme/api.git",
+            ),
+            ("https://u@h?x@y/p", "https://h?x@y/p"),
+            ("ssh://h#x@y", "ssh://h#x@y"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(without_userinfo(url), want, "{url}");
+            assert_ne!(legacy_without_userinfo(url), want, "{url}: the old copy read it otherwise");
+        }
+        let mut live = pull_facts();
+        live.url = "https://evil.example#@github.com/acme/api.git".into();
+        live.user_name = "svc".into();
+        assert!(!pull_matches(&live, &update_row()), "not the target github.com/acme/api.git");
     }
 
     #[test]
@@ -208,12 +286,13 @@ mod tests {
             ..MirrorFlags::default()
         };
         let req = restore_flags(&flags);
-        assert_eq!(req.mirror_branch_regex.as_deref(), Some("^release/"));
-        assert_eq!(req.only_mirror_protected_branches, None);
-        assert_eq!(req.mirror_trigger_builds, Some(true));
+        assert_eq!(req.flags.mirror_branch_regex.as_deref(), Some("^release/"));
+        assert_eq!(req.flags.only_mirror_protected_branches, None);
+        assert_eq!(req.flags.mirror_trigger_builds, Some(true));
+        assert_eq!(req.flags.mirror_overwrites_diverged_branches, Some(false));
         let req = restore_flags(&MirrorFlags { branch_regex: Some(String::new()), ..flags });
-        assert_eq!(req.mirror_branch_regex, None);
-        assert_eq!(req.only_mirror_protected_branches, Some(true));
+        assert_eq!(req.flags.mirror_branch_regex, None);
+        assert_eq!(req.flags.only_mirror_protected_branches, Some(true));
         assert!(req.url.is_empty() && req.auth_user.is_none() && req.auth_password.is_none());
     }
 

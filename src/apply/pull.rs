@@ -9,7 +9,7 @@ use crate::apply::executor::{Exec, MAX_RESENDS, Prior, RowResult, RowStop, probe
 use crate::apply::journal::{Intent, JournalStep, StepKind, WriteStep};
 use crate::apply::matching::{drift_detail, flags_changed, pull_matches, restore_flags};
 use crate::config::Mirrors;
-use crate::gitlab::{GitLabError, ImportUrlUpdate, PullMirror, PullMirrorUpdate};
+use crate::gitlab::{GitLabError, ImportUrlUpdate, PullMirror, PullMirrorFlags, PullMirrorUpdate};
 use crate::inventory::{self, MirrorDetail, facts};
 use crate::plan::{self, MirrorFacts, PlanRow, RowKey};
 
@@ -259,10 +259,7 @@ impl Exec {
                 import_url,
                 mirror: true,
                 mirror_user_id,
-                mirror_trigger_builds: None,
-                only_mirror_protected_branches: None,
-                mirror_overwrites_diverged_branches: None,
-                mirror_branch_regex: None,
+                flags: PullMirrorFlags::default(),
             };
             self.client.update_project_import_url(row.project_id, &req).await?;
             Ok(None)

@@ -23,7 +23,7 @@ pub use error::GitLabError;
 pub(crate) use model::ImportUrlUpdate;
 pub use model::{
     ApplicationSettings, GitLabVersion, Metadata, Project, ProjectQuery, PullMirror,
-    PullMirrorUpdate, RemoteMirror, RemoteMirrorCreate, TokenSelf, User,
+    PullMirrorFlags, PullMirrorUpdate, RemoteMirror, RemoteMirrorCreate, TokenSelf, User,
 };
 
 #[cfg(test)]

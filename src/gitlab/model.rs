@@ -4,7 +4,8 @@
 //! without permission may omit is an `Option` or has a `#[serde(default)]`, and unknown
 //! fields are ignored. Request models are also the wire bodies: credentials are
 //! `SecretString`s (so `Debug` prints `[REDACTED]`) serialized with `expose`, which writes them
-//! only while the client builds the HTTP body and refuses everywhere else.
+//! only while the client builds the HTTP body and refuses everywhere else. The pull-mirror
+//! flags are one type, [`PullMirrorFlags`], flattened into every answer and body that has them.
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -49,15 +50,10 @@ pub struct Project {
     /// EE, only when `mirror` is true: the user the mirror runs as.
     #[serde(default)]
     pub mirror_user_id: Option<u64>,
-    /// EE, only when `mirror` is true: mirror updates trigger pipelines.
-    #[serde(default)]
-    pub mirror_trigger_builds: Option<bool>,
-    /// EE, only when `mirror` is true: mirror only protected branches.
-    #[serde(default)]
-    pub only_mirror_protected_branches: Option<bool>,
-    /// EE, only when `mirror` is true: overwrite diverged branches.
-    #[serde(default)]
-    pub mirror_overwrites_diverged_branches: Option<bool>,
+    /// EE, only when `mirror` is true: the mirror flags. The project entity has no
+    /// `mirror_branch_regex` (only `GET …/mirror/pull` shows it), so that one reads `None`.
+    #[serde(flatten)]
+    pub mirror_flags: PullMirrorFlags,
     /// The namespace (group or user) the project lives in.
     #[serde(default)]
     pub namespace: Option<Namespace>,
@@ -118,18 +114,50 @@ pub struct PullMirror {
     /// 17.5+: whether the mirror is enabled (`project.mirror`).
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// 17.5+: mirror updates trigger pipelines.
-    #[serde(default)]
+    /// 17.5+: the mirror flags.
+    #[serde(flatten)]
+    pub flags: PullMirrorFlags,
+}
+
+/// The pull-mirror flags, under the names GitLab gives them both in its answers
+/// (`GET …/mirror/pull` from 17.5, an EE project) and in the bodies that change them
+/// (`PUT …/mirror/pull`, the old `PUT /projects/:id`), flattened into each of those models:
+/// a new flag is added here, and mapped to the plan's flags in `inventory::facts`.
+///
+/// `None`: not shown by this GitLab (in an answer), not sent (in a body).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullMirrorFlags {
+    /// Mirror updates trigger pipelines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_trigger_builds: Option<bool>,
-    /// 17.5+: only protected branches are mirrored.
-    #[serde(default)]
+    /// Only protected branches are mirrored (GitLab refuses it together with
+    /// `mirror_branch_regex` in a body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only_mirror_protected_branches: Option<bool>,
-    /// 17.5+: diverged branches are overwritten.
-    #[serde(default)]
+    /// Diverged branches are overwritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_overwrites_diverged_branches: Option<bool>,
-    /// 17.5+: only branches matching this regex are mirrored.
-    #[serde(default)]
+    /// Only branches matching this regex are mirrored (17.5+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_branch_regex: Option<String>,
+}
+
+impl PullMirrorFlags {
+    /// Each flag of `self`, or `fallback`'s where `self` has none.
+    pub fn or(self, fallback: &PullMirrorFlags) -> PullMirrorFlags {
+        PullMirrorFlags {
+            mirror_trigger_builds: self.mirror_trigger_builds.or(fallback.mirror_trigger_builds),
+            only_mirror_protected_branches: self
+                .only_mirror_protected_branches
+                .or(fallback.only_mirror_protected_branches),
+            mirror_overwrites_diverged_branches: self
+                .mirror_overwrites_diverged_branches
+                .or(fallback.mirror_overwrites_diverged_branches),
+            mirror_branch_regex: self
+                .mirror_branch_regex
+                .or_else(|| fallback.mirror_branch_regex.clone()),
+        }
+    }
 }
 
 /// A push mirror, from `/projects/:id/remote_mirrors` (`doc/api/remote_mirrors.md`,
@@ -355,18 +383,9 @@ pub struct PullMirrorUpdate {
     /// Enable or disable the mirror.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// Trigger pipelines on mirror updates.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror_trigger_builds: Option<bool>,
-    /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub only_mirror_protected_branches: Option<bool>,
-    /// Overwrite diverged branches.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror_overwrites_diverged_branches: Option<bool>,
-    /// Mirror only branches matching this regex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror_branch_regex: Option<String>,
+    /// The flags to change (`None` ones are not sent).
+    #[serde(flatten)]
+    pub flags: PullMirrorFlags,
 }
 
 /// Body of the deprecated `PUT /projects/:id` pull-mirror path (before 17.6;
@@ -384,18 +403,9 @@ pub(crate) struct ImportUrlUpdate {
     /// Mirror user (only an admin may set someone other than itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) mirror_user_id: Option<u64>,
-    /// Trigger pipelines on mirror updates.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) mirror_trigger_builds: Option<bool>,
-    /// Mirror only protected branches (exclusive with `mirror_branch_regex`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) only_mirror_protected_branches: Option<bool>,
-    /// Overwrite diverged branches.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) mirror_overwrites_diverged_branches: Option<bool>,
-    /// Mirror only branches matching this regex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) mirror_branch_regex: Option<String>,
+    /// The flags to change (`None` ones are not sent).
+    #[serde(flatten)]
+    pub(crate) flags: PullMirrorFlags,
 }
 
 /// Body of the deprecated `PUT /projects/:id` that changes only the mirror user (before 17.6;
@@ -494,10 +504,7 @@ mod tests {
             import_url: SecretString::from("https://u:CANARY@h/x.git"),
             mirror: true,
             mirror_user_id: None,
-            mirror_trigger_builds: None,
-            only_mirror_protected_branches: None,
-            mirror_overwrites_diverged_branches: None,
-            mirror_branch_regex: None,
+            flags: PullMirrorFlags::default(),
         };
         let shown = format!("{push:?} {pull:?} {import:?}");
         assert!(!shown.contains("CANARY"), "{shown}");
@@ -523,7 +530,10 @@ mod tests {
             url: "https://h/x.git".into(),
             auth_user: Some(SecretString::from("svc@corp")),
             auth_password: Some(SecretString::from("p@ss:w/rd")),
-            mirror_trigger_builds: Some(true),
+            flags: PullMirrorFlags {
+                mirror_trigger_builds: Some(true),
+                ..PullMirrorFlags::default()
+            },
             ..PullMirrorUpdate::default()
         };
         assert_eq!(
@@ -536,7 +546,10 @@ mod tests {
         );
         let flags_only = PullMirrorUpdate {
             enabled: Some(false),
-            mirror_branch_regex: Some("^main$".into()),
+            flags: PullMirrorFlags {
+                mirror_branch_regex: Some("^main$".into()),
+                ..PullMirrorFlags::default()
+            },
             ..PullMirrorUpdate::default()
         };
         let body = secret_body(&flags_only).unwrap();
@@ -547,10 +560,10 @@ mod tests {
             import_url: SecretString::from("https://u:t%40k@h/x.git"),
             mirror: true,
             mirror_user_id: Some(7),
-            mirror_trigger_builds: None,
-            only_mirror_protected_branches: Some(false),
-            mirror_overwrites_diverged_branches: None,
-            mirror_branch_regex: None,
+            flags: PullMirrorFlags {
+                only_mirror_protected_branches: Some(false),
+                ..PullMirrorFlags::default()
+            },
         };
         let body = secret_body(&import).unwrap();
         assert_eq!(
@@ -573,5 +586,173 @@ mod tests {
             br#"{"url":"https://u:tok@h/y.git","enabled":true,"auth_method":"password","only_protected_branches":true}"#
         );
         assert_eq!(body.secrets.len(), 1);
+    }
+
+    /// The pull-mirror flags on the wire, each way: every request body that carries them
+    /// serialized to the exact bytes GitLab gets, and each model read from a payload shaped as
+    /// GitLab sends it (the `doc/api/project_pull_mirroring.md` example, an EE project).
+    #[test]
+    fn mirror_flags_on_the_wire() {
+        let pull = PullMirrorUpdate {
+            url: "https://h/x.git".into(),
+            auth_user: Some(SecretString::from("svc")),
+            auth_password: Some(SecretString::from("tok")),
+            enabled: Some(true),
+            flags: PullMirrorFlags {
+                mirror_trigger_builds: Some(false),
+                only_mirror_protected_branches: Some(true),
+                mirror_overwrites_diverged_branches: Some(false),
+                mirror_branch_regex: None,
+            },
+        };
+        assert_eq!(
+            String::from_utf8(secret_body(&pull).unwrap().bytes).unwrap(),
+            r#"{"url":"https://h/x.git","auth_user":"svc","auth_password":"tok","enabled":true,"mirror_trigger_builds":false,"only_mirror_protected_branches":true,"mirror_overwrites_diverged_branches":false}"#
+        );
+        let regex_only = PullMirrorUpdate {
+            flags: PullMirrorFlags {
+                mirror_branch_regex: Some("^release/".into()),
+                ..PullMirrorFlags::default()
+            },
+            ..PullMirrorUpdate::default()
+        };
+        assert_eq!(
+            String::from_utf8(secret_body(&regex_only).unwrap().bytes).unwrap(),
+            r#"{"mirror_branch_regex":"^release/"}"#
+        );
+        assert_eq!(secret_body(&PullMirrorUpdate::default()).unwrap().bytes, b"{}");
+        let import = ImportUrlUpdate {
+            import_url: SecretString::from("https://u:t@h/x.git"),
+            mirror: true,
+            mirror_user_id: None,
+            flags: PullMirrorFlags {
+                mirror_trigger_builds: Some(true),
+                only_mirror_protected_branches: None,
+                mirror_overwrites_diverged_branches: Some(true),
+                mirror_branch_regex: Some("^main$".into()),
+            },
+        };
+        assert_eq!(
+            String::from_utf8(secret_body(&import).unwrap().bytes).unwrap(),
+            r#"{"import_url":"https://u:t@h/x.git","mirror":true,"mirror_trigger_builds":true,"mirror_overwrites_diverged_branches":true,"mirror_branch_regex":"^main$"}"#
+        );
+
+        let example = include_str!(
+            "../../fixtures/gitlab-contract/doc/api/project_pull_mirroring.md.example-GET-mirror-pull-response.json"
+        );
+        let read: PullMirror = serde_json::from_str(example).unwrap();
+        assert_eq!(
+            read,
+            PullMirror {
+                id: Some(101486),
+                update_status: Some("finished".into()),
+                url: Some("https://*****:*****@gitlab.com/gitlab-org/security/gitlab.git".into()),
+                last_error: None,
+                last_update_at: Some("2020-01-06T17:32:02.823Z".into()),
+                last_update_started_at: Some("2020-01-06T17:31:55.864Z".into()),
+                last_successful_update_at: Some("2020-01-06T17:32:02.823Z".into()),
+                enabled: Some(true),
+                flags: PullMirrorFlags {
+                    mirror_trigger_builds: Some(true),
+                    only_mirror_protected_branches: None,
+                    mirror_overwrites_diverged_branches: Some(false),
+                    mirror_branch_regex: None,
+                },
+            }
+        );
+        let with_regex: PullMirror = serde_json::from_str(
+            r#"{"id":7,"url":"https://h/x.git","enabled":false,"only_mirror_protected_branches":false,"mirror_branch_regex":"^v[0-9]+$"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                with_regex.flags.only_mirror_protected_branches,
+                with_regex.flags.mirror_branch_regex.as_deref()
+            ),
+            (Some(false), Some("^v[0-9]+$"))
+        );
+
+        // An EE project that is a pull mirror (`doc/api/projects.md`); the entity has no
+        // `mirror_branch_regex`.
+        let project: Project = serde_json::from_str(
+            r#"{"id":3,"description":null,"name":"api","path_with_namespace":"acme/api",
+                "web_url":"https://gitlab.example.com/acme/api","archived":false,
+                "import_url":"https://github.com/acme/api.git","import_type":"git",
+                "import_status":"finished","import_error":null,"mirror":true,
+                "mirror_user_id":42,"mirror_trigger_builds":false,
+                "only_mirror_protected_branches":true,
+                "mirror_overwrites_diverged_branches":null,
+                "namespace":{"id":2,"name":"acme","path":"acme","kind":"group","full_path":"acme","parent_id":null},
+                "default_branch":"main","visibility":"private"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            project,
+            Project {
+                id: 3,
+                path_with_namespace: "acme/api".into(),
+                name: "api".into(),
+                web_url: "https://gitlab.example.com/acme/api".into(),
+                archived: false,
+                import_url: Some("https://github.com/acme/api.git".into()),
+                import_type: Some("git".into()),
+                import_status: Some("finished".into()),
+                import_error: None,
+                mirror: true,
+                mirror_user_id: Some(42),
+                mirror_flags: PullMirrorFlags {
+                    mirror_trigger_builds: Some(false),
+                    only_mirror_protected_branches: Some(true),
+                    mirror_overwrites_diverged_branches: None,
+                    mirror_branch_regex: None,
+                },
+                namespace: Some(Namespace {
+                    id: 2,
+                    name: "acme".into(),
+                    path: "acme".into(),
+                    kind: "group".into(),
+                    full_path: "acme".into(),
+                }),
+                default_branch: Some("main".into()),
+                visibility: Some("private".into()),
+            }
+        );
+        // CE, or not a mirror: no flags at all.
+        let plain: Project = serde_json::from_str(r#"{"id":4,"mirror":false}"#).unwrap();
+        assert_eq!(plain, Project { id: 4, ..Project::default() });
+
+        // A model written back out (nothing does, but it derives Serialize) reads the same.
+        let again: PullMirror =
+            serde_json::from_value(serde_json::to_value(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
+        let again: Project =
+            serde_json::from_value(serde_json::to_value(&project).unwrap()).unwrap();
+        assert_eq!(again, project);
+    }
+
+    #[test]
+    fn flags_fall_back_one_by_one() {
+        let saved = PullMirrorFlags {
+            mirror_trigger_builds: Some(false),
+            mirror_branch_regex: Some("^main$".into()),
+            ..PullMirrorFlags::default()
+        };
+        let before = PullMirrorFlags {
+            mirror_trigger_builds: Some(true),
+            only_mirror_protected_branches: Some(true),
+            mirror_overwrites_diverged_branches: Some(false),
+            mirror_branch_regex: Some("^old$".into()),
+        };
+        assert_eq!(
+            saved.clone().or(&before),
+            PullMirrorFlags {
+                mirror_trigger_builds: Some(false),
+                only_mirror_protected_branches: Some(true),
+                mirror_overwrites_diverged_branches: Some(false),
+                mirror_branch_regex: Some("^main$".into()),
+            }
+        );
+        assert_eq!(PullMirrorFlags::default().or(&before), before);
+        assert_eq!(saved.clone().or(&PullMirrorFlags::default()), saved);
     }
 }

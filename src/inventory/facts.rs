@@ -1,9 +1,11 @@
 //! The one place GitLab's payloads become plan facts ([`MirrorFacts`]): a mirror as read, the
-//! mirror as GitLab saved it after a write, and a push mirror seen by `apply`.
+//! mirror as GitLab saved it after a write, and a push mirror seen by `apply`; and the one
+//! mapping between GitLab's pull-mirror flags and the plan's (`pull_flags`,
+//! `gitlab_pull_flags`).
 
 use time::OffsetDateTime;
 
-use crate::gitlab::{Project, PullMirror, RemoteMirror};
+use crate::gitlab::{Project, PullMirror, PullMirrorFlags, RemoteMirror};
 use crate::inventory::{MirrorDetail, MirrorRead, UserLookup};
 use crate::plan::{MirrorFacts, MirrorFlags, MirrorKind, MirrorUserState, ProjectFacts};
 
@@ -46,18 +48,8 @@ pub fn facts_of(read: &MirrorRead) -> MirrorFacts {
                 user_state,
                 user_name,
                 user_id: project.mirror_user_id,
-                flags: MirrorFlags {
-                    trigger_builds: mirror.mirror_trigger_builds.or(project.mirror_trigger_builds),
-                    only_protected_branches: mirror
-                        .only_mirror_protected_branches
-                        .or(project.only_mirror_protected_branches),
-                    overwrite_diverged: mirror
-                        .mirror_overwrites_diverged_branches
-                        .or(project.mirror_overwrites_diverged_branches),
-                    branch_regex: mirror.mirror_branch_regex.clone(),
-                    keep_divergent_refs: None,
-                    auth_method: None,
-                },
+                // The mirror's own flags; the project's where an older GitLab shows none.
+                flags: pull_flags(&mirror.flags.clone().or(&project.mirror_flags)),
             }
         }
         MirrorDetail::PullDisabled => MirrorFacts {
@@ -120,18 +112,149 @@ pub fn after_put(before: &MirrorFacts, saved: &PullMirror, mirror_user: &str) ->
     if !mirror_user.is_empty() {
         after.user_name = mirror_user.to_owned();
     }
-    let flags = &mut after.flags;
-    flags.trigger_builds = saved.mirror_trigger_builds.or(flags.trigger_builds);
-    flags.only_protected_branches =
-        saved.only_mirror_protected_branches.or(flags.only_protected_branches);
-    flags.overwrite_diverged =
-        saved.mirror_overwrites_diverged_branches.or(flags.overwrite_diverged);
-    if saved.mirror_branch_regex.is_some() {
-        flags.branch_regex = saved.mirror_branch_regex.clone();
-    }
+    let kept = saved.flags.clone().or(&gitlab_pull_flags(&before.flags));
+    set_pull_flags(&mut after.flags, kept);
     after
+}
+
+/// GitLab's pull-mirror flags as the plan's (the push-only ones `None`). With
+/// [`gitlab_pull_flags`], the one place a [`PullMirrorFlags`] field meets its [`MirrorFlags`]
+/// field: a new flag is mapped here (the compiler points at both).
+pub(crate) fn pull_flags(flags: &PullMirrorFlags) -> MirrorFlags {
+    let mut out = MirrorFlags::default();
+    set_pull_flags(&mut out, flags.clone());
+    out
+}
+
+/// Set the pull-mirror flags of `into` to GitLab's, leaving the push-only ones alone.
+fn set_pull_flags(into: &mut MirrorFlags, flags: PullMirrorFlags) {
+    let PullMirrorFlags {
+        mirror_trigger_builds,
+        only_mirror_protected_branches,
+        mirror_overwrites_diverged_branches,
+        mirror_branch_regex,
+    } = flags;
+    into.trigger_builds = mirror_trigger_builds;
+    into.only_protected_branches = only_mirror_protected_branches;
+    into.overwrite_diverged = mirror_overwrites_diverged_branches;
+    into.branch_regex = mirror_branch_regex;
+}
+
+/// The plan's flags of a pull mirror as GitLab names them (the push-only ones left out); the
+/// way back of [`pull_flags`].
+pub(crate) fn gitlab_pull_flags(flags: &MirrorFlags) -> PullMirrorFlags {
+    PullMirrorFlags {
+        mirror_trigger_builds: flags.trigger_builds,
+        only_mirror_protected_branches: flags.only_protected_branches,
+        mirror_overwrites_diverged_branches: flags.overwrite_diverged,
+        mirror_branch_regex: flags.branch_regex.clone(),
+    }
 }
 
 fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
     text.and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn gitlab_flags() -> PullMirrorFlags {
+        PullMirrorFlags {
+            mirror_trigger_builds: Some(true),
+            only_mirror_protected_branches: Some(false),
+            mirror_overwrites_diverged_branches: Some(true),
+            mirror_branch_regex: Some("^main$".into()),
+        }
+    }
+
+    #[test]
+    fn the_flag_mapping_goes_both_ways() {
+        let plan = MirrorFlags {
+            trigger_builds: Some(true),
+            only_protected_branches: Some(false),
+            overwrite_diverged: Some(true),
+            branch_regex: Some("^main$".into()),
+            keep_divergent_refs: None,
+            auth_method: None,
+        };
+        assert_eq!(pull_flags(&gitlab_flags()), plan);
+        assert_eq!(gitlab_pull_flags(&plan), gitlab_flags());
+        assert_eq!(pull_flags(&PullMirrorFlags::default()), MirrorFlags::default());
+        // The push-only flags have no pull name.
+        let push = MirrorFlags {
+            keep_divergent_refs: Some(true),
+            auth_method: Some("password".into()),
+            ..MirrorFlags::default()
+        };
+        assert_eq!(gitlab_pull_flags(&push), PullMirrorFlags::default());
+    }
+
+    fn pull_read(mirror: PullMirrorFlags, project: PullMirrorFlags) -> MirrorRead {
+        MirrorRead {
+            project: Arc::new(Project {
+                id: 1,
+                mirror: true,
+                mirror_flags: project,
+                ..Project::default()
+            }),
+            mirror: MirrorDetail::Pull {
+                mirror: PullMirror {
+                    url: Some("https://h/x.git".into()),
+                    flags: mirror,
+                    ..PullMirror::default()
+                },
+                user: UserLookup::NoUser,
+            },
+        }
+    }
+
+    #[test]
+    fn a_pull_mirror_takes_its_own_flags_then_the_projects() {
+        // 17.5+: the mirror's own answer wins.
+        let other = PullMirrorFlags {
+            mirror_trigger_builds: Some(false),
+            only_mirror_protected_branches: Some(true),
+            ..PullMirrorFlags::default()
+        };
+        let facts = facts_of(&pull_read(gitlab_flags(), other.clone()));
+        assert_eq!(facts.flags, pull_flags(&gitlab_flags()));
+        // Before 17.5 (or the list alone): the project's flags, which have no regex.
+        let facts = facts_of(&pull_read(PullMirrorFlags::default(), other.clone()));
+        assert_eq!(facts.flags, pull_flags(&other));
+        assert_eq!(facts.flags.branch_regex, None);
+    }
+
+    #[test]
+    fn after_a_put_the_saved_flags_win_and_missing_ones_stay() {
+        let mut before = facts_of(&pull_read(gitlab_flags(), PullMirrorFlags::default()));
+        before.flags.keep_divergent_refs = Some(true);
+        let saved = PullMirror {
+            update_status: Some("scheduled".into()),
+            flags: PullMirrorFlags {
+                mirror_trigger_builds: Some(false),
+                mirror_branch_regex: Some("^release/".into()),
+                ..PullMirrorFlags::default()
+            },
+            ..PullMirror::default()
+        };
+        let after = after_put(&before, &saved, "svc");
+        assert_eq!(
+            after.flags,
+            MirrorFlags {
+                trigger_builds: Some(false),
+                only_protected_branches: Some(false),
+                overwrite_diverged: Some(true),
+                branch_regex: Some("^release/".into()),
+                keep_divergent_refs: Some(true),
+                auth_method: None,
+            }
+        );
+        assert_eq!((after.user_name.as_str(), after.update_status.as_str()), ("svc", "scheduled"));
+        // GitLab before 17.5 answers without flags: all stay.
+        let old = after_put(&before, &PullMirror::default(), "");
+        assert_eq!(old.flags, before.flags);
+    }
 }

@@ -215,16 +215,15 @@ fn url_for_mirror_user_only(url: &str) -> Option<String> {
 
 /// A URL as GitLab shows it without its credentials: masked userinfo and passwords go, a
 /// visible ssh username (`git@`) stays.
+/// The userinfo is `redact::split_authority`'s; an ssh scheme is any starting with `ssh`.
 pub fn without_credentials(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
-    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
-    let Some(at) = url[start..end].rfind('@') else { return url.to_owned() };
-    let userinfo = &url[start..start + at];
-    let is_ssh = url[..start].to_ascii_lowercase().starts_with("ssh");
+    let Some(parts) = crate::redact::split_authority(url) else { return url.to_owned() };
+    let Some(userinfo) = parts.userinfo else { return url.to_owned() };
+    let is_ssh = parts.scheme.to_ascii_lowercase().starts_with("ssh");
     if is_ssh && !userinfo.contains(':') && !userinfo.contains(crate::redact::MASK) {
         return url.to_owned();
     }
-    format!("{}{}", &url[..start], &url[start + at + 1..])
+    parts.without_userinfo()
 }
 
 /// Whether the planned write cures a diagnosis, so its advice need not be repeated.
@@ -482,6 +481,8 @@ mod tests {
     use crate::plan::facts::tests::pull_facts;
     use crate::plan::{MirrorFlags, ProjectFacts};
     use crate::rewrite::SourceHost;
+    use crate::rewrite::authority_tests::{fixture_texts, url_text, well_formed_url};
+    use proptest::prelude::*;
     use time::Duration;
 
     fn rules() -> Rules {
@@ -996,5 +997,64 @@ mod tests {
             ..pull_facts()
         };
         assert_eq!(build_row(&f, &c, TargetRole::Allowed, None).action, Action::Update);
+    }
+
+    // ---- the one splitter ------------------------------------------------------------------
+
+    /// `without_credentials` before it was rebuilt on `redact::split_authority`, verbatim:
+    /// the oracle the agreement tests compare with.
+    fn legacy_without_credentials(url: &str) -> String {
+        let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+        let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+        let Some(at) = url[start..end].rfind('@') else { return url.to_owned() };
+        let userinfo = &url[start..start + at];
+        let is_ssh = url[..start].to_ascii_lowercase().starts_with("ssh");
+        if is_ssh && !userinfo.contains(':') && !userinfo.contains(crate::redact::MASK) {
+            return url.to_owned();
+        }
+        format!("{}{}", &url[..start], &url[start + at + 1..])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// The old copy already ended the authority at `/`, `?` or `#` and took the last
+        /// `@`, as the splitter does: the two agree on every input.
+        #[test]
+        fn without_credentials_agrees_on_well_formed_urls(url in well_formed_url()) {
+            prop_assert_eq!(without_credentials(&url), legacy_without_credentials(&url));
+        }
+
+        #[test]
+        fn without_credentials_agrees_on_url_text(text in url_text()) {
+            prop_assert_eq!(without_credentials(&text), legacy_without_credentials(&text));
+        }
+    }
+
+    /// The URLs of the repository's fixtures (live mirror URLs as GitLab shows them).
+    #[test]
+    fn without_credentials_agrees_on_the_fixtures() {
+        for text in fixture_texts() {
+            assert_eq!(without_credentials(&text), legacy_without_credentials(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_go_and_a_visible_ssh_user_stays() {
+        let cases = [
+            ("https://*****:*****@github.com/a/b.git", "https://github.com/a/b.git"),
+            ("https://*****@github.com/a/b.git", "https://github.com/a/b.git"),
+            ("ssh://git@host:2222/a.git", "ssh://git@host:2222/a.git"),
+            ("SSH+git://deploy@host/a.git", "SSH+git://deploy@host/a.git"),
+            ("ssh://git:*****@host/a.git", "ssh://host/a.git"),
+            ("ssh://*****@host/a.git", "ssh://host/a.git"),
+            ("https://github.com/a/b@v1.git", "https://github.com/a/b@v1.git"),
+            ("https://h?x@y", "https://h?x@y"),
+            ("git@host:a/b.git", "git@host:a/b.git"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(without_credentials(url), want, "{url}");
+            assert_eq!(legacy_without_credentials(url), want, "{url}");
+        }
     }
 }

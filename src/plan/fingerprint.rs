@@ -192,11 +192,11 @@ impl SealKey {
 /// and `apply` compares it with what GitLab reports now), and leaving it out keeps the seal
 /// of a plan the same wherever the instance is reached from (tests put a fixed origin in a
 /// simulator's place).
+///
+/// The origin ends where `redact::split_authority` ends the authority (at the first `/`, `?`
+/// or `#`); text without `://` is covered whole.
 fn web_url_below_origin(web_url: &str) -> &str {
-    match web_url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
-        None => web_url,
-    }
+    crate::redact::split_authority(web_url).map_or(web_url, |a| a.rest)
 }
 
 impl From<RowKey> for SealKey {
@@ -454,6 +454,8 @@ pub fn planned_action(cell: &str, key: impl Into<SealKey>) -> Option<Action> {
 mod tests {
     use super::*;
     use crate::plan::MirrorType;
+    use crate::rewrite::authority_tests::{fixture_texts, url_text, web_url};
+    use proptest::prelude::*;
 
     fn state() -> ObservedState {
         ObservedState {
@@ -681,4 +683,75 @@ mod tests {
     }
 
     const PINNED_SEAL: &str = "s2-32bee9aff4f4d599-0ea8ed5b33fd62f4e498a0b0";
+
+    // ---- the one splitter ------------------------------------------------------------------
+
+    /// `web_url_below_origin` before it was rebuilt on `redact::split_authority`, verbatim:
+    /// the oracle the agreement tests compare with.
+    fn legacy_web_url_below_origin(web_url: &str) -> &str {
+        match web_url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+            None => web_url,
+        }
+    }
+
+    /// Where the two differ: a `?` or `#` before the first `/` after `://`. The old copy ended
+    /// the origin at the first `/` only; the splitter ends it at the `?` or `#`, which the
+    /// seal then covers. The position of that `?` or `#`.
+    fn query_before_the_path(web_url: &str) -> Option<usize> {
+        let start = web_url.find("://")? + 3;
+        let end = web_url[start..].find('/').map_or(web_url.len(), |i| start + i);
+        web_url[start..end].find(['?', '#']).map(|q| start + q)
+    }
+
+    fn agree_but_at_the_edge(text: &str) -> Result<(), TestCaseError> {
+        let (old, new) = (legacy_web_url_below_origin(text), web_url_below_origin(text));
+        match query_before_the_path(text) {
+            None => prop_assert_eq!(old, new, "{:?}", text),
+            Some(q) => prop_assert_eq!(new, &text[q..], "{:?}", text),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// On the `web_url`s GitLab reports the two agree.
+        #[test]
+        fn web_url_below_origin_agrees_on_web_urls(url in web_url()) {
+            prop_assert_eq!(web_url_below_origin(&url), legacy_web_url_below_origin(&url));
+        }
+
+        /// On any URL-shaped text they agree but at a `?` or `#` before the path.
+        #[test]
+        fn web_url_below_origin_agrees_on_url_text_but_at_the_edge(text in url_text()) {
+            agree_but_at_the_edge(&text)?;
+        }
+    }
+
+    /// The `web_url`s of the repository's fixtures (plans and the simulator's seed).
+    #[test]
+    fn web_url_below_origin_agrees_on_the_fixtures() {
+        for text in fixture_texts() {
+            agree_but_at_the_edge(&text).unwrap();
+        }
+    }
+
+    /// The edge, as the splitter reads it: a `?` or `#` ends the origin.
+    #[test]
+    fn a_query_or_fragment_ends_the_origin() {
+        let cases = [
+            ("https://gitlab.example.com/group/p", "/group/p"),
+            ("https://gitlab.example.com:8443/gitlab/group/p", "/gitlab/group/p"),
+            ("https://u@gitlab.example.com/group/p", "/group/p"),
+            ("https://gitlab.example.com", ""),
+            ("group/p", "group/p"),
+            ("https://h?x/group/p", "?x/group/p"),
+            ("https://h#x", "#x"),
+        ];
+        for (web_url, want) in cases {
+            assert_eq!(web_url_below_origin(web_url), want, "{web_url}");
+        }
+        assert_eq!(legacy_web_url_below_origin("https://h?x/group/p"), "/group/p", "the old copy");
+    }
 }

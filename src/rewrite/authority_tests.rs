@@ -4,6 +4,11 @@
 //!
 //! `legacy` holds the copies as they were before they were rebuilt on the splitter, verbatim,
 //! as the oracle: each function today must give the same answer on every input.
+//!
+//! The input strategies and the fixture corpus here ([`url_text`], [`well_formed_url`],
+//! [`web_url`], [`fixture_texts`]) are shared with the agreement tests of the copies outside
+//! `rewrite/` (in `apply::matching`, `apply::journal::scrub`, `plan::decide`,
+//! `plan::fingerprint`).
 
 use proptest::prelude::*;
 
@@ -254,7 +259,7 @@ use legacy::*;
 
 /// Mirror-URL-shaped text: a scheme (or none, or SCP-like), userinfo with masks, tokens and
 /// stray delimiters, hosts, ports and paths with `@`, `?`, `#`; plus arbitrary text.
-fn url_text() -> impl Strategy<Value = String> {
+pub(crate) fn url_text() -> impl Strategy<Value = String> {
     let scheme = prop::sample::select(vec![
         "https://",
         "http://",
@@ -313,6 +318,101 @@ fn url_text() -> impl Strategy<Value = String> {
             .prop_map(|(s, ui, h, path, tail)| format!("{s}{ui}@{h}{path}{tail}")),
         1 => "\\PC{0,40}",
     ]
+}
+
+/// Well-formed mirror URLs as people type them and GitLab shows them: a scheme GitLab
+/// mirrors accept (in any case), userinfo or none (plain, masked, percent-encoded,
+/// token-shaped), a host (name, IPv4, IPv6), a port or none, a path (which may hold `@`), and
+/// a query and fragment only after the path; or SCP-like `user@host:path`.
+pub(crate) fn well_formed_url() -> impl Strategy<Value = String> {
+    let scheme = prop::sample::select(vec![
+        "https", "http", "ssh", "git+ssh", "ssh+git", "git", "HTTPS", "SSH", "Https",
+    ]);
+    let userinfo = prop_oneof![
+        2 => Just(String::new()),
+        2 => prop::sample::select(vec![
+            "git@",
+            "*****@",
+            "*****:*****@",
+            ":*****@",
+            "oauth2:*****@",
+            "deploy@",
+            "svc%40corp:p%3Aw%2Fd@",
+            "x-access-token:glpat-CANARY0123456789@",
+            "glpat-CANARY0123456789@",
+            "ghp_0123456789abcdef@",
+        ])
+        .prop_map(str::to_owned),
+        1 => "[a-z][a-z0-9._-]{0,8}(:[A-Za-z0-9%._~-]{1,12})?@",
+    ];
+    let host = prop_oneof![
+        prop::sample::select(vec![
+            "github.com",
+            "gitlab.example.com",
+            "h.example",
+            "Git.Internal.Example",
+            "10.0.0.7",
+            "[::1]",
+            "[2001:db8::1]",
+        ])
+        .prop_map(str::to_owned),
+        "[a-z][a-z0-9-]{0,8}(\\.[a-z]{2,4}){1,2}",
+    ];
+    let port = prop::sample::select(vec!["", "", ":22", ":443", ":2222", ":8080"]);
+    let path = "(/[A-Za-z0-9._~@-]{1,10}){1,4}(\\.git)?/?";
+    let query = prop_oneof![3 => Just(String::new()), 1 => "\\?[a-z]{1,4}=[a-z0-9@/:]{0,6}"];
+    let fragment = prop_oneof![3 => Just(String::new()), 1 => "#[a-z0-9@/:]{0,6}"];
+    let url = (scheme, userinfo, host.clone(), port, path, query, fragment).prop_map(
+        |(scheme, userinfo, host, port, path, query, fragment)| {
+            format!("{scheme}://{userinfo}{host}{port}{path}{query}{fragment}")
+        },
+    );
+    let scp = ("[a-z]{1,6}", host, "[a-z0-9~][a-z0-9/._-]{0,15}")
+        .prop_map(|(user, host, path)| format!("{user}@{host}:{path}"));
+    prop_oneof![6 => url, 1 => scp]
+}
+
+/// A project's `web_url` as GitLab reports it: `http(s)://host[:port][/relative root]/` and
+/// the project's full path.
+pub(crate) fn web_url() -> impl Strategy<Value = String> {
+    let scheme = prop::sample::select(vec!["https", "http"]);
+    let host = prop::sample::select(vec!["gitlab.example.com", "127.0.0.1", "[::1]", "gl.corp"]);
+    let port = prop::sample::select(vec!["", ":8443", ":3000"]);
+    let root = prop::sample::select(vec!["", "/gitlab"]);
+    let path = "[a-z][a-z0-9_.-]{0,8}(/[a-z0-9][a-z0-9_.-]{0,8}){1,3}";
+    (scheme, host, port, root, path).prop_map(|(scheme, host, port, root, path)| {
+        format!("{scheme}://{host}{port}{root}/{path}")
+    })
+}
+
+/// The mirror URLs, plan cells and journal lines in the repository's fixtures (the
+/// `rewrite` corpus, the simulator's seed, the golden and journal plans), one text each: what
+/// the callers of the copies see in the tests that run the binary.
+pub(crate) fn fixture_texts() -> Vec<String> {
+    let files = [
+        include_str!("../../fixtures/rewrite/urls.txt"),
+        include_str!("../../fixtures/rewrite/expected.csv"),
+        include_str!("../../fixtures/sim/demo.json"),
+        include_str!("../../fixtures/golden/demo-plan.csv"),
+        include_str!("../../fixtures/golden/demo-plan-mirror-user.csv"),
+        include_str!("../../fixtures/journal/plan.csv"),
+        include_str!("../../fixtures/journal/finished.jsonl"),
+        include_str!("../../fixtures/journal/interrupted.jsonl"),
+    ];
+    let mut texts = Vec::new();
+    for file in files {
+        for line in file.lines() {
+            texts.push(line.to_owned());
+            // The cells and JSON strings of the line, too.
+            texts.extend(
+                line.split([',', '"'])
+                    .map(str::trim)
+                    .filter(|cell| cell.contains("://") || cell.contains('@'))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    texts
 }
 
 proptest! {

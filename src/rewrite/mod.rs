@@ -800,6 +800,6 @@ pub(crate) fn mask_url(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod authority_tests;
+pub(crate) mod authority_tests;
 #[cfg(test)]
 mod tests;

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use futures::{StreamExt, TryStreamExt};
 use glmirror::gitlab::{
-    ClientConfig, GitLabClient, GitLabError, ProjectQuery, PullMirrorUpdate, RemoteMirrorCreate,
-    Tuning,
+    ClientConfig, GitLabClient, GitLabError, ProjectQuery, PullMirrorFlags, PullMirrorUpdate,
+    RemoteMirrorCreate, Tuning,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -399,7 +399,7 @@ fn pull_update() -> PullMirrorUpdate {
         url: "https://src.example/x.git".into(),
         auth_user: Some(SecretString::from("svc-mirror")),
         auth_password: Some(SecretString::from("glpat-CANARYsource@:/pw")),
-        mirror_trigger_builds: Some(false),
+        flags: PullMirrorFlags { mirror_trigger_builds: Some(false), ..PullMirrorFlags::default() },
         ..PullMirrorUpdate::default()
     }
 }

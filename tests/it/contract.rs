@@ -1091,10 +1091,10 @@ fn the_client_reads_gitlabs_pull_mirror_examples_and_nulls() {
             assert!(m.url.is_some() && m.enabled.is_some(), "{file}");
             if v["last_update_at"].is_null() {
                 assert_eq!(
-                    (m.last_update_at, m.last_error, m.mirror_branch_regex),
+                    (m.last_update_at, m.last_error, m.flags.mirror_branch_regex),
                     (None, None, None)
                 );
-                assert_eq!(m.only_mirror_protected_branches, None);
+                assert_eq!(m.flags.only_mirror_protected_branches, None);
             }
         }
     }
@@ -1103,7 +1103,7 @@ fn the_client_reads_gitlabs_pull_mirror_examples_and_nulls() {
         "id": 1, "url": "https://h/x.git", "update_status": "none", "last_update_at": null,
         "last_update_started_at": null, "last_successful_update_at": null, "last_error": null}))
     .unwrap();
-    assert_eq!((old.enabled, old.mirror_trigger_builds), (None, None));
+    assert_eq!((old.enabled, old.flags.mirror_trigger_builds), (None, None));
 }
 
 #[test]
