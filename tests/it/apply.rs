@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use glmirror::sim::{Faults, StateSnapshot};
 
-use crate::util::{CANARY, Env, text};
+use crate::util::{CANARY, Env, ExitExt as _, text};
 
 /// Plan the demo fixture with github.com as the source host, proving the service token
 /// against the git host stand-in (rows it cannot read keep their credentials).
 fn plan(env: &Env) {
     let out = env.run(&["plan", "--source-host", "github.com", "--probe", "--out", "plan.csv"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
 }
 
 /// Rows of the plan as (project_id, mirror_type, mirror_id, action, new_url).
@@ -112,7 +112,7 @@ fn plan_then_apply_reaches_the_planned_state() {
     plan(&env);
     let before = env.sim().snapshot();
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert_state_matches_plan(&env, &before);
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
     assert!(
@@ -126,7 +126,7 @@ fn plan_then_apply_reaches_the_planned_state() {
     // Rerunning changes nothing: every row is finished in the journal.
     let writes = env.writes().len();
     let again = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    again.ok();
     assert_eq!(env.writes().len(), writes, "a rerun wrote again");
     env.assert_files_clean();
 }
@@ -136,7 +136,7 @@ fn dry_run_writes_nothing_and_reports_dry_run() {
     let env = Env::demo();
     plan(&env);
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(env.writes().is_empty(), "dry run wrote: {:?}", env.writes());
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
     assert!(report.contains(",dry-run,"), "{report}");
@@ -148,7 +148,7 @@ fn apply_without_yes_on_a_pipe_refuses() {
     let env = Env::demo();
     plan(&env);
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
     assert!(env.writes().is_empty());
     assert!(!env.path("plan.journal").exists(), "a refused run leaves no journal");
 }
@@ -175,7 +175,7 @@ fn drifted_rows_are_not_written() {
     });
     let changed = env.sim().snapshot().project(pid.parse().expect("id")).expect("p").pull.clone();
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
     assert!(
         report.lines().any(|l| l.starts_with(&format!("{pid},")) && l.contains(",drifted,")),
@@ -190,7 +190,7 @@ fn silent_mode_refuses_before_any_write() {
     let env = Env::with(|o| o.fixture.silent_mode = true);
     plan(&env);
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    out.exit(1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("Silent Mode"), "{}", text(&out));
     assert!(env.writes().is_empty());
 }
@@ -201,7 +201,7 @@ fn older_gitlab_uses_the_project_api() {
     plan(&env);
     let before = env.sim().snapshot();
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", text(&out));
+    out.exit_in(&[0, 3]);
     let writes = env.writes();
     assert!(writes.iter().any(|r| r.method == "PUT" && !r.path.contains("mirror")), "{writes:?}");
     assert!(!writes.iter().any(|r| r.path.ends_with("/mirror/pull") && r.method == "PUT"));
@@ -242,7 +242,7 @@ fn resume_after_sigkill_applies_every_row_exactly_once() {
         let _ = child.wait();
         env.sim().set_faults(Faults::default());
         let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-        assert_eq!(out.status.code(), Some(0), "after stall {stall_after}: {}", text(&out));
+        out.context(format!("after stall {stall_after}")).ok();
         assert_state_matches_plan(&env, &before);
         // No successful write was repeated: each PUT/POST/DELETE target succeeded once.
         let mut seen = std::collections::HashMap::new();
@@ -281,7 +281,7 @@ fn faults_and_rate_limits_still_reach_the_planned_state() {
         }
     }
     let out = last.expect("ran");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     env.sim().set_faults(Faults::default());
     assert_state_matches_plan(&env, &before);
 }
@@ -354,7 +354,7 @@ fn tampered_plans_are_refused_before_any_write() {
     for (name, content) in cases {
         std::fs::write(env.path("bad.csv"), content).expect("write");
         let out = env.run(&["apply", "bad.csv", "--source-host", "github.com", "--yes"]);
-        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        out.context(name).exit(2);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let at_line = stderr
             .strip_prefix("glmirror: error: bad.csv:")
@@ -366,7 +366,7 @@ fn tampered_plans_are_refused_before_any_write() {
     let demoted = edit(&good, update, "action", "skip").replace('\n', "\r\n");
     std::fs::write(env.path("ok.csv"), demoted).expect("write");
     let out = env.run(&["apply", "ok.csv", "--source-host", "github.com", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
 }
 
 #[test]
@@ -391,12 +391,12 @@ fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
         .expect("kill -INT");
     assert!(kill.success());
     let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    out.exit(130);
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
     assert!(report.contains("not started"), "rows after the interrupt were not started: {report}");
     env.sim().set_faults(Faults::default());
     let again = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    again.ok();
     assert_state_matches_plan(&env, &before);
 }
 
@@ -431,7 +431,7 @@ fn a_change_that_looks_like_the_target_is_still_drift() {
         assert!(res.status().is_success(), "{:?}", res.text().await);
     });
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
     let line = report.lines().find(|l| l.starts_with(&format!("{pid},"))).expect("row");
     assert!(line.contains(",drifted,"), "{line}");
@@ -476,12 +476,12 @@ fn on_a_terminal_apply_asks_and_a_no_changes_nothing() {
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(screen.contains("Apply these changes? [y/N]"), "{screen}");
     assert!(screen.contains("cancelled: nothing was changed"), "{screen}");
-    assert_eq!(out.status.code(), Some(2), "{screen}");
+    out.exit(2);
     assert!(env.writes().is_empty());
     assert!(!env.path("plan.journal").exists());
 
     let out = on_a_terminal(&env, &["apply", "plan.csv", "--source-host", "github.com"], "y\n");
     crate::util::assert_no_canary(&out);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    out.ok();
     assert!(!env.writes().is_empty(), "a yes applies");
 }

@@ -24,7 +24,7 @@ use glmirror::sim::{Fixture, ROUTES, RemoteAccept, Route, SimHandle, SimOptions,
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use crate::util::{Env, text};
+use crate::util::{Env, ExitExt as _};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/gitlab-contract/");
 
@@ -1231,7 +1231,7 @@ fn a_url_gitlab_refuses_fails_the_row_with_gitlabs_message() {
         o.remote_accepts.clear();
     });
     let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let before = env.sim().snapshot();
     // GitLab's own pre-save check is the point: this machine does not probe or watch the
     // token (it would refuse the run before GitLab is asked).
@@ -1244,7 +1244,7 @@ fn a_url_gitlab_refuses_fails_the_row_with_gitlabs_message() {
         "--no-probe-host",
         "github.com",
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     let report = std::fs::read_to_string(env.path("plan.report.csv")).unwrap();
     let line = report.lines().find(|l| l.starts_with("3,")).expect("billing in the report");
     assert!(line.contains(",failed,"), "{line}");

@@ -1,7 +1,7 @@
 //! `glmirror plan` and `glmirror status` against the simulator: the golden plan of the demo
 //! fixture, no write requests, scope options, and the health report's exit codes.
 
-use crate::util::{Env, text};
+use crate::util::{Env, ExitExt as _};
 
 /// The committed golden plan for the demo fixture with `--source-host github.com`.
 const GOLDEN: &str = "fixtures/golden/demo-plan.csv";
@@ -15,7 +15,7 @@ fn normalize(csv: &str, env: &Env) -> String {
 fn demo_plan_matches_the_golden_file_and_writes_nothing() {
     let env = Env::demo();
     let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let plan = std::fs::read_to_string(env.path("plan.csv")).expect("plan written");
     let got = normalize(&plan, &env);
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
@@ -43,7 +43,7 @@ fn demo_plan_with_mirror_user_matches_its_golden_file() {
     let env = Env::demo();
     let args = ["plan", "--source-host", "github.com", "--mirror-user", "svc-mirror", "--out", "-"];
     let out = env.run(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let got = normalize(&String::from_utf8_lossy(&out.stdout), &env);
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN_MIRROR_USER);
     if std::env::var_os("GLMIRROR_BLESS").is_some() {
@@ -62,7 +62,7 @@ fn demo_plan_with_mirror_user_matches_its_golden_file() {
 fn plan_to_stdout_keeps_stdout_for_data() {
     let env = Env::demo();
     let out = env.run(&["plan", "--source-host", "github.com", "--out", "-", "--mirrors", "pull"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("project_id,project_path,web_url,mirror_type,"), "{stdout}");
     assert!(!stdout.contains(",push,"), "--mirrors pull lists no push mirror");
@@ -73,7 +73,7 @@ fn plan_to_stdout_keeps_stdout_for_data() {
 fn group_and_project_scopes_list_each_project_once() {
     let env = Env::demo();
     let out = env.run(&["plan", "--group", "platform", "--project", "vendor/ui-kit", "--out", "-"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut keys: Vec<String> = stdout
         .lines()
@@ -101,7 +101,7 @@ fn non_admin_plans_only_what_it_maintains() {
     let maintainer = env.sim().maintainer_token().to_owned();
     let out =
         env.cmd(&["plan", "--out", "-"]).env("GITLAB_TOKEN", maintainer).output().expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not an administrator"), "{stderr}");
     let admin = env.run(&["plan", "--out", "-"]);
@@ -113,7 +113,7 @@ fn status_reports_unhealthy_mirrors_with_exit_3() {
     let env = Env::demo();
     for format in ["table", "csv", "json"] {
         let out = env.run(&["status", "--format", format]);
-        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        out.exit(3);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("unhealthy"), "{format}: {stdout}");
     }
@@ -126,7 +126,7 @@ fn status_reports_unhealthy_mirrors_with_exit_3() {
 #[test]
 fn missing_url_or_token_is_a_usage_error() {
     let out = crate::util::glmirror().args(["plan"]).output().expect("runs");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("glmirror: error: no GitLab URL"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
@@ -157,7 +157,7 @@ fn include_archived_and_prefer_https_change_the_plan() {
         "--out",
         "-",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let plan = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(row_of(&plan, "archive/old-website")[11], "update", "archived projects planned");
     let ssh = row_of(&plan, "platform/infra/deploy-scripts");

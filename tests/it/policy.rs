@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use glmirror::sim::{Fixture, RemoteAccept, StateSnapshot};
 
-use crate::util::{CANARY, Env, text};
+use crate::util::{CANARY, Env, ExitExt as _};
 
 /// The user pull mirrors should run as.
 const TARGET: &str = "svc-mirror";
@@ -49,11 +49,11 @@ fn migrate(env: &Env, rules: &[&str]) -> Migration {
     let mut plan = vec!["plan", "--probe", "--mirror-user", TARGET, "--out", "plan.csv"];
     plan.extend_from_slice(rules);
     let out = env.run(&plan);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let mut apply = vec!["apply", "plan.csv", "--yes"];
     apply.extend_from_slice(rules);
     let out = env.run(&apply);
-    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", text(&out));
+    out.exit_in(&[0, 3]);
     env.assert_files_clean();
     Migration {
         plan: rows(&std::fs::read(env.path("plan.csv")).expect("plan")),

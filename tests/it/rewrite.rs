@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::glmirror;
+use crate::util::{ExitExt as _, glmirror};
 
 const HEADER: &[&str] =
     &["input_url", "new_url", "new_user", "new_auth", "fixes", "action", "reason"];
@@ -84,7 +84,7 @@ fn scp_conversion_matches_git() {
         "git.user-1@h.example:org/r.git",
     ];
     let out = run(&inputs, None, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    out.ok();
     let rows = rows(&out);
     assert_eq!(rows.len(), inputs.len());
     for (input, row) in inputs.iter().zip(&rows) {
@@ -111,7 +111,7 @@ fn scp_conversion_matches_git() {
 fn csv_output_and_stdin() {
     let input = "\n  git@github.com:org/r.git  \n\nhttp://github.com/org/r\nhttps://*****:*****@other.example/x\n=HYPERLINK(1)\n\r\n";
     let out = run(&["--source-host", "github.com"], Some(input), &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    out.ok();
     let rows = rows(&out);
     assert_eq!(rows.len(), 4, "blank lines are skipped");
     assert_eq!(&rows[0][0], "git@github.com:org/r.git");
@@ -133,7 +133,7 @@ fn csv_output_and_stdin() {
 #[test]
 fn manual_rows_still_exit_zero() {
     let out = run(&["", "/local/path", "ext::sh", "https://x.example/a?b"], None, &[]);
-    assert_eq!(out.status.code(), Some(0));
+    out.ok();
     let rows = rows(&out);
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| &r[5] == "manual" && !r[6].is_empty()));
@@ -151,7 +151,7 @@ fn usage_errors_exit_2() {
     ];
     for args in cases {
         let out = run(args, None, &[]);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        out.context(format!("{args:?}")).exit(2);
         assert!(out.stdout.is_empty(), "{args:?}: no CSV on a usage error");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("glmirror: error: "), "{args:?}: {err}");
@@ -220,9 +220,9 @@ fn canary_token_appears_nowhere() {
         assert!(!stdout.contains("CANARY"), "run {i} stdout: {stdout}");
         assert!(!stderr.contains("CANARY"), "run {i} stderr: {stderr}");
         if i < 4 {
-            assert_eq!(out.status.code(), Some(0), "run {i}: {stderr}");
+            out.context(format!("run {i}")).ok();
         } else {
-            assert_eq!(out.status.code(), Some(2), "run {i}: {stderr}");
+            out.context(format!("run {i}")).exit(2);
         }
     }
     // Nothing was written next to the token and credentials files.
@@ -245,7 +245,7 @@ fn golden_csv() {
         Some(&urls),
         &[],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    out.ok();
     let got = String::from_utf8(out.stdout).expect("UTF-8 CSV");
     // To update after an intended change: run the same command and review the diff.
     for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
