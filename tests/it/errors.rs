@@ -1,7 +1,7 @@
 //! User-facing errors: one `glmirror: error: …` line, a hint where a fix is known, and the
 //! documented exit code — never a panic.
 
-use crate::util::{Env, ExitExt as _, text};
+use crate::util::{Env, ExitExt as _, Table, text};
 
 /// Run, check the exit code is `code`, and return stderr.
 #[track_caller]
@@ -75,7 +75,14 @@ fn non_admin_cannot_choose_another_mirror_user() {
         .expect("runs");
     out.ok();
     let plan = String::from_utf8_lossy(&out.stdout);
-    assert!(!plan.lines().any(|l| l.contains(",pull,") && l.contains(",update,")), "{plan}");
+    let rows = Table::parse("plan", plan.as_bytes());
+    assert!(
+        !rows
+            .rows()
+            .iter()
+            .any(|r| r.cell("mirror_type") == "pull" && r.cell("action") == "update"),
+        "{plan}"
+    );
     assert!(plan.contains("administrator"), "the reason says why: {plan}");
     // An admin's plan with --mirror-user cannot be applied by the maintainer either.
     let out = env.run(&[

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use glmirror::sim::Fixture;
 
-use crate::util::{CANARY, Env, ExitExt as _};
+use crate::util::{CANARY, Env, ExitExt as _, Table};
 
 /// An error text a remote controls: markup, CDATA end, control characters, a formula, a
 /// terminal escape, a bidi override and the canary token in a URL and bare.
@@ -238,12 +238,12 @@ fn a_quick_status_reads_pull_mirrors_only_where_the_list_is_not_enough() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("were not read again"));
     // The same health for every mirror.
     let health = |csv: &str| -> Vec<(String, String)> {
-        csv.lines()
-            .skip(1)
-            .map(|l| {
-                let cells: Vec<&str> = l.split(',').collect();
-                (cells[1].to_owned(), cells[cells.len() - 1].to_owned())
-            })
+        let table = Table::parse("status --format csv", csv);
+        assert!(!table.rows().is_empty(), "{csv}");
+        table
+            .rows()
+            .iter()
+            .map(|r| (r.cell("project_path").to_owned(), r.cell("health").to_owned()))
             .collect()
     };
     assert_eq!(health(&fast), health(&full));

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use glmirror::sim::Fixture;
 
-use crate::util::{CANARY, Env, ExitExt as _, text};
+use crate::util::{CANARY, Env, ExitExt as _, Table, text};
 
 /// Every form of `secret` that must never reach an output: raw, fully percent-encoded (both
 /// hex cases), and base64 of the two `Authorization: Basic` shapes (`user:token`, `token:`),
@@ -256,7 +256,9 @@ fn a_reviewers_multi_line_reason_is_folded_in_the_report() {
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--dry-run"]);
     out.ok();
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
-    assert!(report.contains(",'=cmd|' /C calc'!A0 second line and a tab,"), "{report}");
+    let folded = "'=cmd|' /C calc'!A0 second line and a tab";
+    let table = Table::parse("plan.report.csv", &report);
+    assert!(table.column("reason").contains(&folded), "{report}");
     assert_cells_safe("plan.report.csv", &report);
 }
 

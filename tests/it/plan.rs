@@ -1,7 +1,7 @@
 //! `glmirror plan` and `glmirror status` against the simulator: the golden plan of the demo
 //! fixture, no write requests, scope options, and the health report's exit codes.
 
-use crate::util::{Env, ExitExt as _};
+use crate::util::{Env, ExitExt as _, Table};
 
 /// The committed golden plan for the demo fixture with `--source-host github.com`.
 const GOLDEN: &str = "fixtures/golden/demo-plan.csv";
@@ -52,9 +52,16 @@ fn demo_plan_with_mirror_user_matches_its_golden_file() {
     let want = std::fs::read_to_string(&golden).expect("golden file exists");
     assert!(got == want, "plan differs from {GOLDEN_MIRROR_USER} (GLMIRROR_BLESS=1)\n{got}");
     // It covers both new kinds of row.
-    assert!(got.lines().any(|l| l.contains(",unchanged,svc-mirror,mirror-user,")), "{got}");
-    assert!(got.contains("svc-mirror is only a Developer of this project"), "{got}");
-    assert!(got.contains("svc-mirror is not a member of this project"), "{got}");
+    let plan = Table::parse("plan", &got);
+    assert!(
+        plan.rows().iter().any(|r| r.cell("new_auth") == "unchanged"
+            && r.cell("new_mirror_user") == "svc-mirror"
+            && r.cell("fixes") == "mirror-user"),
+        "{got}"
+    );
+    let reasons = plan.column("reason");
+    assert!(reasons.iter().any(|r| r.contains("svc-mirror is only a Developer of this project")));
+    assert!(reasons.iter().any(|r| r.contains("svc-mirror is not a member of this project")));
     assert!(env.writes().is_empty(), "plan wrote to GitLab: {:?}", env.writes());
 }
 
@@ -65,7 +72,12 @@ fn plan_to_stdout_keeps_stdout_for_data() {
     out.ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("project_id,project_path,web_url,mirror_type,"), "{stdout}");
-    assert!(!stdout.contains(",push,"), "--mirrors pull lists no push mirror");
+    let plan = Table::parse("stdout", stdout.as_bytes());
+    assert!(!plan.rows().is_empty(), "{stdout}");
+    assert!(
+        plan.column("mirror_type").iter().all(|t| *t == "pull"),
+        "--mirrors pull lists no push mirror"
+    );
     assert!(!stdout.contains("glmirror plan:"), "summary must not be on stdout");
 }
 
@@ -75,12 +87,12 @@ fn group_and_project_scopes_list_each_project_once() {
     let out = env.run(&["plan", "--group", "platform", "--project", "vendor/ui-kit", "--out", "-"]);
     out.ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut keys: Vec<String> = stdout
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            (cells.len() > 4).then(|| format!("{}/{}/{}", cells[0], cells[3], cells[4]))
+    let plan = Table::parse("stdout", stdout.as_bytes());
+    let mut keys: Vec<String> = plan
+        .rows()
+        .iter()
+        .map(|r| {
+            format!("{}/{}/{}", r.cell("project_id"), r.cell("mirror_type"), r.cell("mirror_id"))
         })
         .collect();
     let before = keys.len();
@@ -88,11 +100,15 @@ fn group_and_project_scopes_list_each_project_once() {
     keys.dedup();
     assert!(before > 0, "the platform group has mirrors: {stdout}");
     assert_eq!(before, keys.len(), "a project listed twice: {stdout}");
+    let paths = plan.column("project_path");
     assert!(
-        stdout.lines().skip(1).all(|l| l.contains(",platform/") || l.contains(",vendor/ui-kit,")),
+        paths.iter().all(|p| p.starts_with("platform/") || *p == "vendor/ui-kit"),
         "only the scope's projects: {stdout}"
     );
-    assert!(stdout.contains("platform/infra/"), "subgroups are included: {stdout}");
+    assert!(
+        paths.iter().any(|p| p.starts_with("platform/infra/")),
+        "subgroups are included: {stdout}"
+    );
 }
 
 #[test]
@@ -135,18 +151,18 @@ fn missing_url_or_token_is_a_usage_error() {
 #[test]
 fn include_archived_and_prefer_https_change_the_plan() {
     let env = Env::demo();
-    let row_of = |plan: &str, path: &str| -> Vec<String> {
-        let mut reader = csv::Reader::from_reader(plan.as_bytes());
-        reader
-            .records()
-            .map(|r| r.expect("row").iter().map(str::to_owned).collect::<Vec<_>>())
-            .find(|r| r[1] == path && r[3] == "pull")
-            .unwrap_or_else(|| panic!("no pull row for {path}"))
+    let row_of = |plan: &Table, path: &str| -> crate::util::Row {
+        plan.find(&format!("the pull row of {path}"), |r| {
+            r.cell("project_path") == path && r.cell("mirror_type") == "pull"
+        })
+        .clone()
     };
     let default = env.run(&["plan", "--source-host", "github.com", "--out", "-"]);
-    let default = String::from_utf8_lossy(&default.stdout).into_owned();
-    assert_eq!(row_of(&default, "archive/old-website")[11], "skip");
-    assert!(row_of(&default, "platform/infra/deploy-scripts")[12].starts_with("ssh://"));
+    let default = Table::parse("stdout", &default.stdout);
+    assert_eq!(row_of(&default, "archive/old-website").cell("action"), "skip");
+    assert!(
+        row_of(&default, "platform/infra/deploy-scripts").cell("new_url").starts_with("ssh://")
+    );
 
     let out = env.run(&[
         "plan",
@@ -158,10 +174,15 @@ fn include_archived_and_prefer_https_change_the_plan() {
         "-",
     ]);
     out.ok();
-    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(row_of(&plan, "archive/old-website")[11], "update", "archived projects planned");
+    let plan = Table::parse("stdout", &out.stdout);
+    assert_eq!(
+        row_of(&plan, "archive/old-website").cell("action"),
+        "update",
+        "archived projects planned"
+    );
     let ssh = row_of(&plan, "platform/infra/deploy-scripts");
-    assert_eq!(ssh[12], "https://github.com/acme/deploy-scripts.git", "{ssh:?}");
-    assert!(ssh[16].contains("ssh-to-https") || ssh[16].contains("scp-to-ssh"), "{ssh:?}");
-    assert_eq!(ssh[14], "service");
+    assert_eq!(ssh.cell("new_url"), "https://github.com/acme/deploy-scripts.git", "{ssh:?}");
+    let fixes = ssh.cell("fixes");
+    assert!(fixes.contains("ssh-to-https") || fixes.contains("scp-to-ssh"), "{ssh:?}");
+    assert_eq!(ssh.cell("new_auth"), "service");
 }

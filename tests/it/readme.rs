@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::util::{ExitExt as _, glmirror, text};
+use crate::util::{ExitExt as _, Table, glmirror, text};
 
 /// The Quick start commands, exactly.
 const QUICK_START: [&str; 2] =
@@ -233,5 +233,9 @@ fn demo_runs_writes_its_files_and_leaks_no_token() {
     let plan = std::fs::read_to_string(out_dir.join("plan.csv")).expect("plan.csv");
     assert!(plan.starts_with("project_id,project_path,web_url,"), "{plan}");
     let report = std::fs::read_to_string(out_dir.join("plan.report.csv")).expect("report");
-    assert!(report.contains(",applied,"), "no applied row in the report:\n{report}");
+    let table = Table::parse("plan.report.csv", &report);
+    assert!(
+        table.column("outcome").contains(&"applied"),
+        "no applied row in the report:\n{report}"
+    );
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use glmirror::sim::{Faults, RemoteAccept};
 
-use crate::util::{CANARY, Env, ExitExt as _, glmirror, text};
+use crate::util::{CANARY, Env, ExitExt as _, Table, glmirror, text};
 
 /// The rules that make the demo's push mirrors (on github.com and gitlab.com) `update` rows.
 const PUSH_RULES: &[&str] =
@@ -248,15 +248,14 @@ fn an_edited_descriptive_column_is_refused_and_reason_stays_editable() {
 /// For every push `update` row of plan.csv: how many push mirrors of its project have its
 /// `new_url`.
 fn replacements(env: &Env) -> Vec<(u64, String, usize)> {
-    let text = std::fs::read_to_string(env.path("plan.csv")).expect("plan");
-    let (headers, rows) = read_csv(&text);
+    let plan = Table::read(env.path("plan.csv"));
     let now = env.sim().snapshot();
-    rows.iter()
-        .filter(|r| &r[col(&headers, "mirror_type")] == "push")
-        .filter(|r| &r[col(&headers, "action")] == "update")
+    plan.rows()
+        .iter()
+        .filter(|r| r.cell("mirror_type") == "push" && r.cell("action") == "update")
         .map(|r| {
-            let pid: u64 = r[0].parse().expect("id");
-            let url = r[col(&headers, "new_url")].to_owned();
+            let pid = r.number("project_id");
+            let url = r.cell("new_url").to_owned();
             let n = now
                 .project(pid)
                 .expect("project")
