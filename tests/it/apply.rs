@@ -5,19 +5,23 @@ use std::time::{Duration, Instant};
 
 use glmirror::sim::{Faults, StateSnapshot};
 
-use crate::util::{CANARY, Env, text};
+use crate::util::{CANARY, Env, ExitExt as _, Table, text};
 
 /// Plan the demo fixture with github.com as the source host, proving the service token
 /// against the git host stand-in (rows it cannot read keep their credentials).
 fn plan(env: &Env) {
     let out = env.run(&["plan", "--source-host", "github.com", "--probe", "--out", "plan.csv"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
 }
 
-/// Rows of the plan as (project_id, mirror_type, mirror_id, action, new_url).
-fn plan_rows(env: &Env, file: &str) -> Vec<csv::StringRecord> {
-    let mut reader = csv::Reader::from_path(env.path(file)).expect("plan readable");
-    reader.records().map(|r| r.expect("row")).collect()
+/// The plan (or report) `file` in the test directory, read by column name.
+fn table(env: &Env, file: &str) -> Table {
+    Table::read(env.path(file))
+}
+
+/// Whether some row of the report has `outcome`.
+fn any_outcome(report: &Table, outcome: &str) -> bool {
+    report.rows().iter().any(|r| r.cell("outcome") == outcome)
 }
 
 /// Check that the simulator's state matches the plan: update rows as planned, others
@@ -25,9 +29,10 @@ fn plan_rows(env: &Env, file: &str) -> Vec<csv::StringRecord> {
 fn assert_state_matches_plan(env: &Env, before: &StateSnapshot) {
     let after = env.sim().snapshot();
     let root_id = after.users.iter().find(|u| u.username == "root").expect("root").id;
-    for row in plan_rows(env, "plan.csv") {
-        let pid: u64 = row[0].parse().expect("id");
-        let (kind, action, new_url) = (&row[3], &row[11], &row[12]);
+    for row in table(env, "plan.csv").rows() {
+        let pid = row.number("project_id");
+        let (kind, action, new_url) =
+            (row.cell("mirror_type"), row.cell("action"), row.cell("new_url"));
         let now = after.project(pid).expect("project");
         let was = before.project(pid).expect("project");
         match (kind, action) {
@@ -39,7 +44,7 @@ fn assert_state_matches_plan(env: &Env, before: &StateSnapshot) {
                 if let Some(user) = user {
                     assert_eq!(pull.user.as_deref(), Some(user.as_str()), "project {pid} ssh user");
                 }
-                if &row[14] == "service" {
+                if row.cell("new_auth") == "service" {
                     assert_eq!(pull.user.as_deref(), Some(CANARY), "project {pid} user");
                 }
                 assert_eq!(pull.mirror_user_id, Some(root_id), "project {pid} mirror user");
@@ -52,7 +57,7 @@ fn assert_state_matches_plan(env: &Env, before: &StateSnapshot) {
                 assert_eq!(pull.mirror_branch_regex, was_pull.mirror_branch_regex);
             }
             ("push", "update") => {
-                let old: u64 = row[4].parse().expect("mirror id");
+                let old = row.number("mirror_id");
                 assert!(
                     now.remote_mirrors.iter().all(|m| m.id != old),
                     "old push mirror {old} deleted"
@@ -76,7 +81,7 @@ fn assert_state_matches_plan(env: &Env, before: &StateSnapshot) {
                 );
             }
             _ => {
-                let old: u64 = row[4].parse().expect("mirror id");
+                let old = row.number("mirror_id");
                 let a = now
                     .remote_mirrors
                     .iter()
@@ -112,21 +117,24 @@ fn plan_then_apply_reaches_the_planned_state() {
     plan(&env);
     let before = env.sim().snapshot();
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert_state_matches_plan(&env, &before);
-    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    let report = table(&env, "plan.report.csv");
     assert!(
-        report
-            .lines()
-            .next()
-            .is_some_and(|h| h.ends_with("outcome,outcome_detail,verified_status,finished_at"))
+        report.headers().ends_with(&[
+            "outcome".to_owned(),
+            "outcome_detail".into(),
+            "verified_status".into(),
+            "finished_at".into()
+        ]),
+        "{report:?}"
     );
-    assert!(report.contains(",applied,"), "{report}");
+    assert!(any_outcome(&report, "applied"), "{report:?}");
     assert!(env.path("plan.journal").exists());
     // Rerunning changes nothing: every row is finished in the journal.
     let writes = env.writes().len();
     let again = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    again.ok();
     assert_eq!(env.writes().len(), writes, "a rerun wrote again");
     env.assert_files_clean();
 }
@@ -136,10 +144,10 @@ fn dry_run_writes_nothing_and_reports_dry_run() {
     let env = Env::demo();
     plan(&env);
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(env.writes().is_empty(), "dry run wrote: {:?}", env.writes());
-    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
-    assert!(report.contains(",dry-run,"), "{report}");
+    let report = table(&env, "plan.report.csv");
+    assert!(any_outcome(&report, "dry-run"), "{report:?}");
     assert!(!env.path("plan.journal").exists(), "a dry run keeps no journal");
 }
 
@@ -148,7 +156,7 @@ fn apply_without_yes_on_a_pipe_refuses() {
     let env = Env::demo();
     plan(&env);
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
     assert!(env.writes().is_empty());
     assert!(!env.path("plan.journal").exists(), "a refused run leaves no journal");
 }
@@ -158,9 +166,11 @@ fn drifted_rows_are_not_written() {
     let env = Env::demo();
     plan(&env);
     // Someone changes one planned pull mirror between plan and apply.
-    let rows = plan_rows(&env, "plan.csv");
-    let row = rows.iter().find(|r| &r[3] == "pull" && &r[11] == "update").expect("an update row");
-    let pid = row[0].to_owned();
+    let plan = table(&env, "plan.csv");
+    let row = plan.find("a pull update row", |r| {
+        r.cell("mirror_type") == "pull" && r.cell("action") == "update"
+    });
+    let pid = row.cell("project_id").to_owned();
     let url = format!("{}api/v4/projects/{pid}/mirror/pull", env.base_url());
     let admin = env.sim().admin_token().to_owned();
     env.rt.block_on(async {
@@ -175,11 +185,14 @@ fn drifted_rows_are_not_written() {
     });
     let changed = env.sim().snapshot().project(pid.parse().expect("id")).expect("p").pull.clone();
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
+    out.exit(3);
+    let report = table(&env, "plan.report.csv");
     assert!(
-        report.lines().any(|l| l.starts_with(&format!("{pid},")) && l.contains(",drifted,")),
-        "{report}"
+        report
+            .rows_where("project_id", &pid)
+            .iter()
+            .any(|r| r.cell("mirror_type") == "pull" && r.cell("outcome") == "drifted"),
+        "{report:?}"
     );
     let now = env.sim().snapshot().project(pid.parse().expect("id")).expect("p").pull.clone();
     assert_eq!(now.map(|p| p.import_url), changed.map(|p| p.import_url), "drifted row untouched");
@@ -190,7 +203,7 @@ fn silent_mode_refuses_before_any_write() {
     let env = Env::with(|o| o.fixture.silent_mode = true);
     plan(&env);
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    out.exit(1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("Silent Mode"), "{}", text(&out));
     assert!(env.writes().is_empty());
 }
@@ -201,13 +214,13 @@ fn older_gitlab_uses_the_project_api() {
     plan(&env);
     let before = env.sim().snapshot();
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", text(&out));
+    out.exit_in(&[0, 3]);
     let writes = env.writes();
     assert!(writes.iter().any(|r| r.method == "PUT" && !r.path.contains("mirror")), "{writes:?}");
     assert!(!writes.iter().any(|r| r.path.ends_with("/mirror/pull") && r.method == "PUT"));
     // Rows GitLab accepted are as planned; the old API may refuse some URLs (422).
-    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
-    assert!(report.contains(",applied,"), "{report}");
+    let report = table(&env, "plan.report.csv");
+    assert!(any_outcome(&report, "applied"), "{report:?}");
     drop(before);
 }
 
@@ -242,7 +255,7 @@ fn resume_after_sigkill_applies_every_row_exactly_once() {
         let _ = child.wait();
         env.sim().set_faults(Faults::default());
         let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-        assert_eq!(out.status.code(), Some(0), "after stall {stall_after}: {}", text(&out));
+        out.context(format!("after stall {stall_after}")).ok();
         assert_state_matches_plan(&env, &before);
         // No successful write was repeated: each PUT/POST/DELETE target succeeded once.
         let mut seen = std::collections::HashMap::new();
@@ -281,7 +294,7 @@ fn faults_and_rate_limits_still_reach_the_planned_state() {
         }
     }
     let out = last.expect("ran");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     env.sim().set_faults(Faults::default());
     assert_state_matches_plan(&env, &before);
 }
@@ -310,10 +323,13 @@ fn tampered_plans_are_refused_before_any_write() {
     let env = Env::demo();
     plan(&env);
     let good = std::fs::read_to_string(env.path("plan.csv")).expect("plan");
-    let rows = plan_rows(&env, "plan.csv");
-    let update =
-        rows.iter().position(|r| &r[11] == "update" && &r[14] == "service").expect("service row");
-    let manual = rows.iter().position(|r| &r[11] == "manual").expect("manual row");
+    let rows = table(&env, "plan.csv");
+    let update = rows
+        .rows()
+        .iter()
+        .position(|r| r.cell("action") == "update" && r.cell("new_auth") == "service")
+        .expect("service row");
+    let manual = rows.rows().iter().position(|r| r.cell("action") == "manual").expect("manual row");
     let base = env.base_url();
     let mut dup = good.clone();
     dup.push_str(good.lines().nth(update + 1).expect("line"));
@@ -354,7 +370,7 @@ fn tampered_plans_are_refused_before_any_write() {
     for (name, content) in cases {
         std::fs::write(env.path("bad.csv"), content).expect("write");
         let out = env.run(&["apply", "bad.csv", "--source-host", "github.com", "--yes"]);
-        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        out.context(name).exit(2);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let at_line = stderr
             .strip_prefix("glmirror: error: bad.csv:")
@@ -366,7 +382,7 @@ fn tampered_plans_are_refused_before_any_write() {
     let demoted = edit(&good, update, "action", "skip").replace('\n', "\r\n");
     std::fs::write(env.path("ok.csv"), demoted).expect("write");
     let out = env.run(&["apply", "ok.csv", "--source-host", "github.com", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
 }
 
 #[test]
@@ -391,12 +407,15 @@ fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
         .expect("kill -INT");
     assert!(kill.success());
     let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
-    assert!(report.contains("not started"), "rows after the interrupt were not started: {report}");
+    out.exit(130);
+    let report = table(&env, "plan.report.csv");
+    assert!(
+        report.rows().iter().any(|r| r.cell("outcome_detail").starts_with("not started")),
+        "rows after the interrupt were not started: {report:?}"
+    );
     env.sim().set_faults(Faults::default());
     let again = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    again.ok();
     assert_state_matches_plan(&env, &before);
 }
 
@@ -407,17 +426,14 @@ fn a_change_that_looks_like_the_target_is_still_drift() {
     // "already applied": the credentials were never written.
     let env = Env::demo();
     plan(&env);
-    let rows = plan_rows(&env, "plan.csv");
-    let row = rows
-        .iter()
-        .find(|r| {
-            &r[3] == "pull"
-                && &r[11] == "update"
-                && r[5].contains("github.com")
-                && &r[16] == "service-token;mirror-user"
-        })
-        .expect("a credentials-only row");
-    let pid = row[0].to_owned();
+    let plan = table(&env, "plan.csv");
+    let row = plan.find("a credentials-only row", |r| {
+        r.cell("mirror_type") == "pull"
+            && r.cell("action") == "update"
+            && r.cell("current_url").contains("github.com")
+            && r.cell("fixes") == "service-token;mirror-user"
+    });
+    let pid = row.cell("project_id").to_owned();
     let url = format!("{}api/v4/projects/{pid}/mirror/pull", env.base_url());
     let admin = env.sim().admin_token().to_owned();
     env.rt.block_on(async {
@@ -431,10 +447,12 @@ fn a_change_that_looks_like_the_target_is_still_drift() {
         assert!(res.status().is_success(), "{:?}", res.text().await);
     });
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
-    let line = report.lines().find(|l| l.starts_with(&format!("{pid},"))).expect("row");
-    assert!(line.contains(",drifted,"), "{line}");
+    out.exit(3);
+    let report = table(&env, "plan.report.csv");
+    let line = report.find("the changed row", |r| {
+        r.cell("project_id") == pid && r.cell("mirror_type") == "pull"
+    });
+    assert_eq!(line.cell("outcome"), "drifted", "{line:?}");
     let now = env.sim().snapshot();
     let pull = now.project(pid.parse().expect("id")).and_then(|p| p.pull.clone()).expect("pull");
     assert_ne!(pull.user.as_deref(), Some(crate::util::CANARY), "nothing was written");
@@ -476,12 +494,12 @@ fn on_a_terminal_apply_asks_and_a_no_changes_nothing() {
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(screen.contains("Apply these changes? [y/N]"), "{screen}");
     assert!(screen.contains("cancelled: nothing was changed"), "{screen}");
-    assert_eq!(out.status.code(), Some(2), "{screen}");
+    out.exit(2);
     assert!(env.writes().is_empty());
     assert!(!env.path("plan.journal").exists());
 
     let out = on_a_terminal(&env, &["apply", "plan.csv", "--source-host", "github.com"], "y\n");
     crate::util::assert_no_canary(&out);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    out.ok();
     assert!(!env.writes().is_empty(), "a yes applies");
 }

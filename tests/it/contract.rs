@@ -24,7 +24,7 @@ use glmirror::sim::{Fixture, ROUTES, RemoteAccept, Route, SimHandle, SimOptions,
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use crate::util::{Env, text};
+use crate::util::{Env, ExitExt as _, Table};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/gitlab-contract/");
 
@@ -1231,7 +1231,7 @@ fn a_url_gitlab_refuses_fails_the_row_with_gitlabs_message() {
         o.remote_accepts.clear();
     });
     let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let before = env.sim().snapshot();
     // GitLab's own pre-save check is the point: this machine does not probe or watch the
     // token (it would refuse the run before GitLab is asked).
@@ -1244,15 +1244,16 @@ fn a_url_gitlab_refuses_fails_the_row_with_gitlabs_message() {
         "--no-probe-host",
         "github.com",
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let report = std::fs::read_to_string(env.path("plan.report.csv")).unwrap();
-    let line = report.lines().find(|l| l.starts_with("3,")).expect("billing in the report");
-    assert!(line.contains(",failed,"), "{line}");
+    out.exit(3);
+    let report = Table::read(env.path("plan.report.csv"));
+    let line = report.find("billing (project 3)", |r| r.cell("project_id") == "3");
+    assert_eq!(line.cell("outcome"), "failed", "{line:?}");
+    let detail = line.cell("outcome_detail");
     assert!(
-        line.contains("HTTP 400")
-            && line.contains("unsafe_import_url")
-            && line.contains("Unable to access repository with the URL and credentials provided"),
-        "{line}"
+        detail.contains("HTTP 400")
+            && detail.contains("unsafe_import_url")
+            && detail.contains("Unable to access repository with the URL and credentials provided"),
+        "{line:?}"
     );
     let (was, now) = (before.project(3).unwrap(), env.sim().snapshot());
     let now = now.project(3).unwrap().pull.as_ref().unwrap().clone();

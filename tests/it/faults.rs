@@ -11,7 +11,7 @@ use glmirror::sim::{Faults, Fixture, RemoteAccept, StateSnapshot};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::util::{CANARY, Env, text};
+use crate::util::{CANARY, Env, ExitExt as _, Table};
 
 /// Mirrors on both hosts get the service token, so the plan has pull and push updates.
 /// (GitLab hosts need a username with a token; `--source-user` applies to both.)
@@ -42,7 +42,7 @@ fn args<'a>(head: &[&'a str]) -> Vec<&'a str> {
 
 fn plan(env: &Env, out: &str) -> Vec<u8> {
     let run = env.run(&args(&["plan", "--out", out]));
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    run.ok();
     std::fs::read(env.path(out)).expect("plan written")
 }
 
@@ -225,7 +225,7 @@ fn apply_until_done(env: &Env, max: usize) -> Vec<Option<i32>> {
         if out.status.code() == Some(0) {
             return codes;
         }
-        assert!(matches!(out.status.code(), Some(1 | 3)), "{}", text(&out));
+        out.exit_in(&[1, 3]);
     }
     panic!("apply did not finish in {max} runs: exit codes {codes:?}");
 }
@@ -255,7 +255,7 @@ fn five_xx_and_dropped_connections_change_neither_plan_nor_final_state() {
     clean.sim().set_faults(Faults::default());
 
     let out = clean.run(&args(&["apply", "plan.csv", "--yes"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let clean_after = clean.sim().snapshot();
     assert_planned_state(&expected, &before, &clean_after, "no faults");
 
@@ -329,13 +329,13 @@ fn sigkill_at_random_points_then_rerun_reaches_the_planned_state() {
             let _ = child.wait();
         }
         let out = env.run(&args(&["apply", "plan.csv", "--yes"]));
-        assert_eq!(out.status.code(), Some(0), "trial {trial}: {}", text(&out));
+        out.context(format!("trial {trial}")).ok();
         let after = env.sim().snapshot();
         assert_planned_state(&planned, &before, &after, &format!("trial {trial}"));
         // A rerun after completion writes nothing more.
         let writes = env.writes().len();
         let again = env.run(&args(&["apply", "plan.csv", "--yes"]));
-        assert_eq!(again.status.code(), Some(0), "trial {trial}: {}", text(&again));
+        again.context(format!("trial {trial}")).ok();
         assert_eq!(env.writes().len(), writes, "trial {trial}: a finished plan wrote again");
         env.assert_files_clean();
     }
@@ -409,10 +409,17 @@ fn push_rows_refuse_credentials_that_would_be_double_encoded() {
         .env("MIRROR_TOKEN", "glpat-with+plus/and%percent")
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
     assert!(report.contains("double-encoded"), "{report}");
-    assert!(report.contains(",applied,"), "pull rows still applied: {report}");
+    let table = Table::parse("plan.report.csv", &report);
+    assert!(
+        table
+            .rows()
+            .iter()
+            .any(|r| r.cell("mirror_type") == "pull" && r.cell("outcome") == "applied"),
+        "pull rows still applied: {report}"
+    );
     assert!(
         !env.writes().iter().any(|w| w.method == "POST" && w.path.ends_with("/remote_mirrors"))
     );

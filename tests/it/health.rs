@@ -8,7 +8,7 @@ use std::path::Path;
 
 use glmirror::sim::Fixture;
 
-use crate::util::{CANARY, Env, text};
+use crate::util::{CANARY, Env, ExitExt as _, Table};
 
 /// An error text a remote controls: markup, CDATA end, control characters, a formula, a
 /// terminal escape, a bidi override and the canary token in a URL and bare.
@@ -33,7 +33,7 @@ fn hostile_env() -> Env {
 fn junit_is_xml_gitlab_reads_one_case_per_mirror() {
     let env = hostile_env();
     let out = env.run(&["status", "--format", "junit", "--details"]);
-    assert_eq!(out.status.code(), Some(3), "unhealthy mirrors: {}", text(&out));
+    out.context("unhealthy mirrors").exit(3);
     let xml = String::from_utf8(out.stdout.clone()).expect("UTF-8");
     assert!(!xml.contains(CANARY), "no token in the report");
     let doc =
@@ -164,7 +164,7 @@ fn prometheus_text_follows_the_exposition_format() {
     let env = hostile_env();
     let out =
         env.run(&["status", "--format", "prometheus", "--details", "--source-host", "github.com"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     let body = String::from_utf8(out.stdout.clone()).expect("UTF-8");
     assert!(!body.contains(CANARY), "{body}");
     let samples = parse_exposition(&body);
@@ -194,7 +194,7 @@ fn prometheus_text_follows_the_exposition_format() {
 fn out_writes_atomically_and_prom_files_are_readable_by_the_collector() {
     let env = Env::demo();
     let out = env.run(&["status", "--format", "prometheus", "--out", "glmirror.prom", "-q"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     assert!(out.stdout.is_empty(), "the report went to the file");
     let prom = std::fs::read_to_string(env.path("glmirror.prom")).expect("written");
     parse_exposition(&prom);
@@ -213,7 +213,7 @@ fn out_writes_atomically_and_prom_files_are_readable_by_the_collector() {
     assert!(leftovers.is_empty(), "no temporary files left: {leftovers:?}");
     // --csv from the same reads.
     let out = env.run(&["status", "--format", "junit", "--out", "r.xml", "--csv", "r.csv"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     roxmltree::Document::parse(&std::fs::read_to_string(env.path("r.xml")).expect("xml"))
         .expect("valid XML");
     let csv = std::fs::read_to_string(env.path("r.csv")).expect("csv");
@@ -228,7 +228,7 @@ fn a_quick_status_reads_pull_mirrors_only_where_the_list_is_not_enough() {
         env.sim().request_log().iter().filter(|r| r.path.ends_with("/mirror/pull")).count()
     };
     let out = env.run(&["status", "--details", "--format", "csv"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     let detailed = pulls(&env);
     let full = String::from_utf8_lossy(&out.stdout).into_owned();
     let out = env.run(&["status", "--format", "csv"]);
@@ -238,12 +238,12 @@ fn a_quick_status_reads_pull_mirrors_only_where_the_list_is_not_enough() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("were not read again"));
     // The same health for every mirror.
     let health = |csv: &str| -> Vec<(String, String)> {
-        csv.lines()
-            .skip(1)
-            .map(|l| {
-                let cells: Vec<&str> = l.split(',').collect();
-                (cells[1].to_owned(), cells[cells.len() - 1].to_owned())
-            })
+        let table = Table::parse("status --format csv", csv);
+        assert!(!table.rows().is_empty(), "{csv}");
+        table
+            .rows()
+            .iter()
+            .map(|r| (r.cell("project_path").to_owned(), r.cell("health").to_owned()))
             .collect()
     };
     assert_eq!(health(&fast), health(&full));
@@ -297,9 +297,11 @@ fn the_ci_example_runs_against_the_simulator_and_produces_both_files() {
             .env("GITLAB_TOKEN", env.sim().admin_token())
             .env("GLMIRROR_CREDENTIAL_ARGS", "");
         let out = cmd.output().expect("sh runs");
-        let code = i64::from(out.status.code().unwrap_or(-1));
-        assert!(code == 0 || codes.contains(&code), "{line}: {}", text(&out));
-        assert_eq!(code, 3, "the demo has unhealthy mirrors: {}", text(&out));
+        let allowed: Vec<i32> = std::iter::once(0)
+            .chain(codes.iter().map(|&c| i32::try_from(c).expect("an exit code")))
+            .collect();
+        out.context(line).exit_in(&allowed);
+        out.context(format!("{line}: the demo has unhealthy mirrors")).exit(3);
     }
     let xml = std::fs::read_to_string(env.path(&junit)).expect("the junit report");
     roxmltree::Document::parse(&xml).expect("valid XML");
@@ -358,7 +360,7 @@ fn the_scheduled_check_commands_run_as_documented() {
     };
     for line in sh {
         let out = run(&line.replacen("glmirror ", &format!("{bin} "), 1));
-        assert_eq!(out.status.code(), Some(3), "{line}: {}", text(&out));
+        out.context(line).exit(3);
     }
     assert!(textfile.join("glmirror.prom").exists(), "the cron line wrote its file");
     // The systemd unit's command, with this test's paths.
@@ -367,6 +369,6 @@ fn the_scheduled_check_commands_run_as_documented() {
         .replace("/etc/glmirror/token", &env.path("token").display().to_string())
         .replace("/var/lib/node_exporter/textfile_collector", &textfile.display().to_string());
     let out = run(&line);
-    assert_eq!(out.status.code(), Some(3), "{line}: {}", text(&out));
+    out.context(line).exit(3);
     parse_exposition(&std::fs::read_to_string(textfile.join("glmirror.prom")).expect("prom"));
 }

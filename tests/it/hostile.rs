@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use glmirror::sim::Fixture;
 
-use crate::util::{CANARY, Env, text};
+use crate::util::{CANARY, Env, ExitExt as _, Table, text};
 
 /// Every form of `secret` that must never reach an output: raw, fully percent-encoded (both
 /// hex cases), and base64 of the two `Authorization: Basic` shapes (`user:token`, `token:`),
@@ -74,7 +74,7 @@ fn planted_tokens_in_five_encodings_reach_no_output() {
     let secrets = [CANARY, admin];
     let plan = env.cmd(&["plan", "--source-host", "github.com", "--out", "plan.csv"]).output();
     let plan = plan.expect("plan runs");
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    plan.ok();
     assert_clean("plan's stderr", &text(&plan), &secrets);
     let csv = std::fs::read_to_string(env.path("plan.csv")).expect("plan written");
     assert!(csv.contains("Invalid token ***** for user"), "the rest of the text stays:\n{csv}");
@@ -145,7 +145,7 @@ fn formula_env() -> Env {
 fn status_csv_and_plan_cells_are_formula_guarded_and_escape_free() {
     let env = formula_env();
     let status = env.run(&["status", "--format", "csv"]);
-    assert_eq!(status.status.code(), Some(3), "{}", text(&status));
+    status.exit(3);
     let csv_text = String::from_utf8(status.stdout.clone()).expect("utf-8");
     assert!(csv_text.contains("'=HYPERLINK"), "the text stays, guarded:\n{csv_text}");
     assert_cells_safe("status --format csv", &csv_text);
@@ -157,13 +157,13 @@ fn status_csv_and_plan_cells_are_formula_guarded_and_escape_free() {
 
     // With --probe, as the README plans, so apply's own probes pass.
     let plan = env.run(&["plan", "--source-host", "github.com", "--probe", "--out", "plan.csv"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    plan.ok();
     assert!(!String::from_utf8_lossy(&plan.stderr).contains('\u{1b}'), "{}", text(&plan));
     let plan_text = std::fs::read_to_string(env.path("plan.csv")).expect("plan");
     assert_cells_safe("plan.csv", &plan_text);
     // The plan still applies (its cells were cleaned before they were sealed).
     let apply = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    apply.ok();
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
     assert_cells_safe("plan.report.csv", &report);
 }
@@ -171,7 +171,7 @@ fn status_csv_and_plan_cells_are_formula_guarded_and_escape_free() {
 /// Plan the demo, then rewrite one cell of the first `service` row with `edit`.
 fn plan_and_edit(env: &Env, column: &str, edit: impl Fn(&str) -> String) {
     let plan = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    plan.ok();
     let body = std::fs::read(env.path("plan.csv")).expect("plan");
     let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body.as_slice());
     let mut records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
@@ -193,7 +193,7 @@ fn plan_and_edit(env: &Env, column: &str, edit: impl Fn(&str) -> String) {
 /// `want`, none of it long.
 fn assert_refused_in_one_line(env: &Env, want: &str) {
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(2), "{}", &text(&out)[..text(&out).len().min(2000)]);
+    out.exit(2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert!(
@@ -254,9 +254,11 @@ fn a_reviewers_multi_line_reason_is_folded_in_the_report() {
     let env = Env::demo();
     plan_and_edit(&env, "reason", |_| "=cmd|' /C calc'!A0\r\nsecond line\tand a tab".to_owned());
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let report = std::fs::read_to_string(env.path("plan.report.csv")).expect("report");
-    assert!(report.contains(",'=cmd|' /C calc'!A0 second line and a tab,"), "{report}");
+    let folded = "'=cmd|' /C calc'!A0 second line and a tab";
+    let table = Table::parse("plan.report.csv", &report);
+    assert!(table.column("reason").contains(&folded), "{report}");
     assert_cells_safe("plan.report.csv", &report);
 }
 
@@ -274,7 +276,7 @@ fn huge_arguments_are_quoted_short() {
     ] {
         let out = env.run(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_ne!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        out.context(format!("{:?}", &args[..2])).failed();
         assert!(
             stderr.len() < 1200,
             "{} bytes of stderr for {:?}: {}",
@@ -296,7 +298,7 @@ fn map_rules_refuse_a_repeated_old_and_warn_about_loose_prefixes() {
         "https://github.com/a/=https://github.com/c/",
         "https://github.com/a/r.git",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--map https://github.com/a/ is given twice"), "{stderr}");
 
@@ -306,7 +308,7 @@ fn map_rules_refuse_a_repeated_old_and_warn_about_loose_prefixes() {
         "https://github.com/a=https://github.com/b",
         "https://github.com/abc/r.git",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("warning: --map https://github.com/a does not end in `/` or `:`")
@@ -348,14 +350,14 @@ fn one_broken_project_leaves_every_other_row_and_exits_3() {
         o.faults.vanished_projects = vec![9];
     });
     let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("3 mirrors could not be read"), "{stderr}");
     let plan = records(&std::fs::read_to_string(env.path("plan.csv")).expect("plan"));
 
     let healthy = Env::demo();
     let out = healthy.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let want = records(&std::fs::read_to_string(healthy.path("plan.csv")).expect("plan"));
     let others = |rows: &[std::collections::BTreeMap<String, String>]| -> Vec<String> {
         rows.iter().filter(|r| !["9", "33"].contains(&r["project_id"].as_str())).map(key).collect()
@@ -380,7 +382,7 @@ fn one_broken_project_leaves_every_other_row_and_exits_3() {
     // are not what this test is about).
     let apply =
         env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--no-probe"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    apply.ok();
     let report = records(&std::fs::read_to_string(env.path("plan.report.csv")).expect("report"));
     let outcome = |k: &str| report.iter().find(|r| key(r) == k).map(|r| r["outcome"].clone());
     assert_eq!(outcome("33/push/").as_deref(), Some("skipped"));
@@ -388,7 +390,7 @@ fn one_broken_project_leaves_every_other_row_and_exits_3() {
     // status: the run goes on, the unreadable mirrors are unhealthy, exit 3 (--details: read
     // every pull mirror, also those the project list shows finished).
     let status = env.run(&["status", "--format", "csv", "--details"]);
-    assert_eq!(status.status.code(), Some(3), "{}", text(&status));
+    status.exit(3);
     let rows = records(&String::from_utf8_lossy(&status.stdout));
     let unreadable: Vec<_> = rows.iter().filter(|r| r["diagnosis"] == "unreadable").collect();
     assert_eq!(unreadable.len(), 3, "{rows:?}");
@@ -434,7 +436,7 @@ fn a_long_retry_after_is_a_clear_failure_not_a_silent_wait() {
     rt.spawn(async move { axum::serve(listener, router).await.expect("serve") });
     let out = run_bounded(&base, &["status"], std::time::Duration::from_secs(30))
         .expect("glmirror gave up within 30 s instead of waiting");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    out.exit(1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("GET /user: HTTP 429, and GitLab asks to wait 999999 s before retrying"),
@@ -483,7 +485,7 @@ fn another_port_of_a_source_host_gets_no_token() {
         "https://github.com:8443/o/r.git",
         "https://github.com:443/o/r.git",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let rows = records(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(rows[0]["new_auth"], "", "{rows:?}");
     assert!(rows[0]["reason"].contains("port 8443 of github.com is not a source host"), "{rows:?}");
@@ -533,7 +535,7 @@ fn a_blocked_gitlab_account_gets_its_own_hint() {
         o.fixture = fixture;
     });
     let out = env.cmd(&["status"]).env("GITLAB_TOKEN", blocked_token).output().expect("runs");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    out.exit(1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("HTTP 403") && stderr.contains("Your account has been blocked"),
@@ -568,7 +570,7 @@ fn a_token_file_others_can_read_is_warned_about() {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
         let a = args(&path);
         let out = env.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        out.ok();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.contains("other users can read"), warned, "mode {mode:o}: {stderr}");
         if warned {

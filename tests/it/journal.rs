@@ -19,6 +19,8 @@ use glmirror::apply::journal::{
 };
 use glmirror::plan::{MirrorType, RowKey};
 
+use crate::util::ExitExt as _;
+
 const CHILD_DIR_ENV: &str = "GLMIRROR_TEST_JOURNAL_CHILD_DIR";
 const CHILD_ROWS_ENV: &str = "GLMIRROR_TEST_JOURNAL_CHILD_ROWS";
 const INTERRUPT_CHILD_ENV: &str = "GLMIRROR_TEST_INTERRUPT_CHILD";
@@ -451,9 +453,9 @@ fn bless_journal_fixtures() {
         let mut args = vec!["plan", "--out", "plan.csv"];
         args.extend_from_slice(FIXTURE_RULES);
         let out = sim.cmd(&finished, &args).output().expect("plan runs");
-        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        out.ok();
         let out = sim.apply(&finished, &["--concurrency", "1"]);
-        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        out.ok();
         let writes: Vec<_> =
             sim.writes().into_iter().filter(|w| (200..300).contains(&w.status)).collect();
         // Stop the interrupted run at the first push mirror's DELETE: its replacement is
@@ -650,7 +652,7 @@ fn interrupted_fixture_journal_resumes_to_the_planned_state() {
     let before = sim.state();
 
     let out = sim.apply(dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    out.ok();
     let token = demo_token();
     let shown = output_text(&out);
     assert!(!shown.contains(&token), "token in output: {shown}");

@@ -1,7 +1,7 @@
 //! `glmirror plan` and `glmirror status` against the simulator: the golden plan of the demo
 //! fixture, no write requests, scope options, and the health report's exit codes.
 
-use crate::util::{Env, text};
+use crate::util::{Env, ExitExt as _, Table};
 
 /// The committed golden plan for the demo fixture with `--source-host github.com`.
 const GOLDEN: &str = "fixtures/golden/demo-plan.csv";
@@ -15,7 +15,7 @@ fn normalize(csv: &str, env: &Env) -> String {
 fn demo_plan_matches_the_golden_file_and_writes_nothing() {
     let env = Env::demo();
     let out = env.run(&["plan", "--source-host", "github.com", "--out", "plan.csv"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let plan = std::fs::read_to_string(env.path("plan.csv")).expect("plan written");
     let got = normalize(&plan, &env);
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
@@ -43,7 +43,7 @@ fn demo_plan_with_mirror_user_matches_its_golden_file() {
     let env = Env::demo();
     let args = ["plan", "--source-host", "github.com", "--mirror-user", "svc-mirror", "--out", "-"];
     let out = env.run(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let got = normalize(&String::from_utf8_lossy(&out.stdout), &env);
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN_MIRROR_USER);
     if std::env::var_os("GLMIRROR_BLESS").is_some() {
@@ -52,9 +52,16 @@ fn demo_plan_with_mirror_user_matches_its_golden_file() {
     let want = std::fs::read_to_string(&golden).expect("golden file exists");
     assert!(got == want, "plan differs from {GOLDEN_MIRROR_USER} (GLMIRROR_BLESS=1)\n{got}");
     // It covers both new kinds of row.
-    assert!(got.lines().any(|l| l.contains(",unchanged,svc-mirror,mirror-user,")), "{got}");
-    assert!(got.contains("svc-mirror is only a Developer of this project"), "{got}");
-    assert!(got.contains("svc-mirror is not a member of this project"), "{got}");
+    let plan = Table::parse("plan", &got);
+    assert!(
+        plan.rows().iter().any(|r| r.cell("new_auth") == "unchanged"
+            && r.cell("new_mirror_user") == "svc-mirror"
+            && r.cell("fixes") == "mirror-user"),
+        "{got}"
+    );
+    let reasons = plan.column("reason");
+    assert!(reasons.iter().any(|r| r.contains("svc-mirror is only a Developer of this project")));
+    assert!(reasons.iter().any(|r| r.contains("svc-mirror is not a member of this project")));
     assert!(env.writes().is_empty(), "plan wrote to GitLab: {:?}", env.writes());
 }
 
@@ -62,10 +69,15 @@ fn demo_plan_with_mirror_user_matches_its_golden_file() {
 fn plan_to_stdout_keeps_stdout_for_data() {
     let env = Env::demo();
     let out = env.run(&["plan", "--source-host", "github.com", "--out", "-", "--mirrors", "pull"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("project_id,project_path,web_url,mirror_type,"), "{stdout}");
-    assert!(!stdout.contains(",push,"), "--mirrors pull lists no push mirror");
+    let plan = Table::parse("stdout", stdout.as_bytes());
+    assert!(!plan.rows().is_empty(), "{stdout}");
+    assert!(
+        plan.column("mirror_type").iter().all(|t| *t == "pull"),
+        "--mirrors pull lists no push mirror"
+    );
     assert!(!stdout.contains("glmirror plan:"), "summary must not be on stdout");
 }
 
@@ -73,14 +85,14 @@ fn plan_to_stdout_keeps_stdout_for_data() {
 fn group_and_project_scopes_list_each_project_once() {
     let env = Env::demo();
     let out = env.run(&["plan", "--group", "platform", "--project", "vendor/ui-kit", "--out", "-"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut keys: Vec<String> = stdout
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            (cells.len() > 4).then(|| format!("{}/{}/{}", cells[0], cells[3], cells[4]))
+    let plan = Table::parse("stdout", stdout.as_bytes());
+    let mut keys: Vec<String> = plan
+        .rows()
+        .iter()
+        .map(|r| {
+            format!("{}/{}/{}", r.cell("project_id"), r.cell("mirror_type"), r.cell("mirror_id"))
         })
         .collect();
     let before = keys.len();
@@ -88,11 +100,15 @@ fn group_and_project_scopes_list_each_project_once() {
     keys.dedup();
     assert!(before > 0, "the platform group has mirrors: {stdout}");
     assert_eq!(before, keys.len(), "a project listed twice: {stdout}");
+    let paths = plan.column("project_path");
     assert!(
-        stdout.lines().skip(1).all(|l| l.contains(",platform/") || l.contains(",vendor/ui-kit,")),
+        paths.iter().all(|p| p.starts_with("platform/") || *p == "vendor/ui-kit"),
         "only the scope's projects: {stdout}"
     );
-    assert!(stdout.contains("platform/infra/"), "subgroups are included: {stdout}");
+    assert!(
+        paths.iter().any(|p| p.starts_with("platform/infra/")),
+        "subgroups are included: {stdout}"
+    );
 }
 
 #[test]
@@ -101,7 +117,7 @@ fn non_admin_plans_only_what_it_maintains() {
     let maintainer = env.sim().maintainer_token().to_owned();
     let out =
         env.cmd(&["plan", "--out", "-"]).env("GITLAB_TOKEN", maintainer).output().expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not an administrator"), "{stderr}");
     let admin = env.run(&["plan", "--out", "-"]);
@@ -113,7 +129,7 @@ fn status_reports_unhealthy_mirrors_with_exit_3() {
     let env = Env::demo();
     for format in ["table", "csv", "json"] {
         let out = env.run(&["status", "--format", format]);
-        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        out.exit(3);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("unhealthy"), "{format}: {stdout}");
     }
@@ -126,7 +142,7 @@ fn status_reports_unhealthy_mirrors_with_exit_3() {
 #[test]
 fn missing_url_or_token_is_a_usage_error() {
     let out = crate::util::glmirror().args(["plan"]).output().expect("runs");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("glmirror: error: no GitLab URL"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
@@ -135,18 +151,18 @@ fn missing_url_or_token_is_a_usage_error() {
 #[test]
 fn include_archived_and_prefer_https_change_the_plan() {
     let env = Env::demo();
-    let row_of = |plan: &str, path: &str| -> Vec<String> {
-        let mut reader = csv::Reader::from_reader(plan.as_bytes());
-        reader
-            .records()
-            .map(|r| r.expect("row").iter().map(str::to_owned).collect::<Vec<_>>())
-            .find(|r| r[1] == path && r[3] == "pull")
-            .unwrap_or_else(|| panic!("no pull row for {path}"))
+    let row_of = |plan: &Table, path: &str| -> crate::util::Row {
+        plan.find(&format!("the pull row of {path}"), |r| {
+            r.cell("project_path") == path && r.cell("mirror_type") == "pull"
+        })
+        .clone()
     };
     let default = env.run(&["plan", "--source-host", "github.com", "--out", "-"]);
-    let default = String::from_utf8_lossy(&default.stdout).into_owned();
-    assert_eq!(row_of(&default, "archive/old-website")[11], "skip");
-    assert!(row_of(&default, "platform/infra/deploy-scripts")[12].starts_with("ssh://"));
+    let default = Table::parse("stdout", &default.stdout);
+    assert_eq!(row_of(&default, "archive/old-website").cell("action"), "skip");
+    assert!(
+        row_of(&default, "platform/infra/deploy-scripts").cell("new_url").starts_with("ssh://")
+    );
 
     let out = env.run(&[
         "plan",
@@ -157,11 +173,16 @@ fn include_archived_and_prefer_https_change_the_plan() {
         "--out",
         "-",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(row_of(&plan, "archive/old-website")[11], "update", "archived projects planned");
+    out.ok();
+    let plan = Table::parse("stdout", &out.stdout);
+    assert_eq!(
+        row_of(&plan, "archive/old-website").cell("action"),
+        "update",
+        "archived projects planned"
+    );
     let ssh = row_of(&plan, "platform/infra/deploy-scripts");
-    assert_eq!(ssh[12], "https://github.com/acme/deploy-scripts.git", "{ssh:?}");
-    assert!(ssh[16].contains("ssh-to-https") || ssh[16].contains("scp-to-ssh"), "{ssh:?}");
-    assert_eq!(ssh[14], "service");
+    assert_eq!(ssh.cell("new_url"), "https://github.com/acme/deploy-scripts.git", "{ssh:?}");
+    let fixes = ssh.cell("fixes");
+    assert!(fixes.contains("ssh-to-https") || fixes.contains("scp-to-ssh"), "{ssh:?}");
+    assert_eq!(ssh.cell("new_auth"), "service");
 }

@@ -9,6 +9,8 @@ use glmirror::plan::{
 use glmirror::rewrite::{Action, Fix, NewAuth};
 use time::macros::datetime;
 
+use crate::util::Table;
+
 /// Build a row the way `plan` does: diagnose, normalise, fingerprint.
 fn planned_row(
     project_id: u64,
@@ -168,9 +170,9 @@ fn report_lists_every_row_with_its_outcome() {
         .collect();
     plan::write_report_file(&path, &rows).expect("writes");
     let text = std::fs::read_to_string(&path).expect("reads");
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some(plan::REPORT_COLUMNS.join(",").as_str()));
-    let outcomes: Vec<&str> = lines.map(|l| l.rsplit(',').nth(3).expect("23 columns")).collect();
-    assert_eq!(outcomes, vec!["applied", "applied", "skipped"]);
-    assert!(text.lines().skip(1).all(|l| l.ends_with(",finished,2026-11-27T12:30:00Z")));
+    assert_eq!(text.lines().next(), Some(plan::REPORT_COLUMNS.join(",").as_str()));
+    let report = Table::parse("plan.report.csv", &text);
+    assert_eq!(report.column("outcome"), ["applied", "applied", "skipped"]);
+    assert!(report.rows().iter().all(|r| r.cell("verified_status") == "finished"), "{text}");
+    assert!(report.column("finished_at").iter().all(|t| *t == "2026-11-27T12:30:00Z"), "{text}");
 }

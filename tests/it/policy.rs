@@ -5,11 +5,9 @@
 //! 17.6, `failed` because the old API's reachability probe refused the URL). Mirror-user-only
 //! rows change nothing but the mirror user, byte for byte; rows left alone are untouched.
 
-use std::collections::BTreeMap;
-
 use glmirror::sim::{Fixture, RemoteAccept, StateSnapshot};
 
-use crate::util::{CANARY, Env, text};
+use crate::util::{CANARY, Env, ExitExt as _, Row, Table};
 
 /// The user pull mirrors should run as.
 const TARGET: &str = "svc-mirror";
@@ -28,16 +26,9 @@ const MANUAL_REASONS: &[&str] = &[
     "not allowed",
 ];
 
-fn rows(csv_bytes: &[u8]) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_reader(csv_bytes);
-    let headers = reader.headers().expect("headers").clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.expect("row");
-            headers.iter().zip(r.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect()
-        })
-        .collect()
+/// The rows of the CSV file `name` in the test directory.
+fn rows(env: &Env, name: &str) -> Vec<Row> {
+    Table::read(env.path(name)).rows().to_vec()
 }
 
 /// Plan with `--mirror-user`, apply, and return the plan rows, the report rows and the
@@ -49,23 +40,23 @@ fn migrate(env: &Env, rules: &[&str]) -> Migration {
     let mut plan = vec!["plan", "--probe", "--mirror-user", TARGET, "--out", "plan.csv"];
     plan.extend_from_slice(rules);
     let out = env.run(&plan);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let mut apply = vec!["apply", "plan.csv", "--yes"];
     apply.extend_from_slice(rules);
     let out = env.run(&apply);
-    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", text(&out));
+    out.exit_in(&[0, 3]);
     env.assert_files_clean();
     Migration {
-        plan: rows(&std::fs::read(env.path("plan.csv")).expect("plan")),
-        report: rows(&std::fs::read(env.path("plan.report.csv")).expect("report")),
+        plan: rows(env, "plan.csv"),
+        report: rows(env, "plan.report.csv"),
         before,
         after: env.sim().snapshot(),
     }
 }
 
 struct Migration {
-    plan: Vec<BTreeMap<String, String>>,
-    report: Vec<BTreeMap<String, String>>,
+    plan: Vec<Row>,
+    report: Vec<Row>,
     before: StateSnapshot,
     after: StateSnapshot,
 }
@@ -93,32 +84,34 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
     let mut moved_user = 0;
     let mut moved_creds = 0;
     for (row, report) in m.plan.iter().zip(&m.report) {
-        let pid: u64 = row["project_id"].parse().expect("project id");
+        let pid: u64 = row.cell("project_id").parse().expect("project id");
         let (now, was) =
             (m.after.project(pid).expect("project"), m.before.project(pid).expect("p"));
-        let case =
-            format!("{ctx}: {} {} ({})", row["project_path"], row["mirror_type"], row["reason"]);
-        let manual_ok =
-            row["action"] == "manual" && MANUAL_REASONS.iter().any(|r| row["reason"].contains(r));
+        let case = format!(
+            "{ctx}: {} {} ({})",
+            row.cell("project_path"),
+            row.cell("mirror_type"),
+            row.cell("reason")
+        );
+        let manual_ok = row.cell("action") == "manual"
+            && MANUAL_REASONS.iter().any(|r| row.cell("reason").contains(r));
         // The probe found the service credentials cannot read the repository: they are not
         // moved (docs/plan-format.md, `probe`).
-        let kept_by_probe = row.get("probe").is_some_and(|p| {
-            matches!(
-                p.as_str(),
-                "auth-rejected" | "no-access-or-missing" | "forbidden" | "not-found" | "not-git"
-            )
-        });
+        let kept_by_probe = matches!(
+            row.cell("probe"),
+            "auth-rejected" | "no-access-or-missing" | "forbidden" | "not-found" | "not-git"
+        );
         let refused_by_old_api = old_api
-            && report["outcome"] == "failed"
-            && report["outcome_detail"].contains("Unable to access repository");
+            && report.cell("outcome") == "failed"
+            && report.cell("outcome_detail").contains("Unable to access repository");
         if was.archived {
-            assert_eq!(row["action"], "skip", "{case}");
+            assert_eq!(row.cell("action"), "skip", "{case}");
             continue;
         }
-        if row["mirror_type"] == "pull" {
+        if row.cell("mirror_type") == "pull" {
             let (n, w) = (now.pull.as_deref().expect("pull"), was.pull.as_deref().expect("pull"));
             if !w.mirror {
-                assert_eq!(row["action"], "skip", "{case}");
+                assert_eq!(row.cell("action"), "skip", "{case}");
                 continue;
             }
             if n.mirror_user_id == Some(target) {
@@ -126,7 +119,7 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
             } else {
                 assert!(manual_ok || refused_by_old_api, "{case}: mirror user not moved");
             }
-            if row["action"] == "update" && row["fixes"] == "mirror-user" {
+            if row.cell("action") == "update" && row.cell("fixes") == "mirror-user" {
                 assert_eq!(
                     (&n.import_url, &n.user, &n.password),
                     (&w.import_url, &w.user, &w.password),
@@ -156,7 +149,7 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
                     );
                 }
             }
-            if row["action"] != "update" {
+            if row.cell("action") != "update" {
                 assert_eq!(
                     (&n.import_url, &n.user, &n.password, n.mirror_user_id),
                     (&w.import_url, &w.user, &w.password, w.mirror_user_id),
@@ -164,15 +157,14 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
                 );
             }
         } else {
-            let old: u64 = row["mirror_id"].parse().expect("mirror id");
+            let old: u64 = row.cell("mirror_id").parse().expect("mirror id");
             let w = was.remote_mirrors.iter().find(|x| x.id == old).expect("old push mirror");
             if !w.enabled || !token_url_on(&w.url, source_hosts) {
                 continue;
             }
-            let moved = now
-                .remote_mirrors
-                .iter()
-                .any(|x| x.url == row["new_url"] && stored_service(&x.user, &x.password, svc_user));
+            let moved = now.remote_mirrors.iter().any(|x| {
+                x.url == row.cell("new_url") && stored_service(&x.user, &x.password, svc_user)
+            });
             if moved {
                 moved_creds += 1;
             } else {
@@ -198,16 +190,20 @@ fn on_the_demo_instance_every_mirror_that_can_move_is_moved() {
     // --mirror-user only, an rst-stream push mirror moved, and a project where svc-mirror is
     // only a Developer left alone.
     let by_path = |p: &str, t: &str| {
-        m.plan.iter().find(|r| r["project_path"] == p && r["mirror_type"] == t).expect(p).clone()
+        m.plan
+            .iter()
+            .find(|r| r.cell("project_path") == p && r.cell("mirror_type") == t)
+            .expect(p)
+            .clone()
     };
     let ui_kit = by_path("vendor/ui-kit", "pull");
-    assert_eq!((ui_kit["action"].as_str(), ui_kit["fixes"].as_str()), ("update", "mirror-user"));
-    assert_eq!(ui_kit["new_auth"], "unchanged");
+    assert_eq!((ui_kit.cell("action"), ui_kit.cell("fixes")), ("update", "mirror-user"));
+    assert_eq!(ui_kit.cell("new_auth"), "unchanged");
     let design = by_path("platform/design-system", "push");
-    assert_eq!((design["action"].as_str(), design["diagnosis"].as_str()), ("update", "rst-stream"));
+    assert_eq!((design.cell("action"), design.cell("diagnosis")), ("update", "rst-stream"));
     let audit = by_path("security/audit-log", "pull");
-    assert_eq!(audit["action"], "manual");
-    assert!(audit["reason"].contains("only a Developer"), "{}", audit["reason"]);
+    assert_eq!(audit.cell("action"), "manual");
+    assert!(audit.cell("reason").contains("only a Developer"), "{}", audit.cell("reason"));
 }
 
 #[test]
@@ -248,10 +244,10 @@ fn on_a_generated_instance_every_mirror_that_can_move_is_moved() {
     let m = migrate(&env, GENERATED_RULES);
     check(&m, &["github.com", "gitlab.com"], Some("svc-bot"), false, "generated 17.8");
     assert!(
-        m.plan.iter().any(|r| r["reason"].contains("only a Developer")),
+        m.plan.iter().any(|r| r.cell("reason").contains("only a Developer")),
         "the generated instance has role-refused rows"
     );
-    assert!(m.plan.iter().any(|r| r["fixes"] == "mirror-user"), "and mirror-user-only rows");
+    assert!(m.plan.iter().any(|r| r.cell("fixes") == "mirror-user"), "and mirror-user-only rows");
 }
 
 #[test]

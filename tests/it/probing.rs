@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use glmirror::githost::{Access, TokenState};
 
-use crate::util::{CANARY, Env, git_or_skip, text};
+use crate::util::{CANARY, Env, ExitExt as _, git_or_skip, text};
 
 const GH: &[&str] = &["--source-host", "github.com"];
 
@@ -62,10 +62,10 @@ fn plan_probe_keeps_the_unreadable_repository_off_the_service_credentials() {
     }
     let env = Env::demo();
     let out = env.run(&args(&["plan", "--out", "plain.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     env.githost().reset_stats();
     let out = env.run(&args(&["plan", "--probe", "--out", "plan.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let err = stderr(&out);
     assert!(err.contains("probes:    dumb-http 1, no-access-or-missing 2, ok "), "{err}");
     assert!(err.contains("from this machine, not from GitLab's network"), "{err}");
@@ -126,7 +126,7 @@ fn plan_probe_keeps_the_unreadable_repository_off_the_service_credentials() {
 
     // With --mirror-user the unreadable repository's mirror user still moves, nothing else.
     let out = env.run(&args(&["plan", "--probe", "--mirror-user", "svc-mirror", "--out", "m.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let payroll = &rows(&read(&env, "m.csv"))["60/pull/"];
     assert_eq!(
         (payroll["action"].as_str(), payroll["fixes"].as_str(), payroll["new_auth"].as_str()),
@@ -143,13 +143,13 @@ fn apply_refuses_the_write_when_access_is_revoked_between_plan_and_apply() {
     }
     let env = Env::demo();
     let out = env.run(&args(&["plan", "--probe", "--out", "plan.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert_eq!(rows(&read(&env, "plan.csv"))["1/pull/"]["probe"], "ok");
     // Between plan and apply, the service account loses acme/api-gateway (projects 1, 33).
     env.githost().set_access("github.com", "acme/api-gateway.git", "svc", Access::None);
     let before = env.sim().snapshot();
     let out = env.run(&args(&["apply", "plan.csv", "--yes"]));
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     assert!(stderr(&out).contains("first proven with one read-only git request"), "{}", text(&out));
     let report = rows(&read(&env, "plan.report.csv"));
     for key in ["1/pull/", "33/pull/"] {
@@ -180,7 +180,7 @@ fn apply_refuses_the_write_when_access_is_revoked_between_plan_and_apply() {
     env.githost().set_access("github.com", "acme/api-gateway.git", "svc", Access::Write);
     let writes = env.writes().len();
     let out = env.run(&args(&["apply", "plan.csv", "--yes"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let report = rows(&read(&env, "plan.report.csv"));
     assert_eq!(report["1/pull/"]["outcome"], "applied", "{:?}", report["1/pull/"]);
     assert_eq!(env.writes().len(), writes + 2, "only the two rows were written");
@@ -197,10 +197,10 @@ fn dry_run_says_would_fail_and_without_the_token_skips_probes() {
     }
     let env = Env::demo();
     let out = env.run(&args(&["plan", "--out", "plan.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     env.githost().reset_stats();
     let out = env.run(&args(&["apply", "plan.csv", "--dry-run"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let report = rows(&read(&env, "plan.report.csv"));
     let payroll = &report["60/pull/"];
     assert_eq!(payroll["outcome"], "dry-run");
@@ -220,7 +220,7 @@ fn dry_run_says_would_fail_and_without_the_token_skips_probes() {
     let out =
         env.cmd(&args(&["apply", "plan.csv", "--dry-run"])).env_remove("MIRROR_TOKEN").output();
     let out = out.expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(stderr(&out).contains("no service token for github.com"), "{}", text(&out));
     assert!(env.githost().requests().is_empty(), "{:?}", env.githost().requests());
     let report = rows(&read(&env, "plan.report.csv"));
@@ -235,12 +235,12 @@ fn a_token_five_days_from_expiry_refuses_apply_before_any_write() {
     }
     let env = Env::demo();
     let out = env.run(&args(&["plan", "--probe", "--out", "plan.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let expires = time::OffsetDateTime::now_utc() + time::Duration::days(5);
     let date = expires.date().to_string();
     env.githost().set_token("github.com", "svc", TokenState::Active, Some(expires));
     let out = env.run(&args(&["apply", "plan.csv", "--yes"]));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    out.exit(1);
     let err = stderr(&out);
     assert!(err.contains(&format!("the service token for github.com expires on {date}")), "{err}");
     assert!(
@@ -251,20 +251,20 @@ fn a_token_five_days_from_expiry_refuses_apply_before_any_write() {
     assert!(!env.path("plan.journal").exists(), "refused before the journal");
     // plan and a dry run only warn; status fails (exit 3).
     let out = env.run(&args(&["plan", "--out", "again.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(
         stderr(&out).contains("warning: the service token for github.com expires"),
         "{}",
         text(&out)
     );
     let out = env.run(&args(&["apply", "plan.csv", "--dry-run"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let out = env.run(&args(&["status"]));
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     assert!(stderr(&out).contains(&date), "{}", text(&out));
     // --allow-expiring-token applies, with a warning.
     let out = env.run(&args(&["apply", "plan.csv", "--yes", "--allow-expiring-token"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(stderr(&out).contains("allowed by --allow-expiring-token"), "{}", text(&out));
     assert!(!env.writes().is_empty());
     env.assert_files_clean();
@@ -278,7 +278,7 @@ fn a_revoked_token_is_never_probed_and_apply_refuses() {
     let env = Env::demo();
     env.githost().set_token("github.com", "svc", TokenState::Revoked, None);
     let out = env.run(&args(&["plan", "--probe", "--out", "plan.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(
         stderr(&out).contains("warning: the service token for github.com was rejected"),
         "{}",
@@ -292,7 +292,7 @@ fn a_revoked_token_is_never_probed_and_apply_refuses() {
     assert_eq!(git.count(), 0, "a token the watch found invalid is not probed");
     assert_eq!(env.githost().host_stats("github.com").failed_logins, 0);
     let out = env.run(&args(&["apply", "plan.csv", "--yes", "--allow-expiring-token"]));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    out.exit(1);
     assert!(env.writes().is_empty());
 }
 
@@ -303,7 +303,7 @@ fn the_credentials_file_can_date_a_token_and_a_host_can_be_left_unprobed() {
     }
     let env = Env::demo();
     let out = env.run(&args(&["plan", "--out", "plan.csv"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     // The file's date is earlier than the API's "never": it counts.
     let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(3)).date();
     let creds = format!(
@@ -311,12 +311,12 @@ fn the_credentials_file_can_date_a_token_and_a_host_can_be_left_unprobed() {
     );
     std::fs::write(env.path("creds.toml"), creds).expect("write");
     let out = env.run(&["apply", "plan.csv", "--credentials", "creds.toml", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    out.exit(1);
     assert!(stderr(&out).contains(&format!("expires on {soon}")), "{}", text(&out));
     // --no-probe-host: neither probed nor watched, written unproven (and said at start).
     env.githost().reset_stats();
     let out = env.run(&args(&["apply", "plan.csv", "--yes", "--no-probe-host", "github.com"]));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(
         stderr(&out).contains("github.com is not probed, nor its token watched"),
         "{}",
@@ -325,7 +325,7 @@ fn the_credentials_file_can_date_a_token_and_a_host_can_be_left_unprobed() {
     assert!(env.githost().requests().is_empty());
     assert!(env.githost().connects().is_empty());
     let out = env.run(&["apply", "plan.csv", "--no-probe-host", "gitlab.example", "--yes"]);
-    assert_eq!(out.status.code(), Some(2), "not a source host: {}", text(&out));
+    out.context("not a source host").exit(2);
 }
 
 #[test]
@@ -337,7 +337,7 @@ fn status_watches_the_service_token_and_the_gitlab_token() {
     let scope = ["status", "--project", "platform/api-gateway", "--format", "csv"];
     let env = Env::demo();
     let out = env.run(&args(&scope));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let err = stderr(&out);
     assert!(
         err.contains("the service token for github.com does not expire; 1 mirror depends on it"),
@@ -350,12 +350,12 @@ fn status_watches_the_service_token_and_the_gitlab_token() {
     let expires = time::OffsetDateTime::now_utc() + time::Duration::days(6);
     env.githost().set_token("github.com", "svc", TokenState::Active, Some(expires));
     let out = env.run(&args(&scope));
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     assert!(stderr(&out).contains("rotate it now"), "{}", text(&out));
     let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(4)).date().to_string();
     let env = Env::with(|o| o.fixture.tokens[0].expires_at = Some(soon.clone()));
     let out = env.run(&scope);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     assert!(
         stderr(&out).contains(&format!("the GitLab API token expires on {soon}")),
         "{}",
@@ -381,7 +381,7 @@ fn a_host_the_stand_in_does_not_serve_is_refused_at_the_proxy_and_recorded() {
         "--out",
         "plan.csv",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let row = &rows(&read(&env, "plan.csv"))["20/pull/"];
     assert_eq!(row["probe"], "unreachable", "{row:?}");
     assert_eq!((row["action"].as_str(), row["new_auth"].as_str()), ("update", "service"));
@@ -410,7 +410,7 @@ fn a_command_without_the_stand_in_reaches_only_the_refusing_proxy() {
         .output()
         .expect("runs");
     crate::util::assert_no_canary(&out);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(stderr(&out).contains("not checked: api.github.com did not answer"), "{}", text(&out));
     assert!(crate::util::refused_targets().iter().any(|t| t == "api.github.com:443"));
 }

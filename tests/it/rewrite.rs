@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::glmirror;
+use crate::util::{ExitExt as _, Row, Table, glmirror};
 
 const HEADER: &[&str] =
     &["input_url", "new_url", "new_user", "new_auth", "fixes", "action", "reason"];
@@ -25,11 +25,11 @@ fn run(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     child.wait_with_output().expect("glmirror finishes")
 }
 
-fn rows(out: &Output) -> Vec<csv::StringRecord> {
-    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
-    let header = r.headers().expect("header").clone();
-    assert_eq!(header.iter().collect::<Vec<_>>(), HEADER);
-    r.records().map(|rec| rec.expect("valid CSV row")).collect()
+/// The rows of `rewrite`'s CSV on stdout (whose header is [`HEADER`]).
+fn rows(out: &Output) -> Vec<Row> {
+    let table = Table::parse("rewrite's stdout", &out.stdout);
+    assert_eq!(table.headers(), HEADER);
+    table.rows().to_vec()
 }
 
 /// `git fetch-pack --diag-url` fields: (userandhost, port, path).
@@ -84,14 +84,14 @@ fn scp_conversion_matches_git() {
         "git.user-1@h.example:org/r.git",
     ];
     let out = run(&inputs, None, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    out.ok();
     let rows = rows(&out);
     assert_eq!(rows.len(), inputs.len());
     for (input, row) in inputs.iter().zip(&rows) {
-        assert_eq!(&row[0], *input);
-        assert_eq!(&row[5], "update", "{input}: {}", &row[6]);
-        assert_eq!(&row[4], "scp-to-ssh", "{input}");
-        let new_url = &row[1];
+        assert_eq!(row.cell("input_url"), *input);
+        assert_eq!(row.cell("action"), "update", "{input}: {}", row.cell("reason"));
+        assert_eq!(row.cell("fixes"), "scp-to-ssh", "{input}");
+        let new_url = row.cell("new_url");
         assert!(new_url.starts_with("ssh://"), "{new_url}");
         let (uh_old, port_old, path_old) = git_diag(dir.path(), input);
         let (uh_new, port_new, path_new) = git_diag(dir.path(), new_url);
@@ -111,20 +111,20 @@ fn scp_conversion_matches_git() {
 fn csv_output_and_stdin() {
     let input = "\n  git@github.com:org/r.git  \n\nhttp://github.com/org/r\nhttps://*****:*****@other.example/x\n=HYPERLINK(1)\n\r\n";
     let out = run(&["--source-host", "github.com"], Some(input), &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    out.ok();
     let rows = rows(&out);
     assert_eq!(rows.len(), 4, "blank lines are skipped");
-    assert_eq!(&rows[0][0], "git@github.com:org/r.git");
-    assert_eq!(&rows[0][1], "ssh://git@github.com/org/r.git");
-    assert_eq!(&rows[0][3], "unchanged");
-    assert_eq!(&rows[1][1], "https://github.com/org/r.git");
-    assert_eq!(&rows[1][2], "<token>");
-    assert_eq!(&rows[1][3], "service");
-    assert_eq!(&rows[1][4], "to-https;add-dot-git;service-token");
-    assert_eq!(&rows[2][5], "skip");
-    assert_eq!(&rows[2][1], "");
-    assert_eq!(&rows[3][0], "'=HYPERLINK(1)", "formula guard");
-    assert_eq!(&rows[3][5], "manual");
+    assert_eq!(rows[0].cell("input_url"), "git@github.com:org/r.git");
+    assert_eq!(rows[0].cell("new_url"), "ssh://git@github.com/org/r.git");
+    assert_eq!(rows[0].cell("new_auth"), "unchanged");
+    assert_eq!(rows[1].cell("new_url"), "https://github.com/org/r.git");
+    assert_eq!(rows[1].cell("new_user"), "<token>");
+    assert_eq!(rows[1].cell("new_auth"), "service");
+    assert_eq!(rows[1].cell("fixes"), "to-https;add-dot-git;service-token");
+    assert_eq!(rows[2].cell("action"), "skip");
+    assert_eq!(rows[2].cell("new_url"), "");
+    assert_eq!(rows[3].cell("input_url"), "'=HYPERLINK(1)", "formula guard");
+    assert_eq!(rows[3].cell("action"), "manual");
     // CRLF-free RFC 4180 output with quoting where needed.
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("input_url,new_url,new_user,new_auth,fixes,action,reason\n"));
@@ -133,10 +133,10 @@ fn csv_output_and_stdin() {
 #[test]
 fn manual_rows_still_exit_zero() {
     let out = run(&["", "/local/path", "ext::sh", "https://x.example/a?b"], None, &[]);
-    assert_eq!(out.status.code(), Some(0));
+    out.ok();
     let rows = rows(&out);
     assert_eq!(rows.len(), 4);
-    assert!(rows.iter().all(|r| &r[5] == "manual" && !r[6].is_empty()));
+    assert!(rows.iter().all(|r| r.cell("action") == "manual" && !r.cell("reason").is_empty()));
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn usage_errors_exit_2() {
     ];
     for args in cases {
         let out = run(args, None, &[]);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        out.context(format!("{args:?}")).exit(2);
         assert!(out.stdout.is_empty(), "{args:?}: no CSV on a usage error");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("glmirror: error: "), "{args:?}: {err}");
@@ -220,9 +220,9 @@ fn canary_token_appears_nowhere() {
         assert!(!stdout.contains("CANARY"), "run {i} stdout: {stdout}");
         assert!(!stderr.contains("CANARY"), "run {i} stderr: {stderr}");
         if i < 4 {
-            assert_eq!(out.status.code(), Some(0), "run {i}: {stderr}");
+            out.context(format!("run {i}")).ok();
         } else {
-            assert_eq!(out.status.code(), Some(2), "run {i}: {stderr}");
+            out.context(format!("run {i}")).exit(2);
         }
     }
     // Nothing was written next to the token and credentials files.
@@ -245,7 +245,7 @@ fn golden_csv() {
         Some(&urls),
         &[],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    out.ok();
     let got = String::from_utf8(out.stdout).expect("UTF-8 CSV");
     // To update after an intended change: run the same command and review the diff.
     for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {

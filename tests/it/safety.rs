@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use glmirror::sim::{Faults, RemoteAccept};
 
-use crate::util::{CANARY, Env, glmirror, text};
+use crate::util::{CANARY, Env, ExitExt as _, Table, glmirror, text};
 
 /// The rules that make the demo's push mirrors (on github.com and gitlab.com) `update` rows.
 const PUSH_RULES: &[&str] =
@@ -22,7 +22,7 @@ fn plan_with(env: &Env, rules: &[&str]) {
     let mut args = vec!["plan", "--probe", "--out", "plan.csv"];
     args.extend_from_slice(rules);
     let out = env.run(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
 }
 
 fn plan(env: &Env) {
@@ -132,7 +132,7 @@ fn a_shifted_new_url_column_is_refused_without_the_flag_and_fully_listed_with_it
         let mut args = vec!["apply", "plan.csv", "--source-host", "github.com"];
         args.extend_from_slice(extra);
         let out = env.run(&args);
-        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", text(&out));
+        out.context(format!("{extra:?}")).exit(2);
         let err = stderr(&out);
         assert!(err.contains(&count), "{extra:?}: {err}");
         assert!(err.contains("--accept-edited-urls"), "{err}");
@@ -147,7 +147,7 @@ fn a_shifted_new_url_column_is_refused_without_the_flag_and_fully_listed_with_it
         args.extend_from_slice(extra);
         args.push("--accept-edited-urls");
         let out = env.run(&args);
-        assert!(matches!(out.status.code(), Some(0 | 3)), "{extra:?}: {}", text(&out));
+        out.context(format!("{extra:?}")).exit_in(&[0, 3]);
         let err = stderr(&out);
         assert!(err.contains(&count), "{err}");
         assert!(err.contains("repository path"), "path changes are named: {err}");
@@ -186,7 +186,7 @@ fn an_edit_that_moves_new_url_to_another_host_is_named_as_such() {
         "--dry-run",
         "--accept-edited-urls",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let err = stderr(&out);
     assert!(err.contains("1 row has an edited new_url"), "{err}");
     assert!(err.contains("another host"), "{err}");
@@ -227,7 +227,7 @@ fn an_edited_descriptive_column_is_refused_and_reason_stays_editable() {
         edited[i] = edited_row;
         std::fs::write(env.path("bad.csv"), write_csv(&headers, &edited)).expect("write");
         let out = env.run(&["apply", "bad.csv", "--source-host", "github.com", "--yes"]);
-        assert_eq!(out.status.code(), Some(2), "{column}: {}", text(&out));
+        out.context(column).exit(2);
         let err = stderr(&out);
         assert!(err.starts_with(&format!("glmirror: error: bad.csv:{line}: ")), "{column}: {err}");
         assert!(err.contains(column), "{column} is named: {err}");
@@ -238,7 +238,7 @@ fn an_edited_descriptive_column_is_refused_and_reason_stays_editable() {
     edited[i] = set(row, c("reason"), "checked by Alice: fine");
     std::fs::write(env.path("ok.csv"), write_csv(&headers, &edited)).expect("write");
     let out = env.run(&["apply", "ok.csv", "--source-host", "github.com", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -248,15 +248,14 @@ fn an_edited_descriptive_column_is_refused_and_reason_stays_editable() {
 /// For every push `update` row of plan.csv: how many push mirrors of its project have its
 /// `new_url`.
 fn replacements(env: &Env) -> Vec<(u64, String, usize)> {
-    let text = std::fs::read_to_string(env.path("plan.csv")).expect("plan");
-    let (headers, rows) = read_csv(&text);
+    let plan = Table::read(env.path("plan.csv"));
     let now = env.sim().snapshot();
-    rows.iter()
-        .filter(|r| &r[col(&headers, "mirror_type")] == "push")
-        .filter(|r| &r[col(&headers, "action")] == "update")
+    plan.rows()
+        .iter()
+        .filter(|r| r.cell("mirror_type") == "push" && r.cell("action") == "update")
         .map(|r| {
-            let pid: u64 = r[0].parse().expect("id");
-            let url = r[col(&headers, "new_url")].to_owned();
+            let pid = r.number("project_id");
+            let url = r.cell("new_url").to_owned();
             let n = now
                 .project(pid)
                 .expect("project")
@@ -303,9 +302,9 @@ fn two_concurrent_runs_of_one_plan_with_two_journals_leave_no_duplicate_push_mir
     );
     env.sim().set_faults(Faults::default());
     assert_no_duplicates(&env);
-    let codes = [a.status.code(), b.status.code()];
-    assert!(codes.contains(&Some(0)), "one run finishes: {}\n{}", text(&a), text(&b));
-    let refused = if a.status.code() == Some(0) { &b } else { &a };
+    // One run finishes; the other is refused.
+    let (done, refused) = if a.status.code() == Some(0) { (&a, &b) } else { (&b, &a) };
+    done.context(format!("one run finishes; the other:\n{}", text(refused))).ok();
     assert!(stderr(refused).contains("is being applied by another glmirror"), "{}", text(refused));
     assert!(
         !stderr(refused).contains("to update on"),
@@ -334,7 +333,8 @@ fn a_symlinked_journal_is_locked_as_the_same_file() {
     );
     env.sim().set_faults(Faults::default());
     assert_no_duplicates(&env);
-    assert!([a.status.code(), b.status.code()].contains(&Some(0)), "{}\n{}", text(&a), text(&b));
+    let (done, other) = if a.status.code() == Some(0) { (&a, &b) } else { (&b, &a) };
+    done.context(format!("one run finishes; the other:\n{}", text(other))).ok();
 }
 
 #[test]
@@ -363,7 +363,7 @@ fn a_push_mirror_to_the_target_made_after_planning_makes_the_row_drifted() {
     let mut args = vec!["apply", "plan.csv", "--yes"];
     args.extend_from_slice(PUSH_RULES);
     let out = env.run(&args);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     assert_eq!(ids(&env), before, "no push mirror of project {pid} created or deleted");
     let rows = report(&env, "plan.report.csv");
     let row = rows
@@ -394,8 +394,8 @@ fn a_second_apply_of_a_running_plan_fails_on_the_lock_before_confirming() {
     let second = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
     let first = wait_with_timeout(first, Duration::from_secs(120));
     env.sim().set_faults(Faults::default());
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    first.ok();
+    second.exit(1);
     let err = stderr(&second);
     assert!(err.contains("is being applied by another glmirror"), "{err}");
     assert!(!err.contains("to update on"), "no confirmation before the lock: {err}");
@@ -417,7 +417,7 @@ fn a_wrong_service_token_with_verify_exits_3_and_is_counted() {
         .env("MIRROR_TOKEN", "ghp_wrong0token0for0this0test0000000000")
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    out.exit(3);
     let err = stderr(&out);
     let line = err.lines().find(|l| l.contains("verified: finished ")).unwrap_or_else(|| {
         panic!("no verification summary: {err}");
@@ -455,7 +455,7 @@ fn a_verify_timeout_fails_the_run_except_on_a_row_diagnosed_stuck() {
             "--verify-timeout",
             "1",
         ]);
-        assert_eq!(out.status.code(), Some(want), "{name}: {}", text(&out));
+        out.context(name).exit(want);
         assert!(stderr(&out).contains("timed out 1"), "{name}: {}", text(&out));
     }
 }
@@ -490,7 +490,7 @@ fn bad_report_and_journal_paths_are_refused_before_any_write() {
         args.extend_from_slice(&extra);
         let child = env.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
         let out = wait_with_timeout(child.expect("spawn"), Duration::from_secs(60));
-        assert_eq!(out.status.code(), Some(2), "{what}: {}", text(&out));
+        out.context(what).exit(2);
         assert!(env.writes().is_empty(), "{what}: wrote {:?}", env.writes());
         assert_eq!(std::fs::read(env.path("plan.csv")).expect("plan"), plan_bytes, "{what}");
         assert!(!env.path("plan.journal").exists(), "{what}");
@@ -515,7 +515,7 @@ fn oversized_plan_and_token_files_are_clear_errors() {
             .spawn()
             .expect("spawn");
         let out = wait_with_timeout(child, Duration::from_secs(30));
-        assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out));
+        out.context(file).exit(2);
         assert!(stderr(&out).contains("larger than 64 KiB"), "{file}: {}", text(&out));
         assert!(env.writes().is_empty());
     }
@@ -524,7 +524,7 @@ fn oversized_plan_and_token_files_are_clear_errors() {
     huge.set_len(257 * 1024 * 1024).expect("set_len");
     drop(huge);
     let out = env.run(&["apply", "huge.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
     assert!(stderr(&out).contains("larger than 256 MiB"), "{}", text(&out));
 }
 
@@ -546,7 +546,7 @@ fn the_readme_rotation_steps_run_as_written() {
     // 2. plan, 5. apply.
     plan(&env);
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let first_journal = std::fs::read(env.path("plan.journal")).expect("journal");
     // 7. Put the new token in place and run the same plan and apply again.
     let out = env
@@ -554,13 +554,13 @@ fn the_readme_rotation_steps_run_as_written() {
         .env("MIRROR_TOKEN", new_token)
         .output()
         .expect("plan");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     let out = env
         .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes"])
         .env("MIRROR_TOKEN", new_token)
         .output()
         .expect("apply");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(stderr(&out).contains("archived"), "{}", text(&out));
     let archived: Vec<_> = std::fs::read_dir(env.dir.path())
         .expect("dir")
@@ -596,7 +596,7 @@ fn an_unfinished_journal_of_another_plan_is_still_refused() {
     );
     std::fs::write(env.path("plan.journal"), &journal).expect("write");
     let out = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
     assert!(stderr(&out).contains("belongs to another plan"), "{}", text(&out));
     assert!(stderr(&out).contains("hint:"), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(env.path("plan.journal")).expect("kept"), journal);
@@ -612,7 +612,7 @@ fn demo_with_the_same_dir_runs_twice() {
             .arg(dir.path())
             .output()
             .expect("demo runs");
-        assert_eq!(out.status.code(), Some(0), "round {round}: {}", text(&out));
+        out.context(format!("round {round}")).ok();
     }
 }
 
@@ -625,7 +625,7 @@ fn a_dry_run_needs_no_service_token() {
         .env_remove("MIRROR_TOKEN")
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.ok();
     assert!(stderr(&out).contains("not checked"), "{}", text(&out));
     assert!(env.writes().is_empty());
     // A real run still needs it.
@@ -634,7 +634,7 @@ fn a_dry_run_needs_no_service_token() {
         .env_remove("MIRROR_TOKEN")
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
 }
 
 #[test]
@@ -666,7 +666,7 @@ fn the_new_url_of_a_mirror_user_only_row_may_not_be_edited_even_with_the_flag() 
         "--yes",
         "--accept-edited-urls",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    out.exit(2);
     let err = stderr(&out);
     assert!(err.starts_with(&format!("glmirror: error: plan.csv:{}: ", i + 2)), "{err}");
     assert!(err.contains("only moves the mirror user"), "{err}");
