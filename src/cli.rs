@@ -17,7 +17,7 @@ pub struct Cli {
     pub global: GlobalArgs,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Options accepted by every command, before or after the subcommand.
@@ -28,16 +28,16 @@ pub struct GlobalArgs {
     /// Falls back to GITLAB_URL, then GITLAB_HOST, then CI_SERVER_URL. Plain http:// is only
     /// accepted for loopback addresses.
     #[arg(long, global = true, value_name = "URL", help_heading = "GitLab connection")]
-    pub gitlab_url: Option<String>,
+    pub(crate) gitlab_url: Option<String>,
 
     /// Read the GitLab API token from this file (default: env GITLAB_TOKEN, then
     /// GITLAB_PRIVATE_TOKEN). The token is never accepted as a command-line value.
     #[arg(long, global = true, value_name = "PATH", help_heading = "GitLab connection")]
-    pub gitlab_token_file: Option<PathBuf>,
+    pub(crate) gitlab_token_file: Option<PathBuf>,
 
     /// Add this PEM file's certificates to the trusted roots (self-signed or internal CA).
     #[arg(long, global = true, value_name = "PATH", help_heading = "GitLab connection")]
-    pub ca_cert: Option<PathBuf>,
+    pub(crate) ca_cert: Option<PathBuf>,
 
     /// How many requests may be in flight at once.
     #[arg(
@@ -48,7 +48,7 @@ pub struct GlobalArgs {
         value_parser = clap::value_parser!(u16).range(1..=64),
         help_heading = "GitLab connection"
     )]
-    pub concurrency: u16,
+    pub(crate) concurrency: u16,
 
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Output")]
@@ -60,12 +60,12 @@ pub struct GlobalArgs {
 
     /// Never draw a progress bar (it is only drawn when stderr is a terminal anyway).
     #[arg(long, global = true, help_heading = "Output")]
-    pub no_progress: bool,
+    pub(crate) no_progress: bool,
 }
 
 /// The subcommands, in workflow order.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Enumerate mirrors, diagnose them and write the reviewable CSV plan. Never writes to GitLab.
     Plan(PlanArgs),
     /// Apply the reviewed `update` rows of a plan, journaled and resumable.
@@ -86,27 +86,27 @@ pub enum Command {
 
 /// Which projects to look at.
 #[derive(Debug, Args, Clone, Default)]
-pub struct ScopeArgs {
+pub(crate) struct ScopeArgs {
     /// Only projects in this group (full path or id), subgroups included. Repeatable.
     #[arg(long = "group", value_name = "PATH", help_heading = "Scope")]
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
 
     /// Only this project (full path or numeric id). Repeatable.
     #[arg(long = "project", value_name = "PATH_OR_ID", help_heading = "Scope")]
-    pub projects: Vec<String>,
+    pub(crate) projects: Vec<String>,
 
     /// Which mirror directions to include.
     #[arg(long, value_enum, default_value_t = MirrorSelection::All, help_heading = "Scope")]
-    pub mirrors: MirrorSelection,
+    pub(crate) mirrors: MirrorSelection,
 
     /// Plan archived projects too (by default they are listed with action `skip`).
     #[arg(long, help_heading = "Scope")]
-    pub include_archived: bool,
+    pub(crate) include_archived: bool,
 }
 
 /// Mirror directions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum MirrorSelection {
+pub(crate) enum MirrorSelection {
     /// Pull mirrors only.
     Pull,
     /// Push (remote) mirrors only.
@@ -118,44 +118,44 @@ pub enum MirrorSelection {
 
 /// Where the service-account credentials come from, and for which hosts.
 #[derive(Debug, Args, Clone, Default)]
-pub struct CredentialArgs {
+pub(crate) struct CredentialArgs {
     /// A host whose mirrors get the service account's credentials, on https port 443 or the
     /// port named (HOST:PORT). Repeatable.
     #[arg(long = "source-host", value_name = "HOST", help_heading = "Credentials")]
-    pub source_hosts: Vec<String>,
+    pub(crate) source_hosts: Vec<String>,
 
     /// Username sent with the service token. When absent the token itself is the username
     /// (only GitHub accepts that); GitLab sources take any name or `oauth2`, Bitbucket Cloud
     /// `x-token-auth`.
     #[arg(long, value_name = "NAME", help_heading = "Credentials")]
-    pub source_user: Option<String>,
+    pub(crate) source_user: Option<String>,
 
     /// Read the service token from this file (default: env MIRROR_TOKEN).
     #[arg(long, value_name = "PATH", help_heading = "Credentials")]
-    pub source_token_file: Option<PathBuf>,
+    pub(crate) source_token_file: Option<PathBuf>,
 
     /// TOML file with one `[[host]]` entry per source host: host, user, token_env or token_file.
     #[arg(long, value_name = "FILE", help_heading = "Credentials")]
-    pub credentials: Option<PathBuf>,
+    pub(crate) credentials: Option<PathBuf>,
 }
 
 /// URL rules shared by `plan` and `rewrite`.
 #[derive(Debug, Args, Clone, Default)]
-pub struct RuleArgs {
+pub(crate) struct RuleArgs {
     #[command(flatten)]
-    pub credentials: CredentialArgs,
+    pub(crate) credentials: CredentialArgs,
 
     /// Rewrite a URL prefix, like git's insteadOf (longest match wins). Repeatable.
     #[arg(long = "map", value_name = "OLD_PREFIX=NEW_PREFIX", help_heading = "Rules")]
-    pub maps: Vec<String>,
+    pub(crate) maps: Vec<String>,
 
     /// Turn ssh:// and SCP-style URLs on source hosts into https:// (LFS is not mirrored over SSH).
     #[arg(long, help_heading = "Rules")]
-    pub prefer_https: bool,
+    pub(crate) prefer_https: bool,
 
     /// GitLab user that pull mirrors should run as after apply (default: the caller).
     #[arg(long, value_name = "USERNAME", help_heading = "Rules")]
-    pub mirror_user: Option<String>,
+    pub(crate) mirror_user: Option<String>,
 }
 
 /// `glmirror plan`
@@ -167,27 +167,27 @@ pub struct RuleArgs {
   MIRROR_TOKEN=... glmirror plan --source-host github.com --probe --out plan.csv
   # Only one group, pull mirrors only, to stdout
   glmirror plan --group platform --mirrors pull --out -")]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     #[command(flatten)]
-    pub scope: ScopeArgs,
+    pub(crate) scope: ScopeArgs,
 
     #[command(flatten)]
-    pub rules: RuleArgs,
+    pub(crate) rules: RuleArgs,
 
     /// Prove the service credentials: probe every row that would get them with one
     /// read-only git request from this machine, and record the answer in the `probe` column.
     /// Rows the service account cannot read or write keep their credentials.
     #[arg(long, help_heading = "Probe")]
-    pub probe: bool,
+    pub(crate) probe: bool,
 
     /// Do not probe this source host, nor ask its API about the token (this machine cannot
     /// reach it, although GitLab can). Repeatable.
     #[arg(long = "no-probe-host", value_name = "HOST", help_heading = "Probe")]
-    pub no_probe_hosts: Vec<String>,
+    pub(crate) no_probe_hosts: Vec<String>,
 
     /// Where to write the plan CSV (`-` for stdout). Written atomically.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "plan.csv")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 /// `glmirror apply`
@@ -200,60 +200,60 @@ pub struct PlanArgs {
   # A source host only GitLab's network reaches: write its rows unproven
   MIRROR_TOKEN=... glmirror apply plan.csv --source-host git.corp.example --source-user svc \\
     --no-probe-host git.corp.example --yes")]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// The reviewed plan CSV.
     #[arg(value_name = "PLAN")]
-    pub plan: PathBuf,
+    pub(crate) plan: PathBuf,
 
     #[command(flatten)]
-    pub credentials: CredentialArgs,
+    pub(crate) credentials: CredentialArgs,
 
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y', help_heading = "Apply")]
-    pub yes: bool,
+    pub(crate) yes: bool,
 
     /// Do everything except writing to GitLab; report what would happen.
     #[arg(long, help_heading = "Apply")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 
     /// Journal file (default: PLAN with extension `.journal`).
     #[arg(long, value_name = "FILE", help_heading = "Apply")]
-    pub journal: Option<PathBuf>,
+    pub(crate) journal: Option<PathBuf>,
 
     /// Report CSV (default: PLAN with extension `.report.csv`).
     #[arg(long, value_name = "FILE", help_heading = "Apply")]
-    pub report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
 
     /// After writing, wait for each mirror's update to finish and record the result.
     #[arg(long, help_heading = "Apply")]
-    pub verify: bool,
+    pub(crate) verify: bool,
 
     /// How long `--verify` waits for one mirror, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, help_heading = "Apply")]
-    pub verify_timeout: u64,
+    pub(crate) verify_timeout: u64,
 
     /// Apply rows whose new_url a reviewer changed (they are listed first); without it, a
     /// plan with an edited new_url is refused.
     #[arg(long, help_heading = "Apply")]
-    pub accept_edited_urls: bool,
+    pub(crate) accept_edited_urls: bool,
     /// Write service credentials without probing them first (by default each write is
     /// preceded by one read-only git request from this machine, and skipped if it fails).
     #[arg(long, help_heading = "Probe")]
-    pub no_probe: bool,
+    pub(crate) no_probe: bool,
 
     /// Do not probe this source host, nor ask its API about the token (this machine cannot
     /// reach it, although GitLab can): its rows are written unproven. Repeatable.
     #[arg(long = "no-probe-host", value_name = "HOST", help_heading = "Probe")]
-    pub no_probe_hosts: Vec<String>,
+    pub(crate) no_probe_hosts: Vec<String>,
 
     /// Apply even though a service token expires within 7 days.
     #[arg(long, help_heading = "Probe")]
-    pub allow_expiring_token: bool,
+    pub(crate) allow_expiring_token: bool,
 }
 
 /// Output formats of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum StatusFormat {
+pub(crate) enum StatusFormat {
     /// Aligned columns for a terminal.
     #[default]
     Table,
@@ -282,31 +282,31 @@ pub enum StatusFormat {
   glmirror status --format junit --out mirrors.xml --csv mirrors.csv
   # Metrics for node_exporter's textfile collector, written atomically
   glmirror status --format prometheus --out /var/lib/node_exporter/textfile/glmirror.prom")]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
-    pub scope: ScopeArgs,
+    pub(crate) scope: ScopeArgs,
 
     #[command(flatten)]
-    pub credentials: CredentialArgs,
+    pub(crate) credentials: CredentialArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
-    pub format: StatusFormat,
+    pub(crate) format: StatusFormat,
 
     /// Write the report to this file instead of stdout, atomically (a reader never sees half
     /// a file; a `.prom` file is made readable by the textfile collector).
     #[arg(long, short = 'o', value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
 
     /// Also write the report as CSV to this file, atomically, from the same reads.
     #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
+    pub(crate) csv: Option<PathBuf>,
 
     /// Read every mirror's details. By default a pull mirror the project list already shows
     /// as `finished` (healthy) is not read again, which saves a request per such mirror; its
     /// row then has no timestamps and GitLab's URL mask.
     #[arg(long)]
-    pub details: bool,
+    pub(crate) details: bool,
 }
 
 /// `glmirror rewrite`
@@ -315,13 +315,13 @@ pub struct StatusArgs {
   glmirror rewrite git@github.com:org/repo.git
   MIRROR_TOKEN=... glmirror rewrite --source-host github.com http://github.com/org/repo
   glmirror rewrite --map https://old.example/org/=https://new.example/org/ < urls.txt")]
-pub struct RewriteArgs {
+pub(crate) struct RewriteArgs {
     #[command(flatten)]
-    pub rules: RuleArgs,
+    pub(crate) rules: RuleArgs,
 
     /// URLs to rewrite; when none are given, one URL a line is read from stdin.
     #[arg(value_name = "URL")]
-    pub urls: Vec<String>,
+    pub(crate) urls: Vec<String>,
 }
 
 /// `glmirror demo`
@@ -331,10 +331,10 @@ pub struct RewriteArgs {
   glmirror demo
   # Keep the plan, report and journal here
   glmirror demo --dir ./demo-out")]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Directory for plan.csv, the journal and the report (default: a new temporary directory).
     #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// `glmirror sim`
@@ -346,50 +346,50 @@ pub struct DemoArgs {
   glmirror sim --generate 5000 --latency-ms 50 --rate-limit 600
   # GitLab before 17.6 (no PUT /projects/:id/mirror/pull)
   glmirror sim --gitlab-version 17.5.0")]
-pub struct SimArgs {
+pub(crate) struct SimArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    pub listen: String,
+    pub(crate) listen: String,
 
     /// JSON fixture to seed the simulated instance with (default: the built-in demo fixture).
     #[arg(long, value_name = "FILE")]
-    pub fixture: Option<PathBuf>,
+    pub(crate) fixture: Option<PathBuf>,
 
     /// Instead of a fixture, generate this many projects with a realistic mix of mirrors.
     #[arg(long, value_name = "N", conflicts_with = "fixture")]
-    pub generate: Option<u32>,
+    pub(crate) generate: Option<u32>,
 
     /// Added latency per request, in milliseconds.
     #[arg(long, value_name = "MS", help_heading = "Faults")]
-    pub latency_ms: Option<u64>,
+    pub(crate) latency_ms: Option<u64>,
 
     /// Fraction (0.0–1.0) of requests answered with a 5xx.
     #[arg(long, value_name = "RATE", help_heading = "Faults")]
-    pub error_rate: Option<f64>,
+    pub(crate) error_rate: Option<f64>,
 
     /// Fraction (0.0–1.0) of requests whose connection is dropped without an answer.
     #[arg(long, value_name = "RATE", help_heading = "Faults")]
-    pub drop_rate: Option<f64>,
+    pub(crate) drop_rate: Option<f64>,
 
     /// Requests per minute per token before answering 429.
     #[arg(long, value_name = "N", help_heading = "Faults")]
-    pub rate_limit: Option<u32>,
+    pub(crate) rate_limit: Option<u32>,
 
     /// GitLab version to pretend to be (e.g. 17.5.0 has no PUT /mirror/pull).
     #[arg(long, value_name = "VERSION")]
-    pub gitlab_version: Option<String>,
+    pub(crate) gitlab_version: Option<String>,
 
     /// Seed for the fault knobs' random choices.
     #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
 }
 
 /// `glmirror completions`
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to generate for.
     #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[cfg(test)]

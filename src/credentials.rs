@@ -11,28 +11,28 @@ use crate::rewrite::{self, PrefixMap, Rules, SourceHost};
 
 /// The service account for one source host.
 #[derive(Clone)]
-pub struct HostCredential {
+pub(crate) struct HostCredential {
     /// Normalized host (lowercase, A-label), compared exactly with mirror URL hosts.
-    pub host: String,
+    pub(crate) host: String,
     /// The https port the credentials are for; `None`: 443. Another port of the same host
     /// gets no token.
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// Username sent with the token (decoded); `None`: the token itself is the username.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// The token, when it was available (`apply` requires it).
-    pub token: Option<SecretString>,
+    pub(crate) token: Option<SecretString>,
     /// Where the token comes from, for messages ("env MIRROR_TOKEN", "file /path").
-    pub token_source: String,
+    pub(crate) token_source: String,
     /// The host's software, when the credentials file names it (`kind`); github.com,
     /// gitlab.com and bitbucket.org are known without it (see [`HostCredential::kind`]).
-    pub kind: Option<HostKind>,
+    pub(crate) kind: Option<HostKind>,
     /// When the token expires, when the credentials file says (`expires_at`).
-    pub expires_at: Option<OffsetDateTime>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
 }
 
 impl HostCredential {
     /// A credential for `host` with no `kind` or `expires_at`.
-    pub fn new(
+    pub(crate) fn new(
         host: impl Into<String>,
         user: Option<String>,
         token: Option<SecretString>,
@@ -52,7 +52,7 @@ impl HostCredential {
     /// The host's kind: known for github.com, gitlab.com and bitbucket.org, else the one
     /// the credentials file gives, else `other` (a conflict was refused when the file was
     /// read, so it reads as the given kind here).
-    pub fn kind(&self) -> HostKind {
+    pub(crate) fn kind(&self) -> HostKind {
         HostKind::resolve(&self.host, self.kind)
             .unwrap_or_else(|_| HostKind::known(&self.host).unwrap_or(HostKind::Other))
     }
@@ -74,14 +74,14 @@ impl std::fmt::Debug for HostCredential {
 
 /// Every source host's credentials.
 #[derive(Debug, Default, Clone)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// One entry per source host, hosts unique.
-    pub hosts: Vec<HostCredential>,
+    pub(crate) hosts: Vec<HostCredential>,
 }
 
 impl Credentials {
     /// The rewrite rules for these credentials.
-    pub fn rules(&self, maps: Vec<PrefixMap>, prefer_https: bool) -> Rules {
+    pub(crate) fn rules(&self, maps: Vec<PrefixMap>, prefer_https: bool) -> Rules {
         Rules {
             source_hosts: self
                 .hosts
@@ -94,7 +94,7 @@ impl Credentials {
     }
 
     /// The credential for exactly this (normalized) host and https port (`None`: 443).
-    pub fn for_host(&self, host: &str, port: Option<u16>) -> Option<&HostCredential> {
+    pub(crate) fn for_host(&self, host: &str, port: Option<u16>) -> Option<&HostCredential> {
         let port = port.unwrap_or(443);
         self.hosts.iter().find(|h| h.host == host && h.port.unwrap_or(443) == port)
     }

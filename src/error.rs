@@ -26,7 +26,7 @@ pub enum ExitCode {
 
 impl ExitCode {
     /// The numeric process status.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             ExitCode::Success => 0,
             ExitCode::Fatal => 1,
@@ -88,27 +88,31 @@ pub enum AppError {
 
 impl AppError {
     /// A usage error without a hint.
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         AppError::Usage { message: message.into(), hint: None }
     }
 
     /// A usage error with a hint line.
-    pub fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
         AppError::Usage { message: message.into(), hint: Some(hint.into()) }
     }
 
     /// A fatal error without a hint.
-    pub fn fatal(message: impl Into<String>) -> Self {
+    pub(crate) fn fatal(message: impl Into<String>) -> Self {
         AppError::Fatal { message: message.into(), hint: None }
     }
 
     /// A fatal error with a hint line.
-    pub fn fatal_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn fatal_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
         AppError::Fatal { message: message.into(), hint: Some(hint.into()) }
     }
 
     /// An I/O error on a file.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         AppError::Io { action, path: path.into(), source }
     }
 

@@ -7,19 +7,26 @@
 //! plus [`config`] (arguments and environment → typed requests), [`inventory`] (reading the
 //! instance), [`apply`] (the executor and journal), [`error`], `redact` (masking, a leaf),
 //! [`output`] and [`logging`].
+//!
+//! Items are `pub(crate)` unless the binary, the integration tests (`tests/it`) or the
+//! benchmark (`examples/bench.rs`) use them. The library exists for those three, so its
+//! documentation is built with `--document-private-items` (as `.ci/run` does), where links
+//! to crate-private items resolve.
+#![allow(rustdoc::private_intra_doc_links)]
+#![warn(unreachable_pub)]
 
 pub mod apply;
 pub mod cli;
-pub mod cmd;
-pub mod config;
-pub mod credentials;
+pub(crate) mod cmd;
+pub(crate) mod config;
+pub(crate) mod credentials;
 pub mod error;
 pub mod githost;
 pub mod gitlab;
-pub mod health;
-pub mod inventory;
+pub(crate) mod health;
+pub(crate) mod inventory;
 pub mod logging;
-pub mod output;
+pub(crate) mod output;
 pub mod plan;
 pub mod probe;
 pub(crate) mod redact;

@@ -13,7 +13,7 @@ use tracing_subscriber::fmt::MakeWriter;
 /// stderr, scrubbed: each formatted event is one `write` call (the fmt layer formats a whole
 /// event into a buffer first), which is scrubbed as a whole before it is written.
 #[derive(Clone, Copy, Default)]
-pub struct ScrubbedStderr;
+pub(crate) struct ScrubbedStderr;
 
 impl Write for ScrubbedStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

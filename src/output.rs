@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use crate::config::Settings;
 
 /// A progress bar on stderr, hidden unless stderr is a terminal and progress is wanted.
-pub fn progress_bar(settings: &Settings, message: &'static str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(settings: &Settings, message: &'static str) -> indicatif::ProgressBar {
     if settings.no_progress || settings.quiet || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
@@ -22,7 +22,7 @@ pub fn progress_bar(settings: &Settings, message: &'static str) -> indicatif::Pr
 }
 
 /// "a 2, b 1" or "none".
-pub fn counts(map: &BTreeMap<&'static str, usize>) -> String {
+pub(crate) fn counts(map: &BTreeMap<&'static str, usize>) -> String {
     if map.is_empty() {
         return "none".into();
     }

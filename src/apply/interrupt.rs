@@ -16,7 +16,7 @@ pub const STOP_MESSAGE: &str =
 
 /// What a signal should do, given how many came before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalAction {
+pub(crate) enum SignalAction {
     /// First signal: stop starting rows, finish the ones in flight.
     Stop,
     /// A later signal: exit now with status 130.
@@ -40,7 +40,7 @@ impl Default for Interrupt {
 impl Interrupt {
     /// A flag that no signal sets (until [`install`](Self::install) is used); tests and
     /// embedders call [`request`](Self::request) themselves.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (flag, _) = watch::channel(false);
         Interrupt { signals: Arc::new(AtomicUsize::new(0)), flag: Arc::new(flag) }
     }
@@ -94,7 +94,7 @@ impl Interrupt {
     /// Returns what a signal handler should do next.
     ///
     /// [`requested`]: Self::requested
-    pub fn request(&self) -> SignalAction {
+    pub(crate) fn request(&self) -> SignalAction {
         if self.signals.fetch_add(1, Ordering::SeqCst) == 0 {
             eprintln!("{STOP_MESSAGE}");
             self.flag.send_replace(true);

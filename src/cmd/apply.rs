@@ -82,7 +82,7 @@ fn check_edits(
 
 /// Run `glmirror apply` (also used by `demo`). The connection is resolved only once the plan
 /// file has been validated.
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     conn: ConnectionRequest,
     req: ApplyRequest,

@@ -32,7 +32,7 @@ macro_rules! out {
 }
 
 /// Run `glmirror demo`.
-pub async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppError> {
+pub(crate) async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode, AppError> {
     let (dir, _keep) = match args.dir.clone() {
         Some(dir) => {
             std::fs::create_dir_all(&dir).map_err(|e| AppError::io("cannot create", &dir, e))?;

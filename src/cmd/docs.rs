@@ -8,7 +8,7 @@ use crate::cli::{Cli, CompletionsArgs};
 use crate::error::{AppError, ExitCode};
 
 /// Print a completion script for the requested shell.
-pub fn completions(args: &CompletionsArgs) -> Result<ExitCode, AppError> {
+pub(crate) fn completions(args: &CompletionsArgs) -> Result<ExitCode, AppError> {
     // Generate into memory first: clap_complete panics when its writer fails (`| head`).
     let mut cmd = Cli::command();
     let mut script = Vec::new();
@@ -20,7 +20,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<ExitCode, AppError> {
 }
 
 /// Print the man page in roff.
-pub fn man() -> Result<ExitCode, AppError> {
+pub(crate) fn man() -> Result<ExitCode, AppError> {
     let man = clap_mangen::Man::new(Cli::command());
     man.render(&mut std::io::stdout()).map_err(|e| AppError::io("cannot write", "<stdout>", e))?;
     Ok(ExitCode::Success)

@@ -15,7 +15,7 @@ use crate::plan::{self, PlanContext, Summary};
 use crate::probe::watch::WatchMode;
 
 /// Run `glmirror plan`.
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     conn: ConnectionRequest,
     req: PlanRequest,
@@ -27,7 +27,7 @@ pub async fn run(
 
 /// Plan with an already resolved connection (also used by `demo`). Returns the summary of
 /// the written plan.
-pub async fn execute(
+pub(crate) async fn execute(
     settings: &Settings,
     req: &PlanRequest,
     conn: Connection,

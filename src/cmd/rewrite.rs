@@ -8,11 +8,11 @@ use crate::error::{AppError, ExitCode};
 use crate::rewrite::{self, Direction, Fix, MirrorInput, Rewrite, Rules};
 
 /// The CSV header of `glmirror rewrite`.
-pub const HEADER: [&str; 7] =
+pub(crate) const HEADER: [&str; 7] =
     ["input_url", "new_url", "new_user", "new_auth", "fixes", "action", "reason"];
 
 /// Run `glmirror rewrite`.
-pub fn run(req: RewriteRequest) -> Result<ExitCode, AppError> {
+pub(crate) fn run(req: RewriteRequest) -> Result<ExitCode, AppError> {
     for warning in &req.warnings {
         eprintln!("warning: {}", crate::redact::for_terminal(warning));
     }
@@ -54,7 +54,11 @@ fn read_stdin_lines() -> Result<Vec<String>, AppError> {
 
 /// Write the CSV for these inputs, through the one cell writer of every CSV glmirror writes
 /// (formula guard, no control characters).
-pub fn write_csv(out: &mut impl Write, inputs: &[String], rules: &Rules) -> std::io::Result<()> {
+pub(crate) fn write_csv(
+    out: &mut impl Write,
+    inputs: &[String],
+    rules: &Rules,
+) -> std::io::Result<()> {
     let mut w = crate::plan::cell::csv_writer(out);
     w.write_record(HEADER)?;
     for input in inputs {
@@ -69,7 +73,7 @@ pub fn write_csv(out: &mut impl Write, inputs: &[String], rules: &Rules) -> std:
 
 /// One CSV row: credentials of the input masked in every cell (the writer adds the formula
 /// guard).
-pub fn row(input: &str, rw: &Rewrite) -> [String; 7] {
+pub(crate) fn row(input: &str, rw: &Rewrite) -> [String; 7] {
     let masked_input = rewrite::mask_url(input.trim());
     let cells = [
         masked_input,

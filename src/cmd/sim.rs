@@ -9,7 +9,7 @@ use crate::error::{AppError, ExitCode};
 use crate::sim::{Faults, Fixture, SimOptions};
 
 /// Run `glmirror sim`.
-pub async fn run(args: &SimArgs) -> Result<ExitCode, AppError> {
+pub(crate) async fn run(args: &SimArgs) -> Result<ExitCode, AppError> {
     let fixture = match (&args.fixture, args.generate) {
         (Some(path), _) => Fixture::load(path).map_err(|e| AppError::usage(e.to_string()))?,
         (None, Some(n)) => Fixture::generate(n, args.seed.unwrap_or(0)),

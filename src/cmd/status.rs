@@ -21,7 +21,7 @@ use crate::probe::watch::{Expiry, TokenState, WatchMode};
 use crate::redact::for_terminal;
 
 /// Run `glmirror status`.
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     conn: ConnectionRequest,
     req: StatusRequest,
@@ -123,22 +123,22 @@ async fn watch_tokens(
 }
 
 /// What reading the instance for `status` found.
-pub struct Collected {
+pub(crate) struct Collected {
     /// One row per mirror, sorted like a plan.
-    pub rows: Vec<StatusRow>,
+    pub(crate) rows: Vec<StatusRow>,
     /// Silent Mode is on.
-    pub silent: bool,
+    pub(crate) silent: bool,
     /// Mirror reads refused (401/403).
-    pub refused: u64,
+    pub(crate) refused: u64,
     /// Pull mirrors taken from the project list without a read of their own.
-    pub not_read_again: u64,
+    pub(crate) not_read_again: u64,
     /// What pre-flight found.
-    pub pre: inventory::Preflight,
+    pub(crate) pre: inventory::Preflight,
 }
 
 /// Read the health of every mirror in scope (every mirror's details: the demo compares
 /// before and after).
-pub async fn collect(
+pub(crate) async fn collect(
     settings: &Settings,
     scope: &Scope,
     conn: Connection,

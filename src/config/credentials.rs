@@ -15,14 +15,14 @@ use crate::probe::HostKind;
 use crate::redact;
 
 /// The environment variable holding the service token for `--source-host`.
-pub const MIRROR_TOKEN_ENV: &str = "MIRROR_TOKEN";
+pub(crate) const MIRROR_TOKEN_ENV: &str = "MIRROR_TOKEN";
 
 const USER_FORMS: &str = "usual usernames: GitLab: any name or `oauth2`; Bitbucket Cloud: \
                           `x-token-auth`; Azure DevOps: any name";
 
 /// `apply` (and `plan --probe`) need every source host's token: fail naming the missing
 /// source, never a value.
-pub fn require_tokens(creds: &Credentials) -> Result<(), ConfigError> {
+pub(crate) fn require_tokens(creds: &Credentials) -> Result<(), ConfigError> {
     if let Some(h) = creds.hosts.iter().find(|h| h.token.is_none()) {
         return Err(ConfigError::invalid_hint(
             format!("no service token for {} ({} is not set)", h.host, h.token_source),
@@ -34,7 +34,7 @@ pub fn require_tokens(creds: &Credentials) -> Result<(), ConfigError> {
 
 /// Build from the command line. Tokens are read when available (env or file) but not
 /// required; see [`require_tokens`].
-pub fn from_args(args: &CredentialArgs) -> Result<Credentials, ConfigError> {
+pub(crate) fn from_args(args: &CredentialArgs) -> Result<Credentials, ConfigError> {
     if let Some(path) = &args.credentials {
         if !args.source_hosts.is_empty()
             || args.source_user.is_some()

@@ -27,22 +27,22 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// A bad value, without a hint.
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         ConfigError::Invalid { message: message.into(), hint: None }
     }
 
     /// A bad value, with a hint line.
-    pub fn invalid_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn invalid_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
         ConfigError::Invalid { message: message.into(), hint: Some(hint.into()) }
     }
 
     /// A file that could not be read.
-    pub fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ConfigError::Read { path: path.into(), source }
     }
 
     /// The hint line, if a fix is known.
-    pub fn hint(&self) -> Option<&str> {
+    pub(crate) fn hint(&self) -> Option<&str> {
         match self {
             ConfigError::Invalid { hint, .. } => hint.as_deref(),
             ConfigError::Read { .. } => None,

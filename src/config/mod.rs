@@ -13,8 +13,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-pub use credentials::{MIRROR_TOKEN_ENV, require_tokens};
-pub use error::ConfigError;
+pub(crate) use credentials::{MIRROR_TOKEN_ENV, require_tokens};
+pub(crate) use error::ConfigError;
 
 use crate::cli::{
     ApplyArgs, GlobalArgs, MirrorSelection, PlanArgs, RewriteArgs, RuleArgs, ScopeArgs, StatusArgs,
@@ -25,26 +25,26 @@ use crate::redact;
 use crate::rewrite::{self, PrefixMap, Rules};
 
 /// Environment variables consulted, in order, for the GitLab base URL.
-pub const GITLAB_URL_ENV: &[&str] = &["GITLAB_URL", "GITLAB_HOST", "CI_SERVER_URL"];
+pub(crate) const GITLAB_URL_ENV: &[&str] = &["GITLAB_URL", "GITLAB_HOST", "CI_SERVER_URL"];
 /// Environment variables consulted, in order, for the GitLab API token.
-pub const GITLAB_TOKEN_ENV: &[&str] = &["GITLAB_TOKEN", "GITLAB_PRIVATE_TOKEN"];
+pub(crate) const GITLAB_TOKEN_ENV: &[&str] = &["GITLAB_TOKEN", "GITLAB_PRIVATE_TOKEN"];
 
 /// Settings every command shares: how to talk to GitLab and how much to say.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Extra PEM roots (`--ca-cert`).
-    pub ca_cert: Option<PathBuf>,
+    pub(crate) ca_cert: Option<PathBuf>,
     /// Requests in flight at once.
-    pub concurrency: u16,
+    pub(crate) concurrency: u16,
     /// `-q`: only errors on stderr.
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Never draw a progress bar.
-    pub no_progress: bool,
+    pub(crate) no_progress: bool,
 }
 
 impl Settings {
     /// From the global options.
-    pub fn from_args(global: &GlobalArgs) -> Settings {
+    pub(crate) fn from_args(global: &GlobalArgs) -> Settings {
         Settings {
             ca_cert: global.ca_cert.clone(),
             concurrency: global.concurrency,
@@ -55,11 +55,11 @@ impl Settings {
 }
 
 /// Where to reach GitLab and with which token.
-pub struct Connection {
+pub(crate) struct Connection {
     /// Base URL of the instance (no `/api/v4`), without credentials.
-    pub base_url: Url,
+    pub(crate) base_url: Url,
     /// The API token.
-    pub token: SecretString,
+    pub(crate) token: SecretString,
 }
 
 impl std::fmt::Debug for Connection {
@@ -74,7 +74,7 @@ impl std::fmt::Debug for Connection {
 /// The GitLab URL and token as given (flag or environment), checked only when resolved, so a
 /// command can report a bad plan file before a missing URL.
 #[derive(Debug)]
-pub enum ConnectionRequest {
+pub(crate) enum ConnectionRequest {
     /// From the command line and the environment.
     Given {
         /// `--gitlab-url`, else the first set variable of [`GITLAB_URL_ENV`].
@@ -90,7 +90,7 @@ pub enum ConnectionRequest {
 
 impl ConnectionRequest {
     /// Read the flags and the environment.
-    pub fn from_args(global: &GlobalArgs) -> ConnectionRequest {
+    pub(crate) fn from_args(global: &GlobalArgs) -> ConnectionRequest {
         let url = global.gitlab_url.clone().or_else(|| {
             GITLAB_URL_ENV
                 .iter()
@@ -104,7 +104,7 @@ impl ConnectionRequest {
     }
 
     /// Check the URL and read the token.
-    pub fn resolve(self) -> Result<Connection, ConfigError> {
+    pub(crate) fn resolve(self) -> Result<Connection, ConfigError> {
         let (url, token_file, env_token) = match self {
             ConnectionRequest::Resolved(conn) => return Ok(conn),
             ConnectionRequest::Given { url, token_file, env_token } => (url, token_file, env_token),
@@ -132,7 +132,7 @@ impl ConnectionRequest {
 /// Register the tokens of the well-known environment variables (the GitLab token's and
 /// [`MIRROR_TOKEN_ENV`]) with the scrubber, so that no output shows them even in a command
 /// that does not use them (GitLab may quote a service token in any mirror's error).
-pub fn register_env_secrets() {
+pub(crate) fn register_env_secrets() {
     for name in GITLAB_TOKEN_ENV.iter().chain([&MIRROR_TOKEN_ENV]) {
         let _ = tokens::token_from_var(name);
     }
@@ -140,7 +140,7 @@ pub fn register_env_secrets() {
 
 /// Parse and check a GitLab base URL: http(s) only, no credentials, plain http only on
 /// loopback. A trailing `/api/v4` is tolerated and removed.
-pub fn parse_gitlab_url(raw: &str) -> Result<Url, ConfigError> {
+pub(crate) fn parse_gitlab_url(raw: &str) -> Result<Url, ConfigError> {
     let raw = raw.trim();
     // GITLAB_HOST is sometimes a bare host name.
     let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("https://{raw}") };
@@ -188,18 +188,18 @@ fn is_loopback(url: &Url) -> bool {
 
 /// Which mirror directions to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mirrors {
+pub(crate) struct Mirrors {
     /// Pull mirrors.
-    pub pull: bool,
+    pub(crate) pull: bool,
     /// Push (remote) mirrors.
-    pub push: bool,
+    pub(crate) push: bool,
 }
 
 impl Mirrors {
     /// Both directions.
-    pub const ALL: Mirrors = Mirrors { pull: true, push: true };
+    pub(crate) const ALL: Mirrors = Mirrors { pull: true, push: true };
     /// Pull mirrors only.
-    pub const PULL: Mirrors = Mirrors { pull: true, push: false };
+    pub(crate) const PULL: Mirrors = Mirrors { pull: true, push: false };
 }
 
 impl From<MirrorSelection> for Mirrors {
@@ -214,20 +214,20 @@ impl From<MirrorSelection> for Mirrors {
 
 /// Which projects and mirrors a command looks at.
 #[derive(Debug, Clone)]
-pub struct Scope {
+pub(crate) struct Scope {
     /// `--group` paths or ids (subgroups included).
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
     /// `--project` paths or ids.
-    pub projects: Vec<String>,
+    pub(crate) projects: Vec<String>,
     /// Which directions.
-    pub mirrors: Mirrors,
+    pub(crate) mirrors: Mirrors,
     /// Plan archived projects too.
-    pub include_archived: bool,
+    pub(crate) include_archived: bool,
 }
 
 impl Scope {
     /// Every project the token can administer, both directions.
-    pub fn whole_instance() -> Scope {
+    pub(crate) fn whole_instance() -> Scope {
         Scope {
             groups: Vec::new(),
             projects: Vec::new(),
@@ -237,7 +237,7 @@ impl Scope {
     }
 
     /// The whole instance rather than some groups or projects.
-    pub fn is_whole_instance(&self) -> bool {
+    pub(crate) fn is_whole_instance(&self) -> bool {
         self.groups.is_empty() && self.projects.is_empty()
     }
 
@@ -253,17 +253,17 @@ impl Scope {
 
 /// The URL rules' inputs shared by `plan` and `rewrite`.
 #[derive(Debug, Clone)]
-pub struct RuleRequest {
+pub(crate) struct RuleRequest {
     /// Service credentials per source host.
-    pub credentials: Credentials,
+    pub(crate) credentials: Credentials,
     /// `--map` rules.
-    pub maps: Vec<PrefixMap>,
+    pub(crate) maps: Vec<PrefixMap>,
     /// What the user should hear about the `--map` rules (see [`parse_maps`]).
-    pub map_warnings: Vec<String>,
+    pub(crate) map_warnings: Vec<String>,
     /// `--prefer-https`.
-    pub prefer_https: bool,
+    pub(crate) prefer_https: bool,
     /// `--mirror-user`.
-    pub mirror_user: Option<String>,
+    pub(crate) mirror_user: Option<String>,
 }
 
 impl RuleRequest {
@@ -279,18 +279,18 @@ impl RuleRequest {
     }
 
     /// The rewrite rules.
-    pub fn rules(&self) -> Rules {
+    pub(crate) fn rules(&self) -> Rules {
         self.credentials.rules(self.maps.clone(), self.prefer_https)
     }
 }
 
 /// `--map` rules as parsed, and warnings for the user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ParsedMaps {
+pub(crate) struct ParsedMaps {
     /// The rules, in the order given.
-    pub maps: Vec<PrefixMap>,
+    pub(crate) maps: Vec<PrefixMap>,
     /// One line per rule whose OLD does not end at a boundary (`/` or `:`).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Parse every `--map OLD=NEW`: the one parser of `--map`. The same OLD twice is a usage
@@ -298,7 +298,7 @@ pub struct ParsedMaps {
 /// matches longer names (`https://github.com/a` matches `https://github.com/abc/…`, and
 /// `https://github.com` matches `https://github.com.evil.example/…`): that is allowed, like
 /// git's `insteadOf`, but warned about.
-pub fn parse_maps(specs: &[String]) -> Result<ParsedMaps, ConfigError> {
+pub(crate) fn parse_maps(specs: &[String]) -> Result<ParsedMaps, ConfigError> {
     let mut parsed = ParsedMaps::default();
     for spec in specs {
         let map =
@@ -323,21 +323,21 @@ pub fn parse_maps(specs: &[String]) -> Result<ParsedMaps, ConfigError> {
 /// Whether and how service credentials are probed (docs/remote-probe.md), and how the
 /// probe and the token watch reach the source hosts.
 #[derive(Debug, Clone, Default)]
-pub struct ProbeRequest {
+pub(crate) struct ProbeRequest {
     /// Probe the rows that get service credentials (`plan --probe`; `apply` unless
     /// `--no-probe`).
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// `--no-probe-host`: source hosts this machine cannot reach (normalized). Neither probed
     /// nor asked about their token.
-    pub skip_hosts: Vec<String>,
+    pub(crate) skip_hosts: Vec<String>,
     /// TLS and proxy settings for the probe and the token watch; `None`: `--ca-cert` and the
     /// environment's `HTTPS_PROXY`/`NO_PROXY`, as for the API (the demo passes its stand-in's).
-    pub http: Option<crate::probe::HttpSettings>,
+    pub(crate) http: Option<crate::probe::HttpSettings>,
 }
 
 impl ProbeRequest {
     /// Probing on or off, every source host reached as the environment says.
-    pub fn enabled(enabled: bool) -> ProbeRequest {
+    pub(crate) fn enabled(enabled: bool) -> ProbeRequest {
         ProbeRequest { enabled, ..ProbeRequest::default() }
     }
 
@@ -368,27 +368,27 @@ impl ProbeRequest {
     }
 
     /// Whether `host` is probed (and its token watched).
-    pub fn reaches(&self, host: &str) -> bool {
+    pub(crate) fn reaches(&self, host: &str) -> bool {
         !self.skip_hosts.iter().any(|h| h == host)
     }
 }
 
 /// `glmirror plan`.
 #[derive(Debug)]
-pub struct PlanRequest {
+pub(crate) struct PlanRequest {
     /// Which projects.
-    pub scope: Scope,
+    pub(crate) scope: Scope,
     /// URL rules and target mirror user.
-    pub rules: RuleRequest,
+    pub(crate) rules: RuleRequest,
     /// Where the plan goes (`-`: stdout).
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// `--probe`, `--no-probe-host`.
-    pub probe: ProbeRequest,
+    pub(crate) probe: ProbeRequest,
 }
 
 impl PlanRequest {
     /// From `glmirror plan`'s arguments.
-    pub fn from_args(args: &PlanArgs) -> Result<PlanRequest, ConfigError> {
+    pub(crate) fn from_args(args: &PlanArgs) -> Result<PlanRequest, ConfigError> {
         let rules = RuleRequest::from_args(&args.rules)?;
         let probe = ProbeRequest::from_args(args.probe, &args.no_probe_hosts, &rules.credentials)?;
         Ok(PlanRequest {
@@ -402,39 +402,39 @@ impl PlanRequest {
 
 /// `glmirror apply`.
 #[derive(Debug)]
-pub struct ApplyRequest {
+pub(crate) struct ApplyRequest {
     /// The reviewed plan.
-    pub plan: PathBuf,
+    pub(crate) plan: PathBuf,
     /// Service credentials per source host.
-    pub credentials: Credentials,
+    pub(crate) credentials: Credentials,
     /// No confirmation prompt.
-    pub yes: bool,
+    pub(crate) yes: bool,
     /// Write nothing.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// The journal (default: the plan with extension `.journal`).
-    pub journal: PathBuf,
+    pub(crate) journal: PathBuf,
     /// The report (default: the plan with extension `.report.csv`).
-    pub report: PathBuf,
+    pub(crate) report: PathBuf,
     /// Wait for each mirror's update.
-    pub verify: bool,
+    pub(crate) verify: bool,
     /// How long `verify` waits for one mirror.
-    pub verify_timeout: Duration,
+    pub(crate) verify_timeout: Duration,
     /// Apply rows whose `new_url` a reviewer edited.
-    pub accept_edited_urls: bool,
+    pub(crate) accept_edited_urls: bool,
     /// Where the per-plan run locks live (see [`lock_dir`]).
-    pub lock_dir: PathBuf,
+    pub(crate) lock_dir: PathBuf,
     /// Probe before each service-credential write (default on; `--no-probe`,
     /// `--no-probe-host`).
-    pub probe: ProbeRequest,
+    pub(crate) probe: ProbeRequest,
     /// `--allow-expiring-token`: a service token within 7 days of expiry warns instead of
     /// refusing.
-    pub allow_expiring_token: bool,
+    pub(crate) allow_expiring_token: bool,
 }
 
 /// The per-user directory for `apply`'s run locks: `$XDG_RUNTIME_DIR/glmirror` when that is
 /// set (an absolute path), else `glmirror-<uid>` in the temporary directory (`apply` refuses
 /// it unless only this user can write to it).
-pub fn lock_dir() -> PathBuf {
+pub(crate) fn lock_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
         && dir.is_absolute()
     {
@@ -464,7 +464,7 @@ fn user_id() -> Option<String> {
 
 impl ApplyRequest {
     /// From `glmirror apply`'s arguments.
-    pub fn from_args(args: &ApplyArgs) -> Result<ApplyRequest, ConfigError> {
+    pub(crate) fn from_args(args: &ApplyArgs) -> Result<ApplyRequest, ConfigError> {
         let credentials = credentials::from_args(&args.credentials)?;
         let probe = ProbeRequest::from_args(!args.no_probe, &args.no_probe_hosts, &credentials)?;
         Ok(ApplyRequest {
@@ -479,7 +479,7 @@ impl ApplyRequest {
     }
 
     /// A request for `plan` with default file names and no flags.
-    pub fn for_plan(plan: PathBuf, credentials: Credentials) -> ApplyRequest {
+    pub(crate) fn for_plan(plan: PathBuf, credentials: Credentials) -> ApplyRequest {
         ApplyRequest {
             journal: plan.with_extension("journal"),
             report: plan.with_extension("report.csv"),
@@ -522,24 +522,24 @@ impl ApplyRequest {
 
 /// `glmirror status`.
 #[derive(Debug)]
-pub struct StatusRequest {
+pub(crate) struct StatusRequest {
     /// Which projects.
-    pub scope: Scope,
+    pub(crate) scope: Scope,
     /// Output format.
-    pub format: StatusFormat,
+    pub(crate) format: StatusFormat,
     /// Where the report goes (`None`: stdout), written atomically.
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Also write the report as CSV here.
-    pub csv: Option<PathBuf>,
+    pub(crate) csv: Option<PathBuf>,
     /// Read every mirror's details, also of pull mirrors the project list shows finished.
-    pub details: bool,
+    pub(crate) details: bool,
     /// Service credentials, for the token watch only.
-    pub credentials: Credentials,
+    pub(crate) credentials: Credentials,
 }
 
 impl StatusRequest {
     /// From `glmirror status`'s arguments.
-    pub fn from_args(args: &StatusArgs) -> Result<StatusRequest, ConfigError> {
+    pub(crate) fn from_args(args: &StatusArgs) -> Result<StatusRequest, ConfigError> {
         Ok(StatusRequest {
             scope: Scope::from_args(&args.scope),
             format: args.format,
@@ -553,18 +553,18 @@ impl StatusRequest {
 
 /// `glmirror rewrite`.
 #[derive(Debug)]
-pub struct RewriteRequest {
+pub(crate) struct RewriteRequest {
     /// The rules.
-    pub rules: Rules,
+    pub(crate) rules: Rules,
     /// URLs given as arguments (none: read stdin).
-    pub urls: Vec<String>,
+    pub(crate) urls: Vec<String>,
     /// Warnings about the rules (printed on stderr).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl RewriteRequest {
     /// From `glmirror rewrite`'s arguments.
-    pub fn from_args(args: &RewriteArgs) -> Result<RewriteRequest, ConfigError> {
+    pub(crate) fn from_args(args: &RewriteArgs) -> Result<RewriteRequest, ConfigError> {
         let rules = RuleRequest::from_args(&args.rules)?;
         Ok(RewriteRequest {
             rules: rules.rules(),

@@ -13,7 +13,7 @@ use crate::redact;
 /// Read the first set, non-empty environment variable of `names`.
 ///
 /// Returns the token and the name of the variable it came from (for messages).
-pub fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static str)> {
+pub(crate) fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static str)> {
     names.iter().find_map(|name| {
         let value = std::env::var(name).ok()?;
         let value = value.trim();
@@ -22,7 +22,7 @@ pub fn token_from_env(names: &[&'static str]) -> Option<(SecretString, &'static 
 }
 
 /// Read one named environment variable as a token (`None` when unset or blank).
-pub fn token_from_var(name: &str) -> Option<SecretString> {
+pub(crate) fn token_from_var(name: &str) -> Option<SecretString> {
     let value = std::env::var(name).ok()?;
     let value = value.trim();
     (!value.is_empty()).then(|| held(SecretString::from(value.to_owned())))
@@ -39,7 +39,7 @@ fn held(token: SecretString) -> SecretString {
 ///
 /// `flag` is the option the path came from, for the error message. A path that does not
 /// exist but looks like a token is refused without echoing it.
-pub fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigError> {
+pub(crate) fn read_token_file(path: &Path, flag: &str) -> Result<SecretString, ConfigError> {
     let text = match read_bounded(path) {
         Ok(Some(text)) => text,
         Ok(None) => {
@@ -97,7 +97,7 @@ fn permission_warning(_path: &Path, _flag: &str) -> Option<String> {
 
 /// The largest token file read: tokens are tens of bytes; this keeps a wrong path (a log, a
 /// device such as `/dev/zero`) from being read into memory.
-pub const TOKEN_FILE_MAX_BYTES: u64 = 64 * 1024;
+pub(crate) const TOKEN_FILE_MAX_BYTES: u64 = 64 * 1024;
 
 /// The file's text, or `None` when it holds more than [`TOKEN_FILE_MAX_BYTES`] (judged by
 /// its size for a regular file, by a reader that stops one byte past the cap otherwise).

@@ -24,7 +24,7 @@ use crate::sim::fixture::{Credential, RemoteHost};
 use crate::sim::{Fixture, RemoteAccept};
 
 /// The account name of the `n`-th (0-based) extra credential on a host: `svc`, `svc-2`, …
-pub fn extra_account(n: usize) -> String {
+pub(crate) fn extra_account(n: usize) -> String {
     if n == 0 { super::scenario::SERVICE_ACCOUNT.to_owned() } else { format!("svc-{}", n + 1) }
 }
 

@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 
 use crate::probe::{Clock, SystemClock};
 
-pub use proxy::ConnectRecord;
+pub(crate) use proxy::ConnectRecord;
 
 /// Errors starting the stand-in.
 #[derive(Debug, thiserror::Error)]
@@ -106,22 +106,22 @@ pub enum TokenState {
 #[derive(Debug, Clone)]
 pub struct AccountSpec {
     /// The name access lists use (also the API login).
-    pub name: String,
+    pub(crate) name: String,
     /// The Basic username it needs; `None`: any non-empty username (and, on GitHub, the
     /// token as username with an empty password).
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// The token (the Basic password).
-    pub token: SecretString,
+    pub(crate) token: SecretString,
     /// Active or revoked.
-    pub state: TokenState,
+    pub(crate) state: TokenState,
     /// When the token stops working.
-    pub expires_at: Option<OffsetDateTime>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
     /// Scopes (GitHub `X-OAuth-Scopes`, GitLab scopes). Empty: all. On GitLab, pull needs
     /// one of `read_repository`, `write_repository`, `read_api`, `api`; push needs
     /// `write_repository` or `api`.
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// GitLab: a service account or bot, which gets 401 for a project it cannot see.
-    pub service_account: bool,
+    pub(crate) service_account: bool,
 }
 
 impl AccountSpec {
@@ -139,7 +139,7 @@ impl AccountSpec {
     }
 
     /// Require this Basic username.
-    pub fn username(mut self, user: &str) -> Self {
+    pub(crate) fn username(mut self, user: &str) -> Self {
         self.username = Some(user.to_owned());
         self
     }
@@ -151,7 +151,7 @@ impl AccountSpec {
     }
 
     /// Set the scopes.
-    pub fn scopes(mut self, scopes: &[&str]) -> Self {
+    pub(crate) fn scopes(mut self, scopes: &[&str]) -> Self {
         self.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
         self
     }
@@ -162,19 +162,19 @@ impl AccountSpec {
 pub struct RepoSpec {
     /// The path as in the URL, e.g. `acme/api.git`. One `*` stands for any single segment
     /// part (`bulk/*.git`), all such paths sharing one repository.
-    pub path: String,
+    pub(crate) path: String,
     /// What it holds.
-    pub content: RepoContent,
+    pub(crate) content: RepoContent,
     /// Anyone may read it.
-    pub public: bool,
+    pub(crate) public: bool,
     /// Accounts that may read.
-    pub read: Vec<String>,
+    pub(crate) read: Vec<String>,
     /// Accounts that may read and write.
-    pub write: Vec<String>,
+    pub(crate) write: Vec<String>,
     /// Store it in this shared repository (one per name and host, created once), so many
     /// repositories cost one `git init`; `None`: its own. Specs sharing one must have the
     /// same content.
-    pub shared: Option<String>,
+    pub(crate) shared: Option<String>,
 }
 
 impl RepoSpec {
@@ -191,7 +191,7 @@ impl RepoSpec {
     }
 
     /// Store it in the shared repository `name` (see [`RepoSpec::shared`]).
-    pub fn shared_as(mut self, name: &str) -> Self {
+    pub(crate) fn shared_as(mut self, name: &str) -> Self {
         self.shared = Some(name.to_owned());
         self
     }
@@ -211,13 +211,13 @@ impl RepoSpec {
     }
 
     /// Let these accounts read and write.
-    pub fn write(mut self, accounts: &[&str]) -> Self {
+    pub(crate) fn write(mut self, accounts: &[&str]) -> Self {
         self.write.extend(accounts.iter().map(|s| (*s).to_owned()));
         self
     }
 
     /// Make it readable by anyone.
-    pub fn public(mut self) -> Self {
+    pub(crate) fn public(mut self) -> Self {
         self.public = true;
         self
     }
@@ -227,15 +227,15 @@ impl RepoSpec {
 #[derive(Debug, Clone)]
 pub struct HostSpec {
     /// Its DNS name (also in the certificate).
-    pub name: String,
+    pub(crate) name: String,
     /// How it answers.
-    pub style: HostStyle,
+    pub(crate) style: HostStyle,
     /// Whether it speaks protocol v2 when asked (`false`: old servers, always v0).
-    pub v2: bool,
+    pub(crate) v2: bool,
     /// Accounts.
-    pub accounts: Vec<AccountSpec>,
+    pub(crate) accounts: Vec<AccountSpec>,
     /// Repositories.
-    pub repos: Vec<RepoSpec>,
+    pub(crate) repos: Vec<RepoSpec>,
     /// GitLab style: ban (403 on everything for an hour) after this many failed logins in 3
     /// minutes. GitLab.com uses 30; `None`: no ban.
     pub ban_after: Option<usize>,
@@ -289,13 +289,13 @@ impl GitHostOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scripted {
     /// HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// `Content-Type`.
-    pub content_type: Option<String>,
+    pub(crate) content_type: Option<String>,
     /// Body.
-    pub body: String,
+    pub(crate) body: String,
     /// Extra headers.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Scripted {
@@ -368,7 +368,7 @@ pub struct RequestRecord {
     /// Query string.
     pub query: Option<String>,
     /// Status answered.
-    pub status: u16,
+    pub(crate) status: u16,
     /// How it authenticated.
     pub auth: AuthSeen,
     /// The `Git-Protocol` header.

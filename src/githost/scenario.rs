@@ -33,9 +33,9 @@ use secrecy::SecretString;
 use super::{AccountSpec, GitHostOptions, HostSpec, HostStyle, RepoContent, RepoSpec};
 
 /// The service account's name on every host.
-pub const SERVICE_ACCOUNT: &str = "svc";
+pub(crate) const SERVICE_ACCOUNT: &str = "svc";
 /// The other account's name on every host.
-pub const PERSON: &str = "person";
+pub(crate) const PERSON: &str = "person";
 /// The GitLab-style host.
 pub const GITLAB_HOST: &str = "gitlab.example.com";
 /// The plain git server (dumb and smart repositories).

@@ -272,7 +272,7 @@ impl GitLabClient {
     /// project, inherited and invited memberships included (`doc/api/members.md`); `None` when
     /// the user is no member at all (404).
     #[tracing::instrument(skip_all)]
-    pub async fn project_member_access(
+    pub(crate) async fn project_member_access(
         &self,
         project_id: u64,
         user_id: u64,

@@ -13,7 +13,7 @@
 mod body;
 pub(crate) mod client;
 pub(crate) mod endpoints;
-pub(crate) mod error;
+pub mod error;
 pub(crate) mod model;
 pub(crate) mod pagination;
 pub(crate) mod rate_limit;

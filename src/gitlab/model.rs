@@ -21,13 +21,13 @@ pub struct Project {
     pub id: u64,
     /// `group/sub/project`.
     #[serde(default)]
-    pub path_with_namespace: String,
+    pub(crate) path_with_namespace: String,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Browser URL of the project.
     #[serde(default)]
-    pub web_url: String,
+    pub(crate) web_url: String,
     /// Archived projects are read-only.
     #[serde(default)]
     pub archived: bool,
@@ -37,13 +37,13 @@ pub struct Project {
     pub import_url: Option<String>,
     /// `git`, `github`, … (shown with `admin_project`).
     #[serde(default)]
-    pub import_type: Option<String>,
+    pub(crate) import_type: Option<String>,
     /// `none`, `scheduled`, `started`, `finished`, `failed`, …; for mirrors, the last update.
     #[serde(default)]
-    pub import_status: Option<String>,
+    pub(crate) import_status: Option<String>,
     /// Last import/mirror error; only on `GET /projects/:id` for maintainers.
     #[serde(default)]
-    pub import_error: Option<String>,
+    pub(crate) import_error: Option<String>,
     /// EE: the project is a pull mirror (absent on CE or without the licensed feature).
     #[serde(default)]
     pub mirror: bool,
@@ -53,36 +53,36 @@ pub struct Project {
     /// EE, only when `mirror` is true: the mirror flags. The project entity has no
     /// `mirror_branch_regex` (only `GET …/mirror/pull` shows it), so that one reads `None`.
     #[serde(flatten)]
-    pub mirror_flags: PullMirrorFlags,
+    pub(crate) mirror_flags: PullMirrorFlags,
     /// The namespace (group or user) the project lives in.
     #[serde(default)]
-    pub namespace: Option<Namespace>,
+    pub(crate) namespace: Option<Namespace>,
     /// Default branch name.
     #[serde(default)]
-    pub default_branch: Option<String>,
+    pub(crate) default_branch: Option<String>,
     /// `private`, `internal` or `public`.
     #[serde(default)]
-    pub visibility: Option<String>,
+    pub(crate) visibility: Option<String>,
 }
 
 /// A project's namespace (`lib/api/entities/namespace_basic.rb`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     /// Namespace id.
     #[serde(default)]
-    pub id: u64,
+    pub(crate) id: u64,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Last path component.
     #[serde(default)]
-    pub path: String,
+    pub(crate) path: String,
     /// `group` or `user`.
     #[serde(default)]
-    pub kind: String,
+    pub(crate) kind: String,
     /// Full path, e.g. `group/sub`.
     #[serde(default)]
-    pub full_path: String,
+    pub(crate) full_path: String,
 }
 
 /// A project's pull mirror, from `GET /projects/:id/mirror/pull`
@@ -107,10 +107,10 @@ pub struct PullMirror {
     pub last_update_at: Option<String>,
     /// When the last update started.
     #[serde(default)]
-    pub last_update_started_at: Option<String>,
+    pub(crate) last_update_started_at: Option<String>,
     /// When an update last succeeded.
     #[serde(default)]
-    pub last_successful_update_at: Option<String>,
+    pub(crate) last_successful_update_at: Option<String>,
     /// 17.5+: whether the mirror is enabled (`project.mirror`).
     #[serde(default)]
     pub enabled: Option<bool>,
@@ -144,7 +144,7 @@ pub struct PullMirrorFlags {
 
 impl PullMirrorFlags {
     /// Each flag of `self`, or `fallback`'s where `self` has none.
-    pub fn or(self, fallback: &PullMirrorFlags) -> PullMirrorFlags {
+    pub(crate) fn or(self, fallback: &PullMirrorFlags) -> PullMirrorFlags {
         PullMirrorFlags {
             mirror_trigger_builds: self.mirror_trigger_builds.or(fallback.mirror_trigger_builds),
             only_mirror_protected_branches: self
@@ -180,7 +180,7 @@ pub struct RemoteMirror {
     pub last_update_at: Option<String>,
     /// When the last update started.
     #[serde(default)]
-    pub last_update_started_at: Option<String>,
+    pub(crate) last_update_started_at: Option<String>,
     /// When an update last succeeded.
     #[serde(default)]
     pub last_successful_update_at: Option<String>,
@@ -212,7 +212,7 @@ pub struct User {
     pub username: String,
     /// Display name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// `active`, `blocked`, `deactivated`, …
     #[serde(default)]
     pub state: Option<String>,
@@ -227,11 +227,11 @@ pub struct User {
 /// A project member, from `GET /projects/:id/members/all/:user_id` (`doc/api/members.md`):
 /// only what glmirror reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
+pub(crate) struct Member {
     /// User id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Effective access level (10 Guest, 20 Reporter, 30 Developer, 40 Maintainer, 50 Owner).
-    pub access_level: u32,
+    pub(crate) access_level: u32,
 }
 
 impl User {
@@ -247,31 +247,31 @@ impl User {
 pub struct TokenSelf {
     /// Token id.
     #[serde(default)]
-    pub id: u64,
+    pub(crate) id: u64,
     /// Token name.
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     /// Revoked tokens cannot be used.
     #[serde(default)]
-    pub revoked: bool,
+    pub(crate) revoked: bool,
     /// Whether the token currently works.
     #[serde(default)]
-    pub active: bool,
+    pub(crate) active: bool,
     /// Scopes such as `api`, `read_api`, `sudo`.
     #[serde(default)]
     pub scopes: Vec<String>,
     /// Owner's user id.
     #[serde(default)]
-    pub user_id: Option<u64>,
+    pub(crate) user_id: Option<u64>,
     /// Expiry date (`YYYY-MM-DD`), if any.
     #[serde(default)]
     pub expires_at: Option<String>,
     /// Creation time.
     #[serde(default)]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
     /// Last use.
     #[serde(default)]
-    pub last_used_at: Option<String>,
+    pub(crate) last_used_at: Option<String>,
 }
 
 /// Instance metadata, from `GET /metadata` (`doc/api/metadata.md`) or, on old versions,
@@ -280,10 +280,10 @@ pub struct TokenSelf {
 pub struct Metadata {
     /// For example `17.6.0-ee`.
     #[serde(default)]
-    pub version: String,
+    pub(crate) version: String,
     /// Git revision of the build.
     #[serde(default)]
-    pub revision: Option<String>,
+    pub(crate) revision: Option<String>,
     /// EE (Premium/Ultimate features possible). From `/version`, inferred from `-ee`.
     #[serde(default)]
     pub enterprise: bool,
@@ -306,18 +306,18 @@ pub struct ApplicationSettings {
     /// "Allow project maintainers to configure repository mirroring": when off, only
     /// administrators may change mirrors (`doc/api/settings.md`).
     #[serde(default)]
-    pub mirror_available: Option<bool>,
+    pub(crate) mirror_available: Option<bool>,
 }
 
 /// A comparable GitLab version (`17.6.0-ee` → 17.6.0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GitLabVersion {
     /// Major version.
-    pub major: u32,
+    pub(crate) major: u32,
     /// Minor version.
-    pub minor: u32,
+    pub(crate) minor: u32,
     /// Patch version.
-    pub patch: u32,
+    pub(crate) patch: u32,
 }
 
 impl GitLabVersion {
@@ -327,7 +327,7 @@ impl GitLabVersion {
     }
 
     /// Parse `17.6.0-ee`, `16.11.2`, `v17.6.1-pre`, `17.6` (missing parts are 0).
-    pub fn parse(text: &str) -> Option<GitLabVersion> {
+    pub(crate) fn parse(text: &str) -> Option<GitLabVersion> {
         let text = text.trim().trim_start_matches(['v', 'V']);
         let core = text.split(['-', '+', ' ']).next()?;
         let mut parts = core.split('.');

@@ -21,7 +21,7 @@ use crate::health::{Health, HealthReport, StatusRow, namespace};
 use crate::plan::Diagnosis;
 
 /// Render the report as a JUnit XML document.
-pub fn render(report: &HealthReport) -> String {
+pub(crate) fn render(report: &HealthReport) -> String {
     let mut suites: BTreeMap<&str, Vec<&StatusRow>> = BTreeMap::new();
     for row in &report.rows {
         suites.entry(namespace(&row.project_path)).or_default().push(row);

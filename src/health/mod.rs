@@ -3,8 +3,8 @@
 //! test report ([`junit`]) and the Prometheus text exposition format for node_exporter's
 //! textfile collector ([`prometheus`]). Pure: the `status` command reads the instance.
 
-pub mod junit;
-pub mod prometheus;
+pub(crate) mod junit;
+pub(crate) mod prometheus;
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,7 +18,7 @@ use crate::rewrite::{UnknownCode, code_traits};
 
 /// How a mirror is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Health {
+pub(crate) enum Health {
     /// Enabled and working.
     Ok,
     /// Enabled and failing, stuck, without a usable mirror user, or unreadable.
@@ -29,7 +29,7 @@ pub enum Health {
 
 impl Health {
     /// The stable code written in reports.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Health::Ok => "ok",
             Health::Unhealthy => "unhealthy",
@@ -39,7 +39,7 @@ impl Health {
 
     /// The health rule: an enabled mirror of a live project is unhealthy when its status is
     /// `failed`, or it is diagnosed `stuck`, `mirror-user-blocked` or `unreadable`.
-    pub fn of(
+    pub(crate) fn of(
         enabled: bool,
         archived: bool,
         update_status: &str,
@@ -69,7 +69,7 @@ impl Serialize for Health {
 }
 
 /// The columns of `status --format csv`, in order (the JSON field names).
-pub const STATUS_COLUMNS: [&str; 14] = [
+pub(crate) const STATUS_COLUMNS: [&str; 14] = [
     "project_id",
     "project_path",
     "mirror_type",
@@ -90,39 +90,39 @@ pub const STATUS_COLUMNS: [&str; 14] = [
 /// made (held tokens and URL credentials masked, control characters removed), so every
 /// format shows the same safe text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusRow {
+pub(crate) struct StatusRow {
     /// Project id.
-    pub project_id: u64,
+    pub(crate) project_id: u64,
     /// `path_with_namespace`.
-    pub project_path: String,
+    pub(crate) project_path: String,
     /// Pull or push.
     #[serde(serialize_with = "code_of_type")]
-    pub mirror_type: MirrorType,
+    pub(crate) mirror_type: MirrorType,
     /// Push mirror id (empty for pull).
-    pub mirror_id: Option<u64>,
+    pub(crate) mirror_id: Option<u64>,
     /// The URL as GitLab shows it (masked).
-    pub url: String,
+    pub(crate) url: String,
     /// Whether the mirror is enabled.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Whether the project is archived.
-    pub archived: bool,
+    pub(crate) archived: bool,
     /// GitLab's `update_status`.
-    pub update_status: String,
+    pub(crate) update_status: String,
     /// The last successful update, if GitLab said.
     #[serde(serialize_with = "rfc3339")]
-    pub last_successful_update_at: Option<OffsetDateTime>,
+    pub(crate) last_successful_update_at: Option<OffsetDateTime>,
     /// The last update, successful or not, if GitLab said.
     #[serde(serialize_with = "rfc3339")]
-    pub last_update_at: Option<OffsetDateTime>,
+    pub(crate) last_update_at: Option<OffsetDateTime>,
     /// Username of the pull mirror's user.
-    pub mirror_user: String,
+    pub(crate) mirror_user: String,
     /// What is wrong, if anything.
     #[serde(serialize_with = "code_of_diagnosis")]
-    pub diagnosis: Option<Diagnosis>,
+    pub(crate) diagnosis: Option<Diagnosis>,
     /// Last error, normalized and masked.
-    pub last_error: String,
+    pub(crate) last_error: String,
     /// How it is doing.
-    pub health: Health,
+    pub(crate) health: Health,
 }
 
 fn code_of_type<S: Serializer>(t: &MirrorType, s: S) -> Result<S::Ok, S::Error> {
@@ -143,7 +143,7 @@ fn time_text(t: Option<OffsetDateTime>) -> String {
 
 impl StatusRow {
     /// The health of one mirror, from its facts.
-    pub fn of(facts: &MirrorFacts, now: OffsetDateTime, silent_mode: bool) -> StatusRow {
+    pub(crate) fn of(facts: &MirrorFacts, now: OffsetDateTime, silent_mode: bool) -> StatusRow {
         let diagnosis = facts.diagnose(now, silent_mode);
         let archived = facts.project.archived;
         // GitLab's text, cleaned like any cell glmirror writes (held tokens masked, no control
@@ -176,7 +176,7 @@ impl StatusRow {
     }
 
     /// The row's cells in [`STATUS_COLUMNS`] order.
-    pub fn cells(&self) -> [String; 14] {
+    pub(crate) fn cells(&self) -> [String; 14] {
         [
             self.project_id.to_string(),
             self.project_path.clone(),
@@ -197,12 +197,12 @@ impl StatusRow {
 
     /// The mirror's name in test reports and metrics: its URL without credentials, which
     /// survives `apply` (a replaced push mirror gets a new id, not a new URL).
-    pub fn name_url(&self) -> String {
+    pub(crate) fn name_url(&self) -> String {
         plan::without_credentials(&self.url)
     }
 
     /// Why an ignored mirror is ignored.
-    pub fn ignored_because(&self) -> &'static str {
+    pub(crate) fn ignored_because(&self) -> &'static str {
         match (self.enabled, self.archived) {
             (_, true) => "archived project",
             (false, _) => "mirror disabled",
@@ -213,26 +213,26 @@ impl StatusRow {
 
 /// A token the mirrors depend on, and when it expires (when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenExpiry {
+pub(crate) struct TokenExpiry {
     /// The host whose token it is (the GitLab instance's host for the API token).
-    pub host: String,
+    pub(crate) host: String,
     /// Which token: `service` (a source host's) or `gitlab-api`.
-    pub token: &'static str,
+    pub(crate) token: &'static str,
     /// When it expires; `None` when it does not or nobody says.
-    pub expires_at: Option<OffsetDateTime>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
 }
 
 /// Everything one `status` run reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthReport {
+pub(crate) struct HealthReport {
     /// One row per mirror, in plan order.
-    pub rows: Vec<StatusRow>,
+    pub(crate) rows: Vec<StatusRow>,
     /// Mirror reads refused (401/403) or unreadable: the report is incomplete by this much.
-    pub scrape_errors: u64,
+    pub(crate) scrape_errors: u64,
     /// The tokens the mirrors depend on.
-    pub tokens: Vec<TokenExpiry>,
+    pub(crate) tokens: Vec<TokenExpiry>,
     /// When the report was made.
-    pub generated_at: OffsetDateTime,
+    pub(crate) generated_at: OffsetDateTime,
 }
 
 /// The part of a path before its last `/`: a project's namespace (`platform/infra` for

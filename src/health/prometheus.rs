@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::health::{Health, HealthReport, StatusRow};
 
 /// Render the report in the text exposition format (ends with a newline).
-pub fn render(report: &HealthReport) -> String {
+pub(crate) fn render(report: &HealthReport) -> String {
     let mut out = String::new();
     let mut mirrors: BTreeMap<(String, &str, String), Merged> = BTreeMap::new();
     for row in report.rows.iter().filter(|r| r.health != Health::Ignored) {

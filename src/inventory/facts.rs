@@ -10,7 +10,7 @@ use crate::inventory::{MirrorDetail, MirrorRead, UserLookup};
 use crate::plan::{MirrorFacts, MirrorFlags, MirrorKind, MirrorUserState, ProjectFacts};
 
 /// The project part of the facts.
-pub fn project_facts(project: &Project) -> ProjectFacts {
+pub(crate) fn project_facts(project: &Project) -> ProjectFacts {
     ProjectFacts {
         id: project.id,
         path: project.path_with_namespace.clone(),
@@ -20,7 +20,7 @@ pub fn project_facts(project: &Project) -> ProjectFacts {
 }
 
 /// The facts of one mirror read.
-pub fn facts_of(read: &MirrorRead) -> MirrorFacts {
+pub(crate) fn facts_of(read: &MirrorRead) -> MirrorFacts {
     let project = &read.project;
     match &read.mirror {
         MirrorDetail::Pull { mirror, user } => {
@@ -75,7 +75,7 @@ pub fn facts_of(read: &MirrorRead) -> MirrorFacts {
 }
 
 /// The facts of a push mirror.
-pub fn push_facts(project: ProjectFacts, m: &RemoteMirror) -> MirrorFacts {
+pub(crate) fn push_facts(project: ProjectFacts, m: &RemoteMirror) -> MirrorFacts {
     MirrorFacts {
         project,
         kind: MirrorKind::Push { id: m.id },
@@ -103,7 +103,11 @@ pub fn push_facts(project: ProjectFacts, m: &RemoteMirror) -> MirrorFacts {
 /// The facts after a successful `PUT …/mirror/pull`, from GitLab's answer (the mirror as
 /// saved) and its rule that the writer becomes the mirror user. Flags the answer leaves out
 /// (GitLab before 17.5) are taken as unchanged.
-pub fn after_put(before: &MirrorFacts, saved: &PullMirror, mirror_user: &str) -> MirrorFacts {
+pub(crate) fn after_put(
+    before: &MirrorFacts,
+    saved: &PullMirror,
+    mirror_user: &str,
+) -> MirrorFacts {
     let mut after = before.clone();
     after.url = saved.url.clone().unwrap_or_else(|| before.url.clone());
     after.enabled = saved.enabled.unwrap_or(before.enabled);

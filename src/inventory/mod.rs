@@ -3,9 +3,9 @@
 //! never writes to GitLab. [`walk`] streams a whole plan's rows in order; [`probe`] proves
 //! rows' service credentials against their source hosts and watches the service tokens.
 
-pub mod facts;
-pub mod probe;
-pub mod walk;
+pub(crate) mod facts;
+pub(crate) mod probe;
+pub(crate) mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -23,37 +23,37 @@ use crate::plan::MirrorType;
 
 /// What pre-flight learned about the token, the caller and the instance.
 #[derive(Debug, Clone)]
-pub struct Preflight {
+pub(crate) struct Preflight {
     /// The instance's version (picks the pull-mirror API).
-    pub version: GitLabVersion,
+    pub(crate) version: GitLabVersion,
     /// The caller.
-    pub user: User,
+    pub(crate) user: User,
     /// Whether the caller is an instance administrator.
-    pub is_admin: bool,
+    pub(crate) is_admin: bool,
     /// The token's scopes, when GitLab told us (`/personal_access_tokens/self`).
-    pub scopes: Option<Vec<String>>,
+    pub(crate) scopes: Option<Vec<String>>,
     /// Silent Mode, when the caller may read application settings (admins only).
-    pub silent_mode: Option<bool>,
+    pub(crate) silent_mode: Option<bool>,
     /// The instance setting `mirror_available`, when the caller may read it (admins only).
-    pub mirror_available: Option<bool>,
+    pub(crate) mirror_available: Option<bool>,
     /// Things worth telling the user before the run.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The API token's `expires_at` (`YYYY-MM-DD`), when GitLab described the token.
-    pub token_expires_at: Option<String>,
+    pub(crate) token_expires_at: Option<String>,
     /// GitLab described the token (`/personal_access_tokens/self`); without that its expiry
     /// is unknown.
-    pub token_described: bool,
+    pub(crate) token_described: bool,
 }
 
 impl Preflight {
     /// Whether the token is known to carry a scope (unknown counts as yes: older GitLab).
-    pub fn has_scope(&self, scope: &str) -> bool {
+    pub(crate) fn has_scope(&self, scope: &str) -> bool {
         self.scopes.as_ref().is_none_or(|s| s.iter().any(|x| x == scope))
     }
 }
 
 /// Build the client from the resolved connection and global options.
-pub fn client(settings: &Settings, conn: Connection) -> Result<GitLabClient, AppError> {
+pub(crate) fn client(settings: &Settings, conn: Connection) -> Result<GitLabClient, AppError> {
     let mut cfg = ClientConfig::new(conn.base_url, conn.token);
     cfg.ca_cert = settings.ca_cert.clone();
     // Pacing needs to know how many requests run at once.
@@ -61,7 +61,7 @@ pub fn client(settings: &Settings, conn: Connection) -> Result<GitLabClient, App
 }
 
 /// Check the token, the caller, the version and Silent Mode. `write` asks for the `api` scope.
-pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, AppError> {
+pub(crate) async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, AppError> {
     let user = client.current_user().await?;
     let mut warnings = Vec::new();
     let token = client.token_self().await?;
@@ -119,16 +119,16 @@ pub async fn preflight(client: &GitLabClient, write: bool) -> Result<Preflight, 
 
 /// One project's mirror as read from GitLab.
 #[derive(Debug, Clone)]
-pub struct MirrorRead {
+pub(crate) struct MirrorRead {
     /// The project it belongs to.
-    pub project: Arc<Project>,
+    pub(crate) project: Arc<Project>,
     /// Pull or push details.
-    pub mirror: MirrorDetail,
+    pub(crate) mirror: MirrorDetail,
 }
 
 /// The direction-specific part of a mirror read.
 #[derive(Debug, Clone)]
-pub enum MirrorDetail {
+pub(crate) enum MirrorDetail {
     /// An enabled pull mirror, from `GET /projects/:id/mirror/pull`.
     Pull {
         /// The mirror details.
@@ -152,7 +152,7 @@ pub enum MirrorDetail {
 
 /// The mirror user as found.
 #[derive(Debug, Clone)]
-pub enum UserLookup {
+pub(crate) enum UserLookup {
     /// The project has no mirror user id.
     NoUser,
     /// The user exists.
@@ -169,7 +169,7 @@ type UserCell = Arc<OnceCell<Option<User>>>;
 /// read their mirrors, and the reads that failed for one project alone (for `apply` both are
 /// errors of the row instead).
 #[derive(Default, Clone)]
-pub struct ReadContext {
+pub(crate) struct ReadContext {
     inner: Arc<Mutex<HashMap<u64, UserCell>>>,
     skip_forbidden: bool,
     skipped: Arc<std::sync::atomic::AtomicU64>,
@@ -182,25 +182,25 @@ impl ReadContext {
     /// warning) and counted, and a read that keeps failing for one project alone
     /// ([`is_project_fault`]) becomes a [`MirrorDetail::Unreadable`] mirror, instead of ending
     /// the run.
-    pub fn skipping_forbidden() -> Self {
+    pub(crate) fn skipping_forbidden() -> Self {
         ReadContext { skip_forbidden: true, ..ReadContext::default() }
     }
 
     /// For `status`: a pull mirror the project list already shows `finished` is not read
     /// again (`GET /projects/:id/mirror/pull` would only add its timestamps, flags and URL
     /// mask, none of which changes its health). Its mirror user is still looked up.
-    pub fn trusting_the_list(self) -> Self {
+    pub(crate) fn trusting_the_list(self) -> Self {
         ReadContext { list_is_enough: true, ..self }
     }
 
     /// How many pull mirrors were taken from the project list without a read of their own.
-    pub fn not_read_again(&self) -> u64 {
+    pub(crate) fn not_read_again(&self) -> u64 {
         self.not_read_again.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// An error of one project's read, as an unreadable mirror when this context records
     /// those (`plan`, `status`); other errors, and every error for `apply`, stay errors.
-    pub fn unreadable(
+    pub(crate) fn unreadable(
         &self,
         project: &Project,
         mirror_type: MirrorType,
@@ -222,12 +222,16 @@ impl ReadContext {
     }
 
     /// How many projects were skipped for lack of permission.
-    pub fn skipped(&self) -> u64 {
+    pub(crate) fn skipped(&self) -> u64 {
         self.skipped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The user with this id, fetched at most once.
-    pub async fn get(&self, client: &GitLabClient, id: u64) -> Result<Option<User>, GitLabError> {
+    pub(crate) async fn get(
+        &self,
+        client: &GitLabClient,
+        id: u64,
+    ) -> Result<Option<User>, GitLabError> {
         let cell = {
             let mut map = self.inner.lock().expect("user cache lock is never poisoned");
             map.entry(id).or_default().clone()
@@ -238,7 +242,7 @@ impl ReadContext {
 
 /// The projects in scope, as a stream. Whole instance: keyset pagination in id order (for a
 /// non-admin only the projects they maintain). Groups and projects: each project once.
-pub fn projects<'a>(
+pub(crate) fn projects<'a>(
     client: &'a GitLabClient,
     scope: &'a Scope,
     pre: &Preflight,
@@ -269,7 +273,7 @@ pub fn projects<'a>(
 /// secrets), a 404 (the project was deleted while the run went on), or an answer that does not
 /// parse. Connection trouble, rate limits and redirects concern the whole instance: they stop
 /// the run, like a failing list page (the inventory would be incomplete).
-pub fn is_project_fault(error: &GitLabError) -> bool {
+pub(crate) fn is_project_fault(error: &GitLabError) -> bool {
     match error {
         GitLabError::Http { status, .. } => *status == 404 || (500..600).contains(status),
         GitLabError::Protocol { .. } => true,
@@ -337,7 +341,7 @@ async fn read_pull(
 /// Read every mirror of one project that the selection asks for. For `plan` and `status`, a
 /// read that keeps failing for this project alone is an [`MirrorDetail::Unreadable`] mirror
 /// (see [`ReadContext::skipping_forbidden`]).
-pub async fn read_project(
+pub(crate) async fn read_project(
     client: &GitLabClient,
     users: &ReadContext,
     project: Project,

@@ -21,7 +21,10 @@ use crate::rewrite::Direction;
 
 /// The probe's and the token watch's HTTP settings: the request's own (the demo's stand-in),
 /// else `--ca-cert` and the environment's proxies, as for the API client.
-pub fn http_settings(settings: &Settings, req: &ProbeRequest) -> Result<HttpSettings, AppError> {
+pub(crate) fn http_settings(
+    settings: &Settings,
+    req: &ProbeRequest,
+) -> Result<HttpSettings, AppError> {
     if let Some(http) = &req.http {
         return Ok(http.clone());
     }
@@ -36,7 +39,7 @@ pub fn http_settings(settings: &Settings, req: &ProbeRequest) -> Result<HttpSett
 
 /// Probes rows with the run's service credentials, under one host protection.
 #[derive(Debug, Clone)]
-pub struct RowProber {
+pub(crate) struct RowProber {
     prober: Prober,
     creds: Credentials,
     skip: Vec<String>,
@@ -44,7 +47,7 @@ pub struct RowProber {
 
 impl RowProber {
     /// A prober for these credentials; `req.skip_hosts` are never probed.
-    pub fn new(
+    pub(crate) fn new(
         http: HttpSettings,
         creds: &Credentials,
         req: &ProbeRequest,
@@ -56,7 +59,7 @@ impl RowProber {
 
     /// Tell host protection what the token watch found (an invalid token's host is not
     /// probed; a valid one reads GitLab's 401 as "no access").
-    pub fn know(&self, states: &[TokenState]) {
+    pub(crate) fn know(&self, states: &[TokenState]) {
         for s in states {
             self.prober.set_token_knowledge(&s.host, s.validity.knowledge());
         }
@@ -64,7 +67,7 @@ impl RowProber {
 
     /// Whether a row with this `new_url` is probed: its host is a source host with a token,
     /// and not one of `--no-probe-host`.
-    pub fn covers(&self, new_url: &str) -> bool {
+    pub(crate) fn covers(&self, new_url: &str) -> bool {
         host_of(new_url).is_some_and(|h| !self.skip.contains(&h))
             && self.creds.service_pair(new_url).is_some()
     }
@@ -72,7 +75,11 @@ impl RowProber {
     /// Probe one row that gets service credentials: `GET <new_url>/info/refs?service=…` with
     /// exactly the pair GitLab will store. `None` when the row is not covered (see
     /// [`covers`](RowProber::covers)).
-    pub async fn probe_row(&self, new_url: &str, direction: Direction) -> Option<ProbeFinding> {
+    pub(crate) async fn probe_row(
+        &self,
+        new_url: &str,
+        direction: Direction,
+    ) -> Option<ProbeFinding> {
         if !self.covers(new_url) {
             return None;
         }
@@ -97,7 +104,7 @@ fn host_of(url: &str) -> Option<String> {
 
 /// Read the state of every source host's token from the host's own API, once, concurrently:
 /// hosts without a token and `--no-probe-host` hosts are left out.
-pub async fn watch_tokens(
+pub(crate) async fn watch_tokens(
     http: &HttpSettings,
     creds: &Credentials,
     req: &ProbeRequest,
@@ -113,7 +120,7 @@ pub async fn watch_tokens(
 
 /// The GitLab API token as a token-watch state, from pre-flight's `expires_at`
 /// (`YYYY-MM-DD`; `None`: no expiry, or GitLab did not say).
-pub fn gitlab_token_state(host: &str, expires_at: Option<&str>, known: bool) -> TokenState {
+pub(crate) fn gitlab_token_state(host: &str, expires_at: Option<&str>, known: bool) -> TokenState {
     let expiry = match expires_at.map(watch::parse_expires_at) {
         Some(Ok(at)) => Expiry::At(at),
         Some(Err(_)) => Expiry::Unknown,
@@ -137,7 +144,7 @@ pub fn gitlab_token_state(host: &str, expires_at: Option<&str>, known: bool) -> 
 
 /// The verdict on the GitLab API token's own expiry (read at pre-flight), reported like a
 /// service token's: `plan`, `apply` and `status` say it; `status` fails within 7 days.
-pub fn gitlab_token_verdict(
+pub(crate) fn gitlab_token_verdict(
     pre: &crate::inventory::Preflight,
     host: &str,
     mode: watch::WatchMode,
@@ -148,7 +155,7 @@ pub fn gitlab_token_verdict(
 
 /// One line per watched token: its verdict for `mode`, with the number of mirrors that
 /// depend on it (`mirrors` by host).
-pub fn verdicts(
+pub(crate) fn verdicts(
     states: &[TokenState],
     mirrors: &BTreeMap<String, usize>,
     mode: watch::WatchMode,
@@ -163,7 +170,7 @@ pub fn verdicts(
 /// Print verdicts on stderr, each line starting with `indent` and `note:`, `warning:` or (a
 /// refusal, for the caller to act on) `error:`; `quiet` leaves out the notes. Returns
 /// whether any verdict refuses.
-pub fn say_verdicts(verdicts: &[watch::TokenVerdict], quiet: bool, indent: &str) -> bool {
+pub(crate) fn say_verdicts(verdicts: &[watch::TokenVerdict], quiet: bool, indent: &str) -> bool {
     let mut refuse = false;
     for v in verdicts {
         let lead = match v.severity {
@@ -182,7 +189,7 @@ pub fn say_verdicts(verdicts: &[watch::TokenVerdict], quiet: bool, indent: &str)
 }
 
 /// The mirror count per source host of rows that get service credentials.
-pub fn service_rows_by_host<'a>(
+pub(crate) fn service_rows_by_host<'a>(
     new_urls: impl IntoIterator<Item = &'a str>,
 ) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();

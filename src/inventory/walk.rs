@@ -16,7 +16,7 @@ use crate::plan::{
 use crate::rewrite::Action;
 
 /// Why streaming rows stopped.
-pub enum StreamError {
+pub(crate) enum StreamError {
     /// Reading GitLab failed.
     App(AppError),
     /// The sink failed (writing the plan).
@@ -40,7 +40,7 @@ impl From<GitLabError> for StreamError {
 /// their project is read (the GitLab request slot is given back first: probes have their
 /// own limits, per host and overall) and decided again with what the probe found.
 #[allow(clippy::too_many_arguments)]
-pub async fn stream_rows(
+pub(crate) async fn stream_rows(
     client: &GitLabClient,
     scope: &Scope,
     pre: &Preflight,
@@ -159,7 +159,7 @@ async fn probe_rows(
 
 /// Look up `--mirror-user` and decide who pull mirrors will run as, and whether apply can
 /// arrange it (the policy is [`plan::target_user`]).
-pub async fn resolve_target_user(
+pub(crate) async fn resolve_target_user(
     client: &GitLabClient,
     pre: &Preflight,
     wanted: Option<&str>,

@@ -54,20 +54,20 @@ pub const PLAN_COLUMNS: [&str; 20] = [
 ];
 
 /// How many columns a plan written before the `probe` column has.
-pub const PLAN_COLUMNS_WITHOUT_PROBE: usize = 19;
+pub(crate) const PLAN_COLUMNS_WITHOUT_PROBE: usize = 19;
 
 /// A plan file that cannot be used: where and why. Displayed as `FILE:LINE: message`
 /// (`FILE: message` when it concerns the whole file, line 0).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct PlanError {
     /// The file as given by the user.
-    pub file: String,
+    pub(crate) file: String,
     /// Physical line where the offending record starts (1 = header), 0 for the whole file.
-    pub line: usize,
+    pub(crate) line: usize,
     /// One line saying what is wrong (already sanitised).
-    pub message: String,
+    pub(crate) message: String,
     /// A next step, if one is known.
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 impl fmt::Display for PlanError {
@@ -154,19 +154,19 @@ pub struct PlanWriter<W: Write> {
 
 impl<W: Write> PlanWriter<W> {
     /// Start a plan: writes the header row.
-    pub fn new(w: W) -> io::Result<Self> {
+    pub(crate) fn new(w: W) -> io::Result<Self> {
         let mut csv = csv_writer(w);
         csv.write_record(PLAN_COLUMNS)?;
         Ok(PlanWriter { csv })
     }
 
     /// Write one row.
-    pub fn write_row(&mut self, row: &PlanRow) -> io::Result<()> {
+    pub(crate) fn write_row(&mut self, row: &PlanRow) -> io::Result<()> {
         write_guarded(&mut self.csv, &plan_cells(row))
     }
 
     /// Flush everything and give the writer back.
-    pub fn finish(self) -> io::Result<W> {
+    pub(crate) fn finish(self) -> io::Result<W> {
         self.csv.into_inner().map_err(|e| e.into_error())
     }
 }
@@ -206,7 +206,7 @@ enum Inner {
 
 impl AtomicOutput {
     /// Start writing `path` (`-` = stdout).
-    pub fn create(path: &Path) -> io::Result<Self> {
+    pub(crate) fn create(path: &Path) -> io::Result<Self> {
         if path.as_os_str() == "-" {
             let tmp = tempfile::Builder::new().prefix(".glmirror-").suffix(".tmp").tempfile()?;
             return Ok(AtomicOutput { inner: Inner::Stdout(tmp) });
@@ -221,7 +221,7 @@ impl AtomicOutput {
 
     /// Make the finished file readable by every user (0644 on unix), for files another
     /// service reads and that hold no secret (Prometheus metrics). Plans stay private.
-    pub fn readable_by_all(&mut self) -> io::Result<()> {
+    pub(crate) fn readable_by_all(&mut self) -> io::Result<()> {
         #[cfg(unix)]
         if let Inner::File { tmp, .. } = &self.inner {
             use std::os::unix::fs::PermissionsExt;
@@ -231,7 +231,7 @@ impl AtomicOutput {
     }
 
     /// Finish: flush, sync and move the file into place (or flush stdout).
-    pub fn commit(self) -> io::Result<()> {
+    pub(crate) fn commit(self) -> io::Result<()> {
         match self.inner {
             Inner::Stdout(mut tmp) => {
                 tmp.flush()?;
@@ -468,7 +468,7 @@ impl<'t> LineCursor<'t> {
         LineCursor { bytes: text.as_bytes(), at: 0, newlines: 0 }
     }
 
-    /// [`physical_line`] of a record starting at `offset`.
+    /// `physical_line` (the plain definition, in the tests) of a record starting at `offset`.
     fn line_at(&mut self, offset: u64) -> usize {
         let offset = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());
         if offset < self.at {

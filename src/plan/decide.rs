@@ -18,59 +18,59 @@ use crate::rewrite::{self, Action, Fix, MirrorInput, NewAuth, Rules};
 
 /// Everything row decisions depend on, fixed for one run.
 #[derive(Debug, Clone)]
-pub struct PlanContext {
+pub(crate) struct PlanContext {
     /// URL rules.
-    pub rules: Rules,
+    pub(crate) rules: Rules,
     /// Who pull mirrors will run as after apply.
-    pub target_user: TargetUser,
+    pub(crate) target_user: TargetUser,
     /// Plan archived projects too.
-    pub include_archived: bool,
+    pub(crate) include_archived: bool,
     /// Silent Mode seen at planning.
-    pub silent_mode: bool,
+    pub(crate) silent_mode: bool,
     /// Planning time (for `stuck`).
-    pub now: OffsetDateTime,
+    pub(crate) now: OffsetDateTime,
 }
 
 /// The mirror user pull mirrors get on apply, and whether apply can make it so.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetUser {
+pub(crate) struct TargetUser {
     /// Username.
-    pub username: String,
+    pub(crate) username: String,
     /// Why apply cannot make this user the mirror user (then pull rows that would be written
     /// are `manual`).
-    pub blocked_reason: Option<String>,
+    pub(crate) blocked_reason: Option<String>,
     /// The user was asked for with `--mirror-user` (rather than being the caller by default):
     /// then every pull mirror whose user differs is moved to it.
-    pub requested: bool,
+    pub(crate) requested: bool,
     /// The user's id when its role must be checked per project (it is neither the caller nor
     /// an administrator).
-    pub check_role: Option<u64>,
+    pub(crate) check_role: Option<u64>,
 }
 
 /// What the caller's token can do, for [`target_user`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallerRights {
+pub(crate) struct CallerRights {
     /// The caller is an instance administrator.
-    pub is_admin: bool,
+    pub(crate) is_admin: bool,
     /// The token has (or may have: older GitLab does not say) the `sudo` scope.
-    pub has_sudo: bool,
+    pub(crate) has_sudo: bool,
     /// GitLab has `PUT /projects/:id/mirror/pull` (17.6+): the mirror user then changes only
     /// through `Sudo`.
-    pub new_pull_api: bool,
+    pub(crate) new_pull_api: bool,
     /// The instance setting "Allow project maintainers to configure repository mirroring"
     /// (`mirror_available`), when the caller may read it (administrators).
-    pub mirror_available: Option<bool>,
+    pub(crate) mirror_available: Option<bool>,
 }
 
 /// The `--mirror-user` account as GitLab knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WantedUser {
+pub(crate) struct WantedUser {
     /// Its id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Its username.
-    pub username: String,
+    pub(crate) username: String,
     /// An instance administrator (GitLab lets it act on every project).
-    pub is_admin: bool,
+    pub(crate) is_admin: bool,
 }
 
 /// Decide who pull mirrors will run as: the caller, or `wanted` (`--mirror-user`, already
@@ -81,7 +81,11 @@ pub struct WantedUser {
 /// administrator's `mirror_user_id` on the old `PUT /projects/:id`. A write made as a
 /// non-administrator is refused with 400 "Access Denied" while `mirror_available` is off
 /// (docs/gitlab-behaviour.md#mirror-available).
-pub fn target_user(caller: &str, wanted: Option<&WantedUser>, rights: CallerRights) -> TargetUser {
+pub(crate) fn target_user(
+    caller: &str,
+    wanted: Option<&WantedUser>,
+    rights: CallerRights,
+) -> TargetUser {
     let Some(wanted) = wanted.filter(|w| w.username != caller) else {
         return TargetUser {
             username: caller.to_owned(),
@@ -118,7 +122,7 @@ pub fn target_user(caller: &str, wanted: Option<&WantedUser>, rights: CallerRigh
 
 /// The target mirror user's role in one project, when it had to be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetRole {
+pub(crate) enum TargetRole {
     /// Not checked: the target is the caller or an administrator, or no pull row of the
     /// project would be written.
     NotChecked,
@@ -130,7 +134,7 @@ pub enum TargetRole {
 
 impl TargetRole {
     /// From GitLab's effective access level (`None`: no membership).
-    pub fn from_access_level(level: Option<u32>) -> TargetRole {
+    pub(crate) fn from_access_level(level: Option<u32>) -> TargetRole {
         match level {
             Some(l) if l >= MAINTAINER => TargetRole::Allowed,
             other => TargetRole::Below(other),
@@ -139,7 +143,7 @@ impl TargetRole {
 }
 
 /// GitLab's Maintainer access level.
-pub const MAINTAINER: u32 = 40;
+pub(crate) const MAINTAINER: u32 = 40;
 
 fn role_name(level: Option<u32>) -> &'static str {
     match level {
@@ -155,7 +159,7 @@ fn role_name(level: Option<u32>) -> &'static str {
 /// project, if it was checked; `probe`: what probing the row's `new_url` with its service
 /// credentials found (`plan --probe`; only rows that would get service credentials are
 /// probed, see [`gets_service_credentials`]).
-pub fn build_row(
+pub(crate) fn build_row(
     facts: &MirrorFacts,
     ctx: &PlanContext,
     role: TargetRole,
@@ -216,7 +220,7 @@ fn url_for_mirror_user_only(url: &str) -> Option<String> {
 /// A URL as GitLab shows it without its credentials: masked userinfo and passwords go, a
 /// visible ssh username (`git@`) stays.
 /// The userinfo is `redact::split_authority`'s; an ssh scheme is any starting with `ssh`.
-pub fn without_credentials(url: &str) -> String {
+pub(crate) fn without_credentials(url: &str) -> String {
     let Some(parts) = crate::redact::split_authority(url) else { return url.to_owned() };
     let Some(userinfo) = parts.userinfo else { return url.to_owned() };
     let is_ssh = parts.scheme.to_ascii_lowercase().starts_with("ssh");
@@ -248,7 +252,7 @@ fn cured(d: Diagnosis, row: &PlanRow) -> bool {
 
 /// Whether a row as built would be written with the service credentials: the rows
 /// `plan --probe` probes.
-pub fn gets_service_credentials(row: &PlanRow) -> bool {
+pub(crate) fn gets_service_credentials(row: &PlanRow) -> bool {
     row.action == Action::Update && row.new_auth == Some(NewAuth::Service)
 }
 

@@ -67,7 +67,7 @@ pub enum Diagnosis {
 
 impl Diagnosis {
     /// Every code, in the order of the README's "Diagnosis codes" table.
-    pub const ALL: [Diagnosis; 16] = [
+    pub(crate) const ALL: [Diagnosis; 16] = [
         Diagnosis::RstStream,
         Diagnosis::DeadlineExceeded,
         Diagnosis::PublickeyOnly,
@@ -87,7 +87,7 @@ impl Diagnosis {
     ];
 
     /// The stable code written in CSV files.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Diagnosis::RstStream => "rst-stream",
             Diagnosis::DeadlineExceeded => "deadline-exceeded",
@@ -245,7 +245,7 @@ pub struct DiagnoseInput<'a> {
 }
 
 /// How long an update may run without an error before it counts as `stuck`.
-pub const STUCK_AFTER: Duration = Duration::hours(3);
+pub(crate) const STUCK_AFTER: Duration = Duration::hours(3);
 
 /// Statuses of an update that is running or queued.
 const RUNNING_STATUSES: [&str; 3] = ["started", "scheduled", "updating"];
@@ -279,7 +279,7 @@ pub fn diagnose(input: &DiagnoseInput<'_>) -> Option<Diagnosis> {
 
 /// Classify an error message alone (step 3 of the module docs). Never returns `stuck` or
 /// `not-mirrored` unless the text says "not mirrored".
-pub fn diagnose_error(mirror_type: MirrorType, error: &str) -> Diagnosis {
+pub(crate) fn diagnose_error(mirror_type: MirrorType, error: &str) -> Diagnosis {
     let e = error.to_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| e.contains(n));
 

@@ -14,13 +14,13 @@ use crate::plan::row::{CurrentAuth, MirrorType};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectFacts {
     /// Numeric id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// `path_with_namespace`.
-    pub path: String,
+    pub(crate) path: String,
     /// GitLab's `web_url`.
-    pub web_url: String,
+    pub(crate) web_url: String,
     /// Whether the project is archived.
-    pub archived: bool,
+    pub(crate) archived: bool,
 }
 
 /// Which mirror of the project this is.
@@ -43,7 +43,7 @@ pub enum MirrorKind {
 
 impl MirrorKind {
     /// Pull or push.
-    pub fn mirror_type(self) -> MirrorType {
+    pub(crate) fn mirror_type(self) -> MirrorType {
         match self {
             MirrorKind::Pull | MirrorKind::PullDisabled => MirrorType::Pull,
             MirrorKind::Push { .. } => MirrorType::Push,
@@ -52,7 +52,7 @@ impl MirrorKind {
     }
 
     /// The push mirror id; `None` for pull.
-    pub fn mirror_id(self) -> Option<u64> {
+    pub(crate) fn mirror_id(self) -> Option<u64> {
         match self {
             MirrorKind::Push { id } => Some(id),
             _ => None,
@@ -64,37 +64,37 @@ impl MirrorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MirrorFacts {
     /// The project.
-    pub project: ProjectFacts,
+    pub(crate) project: ProjectFacts,
     /// Pull, disabled pull, or push.
-    pub kind: MirrorKind,
+    pub(crate) kind: MirrorKind,
     /// The URL as GitLab shows it (masked by GitLab when credentials are stored).
-    pub url: String,
+    pub(crate) url: String,
     /// Whether the mirror is enabled.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// GitLab's `update_status`.
-    pub update_status: String,
+    pub(crate) update_status: String,
     /// GitLab's `last_error`, raw (`None` when empty); for [`MirrorKind::Unreadable`], the
     /// error GitLab answered to the read.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// When the last update started.
-    pub last_update_started_at: Option<OffsetDateTime>,
+    pub(crate) last_update_started_at: Option<OffsetDateTime>,
     /// When the last update ended, successfully or not.
-    pub last_update_at: Option<OffsetDateTime>,
+    pub(crate) last_update_at: Option<OffsetDateTime>,
     /// When the last update succeeded.
-    pub last_successful_update_at: Option<OffsetDateTime>,
+    pub(crate) last_successful_update_at: Option<OffsetDateTime>,
     /// The pull mirror user's state.
-    pub user_state: MirrorUserState,
+    pub(crate) user_state: MirrorUserState,
     /// The pull mirror user's name (empty when unknown or gone).
-    pub user_name: String,
+    pub(crate) user_name: String,
     /// The pull mirror user's id, as the project shows it.
-    pub user_id: Option<u64>,
+    pub(crate) user_id: Option<u64>,
     /// The mirror flags.
-    pub flags: MirrorFlags,
+    pub(crate) flags: MirrorFlags,
 }
 
 impl MirrorFacts {
     /// The facts of a mirror GitLab would not let us read: only the project and the error.
-    pub fn unreadable(
+    pub(crate) fn unreadable(
         project: ProjectFacts,
         mirror_type: MirrorType,
         error: String,
@@ -117,13 +117,13 @@ impl MirrorFacts {
     }
 
     /// Pull or push.
-    pub fn mirror_type(&self) -> MirrorType {
+    pub(crate) fn mirror_type(&self) -> MirrorType {
         self.kind.mirror_type()
     }
 
     /// What a write would overwrite: the input of the `observed` fingerprint. Plan and apply
     /// both build it here, so the two can never disagree on what counts as drift.
-    pub fn observed(&self) -> ObservedState {
+    pub(crate) fn observed(&self) -> ObservedState {
         ObservedState {
             masked_url: self.url.clone(),
             current_auth: CurrentAuth::from_masked_url(&self.url),

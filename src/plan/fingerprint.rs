@@ -35,7 +35,7 @@ use crate::plan::row::{CurrentAuth, RowKey};
 use crate::rewrite::Action;
 
 /// The version prefix of the fingerprint encoding; bump it if the encoding changes.
-pub const FINGERPRINT_VERSION: &str = "v1";
+pub(crate) const FINGERPRINT_VERSION: &str = "v1";
 
 /// The mirror settings a write may change, as GitLab shows them. `None` means this GitLab
 /// version does not expose the flag (it is then not compared).
@@ -89,7 +89,7 @@ fn bool_text(b: Option<bool>) -> Option<&'static str> {
 
 /// The canonical encoding hashed by [`fingerprint`] (public for tests and debugging only;
 /// it may hold a masked URL, never a credential).
-pub fn canonical_encoding(state: &ObservedState) -> Vec<u8> {
+pub(crate) fn canonical_encoding(state: &ObservedState) -> Vec<u8> {
     let mut buf = Vec::with_capacity(256);
     buf.extend_from_slice(FINGERPRINT_VERSION.as_bytes());
     buf.push(b'\n');
@@ -133,14 +133,14 @@ pub const SEALED_COLUMNS: [&str; 12] = [
 ];
 
 /// The version tag of the seal `plan` writes today (see the module documentation).
-pub const SEAL_VERSION: &str = "s2";
+pub(crate) const SEAL_VERSION: &str = "s2";
 
 /// What the seal binds a fingerprint to: the row's key, its sealed cells
 /// ([`SEALED_COLUMNS`], as canonical text) and its `new_url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealKey {
     /// The row's key.
-    pub key: RowKey,
+    pub(crate) key: RowKey,
     /// The sealed cells, in [`SEALED_COLUMNS`] order.
     cells: [String; 12],
     /// The row's `new_url`: the planned one when sealing; when checking, the file's (the
@@ -351,12 +351,12 @@ impl<'a> Cell<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seal {
     /// The fingerprint of the mirror as planned.
-    pub fingerprint: String,
+    pub(crate) fingerprint: String,
     /// The action the row was planned with.
-    pub planned_action: Action,
+    pub(crate) planned_action: Action,
     /// The `new_url` the row was planned with; `None` for a cell in the first format
     /// (glmirror 0.1), which did not seal it, so an edit of it cannot be told.
-    pub planned_new_url: Option<String>,
+    pub(crate) planned_new_url: Option<String>,
 }
 
 /// Check an `observed` cell read from a plan against the row it is on and the action the file

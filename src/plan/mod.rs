@@ -17,22 +17,22 @@
 //! - `unreadable`: rows for mirrors GitLab would not let us read (diagnosis `unreadable`).
 
 pub(crate) mod cell;
-pub mod csv_io;
-pub mod decide;
+pub(crate) mod csv_io;
+pub(crate) mod decide;
 pub mod diagnose;
-pub mod facts;
+pub(crate) mod facts;
 pub mod fingerprint;
 pub mod probe;
-pub mod report;
-pub mod row;
-pub mod summary;
+pub(crate) mod report;
+pub(crate) mod row;
+pub(crate) mod summary;
 pub(crate) mod unreadable;
 
 pub use csv_io::{
     AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, parse_plan_lines,
     plan_instance_base, read_plan, write_plan, write_plan_file,
 };
-pub use decide::{
+pub(crate) use decide::{
     CallerRights, PlanContext, TargetRole, TargetUser, WantedUser, build_row,
     gets_service_credentials, target_user, without_credentials,
 };
@@ -42,7 +42,7 @@ pub use fingerprint::{
     MirrorFlags, ObservedState, SEALED_COLUMNS, Seal, SealKey, check_observed_cell, fingerprint,
     legacy_observed_cell, observed_cell, observed_fingerprint, planned_action, read_seal,
 };
-pub use probe::ProbeFinding;
+pub(crate) use probe::ProbeFinding;
 pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};
 pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error, sort_rows};
-pub use summary::Summary;
+pub(crate) use summary::Summary;

@@ -6,24 +6,24 @@ use crate::probe::{ProbeClass, ProbeCode, ProbeOutcome};
 
 /// One row's probe result, without anything secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeFinding {
+pub(crate) struct ProbeFinding {
     /// The code for the `probe` column.
-    pub code: ProbeCode,
+    pub(crate) code: ProbeCode,
     /// The probe's reason (terminal-safe, no secrets).
-    pub reason: String,
+    pub(crate) reason: String,
     /// The HTTP status, when the host answered.
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// The host probed.
-    pub host: String,
+    pub(crate) host: String,
     /// A same-origin redirect's target as a mirror URL (no userinfo).
-    pub suggested_url: Option<String>,
+    pub(crate) suggested_url: Option<String>,
     /// The redirect only adds `.git` to the URL.
-    pub adds_dot_git: bool,
+    pub(crate) adds_dot_git: bool,
 }
 
 impl ProbeFinding {
     /// From a probe of `host`.
-    pub fn from_outcome(outcome: &ProbeOutcome, host: &str) -> ProbeFinding {
+    pub(crate) fn from_outcome(outcome: &ProbeOutcome, host: &str) -> ProbeFinding {
         ProbeFinding {
             code: outcome.code,
             reason: outcome.reason.clone(),
@@ -49,7 +49,7 @@ impl ProbeFinding {
 
     /// What the host answered, for a sentence: `HTTP 404 from github.com` or `no answer from
     /// github.com`.
-    pub fn answer(&self) -> String {
+    pub(crate) fn answer(&self) -> String {
         match self.status {
             Some(s) => format!("HTTP {s} from {}", self.host),
             None => format!("no answer from {}", self.host),
@@ -58,7 +58,7 @@ impl ProbeFinding {
 
     /// Why a row with this finding keeps its credentials (a credential verdict): one
     /// sentence a reviewer can act on.
-    pub fn not_moved(&self) -> String {
+    pub(crate) fn not_moved(&self) -> String {
         format!(
             "The service credentials are not moved: probing with them got {} ({}): {}.",
             self.code,
@@ -69,7 +69,7 @@ impl ProbeFinding {
 
     /// Why `apply` did not write a row after this finding (any code that does not allow a
     /// write): for the report's `outcome_detail`.
-    pub fn not_written(&self) -> String {
+    pub(crate) fn not_written(&self) -> String {
         let what = match self.code.class() {
             ProbeClass::CredentialVerdict => "the service credentials cannot be used here",
             ProbeClass::NoVerdict => "no verdict on the service credentials",
@@ -85,7 +85,7 @@ impl ProbeFinding {
     }
 
     /// What `apply --dry-run` says about a row a real run would not write.
-    pub fn would_fail(&self) -> String {
+    pub(crate) fn would_fail(&self) -> String {
         format!(
             "would fail: {} ({}): {}; a real run would not write it",
             self.code,

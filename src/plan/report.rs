@@ -61,7 +61,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The stable code written in the report.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Outcome::Applied => "applied",
             Outcome::AlreadyApplied => "already-applied",
@@ -75,12 +75,12 @@ impl Outcome {
     /// Whether a rerun skips a row that ended this way: only `applied` and
     /// `already-applied`. Failed, drifted and skipped rows are attempted again (after
     /// re-reading the live mirror); a dry run changed nothing, so it finishes nothing.
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(self, Outcome::Applied | Outcome::AlreadyApplied)
     }
 
     /// Whether this outcome makes `apply` exit 3 (README.md, "Exit codes").
-    pub fn is_problem(self) -> bool {
+    pub(crate) fn is_problem(self) -> bool {
         matches!(self, Outcome::Drifted | Outcome::Failed)
     }
 }

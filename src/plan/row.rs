@@ -28,7 +28,7 @@ pub enum MirrorType {
 
 impl MirrorType {
     /// The stable code written in CSV files.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             MirrorType::Pull => "pull",
             MirrorType::Push => "push",
@@ -54,7 +54,7 @@ pub enum CurrentAuth {
 
 impl CurrentAuth {
     /// The stable code written in CSV files.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             CurrentAuth::None => "none",
             CurrentAuth::User => "user",
@@ -197,7 +197,7 @@ pub struct PlanRow {
 impl PlanRow {
     /// A pull row that only moves the mirror user: written without URL or credentials, so the
     /// URL and stored credentials stay byte for byte.
-    pub fn is_mirror_user_only(&self) -> bool {
+    pub(crate) fn is_mirror_user_only(&self) -> bool {
         self.mirror_type == MirrorType::Pull
             && self.action == Action::Update
             && self.new_auth == Some(NewAuth::Unchanged)
@@ -205,7 +205,7 @@ impl PlanRow {
     }
 
     /// The row's identity: no two rows of a plan share it.
-    pub fn key(&self) -> RowKey {
+    pub(crate) fn key(&self) -> RowKey {
         RowKey {
             project_id: self.project_id,
             mirror_type: self.mirror_type,
@@ -215,7 +215,7 @@ impl PlanRow {
 }
 
 /// Compare two keys in plan order: project id, pull before push, mirror id (numeric).
-pub fn cmp_keys(a: &RowKey, b: &RowKey) -> Ordering {
+pub(crate) fn cmp_keys(a: &RowKey, b: &RowKey) -> Ordering {
     a.cmp(b)
 }
 
@@ -226,7 +226,7 @@ pub fn sort_rows(rows: &mut [PlanRow]) {
 }
 
 /// The longest `last_error` kept, in characters, ellipsis included.
-pub const LAST_ERROR_MAX_CHARS: usize = 500;
+pub(crate) const LAST_ERROR_MAX_CHARS: usize = 500;
 
 /// Normalise GitLab's `last_error` for the plan: every whitespace run (newlines too) becomes
 /// one space, the ends are trimmed, other control characters become `?`, the text is scrubbed

@@ -10,46 +10,46 @@ use crate::rewrite::{Action, NewAuth};
 
 /// Counts for the summary.
 #[derive(Debug, Default)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Pull mirror rows.
-    pub pull: usize,
+    pub(crate) pull: usize,
     /// Push mirror rows.
-    pub push: usize,
+    pub(crate) push: usize,
     /// Pull rows with action update.
-    pub pull_updates: usize,
+    pub(crate) pull_updates: usize,
     /// Rows per action.
-    pub action_counts: BTreeMap<&'static str, usize>,
+    pub(crate) action_counts: BTreeMap<&'static str, usize>,
     /// Rows per diagnosis.
-    pub diagnoses: BTreeMap<&'static str, usize>,
+    pub(crate) diagnoses: BTreeMap<&'static str, usize>,
     /// Rows per fix.
-    pub fixes: BTreeMap<&'static str, usize>,
+    pub(crate) fixes: BTreeMap<&'static str, usize>,
     /// The user pull mirrors will run as.
-    pub target_user: String,
+    pub(crate) target_user: String,
     /// Pull rows whose mirror user is the target now.
-    pub running_as_target_before: usize,
+    pub(crate) running_as_target_before: usize,
     /// Pull rows whose mirror user is the target after apply.
-    pub running_as_target_after: usize,
+    pub(crate) running_as_target_after: usize,
     /// Rows that get the service credentials.
-    pub service_after: usize,
+    pub(crate) service_after: usize,
     /// Rows that get the service credentials, per source host (of `new_url`).
-    pub service_by_host: BTreeMap<String, usize>,
+    pub(crate) service_by_host: BTreeMap<String, usize>,
     /// Probed rows per probe code.
-    pub probes: BTreeMap<&'static str, usize>,
+    pub(crate) probes: BTreeMap<&'static str, usize>,
     /// Probed rows the probe gave no verdict on (`server-error` … `breaker`): as planned,
     /// unproven.
-    pub unproven: usize,
+    pub(crate) unproven: usize,
     /// Probed rows kept off the service credentials by a credential verdict.
-    pub kept_off: usize,
+    pub(crate) kept_off: usize,
 }
 
 impl Summary {
     /// Counts for a plan whose pull mirrors will run as `target_user`.
-    pub fn new(target_user: &str) -> Summary {
+    pub(crate) fn new(target_user: &str) -> Summary {
         Summary { target_user: target_user.to_owned(), ..Summary::default() }
     }
 
     /// Count one more row.
-    pub fn add(&mut self, row: &PlanRow) {
+    pub(crate) fn add(&mut self, row: &PlanRow) {
         let update = row.action == Action::Update;
         if row.mirror_type == MirrorType::Pull {
             let now = row.current_mirror_user == self.target_user;
@@ -90,12 +90,12 @@ impl Summary {
     }
 
     /// Rows GitLab would not let `plan` read (diagnosis `unreadable`).
-    pub fn unreadable(&self) -> usize {
+    pub(crate) fn unreadable(&self) -> usize {
         self.diagnoses.get(crate::plan::Diagnosis::Unreadable.code()).copied().unwrap_or(0)
     }
 
     /// "update 3, skip 2, manual 1"
-    pub fn actions(&self) -> String {
+    pub(crate) fn actions(&self) -> String {
         ["update", "skip", "manual"]
             .iter()
             .map(|a| format!("{a} {}", self.action_counts.get(a).copied().unwrap_or(0)))

@@ -28,47 +28,47 @@ pub enum TokenKnowledge {
 
 /// One answer to `GET …/info/refs?service=…`, as far as the probe read it.
 #[derive(Debug, Clone, Copy)]
-pub struct Answer<'a> {
+pub(crate) struct Answer<'a> {
     /// HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// The `Content-Type` header, raw.
-    pub content_type: Option<&'a str>,
+    pub(crate) content_type: Option<&'a str>,
     /// The first bytes of the body (at most the probe's body limit), already redacted.
-    pub body: &'a [u8],
+    pub(crate) body: &'a [u8],
     /// The `Location` header, raw (may be relative, may carry userinfo).
-    pub location: Option<&'a str>,
+    pub(crate) location: Option<&'a str>,
     /// Whether a `Retry-After` header was present.
-    pub retry_after: bool,
+    pub(crate) retry_after: bool,
 }
 
 /// What the probe asked, for reading the answer.
 #[derive(Debug, Clone, Copy)]
-pub struct Asked<'a> {
+pub(crate) struct Asked<'a> {
     /// The mirror URL without userinfo (no `/info/refs`).
-    pub url: &'a Url,
+    pub(crate) url: &'a Url,
     /// Pull or push.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// How the host's answers read.
-    pub kind: HostKind,
+    pub(crate) kind: HostKind,
     /// What the token watch found.
-    pub token: TokenKnowledge,
+    pub(crate) token: TokenKnowledge,
 }
 
 /// The reading of one answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reading {
+pub(crate) struct Reading {
     /// The code.
-    pub code: ProbeCode,
+    pub(crate) code: ProbeCode,
     /// Why, in words a reviewer can act on (no secrets, terminal-safe).
-    pub reason: String,
+    pub(crate) reason: String,
     /// A 3xx's target when it is on the same origin, userinfo removed (else `None`).
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
     /// The mirror URL the same-origin `Location` points at (its `/info/refs?…` tail removed).
-    pub suggested_url: Option<String>,
+    pub(crate) suggested_url: Option<String>,
     /// The suggested URL is exactly the probed URL plus `.git` (GitLab's fix: `add-dot-git`).
-    pub adds_dot_git: bool,
+    pub(crate) adds_dot_git: bool,
     /// What a smart answer told about the server.
-    pub advert: Option<Advert>,
+    pub(crate) advert: Option<Advert>,
 }
 
 /// A parsed smart-HTTP advertisement.
@@ -77,11 +77,11 @@ pub struct Advert {
     /// Protocol version of the answer (0 or 2; v1 reads as 0).
     pub version: u8,
     /// The repository has no refs (only visible in a v0 answer).
-    pub empty: bool,
+    pub(crate) empty: bool,
     /// The server's `agent=` capability.
     pub agent: Option<String>,
     /// The default branch from `symref=HEAD:…` (v0 upload-pack answers only).
-    pub head: Option<String>,
+    pub(crate) head: Option<String>,
 }
 
 /// How much of an error body a reason quotes.
@@ -272,7 +272,7 @@ static READINGS: &[HostReading] = {
 };
 
 /// Read one answer.
-pub fn classify(asked: &Asked<'_>, answer: &Answer<'_>) -> Reading {
+pub(crate) fn classify(asked: &Asked<'_>, answer: &Answer<'_>) -> Reading {
     let plain = |code, reason: String| Reading {
         code,
         reason,
@@ -608,7 +608,7 @@ fn location_info(url: &Url, location: &str) -> LocationInfo {
 }
 
 /// `<url>/info/refs?service=…` as git builds it: one trailing `/` removed, then the tail.
-pub fn probe_url(url: &Url, direction: Direction) -> Url {
+pub(crate) fn probe_url(url: &Url, direction: Direction) -> Url {
     let mut u = url.clone();
     let path = u.path().strip_suffix('/').unwrap_or(u.path()).to_owned();
     u.set_path(&format!("{path}/info/refs"));
@@ -619,7 +619,7 @@ pub fn probe_url(url: &Url, direction: Direction) -> Url {
 
 /// Removes the probe's own secrets from text a host sent back (a body echoing the
 /// credentials must not reach a reason, a log or a file).
-pub struct Redactor {
+pub(crate) struct Redactor {
     needles: Vec<SecretString>,
 }
 
@@ -632,7 +632,7 @@ impl std::fmt::Debug for Redactor {
 impl Redactor {
     /// Redact the username and password, each alone, in `user:password` form and in the
     /// base64 of the `Authorization: Basic` header.
-    pub fn new(username: &SecretString, password: &SecretString) -> Redactor {
+    pub(crate) fn new(username: &SecretString, password: &SecretString) -> Redactor {
         use base64::Engine as _;
         let (u, p) = (username.expose_secret(), password.expose_secret());
         let pair = format!("{u}:{p}");
@@ -651,7 +651,7 @@ impl Redactor {
     }
 
     /// Replace every occurrence of a secret in `bytes` with `*****`.
-    pub fn redact(&self, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn redact(&self, bytes: &[u8]) -> Vec<u8> {
         let mut out = bytes.to_vec();
         for needle in &self.needles {
             let n = needle.expose_secret().as_bytes();

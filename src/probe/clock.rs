@@ -23,7 +23,7 @@ pub struct SystemClock {
 
 impl SystemClock {
     /// A clock starting now.
-    pub fn new() -> SystemClock {
+    pub(crate) fn new() -> SystemClock {
         SystemClock { start: Instant::now() }
     }
 }

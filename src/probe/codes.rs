@@ -66,7 +66,7 @@ pub enum ProbeClass {
 
 impl ProbeCode {
     /// Every code, in table order.
-    pub const ALL: [ProbeCode; 15] = [
+    pub(crate) const ALL: [ProbeCode; 15] = [
         ProbeCode::Ok,
         ProbeCode::OkEmpty,
         ProbeCode::DumbHttp,
@@ -85,7 +85,7 @@ impl ProbeCode {
     ];
 
     /// The stable code written in the plan's `probe` column.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             ProbeCode::Ok => "ok",
             ProbeCode::OkEmpty => "ok-empty",
@@ -106,7 +106,7 @@ impl ProbeCode {
     }
 
     /// What the code means for the row.
-    pub fn class(self) -> ProbeClass {
+    pub(crate) fn class(self) -> ProbeClass {
         match self {
             ProbeCode::Ok | ProbeCode::OkEmpty => ProbeClass::Proven,
             ProbeCode::DumbHttp | ProbeCode::Redirect => ProbeClass::Diagnosis,
@@ -126,7 +126,7 @@ impl ProbeCode {
 
     /// Whether `apply` may write the row's service credentials after this probe result:
     /// only when the host answered as a git server that accepts them.
-    pub fn allows_write(self) -> bool {
+    pub(crate) fn allows_write(self) -> bool {
         matches!(self.class(), ProbeClass::Proven | ProbeClass::Diagnosis)
     }
 }
@@ -166,11 +166,11 @@ pub enum HostKind {
 #[error("host {host} cannot have kind {given}: {why}")]
 pub struct KindConflict {
     /// The host.
-    pub host: String,
+    pub(crate) host: String,
     /// The kind given.
-    pub given: HostKind,
+    pub(crate) given: HostKind,
     /// Why not.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 impl HostKind {
@@ -187,7 +187,7 @@ impl HostKind {
 
     /// The stable code (`github`, `github-enterprise`, `gitlab`, `bitbucket`,
     /// `bitbucket-server`, `other`).
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             HostKind::GitHub => "github",
             HostKind::GitHubEnterprise => "github-enterprise",
@@ -199,7 +199,7 @@ impl HostKind {
     }
 
     /// The kind of a host whose software is public knowledge.
-    pub fn known(host: &str) -> Option<HostKind> {
+    pub(crate) fn known(host: &str) -> Option<HostKind> {
         match host {
             "github.com" => Some(HostKind::GitHub),
             "gitlab.com" => Some(HostKind::GitLab),

@@ -22,21 +22,21 @@ use super::codes::ProbeCode;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Probes in flight overall (default 8).
-    pub overall: usize,
+    pub(crate) overall: usize,
     /// Probes in flight per host (default 4).
-    pub per_host: usize,
+    pub(crate) per_host: usize,
     /// Failed logins (401 answers) allowed per host in any `failed_login_window` (default
     /// 10, a third of GitLab's ban threshold).
-    pub failed_logins: usize,
+    pub(crate) failed_logins: usize,
     /// The window for `failed_logins` (default 3 minutes).
-    pub failed_login_window: Duration,
+    pub(crate) failed_login_window: Duration,
     /// Consecutive `auth-rejected` answers that stop a host whose token validity is unknown
     /// (default 3).
-    pub breaker_after: u32,
+    pub(crate) breaker_after: u32,
     /// Retries after a transport error, 502–504 or 429 (default 2). 401/403/404 never retry.
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// The longest `Retry-After` honoured, and the longest backoff (default 60 s).
-    pub retry_after_cap: Duration,
+    pub(crate) retry_after_cap: Duration,
     /// The first backoff when the host gave no `Retry-After` (default 500 ms, doubling).
     pub backoff_base: Duration,
 }
@@ -68,7 +68,7 @@ impl Limits {
 
     /// How long to wait before retry number `retry` (1-based) after `code`, or `None` when the
     /// answer must not be retried. `retry_after` is the host's `Retry-After`, already parsed.
-    pub fn retry_delay(
+    pub(crate) fn retry_delay(
         &self,
         retry: u32,
         code: ProbeCode,
@@ -99,7 +99,7 @@ impl Limits {
 
 /// Parse `Retry-After` in seconds (the HTTP-date form is not used by git hosts; it reads as
 /// absent and the backoff applies).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
@@ -169,7 +169,7 @@ pub struct HostReport {
     /// Failed logins (401 answers) this run.
     pub failed_logins: usize,
     /// Why the host was stopped, if it was.
-    pub stopped: Option<String>,
+    pub(crate) stopped: Option<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

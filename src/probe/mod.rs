@@ -12,9 +12,9 @@
 //! are `SecretString`s until the `Authorization` header (marked sensitive) is built; no URL,
 //! reason, log line or error here contains them, and anything a host echoes back is redacted.
 
-pub mod classify;
-pub mod clock;
-pub mod codes;
+pub(crate) mod classify;
+pub(crate) mod clock;
+pub(crate) mod codes;
 mod guard;
 mod request;
 pub mod watch;
@@ -28,7 +28,7 @@ use url::Url;
 pub use classify::{Advert, TokenKnowledge};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codes::{HostKind, KindConflict, ProbeClass, ProbeCode, service};
-pub use guard::{HostReport, Limits, parse_retry_after};
+pub(crate) use guard::{HostReport, Limits, parse_retry_after};
 pub use request::{HttpSettings, ProbeError, ProxyMode, USER_AGENT};
 
 use crate::rewrite::Direction;
@@ -37,7 +37,7 @@ use guard::{Admission, Guard};
 use request::{Clients, Failure};
 
 /// The most of a body the probe reads.
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// One row to probe: the URL GitLab will use (no userinfo), the direction, how the host's
 /// answers read, and exactly the username and password GitLab will store.
@@ -105,9 +105,9 @@ pub struct ProbeOutcome {
     /// Why, for the plan's `reason` (terminal-safe, no secrets).
     pub reason: String,
     /// The last HTTP status, when there was an answer.
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// A redirect's same-origin `Location`, userinfo removed.
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
     /// The mirror URL a same-origin redirect points at.
     pub suggested_url: Option<String>,
     /// The redirect only adds `.git` to the URL (the `add-dot-git` fix).
@@ -117,7 +117,7 @@ pub struct ProbeOutcome {
     /// Requests sent (0 when not probed).
     pub attempts: u32,
     /// Time taken, waits for host protection included.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
 }
 
 impl std::fmt::Display for ProbeOutcome {
@@ -132,7 +132,7 @@ pub struct ProbeSettings {
     /// TLS, proxy and timeouts.
     pub http: HttpSettings,
     /// Body limit (default [`MAX_BODY`]).
-    pub max_body: usize,
+    pub(crate) max_body: usize,
     /// Host protection.
     pub limits: Limits,
 }

@@ -60,7 +60,7 @@ pub struct HttpSettings {
     /// Proxy choice.
     pub proxy: ProxyMode,
     /// Connect timeout (default 10 s).
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Whole-request timeout, body included (default 30 s).
     pub timeout: Duration,
 }
@@ -151,12 +151,12 @@ impl Clients {
 /// The parts of an answer the probe reads.
 #[derive(Debug, Clone)]
 pub(crate) struct RawAnswer {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub location: Option<String>,
-    pub retry_after: Option<String>,
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<String>,
+    pub(crate) location: Option<String>,
+    pub(crate) retry_after: Option<String>,
     /// At most the body limit; cut back to the last full line when it was cut.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A request that got no HTTP answer.

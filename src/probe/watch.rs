@@ -17,9 +17,9 @@ use super::codes::HostKind;
 use super::request::{Clients, HttpSettings, ProbeError};
 
 /// Warn when a token has this little time left.
-pub const WARN_WITHIN: Duration = Duration::from_secs(30 * 86_400);
+pub(crate) const WARN_WITHIN: Duration = Duration::from_secs(30 * 86_400);
 /// `apply` refuses (unless `--allow-expiring-token`) and `status` fails with this little left.
-pub const REFUSE_WITHIN: Duration = Duration::from_secs(7 * 86_400);
+pub(crate) const REFUSE_WITHIN: Duration = Duration::from_secs(7 * 86_400);
 
 /// Whether the host accepts the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,7 +60,7 @@ pub enum Expiry {
 
 /// Where the expiry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpirySource {
+pub(crate) enum ExpirySource {
     /// The host's API.
     HostApi,
     /// The credentials file's `expires_at`.
@@ -71,24 +71,24 @@ pub enum ExpirySource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenState {
     /// The source host.
-    pub host: String,
+    pub(crate) host: String,
     /// Its kind.
-    pub kind: HostKind,
+    pub(crate) kind: HostKind,
     /// Accepted or not.
     pub validity: Validity,
     /// When it expires.
     pub expiry: Expiry,
     /// Where `expiry` came from (`None` when unknown).
-    pub expiry_source: Option<ExpirySource>,
+    pub(crate) expiry_source: Option<ExpirySource>,
     /// Scopes the API reported (GitHub classic tokens: `X-OAuth-Scopes`; GitLab: `scopes`).
     pub scopes: Option<Vec<String>>,
     /// How it was read, or why it could not be.
-    pub note: String,
+    pub(crate) note: String,
 }
 
 /// The API a host kind's token watch asks: api.github.com for github.com, `/api/v3` on a
 /// GitHub Enterprise host, `/api/v4` on a GitLab host; `None` for every other kind.
-pub fn api_base(host: &str, kind: HostKind) -> Option<Url> {
+pub(crate) fn api_base(host: &str, kind: HostKind) -> Option<Url> {
     let url = match kind {
         HostKind::GitHub if host == "github.com" => "https://api.github.com/".to_owned(),
         HostKind::GitHubEnterprise => format!("https://{host}/api/v3/"),
@@ -103,7 +103,7 @@ pub fn api_base(host: &str, kind: HostKind) -> Option<Url> {
 
 /// `expires_at` as the credentials file gives it: `YYYY-MM-DD` (start of that day, UTC) or
 /// an RFC 3339 instant.
-pub fn parse_expires_at(text: &str) -> Result<OffsetDateTime, String> {
+pub(crate) fn parse_expires_at(text: &str) -> Result<OffsetDateTime, String> {
     let text = text.trim();
     if let Ok(d) = Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")) {
         return Ok(d.midnight().assume_utc());
@@ -114,7 +114,7 @@ pub fn parse_expires_at(text: &str) -> Result<OffsetDateTime, String> {
 
 /// GitHub's `GitHub-Authentication-Token-Expiration` (`2026-07-01 12:00:00 UTC`, or with a
 /// numeric offset such as `-0700`).
-pub fn parse_github_expiration(value: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_github_expiration(value: &str) -> Option<OffsetDateTime> {
     let value = value.trim();
     let (stamp, zone) = value.rsplit_once(' ')?;
     let dt = PrimitiveDateTime::parse(
@@ -135,7 +135,7 @@ pub fn parse_github_expiration(value: &str) -> Option<OffsetDateTime> {
 }
 
 /// GitLab's `GET /personal_access_tokens/self` body → validity, expiry and scopes.
-pub fn read_gitlab_self(body: &[u8]) -> Option<(Validity, Expiry, Vec<String>)> {
+pub(crate) fn read_gitlab_self(body: &[u8]) -> Option<(Validity, Expiry, Vec<String>)> {
     #[derive(serde::Deserialize)]
     struct SelfToken {
         #[serde(default)]
@@ -383,7 +383,7 @@ pub struct TokenVerdict {
     /// the token.
     pub message: String,
     /// Whole days left, when the expiry is known.
-    pub days_left: Option<i64>,
+    pub(crate) days_left: Option<i64>,
 }
 
 fn date(at: OffsetDateTime) -> String {
@@ -410,7 +410,7 @@ pub fn verdict(
 /// The verdict on any token, named `subject` ("the GitLab API token"): [`verdict`] for a
 /// service token (`mirrors` given: the message counts them and points at the credentials
 /// file's `expires_at`), or for a token no mirror depends on (`mirrors` `None`). Pure.
-pub fn verdict_about(
+pub(crate) fn verdict_about(
     subject: &str,
     mirrors: Option<usize>,
     state: &TokenState,

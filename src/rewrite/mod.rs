@@ -87,7 +87,7 @@ fn host_role(url: &RawUrl, rules: &Rules) -> HostRole {
 
 /// One `--map OLD=NEW` rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrefixMap {
+pub(crate) struct PrefixMap {
     /// The prefix to replace.
     pub(crate) from: String,
     /// Its replacement.
@@ -116,7 +116,7 @@ pub enum Direction {
 
 /// One mirror as the rules see it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MirrorInput<'a> {
+pub struct MirrorInput<'a> {
     /// The URL as GitLab shows it (credentials usually masked).
     pub(crate) url: &'a str,
     /// Pull or push.
@@ -172,7 +172,7 @@ fn sorted(mut fixes: Vec<Fix>) -> Vec<Fix> {
 }
 
 /// Apply the URL rules to one mirror.
-pub(crate) fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
+pub fn rewrite(input: &MirrorInput<'_>, rules: &Rules) -> Rewrite {
     let mut out = rewrite_inner(input, rules);
     out.reason = sentence(&out.reason);
     out

@@ -21,7 +21,7 @@ use super::{Faults, LoggedRequest, RateLimitShape};
 
 /// Replace the fault knobs, re-seed the generator, and restart the rate-limit windows and
 /// the write count `write_stall_after` compares with.
-pub fn set(st: &mut State, f: Faults) {
+pub(crate) fn set(st: &mut State, f: Faults) {
     st.rng = rand::rngs::StdRng::seed_from_u64(f.seed);
     st.successful_writes = 0;
     st.rate_windows.clear();
@@ -33,11 +33,11 @@ pub fn set(st: &mut State, f: Faults) {
 /// The kill switch of the connection a request arrived on: once set, the connection fails
 /// every read and write, so the client gets no answer at all.
 #[derive(Clone)]
-pub struct ConnKill(Arc<AtomicBool>);
+pub(crate) struct ConnKill(Arc<AtomicBool>);
 
 impl ConnKill {
     /// The switch of one connection.
-    pub fn new(flag: Arc<AtomicBool>) -> ConnKill {
+    pub(crate) fn new(flag: Arc<AtomicBool>) -> ConnKill {
         ConnKill(flag)
     }
 }
@@ -72,7 +72,7 @@ fn epoch_secs() -> u64 {
 }
 
 /// The middleware in front of every `/api/` request.
-pub async fn fault_layer(
+pub(crate) async fn fault_layer(
     AxState(shared): AxState<Arc<Shared>>,
     ConnectInfo(conn): ConnectInfo<ConnKill>,
     req: Request,

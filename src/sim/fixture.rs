@@ -50,7 +50,7 @@ use super::SimError;
 pub struct Fixture {
     /// Version reported by `/version` and `/metadata`, e.g. `17.8.1-ee`.
     #[serde(default = "default_version")]
-    pub gitlab_version: String,
+    pub(crate) gitlab_version: String,
     /// Instance setting `silent_mode_enabled` (docs/gitlab-behaviour.md §8.2): mirror updates do not run.
     #[serde(default)]
     pub silent_mode: bool,
@@ -71,13 +71,13 @@ pub struct Fixture {
     pub tokens: Vec<Token>,
     /// Groups and subgroups.
     #[serde(default)]
-    pub groups: Vec<Group>,
+    pub(crate) groups: Vec<Group>,
     /// Projects.
     pub projects: Vec<Project>,
     /// How remote git hosts answer mirror updates. Hosts not listed behave as public
     /// repositories that accept any (or no) credentials.
     #[serde(default)]
-    pub remotes: Vec<RemoteHost>,
+    pub(crate) remotes: Vec<RemoteHost>,
 }
 
 /// Service credentials the demo uses against this fixture (simulator-only values).
@@ -89,10 +89,10 @@ pub struct DemoSettings {
     pub source_hosts: Vec<String>,
     /// Username to send with the token (`None`: the token itself is the username).
     #[serde(default)]
-    pub source_user: Option<String>,
+    pub(crate) source_user: Option<String>,
     /// The GitLab user mirrors should run as.
     #[serde(default)]
-    pub mirror_user: Option<String>,
+    pub(crate) mirror_user: Option<String>,
 }
 
 /// A GitLab user.
@@ -103,7 +103,7 @@ pub struct User {
     /// Login name.
     pub username: String,
     /// Display name.
-    pub name: String,
+    pub(crate) name: String,
     /// `active` or `blocked`.
     #[serde(default = "active")]
     pub state: String,
@@ -115,7 +115,7 @@ pub struct User {
     pub bot: bool,
     /// Deleted: still referenced (e.g. as a mirror user) but `/users/:id` answers 404.
     #[serde(default)]
-    pub deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 /// A personal (or service-account) access token.
@@ -145,31 +145,31 @@ pub struct Token {
 
 /// A membership: who, at which access level (10 guest … 30 developer, 40 maintainer, 50 owner).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Member {
+pub(crate) struct Member {
     /// The member.
-    pub user_id: u64,
+    pub(crate) user_id: u64,
     /// GitLab access level.
-    pub access_level: u32,
+    pub(crate) access_level: u32,
 }
 
 /// A group or subgroup.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Group {
+pub(crate) struct Group {
     /// Group id (namespace id).
-    pub id: u64,
+    pub(crate) id: u64,
     /// Display name.
-    pub name: String,
+    pub(crate) name: String,
     /// Path segment.
-    pub path: String,
+    pub(crate) path: String,
     /// Parent group, for subgroups.
     #[serde(default)]
-    pub parent_id: Option<u64>,
+    pub(crate) parent_id: Option<u64>,
     /// `private`, `internal` or `public`.
     #[serde(default = "private")]
-    pub visibility: String,
+    pub(crate) visibility: String,
     /// Direct members (inherited by subgroups and projects).
     #[serde(default)]
-    pub members: Vec<Member>,
+    pub(crate) members: Vec<Member>,
 }
 
 /// A project.
@@ -178,29 +178,29 @@ pub struct Project {
     /// Project id.
     pub id: u64,
     /// Display name.
-    pub name: String,
+    pub(crate) name: String,
     /// Path segment.
     pub path: String,
     /// The group it lives in.
-    pub namespace_id: u64,
+    pub(crate) namespace_id: u64,
     /// `private`, `internal` or `public`.
     #[serde(default = "private")]
-    pub visibility: String,
+    pub(crate) visibility: String,
     /// Archived.
     #[serde(default)]
     pub archived: bool,
     /// RFC 3339.
     #[serde(default = "epoch")]
-    pub created_at: String,
+    pub(crate) created_at: String,
     /// RFC 3339.
     #[serde(default = "epoch")]
-    pub last_activity_at: String,
+    pub(crate) last_activity_at: String,
     /// Direct members.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<Member>,
+    pub(crate) members: Vec<Member>,
     /// Groups this project is shared with (`with_shared`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub shared_with_groups: Vec<u64>,
+    pub(crate) shared_with_groups: Vec<u64>,
     /// The import/pull-mirror configuration, if the project has an `import_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull: Option<Box<PullMirror>>,
@@ -245,7 +245,7 @@ pub struct PullMirror {
     pub mirror_branch_regex: Option<String>,
     /// Import state id (`id` of the pull-mirror entity).
     #[serde(default)]
-    pub state_id: u64,
+    pub(crate) state_id: u64,
     /// `none`, `scheduled`, `started`, `finished`, `failed`.
     #[serde(default = "none_status")]
     pub update_status: String,
@@ -257,13 +257,13 @@ pub struct PullMirror {
     pub last_update_at: Option<String>,
     /// RFC 3339.
     #[serde(default)]
-    pub last_update_started_at: Option<String>,
+    pub(crate) last_update_started_at: Option<String>,
     /// RFC 3339.
     #[serde(default)]
-    pub last_successful_update_at: Option<String>,
+    pub(crate) last_successful_update_at: Option<String>,
     /// Retries exceeded: `POST …/mirror/pull` answers 403 "on pause" unless `force`.
     #[serde(default)]
-    pub hard_failed: bool,
+    pub(crate) hard_failed: bool,
 }
 
 /// A push mirror (docs/gitlab-behaviour.md §3).
@@ -305,82 +305,82 @@ pub struct RemoteMirror {
     pub last_update_at: Option<String>,
     /// RFC 3339.
     #[serde(default)]
-    pub last_update_started_at: Option<String>,
+    pub(crate) last_update_started_at: Option<String>,
     /// RFC 3339.
     #[serde(default)]
     pub last_successful_update_at: Option<String>,
     /// SHA256 fingerprints (`SHA256:…`) of the SSH host keys GitLab knows for the target;
     /// shown as `host_keys` from 18.4.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub host_keys: Vec<String>,
+    pub(crate) host_keys: Vec<String>,
 }
 
 /// How one remote git host answers a mirror update (or the old API's reachability probe).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RemoteHost {
+pub(crate) struct RemoteHost {
     /// Host name, lowercase.
-    pub host: String,
+    pub(crate) host: String,
     /// Credentials the host accepts over http(s). Empty with `public: false`: nothing works.
     #[serde(default)]
-    pub accept: Vec<Credential>,
+    pub(crate) accept: Vec<Credential>,
     /// Repositories are public: no credentials needed (wrong ones still fail).
     #[serde(default)]
-    pub public: bool,
+    pub(crate) public: bool,
     /// SSH access works (the instance's key is installed and the host key known).
     #[serde(default)]
-    pub ssh_ok: bool,
+    pub(crate) ssh_ok: bool,
     /// Paths (`org/repo`, without `.git`) that do not exist on this host.
     #[serde(default)]
-    pub missing: Vec<String>,
+    pub(crate) missing: Vec<String>,
     /// Answers 301 for repository paths without `.git`.
     #[serde(default)]
-    pub requires_dot_git: bool,
+    pub(crate) requires_dot_git: bool,
     /// Repositories (`org/repo`, without `.git`) that are public although the host is not.
     #[serde(default)]
-    pub public_repos: Vec<String>,
+    pub(crate) public_repos: Vec<String>,
     /// The instance does not know this host's SSH key ("Host key verification failed").
     #[serde(default)]
-    pub ssh_host_key_unknown: bool,
+    pub(crate) ssh_host_key_unknown: bool,
     /// Serves the "dumb" HTTP protocol only ("unable to get pack index").
     #[serde(default)]
-    pub dumb_http: bool,
+    pub(crate) dumb_http: bool,
     /// Answers 302 to another location (e.g. a Geo secondary redirecting pushes).
     #[serde(default)]
-    pub redirect_302: bool,
+    pub(crate) redirect_302: bool,
     /// Repositories (`org/repo`, without `.git`) served as dumb HTTP only, on a smart host.
     #[serde(default)]
-    pub dumb_repos: Vec<String>,
+    pub(crate) dumb_repos: Vec<String>,
     /// Repositories only some credentials may read: to every other account the host accepts
     /// they look missing ("Repository not found").
     #[serde(default)]
-    pub restricted: Vec<RestrictedRepo>,
+    pub(crate) restricted: Vec<RestrictedRepo>,
 }
 
 /// A repository with its own access list (see [`RemoteHost::restricted`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestrictedRepo {
+pub(crate) struct RestrictedRepo {
     /// `org/repo`, without `.git`.
-    pub repo: String,
+    pub(crate) repo: String,
     /// The only credentials that may read it.
     #[serde(default)]
-    pub accept: Vec<Credential>,
+    pub(crate) accept: Vec<Credential>,
 }
 
 /// One credential a remote accepts. `user: None` accepts any username with this password;
 /// `password: None` accepts this username with an empty password (a token as username).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credential {
+pub(crate) struct Credential {
     /// Username, or any.
     #[serde(default)]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Password, or none.
     #[serde(default)]
-    pub password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 impl Credential {
     /// Does this accepted credential match a stored user/password pair?
-    pub fn matches(&self, user: Option<&str>, password: Option<&str>) -> bool {
+    pub(crate) fn matches(&self, user: Option<&str>, password: Option<&str>) -> bool {
         let user = user.filter(|u| !u.is_empty());
         let password = password.filter(|p| !p.is_empty());
         match (&self.user, &self.password) {

@@ -12,7 +12,7 @@ use super::fixture::{
 };
 
 /// The service token generated instances' remotes accept (simulator-only value).
-pub const GENERATED_SERVICE_TOKEN: &str = "ghp_simGeneratedServiceToken000000000001";
+pub(crate) const GENERATED_SERVICE_TOKEN: &str = "ghp_simGeneratedServiceToken000000000001";
 
 const ERRORS: &[&str] = &[
     "13:fetch remote: \"fatal: Authentication failed for 'https://*****:*****@github.com/{path}.git/'\\n\": exit status 128.",
@@ -49,7 +49,7 @@ fn token(id: u64, value: &str, user_id: u64, scopes: &[&str]) -> Token {
 }
 
 /// Build an instance with `n` projects.
-pub fn generate(n: u32, seed: u64) -> Fixture {
+pub(crate) fn generate(n: u32, seed: u64) -> Fixture {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut root = user(1, "root", "Administrator");
     root.is_admin = true;

@@ -26,7 +26,7 @@ mod generate;
 mod routes;
 mod server;
 pub mod state;
-pub mod urls;
+pub(crate) mod urls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -155,15 +155,15 @@ pub struct LoggedRequest {
     /// Path (percent-encoded as received).
     pub path: String,
     /// Raw query string (tokens in it are redacted).
-    pub query: Option<String>,
+    pub(crate) query: Option<String>,
     /// Status answered; 0 when the connection was dropped or the request stalled.
     pub status: u16,
     /// The `Sudo` header, if any.
     pub sudo: Option<String>,
     /// Username behind the token (before `Sudo`), if the token was valid.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// RFC 3339 arrival time.
-    pub at: String,
+    pub(crate) at: String,
 }
 
 /// A running simulator.

@@ -102,7 +102,7 @@ impl AsyncWrite for KillableStream {
 }
 
 /// Serve until `stop` resolves.
-pub async fn serve_shared(
+pub(crate) async fn serve_shared(
     listener: TcpListener,
     shared: Arc<Shared>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,

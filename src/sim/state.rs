@@ -14,71 +14,71 @@ use super::urls;
 use super::{Faults, LoggedRequest, RemoteAccept};
 
 /// GitLab access levels (`Gitlab::Access`).
-pub const MAINTAINER: u32 = 40;
+pub(crate) const MAINTAINER: u32 = 40;
 
 /// State shared by every request and background job.
-pub struct Shared {
+pub(crate) struct Shared {
     /// Everything mutable.
-    pub state: Mutex<State>,
+    pub(crate) state: Mutex<State>,
     /// How long a mirror update takes before it finishes or fails.
-    pub update_delay_ms: u64,
+    pub(crate) update_delay_ms: u64,
 }
 
 impl Shared {
     /// Lock the state; a panic in another request does not wedge the simulator.
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 /// The simulated instance.
-pub struct State {
+pub(crate) struct State {
     /// `major.minor` of the simulated version.
-    pub version: (u32, u32),
+    pub(crate) version: (u32, u32),
     /// The full version string.
-    pub version_string: String,
+    pub(crate) version_string: String,
     /// Silent Mode.
-    pub silent_mode: bool,
+    pub(crate) silent_mode: bool,
     /// `mirror_available` instance setting.
-    pub mirror_available: bool,
+    pub(crate) mirror_available: bool,
     /// Feature flag `validate_pull_mirror_url`.
-    pub validate_pull_mirror_url: bool,
+    pub(crate) validate_pull_mirror_url: bool,
     /// Users by id.
-    pub users: BTreeMap<u64, User>,
+    pub(crate) users: BTreeMap<u64, User>,
     /// Tokens by value.
-    pub tokens: HashMap<String, super::fixture::Token>,
+    pub(crate) tokens: HashMap<String, super::fixture::Token>,
     /// Groups by id.
-    pub groups: BTreeMap<u64, Group>,
+    pub(crate) groups: BTreeMap<u64, Group>,
     /// Full path of each group.
-    pub group_full_paths: HashMap<u64, String>,
+    pub(crate) group_full_paths: HashMap<u64, String>,
     /// Group id by lowercase full path.
-    pub group_by_path: HashMap<String, u64>,
+    pub(crate) group_by_path: HashMap<String, u64>,
     /// Projects by id (ordered, for keyset pagination).
-    pub projects: BTreeMap<u64, Project>,
+    pub(crate) projects: BTreeMap<u64, Project>,
     /// Project id by lowercase full path.
-    pub project_by_path: HashMap<String, u64>,
+    pub(crate) project_by_path: HashMap<String, u64>,
     /// Remote git hosts by lowercase host name.
-    pub remotes: HashMap<String, RemoteHost>,
+    pub(crate) remotes: HashMap<String, RemoteHost>,
     /// Next push-mirror id.
-    pub next_mirror_id: u64,
+    pub(crate) next_mirror_id: u64,
     /// Next import-state id.
-    pub next_state_id: u64,
+    pub(crate) next_state_id: u64,
     /// Current fault settings.
-    pub faults: Faults,
+    pub(crate) faults: Faults,
     /// Seeded randomness for faults.
-    pub rng: StdRng,
+    pub(crate) rng: StdRng,
     /// Rate-limit windows per client key: (window start, requests counted).
-    pub rate_windows: HashMap<String, (Instant, u32)>,
+    pub(crate) rate_windows: HashMap<String, (Instant, u32)>,
     /// Unix time at which each window started (for `RateLimit-Reset`).
-    pub rate_window_epoch: HashMap<String, u64>,
+    pub(crate) rate_window_epoch: HashMap<String, u64>,
     /// Alternation state for `RateLimitShape::Alternate`.
-    pub rate_flip: bool,
+    pub(crate) rate_flip: bool,
     /// Successful write requests so far (for `write_stall_after`).
-    pub successful_writes: u32,
+    pub(crate) successful_writes: u32,
     /// Request log.
-    pub log: Vec<LoggedRequest>,
+    pub(crate) log: Vec<LoggedRequest>,
     /// Base URL the instance calls itself (`web_url`, `Link` headers).
-    pub external_url: String,
+    pub(crate) external_url: String,
 }
 
 /// Parse `17.8.1-ee` into `(17, 8)`; anything unparsable counts as very new.
@@ -94,7 +94,7 @@ pub fn parse_version(v: &str) -> (u32, u32) {
 
 impl State {
     /// Build the live state.
-    pub fn new(
+    pub(crate) fn new(
         fixture: Fixture,
         faults: Faults,
         version: Option<String>,
@@ -175,18 +175,18 @@ impl State {
     }
 
     /// Is the simulated version at least `major.minor`?
-    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+    pub(crate) fn at_least(&self, major: u32, minor: u32) -> bool {
         self.version >= (major, minor)
     }
 
     /// `group/sub/project`.
-    pub fn full_path(&self, p: &Project) -> String {
+    pub(crate) fn full_path(&self, p: &Project) -> String {
         let ns = self.group_full_paths.get(&p.namespace_id).map(String::as_str).unwrap_or("");
         format!("{ns}/{}", p.path)
     }
 
     /// Highest membership level of `user` in a group or any of its ancestors.
-    pub fn group_access(&self, user: u64, group: u64) -> u32 {
+    pub(crate) fn group_access(&self, user: u64, group: u64) -> u32 {
         let mut level = 0;
         let mut cursor = Some(group);
         let mut depth = 0;
@@ -205,7 +205,7 @@ impl State {
 
     /// Highest membership level of `user` in a project: direct, inherited from its groups, or
     /// through a group the project is shared with (capped at Developer \[I\]).
-    pub fn project_access(&self, user: u64, p: &Project) -> u32 {
+    pub(crate) fn project_access(&self, user: u64, p: &Project) -> u32 {
         let mut level = self.group_access(user, p.namespace_id);
         for m in p.members.iter().filter(|m| m.user_id == user) {
             level = level.max(m.access_level);
@@ -217,22 +217,22 @@ impl State {
     }
 
     /// Can `caller` see the project at all (admin, member, or not private)?
-    pub fn can_read(&self, caller: &Caller, p: &Project) -> bool {
+    pub(crate) fn can_read(&self, caller: &Caller, p: &Project) -> bool {
         caller.is_admin || p.visibility != "private" || self.project_access(caller.user_id, p) > 0
     }
 
     /// `admin_project`: Maintainer or higher, or an admin.
-    pub fn can_admin_project(&self, caller: &Caller, p: &Project) -> bool {
+    pub(crate) fn can_admin_project(&self, caller: &Caller, p: &Project) -> bool {
         caller.is_admin || self.project_access(caller.user_id, p) >= MAINTAINER
     }
 
     /// `admin_remote_mirror` / `admin_mirror`: `(mirror_available & admin_project) | admin`.
-    pub fn can_admin_mirror(&self, caller: &Caller, p: &Project) -> bool {
+    pub(crate) fn can_admin_mirror(&self, caller: &Caller, p: &Project) -> bool {
         caller.is_admin || (self.mirror_available && self.can_admin_project(caller, p))
     }
 
     /// Find a project by numeric id or (decoded) full path.
-    pub fn find_project(&self, key: &str) -> Option<u64> {
+    pub(crate) fn find_project(&self, key: &str) -> Option<u64> {
         match key.parse::<u64>() {
             Ok(id) => self.projects.contains_key(&id).then_some(id),
             Err(_) => self.project_by_path.get(&key.to_lowercase()).copied(),
@@ -240,7 +240,7 @@ impl State {
     }
 
     /// Find a group by numeric id or (decoded) full path.
-    pub fn find_group(&self, key: &str) -> Option<u64> {
+    pub(crate) fn find_group(&self, key: &str) -> Option<u64> {
         match key.parse::<u64>() {
             Ok(id) => self.groups.contains_key(&id).then_some(id),
             Err(_) => self.group_by_path.get(&key.to_lowercase()).copied(),
@@ -248,7 +248,7 @@ impl State {
     }
 
     /// A new, empty import state for a project that has none yet.
-    pub fn new_pull(&mut self) -> PullMirror {
+    pub(crate) fn new_pull(&mut self) -> PullMirror {
         let state_id = self.next_state_id;
         self.next_state_id += 1;
         PullMirror {
@@ -277,7 +277,7 @@ impl State {
     ///
     /// Hosts not listed in the fixture (and not given through `remote_accepts`) behave as
     /// public repositories that need no credentials and accept any \[I: simulator choice\].
-    pub fn remote_outcome(
+    pub(crate) fn remote_outcome(
         &self,
         stored: &str,
         user: Option<&str>,
@@ -379,7 +379,7 @@ impl State {
     }
 
     /// Everything, stored credentials included.
-    pub fn snapshot(&self) -> StateSnapshot {
+    pub(crate) fn snapshot(&self) -> StateSnapshot {
         StateSnapshot {
             gitlab_version: self.version_string.clone(),
             silent_mode: self.silent_mode,
@@ -400,9 +400,9 @@ impl State {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StateSnapshot {
     /// Simulated version.
-    pub gitlab_version: String,
+    pub(crate) gitlab_version: String,
     /// Silent Mode.
-    pub silent_mode: bool,
+    pub(crate) silent_mode: bool,
     /// Users (blocked and deleted ones too).
     pub users: Vec<User>,
     /// Projects with their pull mirror (`pull`: `import_url` column, stored `user`/`password`,
@@ -414,7 +414,7 @@ pub struct StateSnapshot {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProjectState {
     /// `group/sub/project`.
-    pub path_with_namespace: String,
+    pub(crate) path_with_namespace: String,
     /// The stored project.
     #[serde(flatten)]
     pub project: Project,
@@ -434,19 +434,19 @@ impl StateSnapshot {
 
 /// Who is making a request (after `Sudo`).
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// Effective user.
-    pub user_id: u64,
+    pub(crate) user_id: u64,
     /// Effective user is an admin.
-    pub is_admin: bool,
+    pub(crate) is_admin: bool,
     /// Token id.
-    pub token_id: u64,
+    pub(crate) token_id: u64,
     /// `Sudo` was used (effective username).
-    pub sudo: Option<String>,
+    pub(crate) sudo: Option<String>,
 }
 
 /// Now, RFC 3339 with milliseconds in UTC, as GitLab prints timestamps.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
@@ -456,7 +456,7 @@ pub fn now_rfc3339() -> String {
 
 /// `force_import_job!`: start a pull-mirror update unless one is due or running, or Silent
 /// Mode is on (the worker skips; docs/gitlab-behaviour.md §8.2 \[I\]). It finishes after the configured delay.
-pub fn start_pull_update(shared: &Arc<Shared>, st: &mut State, project_id: u64) {
+pub(crate) fn start_pull_update(shared: &Arc<Shared>, st: &mut State, project_id: u64) {
     if st.silent_mode {
         return;
     }
@@ -509,7 +509,12 @@ pub fn start_pull_update(shared: &Arc<Shared>, st: &mut State, project_id: u64) 
 }
 
 /// `RemoteMirror#sync`: start a push-mirror update unless one is running or Silent Mode is on.
-pub fn start_push_update(shared: &Arc<Shared>, st: &mut State, project_id: u64, mirror_id: u64) {
+pub(crate) fn start_push_update(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    project_id: u64,
+    mirror_id: u64,
+) {
     if st.silent_mode {
         return;
     }

@@ -3,32 +3,32 @@
 //! the URL blocker refuses. docs/gitlab-behaviour.md §1.2, §2.5 and §4.
 
 /// The mask GitLab puts in place of a user or password.
-pub const MASK: &str = "*****";
+pub(crate) const MASK: &str = "*****";
 
 /// Schemes a persisted project's `import_url` may use (`VALID_MIRROR_PROTOCOLS`).
-pub const MIRROR_SCHEMES: &[&str] = &["http", "https", "ssh", "git"];
+pub(crate) const MIRROR_SCHEMES: &[&str] = &["http", "https", "ssh", "git"];
 /// Ports below 1024 a mirror URL may use (`VALID_MIRROR_PORTS`).
-pub const MIRROR_PORTS: &[u16] = &[22, 80, 443];
+pub(crate) const MIRROR_PORTS: &[u16] = &[22, 80, 443];
 
 /// A URL split the way `UrlSanitizer#parse_url` splits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Split {
+pub(crate) struct Split {
     /// What goes into the `import_url` column: the URL without userinfo, or the input verbatim
     /// when it is not a URL GitLab recognises (SCP-like, unknown scheme).
-    pub stored: String,
+    pub(crate) stored: String,
     /// Whether GitLab recognised it (`UrlSanitizer.valid?`).
-    pub valid: bool,
+    pub(crate) valid: bool,
     /// Decoded user (`CGI.unescape`), `None` when absent or empty.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Decoded password, `None` when absent or empty.
-    pub password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 /// Split a URL as `Project#import_url=` does: the scheme must be exactly (case-sensitively)
 /// `git`, `ssh`, `http` or `https`; the userinfo runs up to the LAST `@` (greedy regex
 /// `//(.+)@(.+)`) and is split at the FIRST `:`; each part is CGI-unescaped (`%XX` decoded and
 /// `+` turned into a space). Anything else is stored verbatim with no credentials.
-pub fn split(raw: &str) -> Split {
+pub(crate) fn split(raw: &str) -> Split {
     let raw = raw.trim();
     let verbatim = || Split { stored: raw.to_owned(), valid: false, user: None, password: None };
     let Some((scheme, rest)) = raw.split_once("://") else { return verbatim() };
@@ -54,13 +54,13 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 /// Ruby's `CGI.unescape`: `+` is a space, `%XX` is decoded, invalid escapes stay as they are.
-pub fn cgi_unescape(s: &str) -> String {
+pub(crate) fn cgi_unescape(s: &str) -> String {
     let replaced = s.replace('+', " ");
     percent_encoding::percent_decode_str(&replaced).decode_utf8_lossy().into_owned()
 }
 
 /// GitLab's `encode_percent`: `CGI.escape`, then `+` (an escaped space) becomes `%20`.
-pub fn cgi_escape(s: &str) -> String {
+pub(crate) fn cgi_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
@@ -82,13 +82,13 @@ fn with_userinfo(stored: &str, userinfo: &str) -> String {
 
 /// `UrlSanitizer#masked_url`: the user and the password, where present, become `*****`.
 /// A stored value GitLab could not parse is returned as it is \[I\].
-pub fn masked(stored: &str, user: Option<&str>, password: Option<&str>) -> String {
+pub(crate) fn masked(stored: &str, user: Option<&str>, password: Option<&str>) -> String {
     masked_keeping(stored, user, password, &[])
 }
 
 /// `SafeUrl#safe_url(allowed_usernames:)`: like [`masked`], but a user in `allowed` (push
 /// mirrors allow `git`) is kept.
-pub fn masked_keeping(
+pub(crate) fn masked_keeping(
     stored: &str,
     user: Option<&str>,
     password: Option<&str>,
@@ -112,7 +112,7 @@ pub fn masked_keeping(
 }
 
 /// `UrlSanitizer#full_url`: the stored URL with the stored credentials re-escaped.
-pub fn full_url(stored: &str, user: Option<&str>, password: Option<&str>) -> String {
+pub(crate) fn full_url(stored: &str, user: Option<&str>, password: Option<&str>) -> String {
     let user = user.filter(|u| !u.is_empty()).map(cgi_escape).unwrap_or_default();
     let userinfo = match password.filter(|p| !p.is_empty()) {
         Some(p) => format!("{user}:{}", cgi_escape(p)),
@@ -123,25 +123,25 @@ pub fn full_url(stored: &str, user: Option<&str>, password: Option<&str>) -> Str
 
 /// Which checks the URL blocker runs.
 #[derive(Debug, Clone, Copy)]
-pub struct BlockRules {
+pub(crate) struct BlockRules {
     /// Allowed schemes.
-    pub schemes: &'static [&'static str],
+    pub(crate) schemes: &'static [&'static str],
     /// Ports below 1024 that are allowed (`None`: no port rule, as for push mirrors).
-    pub ports: Option<&'static [u16]>,
+    pub(crate) ports: Option<&'static [u16]>,
 }
 
 /// Pull-mirror rules for a persisted project.
-pub const PULL_RULES: BlockRules =
+pub(crate) const PULL_RULES: BlockRules =
     BlockRules { schemes: MIRROR_SCHEMES, ports: Some(MIRROR_PORTS) };
 /// Push-mirror rules (`app/models/remote_mirror.rb`: the same schemes, no port list). The
 /// message lists them as `http, https, ssh, git`, as `spec/requests/api/remote_mirrors_spec.rb`
 /// expects.
-pub const PUSH_RULES: BlockRules = BlockRules { schemes: MIRROR_SCHEMES, ports: None };
+pub(crate) const PUSH_RULES: BlockRules = BlockRules { schemes: MIRROR_SCHEMES, ports: None };
 
 /// The URL blocker (`PublicUrlValidator` with `enforce_user: true`, local requests not
 /// allowed): `Some("is blocked: …")` when GitLab would refuse `full` (the URL as the model
 /// reads it, credentials included).
-pub fn blocked(full: &str, rules: BlockRules) -> Option<String> {
+pub(crate) fn blocked(full: &str, rules: BlockRules) -> Option<String> {
     let msg = |m: &str| Some(format!("is blocked: {m}"));
     let schemes = rules.schemes.join(", ");
     let Some((scheme, _)) = full.split_once("://") else {

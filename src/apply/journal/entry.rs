@@ -39,7 +39,7 @@ pub struct Header {
     /// The plan path as given on the command line (for messages only).
     pub plan_path: String,
     /// When the first run started (RFC 3339, UTC).
-    pub started_at: String,
+    pub(crate) started_at: String,
     /// `glmirror <version>`.
     pub tool: String,
 }
@@ -48,14 +48,14 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resume {
     /// SHA-256 of the plan (always the header's; kept for readers of the raw file).
-    pub plan_sha256: String,
+    pub(crate) plan_sha256: String,
     /// When this run started (RFC 3339, UTC).
-    pub started_at: String,
+    pub(crate) started_at: String,
     /// `glmirror <version>`.
-    pub tool: String,
+    pub(crate) tool: String,
     /// Bytes of an incomplete last line (a crash mid-write) removed before resuming.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub dropped_bytes: u64,
+    pub(crate) dropped_bytes: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -84,7 +84,7 @@ pub enum WriteStep {
 pub struct Intent {
     /// The row.
     #[serde(flatten)]
-    pub key: RowKey,
+    pub(crate) key: RowKey,
     /// What will be written.
     pub write: WriteStep,
     /// The target URL, without credentials (an SSH username such as `git@` may stay).
@@ -99,9 +99,9 @@ pub struct Intent {
     /// create. GitLab's ids only grow, so a replacement whose creation was never recorded
     /// (a crash) can only be a mirror with a larger id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newest_before: Option<u64>,
+    pub(crate) newest_before: Option<u64>,
     /// When it was recorded (RFC 3339, UTC).
-    pub at: String,
+    pub(crate) at: String,
 }
 
 impl Intent {
@@ -199,14 +199,14 @@ pub use crate::plan::Outcome;
 pub struct OutcomeEntry {
     /// The row.
     #[serde(flatten)]
-    pub key: RowKey,
+    pub(crate) key: RowKey,
     /// The outcome code.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// One line for the report (masked before writing).
     #[serde(default)]
-    pub detail: String,
+    pub(crate) detail: String,
     /// When the row finished (RFC 3339, UTC).
-    pub finished_at: String,
+    pub(crate) finished_at: String,
 }
 
 impl OutcomeEntry {

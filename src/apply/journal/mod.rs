@@ -55,7 +55,7 @@ pub use entry::{
     sha256_hex,
 };
 pub(crate) use entry::{FORMAT_VERSION, TOOL, now_rfc3339};
-pub use error::JournalError;
+pub(crate) use error::JournalError;
 pub use lock::lock_path;
 use replay::Tail;
 pub use replay::{JournalState, PushRepair, RowState, load};
@@ -120,7 +120,7 @@ enum Found {
 /// did, and what opening it will do. Nothing is created or written until
 /// [`open`](PreparedJournal::open), so a declined run leaves no journal behind.
 #[derive(Debug)]
-pub struct PreparedJournal {
+pub(crate) struct PreparedJournal {
     path: PathBuf,
     plan_path: PathBuf,
     plan_sha256: String,
@@ -204,7 +204,7 @@ fn archive_path(path: &Path) -> PathBuf {
 
 impl PreparedJournal {
     /// What earlier runs of this plan recorded (empty for a new or archived journal).
-    pub fn state(&self) -> JournalState {
+    pub(crate) fn state(&self) -> JournalState {
         match &self.found {
             Found::Same(state) => state.clone(),
             Found::Nothing | Found::Other(_) => JournalState::empty(),
@@ -212,12 +212,12 @@ impl PreparedJournal {
     }
 
     /// Whether this is a journal of this plan that an earlier run left (a resume).
-    pub fn is_resume(&self) -> bool {
+    pub(crate) fn is_resume(&self) -> bool {
         matches!(self.found, Found::Same(_))
     }
 
     /// For a journal of another plan whose rows all ended: the plan path its header names.
-    pub fn other_plan(&self) -> Option<&str> {
+    pub(crate) fn other_plan(&self) -> Option<&str> {
         match &self.found {
             Found::Other(state) => state.header.as_ref().map(|h| h.plan_path.as_str()),
             Found::Nothing | Found::Same(_) => None,
@@ -228,7 +228,7 @@ impl PreparedJournal {
     /// line and appending a `resume` line), or archive another plan's finished one and start
     /// afresh, or start a new one (with a header). Returns the journal, what earlier runs
     /// recorded, and where another plan's journal was archived.
-    pub fn open(self) -> Result<(Journal, JournalState, Option<PathBuf>), JournalError> {
+    pub(crate) fn open(self) -> Result<(Journal, JournalState, Option<PathBuf>), JournalError> {
         let PreparedJournal { path, plan_path, plan_sha256, file, found, took_over } = self;
         let io_err = |action, source| JournalError::Io { action, path: path.clone(), source };
         // Read again through a locked file: a dry-run preview locks nothing, and a file that
@@ -340,7 +340,7 @@ impl Journal {
     /// (a dry run) it is only read. A journal of another plan with a row in flight is
     /// refused ([`JournalError::OtherPlan`]). For a real run the journal's directory must
     /// exist.
-    pub fn prepare(
+    pub(crate) fn prepare(
         path: &Path,
         plan_path: &Path,
         plan_sha256: &str,

@@ -205,7 +205,7 @@ impl JournalState {
 
     /// Every push mirror the journal records as a replacement some row made, as
     /// (project id, mirror id).
-    pub fn recorded_replacements(&self) -> Vec<(u64, u64)> {
+    pub(crate) fn recorded_replacements(&self) -> Vec<(u64, u64)> {
         let mut found = Vec::new();
         for (key, record) in &self.rows {
             for event in &record.events {

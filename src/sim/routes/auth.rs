@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, header};
 
 /// The token a request carries (header or query), used as the rate-limit key.
-pub fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+pub(crate) fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     if let Some(v) = headers.get("private-token").and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_owned());
     }

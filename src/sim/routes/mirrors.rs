@@ -67,7 +67,7 @@ fn admin_project(st: &State, ctx: &Ctx, key: &str) -> Result<(Caller, u64), Resp
 }
 
 /// `GET /projects/:id/mirror/pull`.
-pub fn get_pull(st: &State, ctx: &Ctx, key: &str) -> Answer {
+pub(crate) fn get_pull(st: &State, ctx: &Ctx, key: &str) -> Answer {
     let (_, id) = admin_project(st, ctx, key)?;
     match st.projects[&id].pull.as_deref().filter(|m| m.mirror) {
         Some(m) => Ok(json_response(StatusCode::OK, &pull_json(st, m))),
@@ -120,7 +120,7 @@ fn validate_import_url(st: &State, m: &PullMirror) -> Result<(), Response> {
 }
 
 /// `PUT /projects/:id/mirror/pull` (17.6+), per `Repositories::PullMirrors::UpdateService`.
-pub fn put_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
+pub(crate) fn put_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
     let (caller, id) = admin_project(st, ctx, key)?;
     if !PULL_PARAMS.iter().any(|p| ctx.params.has(p)) {
         return Err(grape_error(&format!(
@@ -208,7 +208,7 @@ pub fn put_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> A
 }
 
 /// `POST /projects/:id/mirror/pull`: trigger an update (200 even when nothing starts).
-pub fn trigger_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
+pub(crate) fn trigger_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
     let (_, id) = admin_project(st, ctx, key)?;
     let force = ctx.params.bool("force")?.unwrap_or(false);
     let Some(m) = st.projects[&id].pull.as_deref().filter(|m| m.mirror) else {
@@ -225,7 +225,7 @@ pub fn trigger_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) 
 }
 
 /// The deprecated `PUT /projects/:id` with `import_url` and mirror attributes (§2.4).
-pub fn put_project(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
+pub(crate) fn put_project(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
     let (caller, id) = admin_project(st, ctx, key)?;
     exclusive(ctx, "only_mirror_protected_branches", "mirror_branch_regex")?;
     let mirror_param = ctx.params.bool("mirror")?;
@@ -377,7 +377,7 @@ fn find_push<'a>(st: &'a State, id: u64, mid: &str) -> Result<&'a RemoteMirror, 
 }
 
 /// `GET /projects/:id/remote_mirrors` (paginated).
-pub fn list_push(st: &State, ctx: &Ctx, key: &str) -> Answer {
+pub(crate) fn list_push(st: &State, ctx: &Ctx, key: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     let (page, per_page) = page_params(ctx)?;
     let all = &st.projects[&id].remote_mirrors;
@@ -387,7 +387,7 @@ pub fn list_push(st: &State, ctx: &Ctx, key: &str) -> Answer {
 }
 
 /// `GET /projects/:id/remote_mirrors/:mirror_id`.
-pub fn get_push(st: &State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
+pub(crate) fn get_push(st: &State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     Ok(json_response(StatusCode::OK, &push_json(st, find_push(st, id, mid)?)))
 }
@@ -421,7 +421,7 @@ fn protected_not_null(ctx: &Ctx) -> Result<(), Response> {
 
 /// `POST /projects/:id/remote_mirrors`: 201; disabled unless `enabled=true`; the URL's
 /// credentials are stored apart from the URL (without `CGI.unescape` \[I\], docs/gitlab-behaviour.md §3).
-pub fn create_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
+pub(crate) fn create_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     let Some(raw) = ctx.params.str("url") else {
         return Err(grape_error("url is missing"));
@@ -484,7 +484,7 @@ pub fn create_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -
 
 /// `PUT /projects/:id/remote_mirrors/:mirror_id`: there is no `url` parameter, so a `url`
 /// in the request is ignored (`declared_params` drops it).
-pub fn update_push(st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
+pub(crate) fn update_push(st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     let mirror_id = find_push(st, id, mid)?.id;
     exclusive(ctx, "only_protected_branches", "mirror_branch_regex")?;
@@ -522,7 +522,7 @@ pub fn update_push(st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
 }
 
 /// `DELETE /projects/:id/remote_mirrors/:mirror_id`: 204.
-pub fn delete_push(st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
+pub(crate) fn delete_push(st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     let mirror_id = find_push(st, id, mid)?.id;
     if let Some(p) = st.projects.get_mut(&id) {
@@ -532,7 +532,13 @@ pub fn delete_push(st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
 }
 
 /// `POST …/remote_mirrors/:mirror_id/sync`: 204; 400 when the mirror is disabled.
-pub fn sync_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
+pub(crate) fn sync_push(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    ctx: &Ctx,
+    key: &str,
+    mid: &str,
+) -> Answer {
     let id = push_access(st, ctx, key)?;
     let m = find_push(st, id, mid)?;
     if !m.enabled {
@@ -547,7 +553,7 @@ pub fn sync_push(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str, mid
 }
 
 /// `GET …/remote_mirrors/:mirror_id/public_key`: only for SSH-key mirrors over `ssh://`.
-pub fn push_public_key(st: &State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
+pub(crate) fn push_public_key(st: &State, ctx: &Ctx, key: &str, mid: &str) -> Answer {
     let id = push_access(st, ctx, key)?;
     let m = find_push(st, id, mid)?;
     if m.auth_method != "ssh_public_key" || !m.url.starts_with("ssh://") {

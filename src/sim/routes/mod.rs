@@ -5,7 +5,7 @@
 // Handlers return `Err(Response)` for GitLab's error answers; boxing them buys nothing here.
 #![allow(clippy::result_large_err)]
 
-pub mod auth;
+pub(crate) mod auth;
 mod mirrors;
 mod projects;
 
@@ -24,35 +24,35 @@ use auth::request_token;
 const MAX_BODY: usize = 1 << 20;
 
 /// One parsed API request.
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// HTTP method.
-    pub method: Method,
+    pub(crate) method: Method,
     /// Path after `/api/v4/`, as received (percent-encoded).
-    pub raw_rest: String,
+    pub(crate) raw_rest: String,
     /// Decoded path segments after `/api/v4/`.
-    pub segments: Vec<String>,
+    pub(crate) segments: Vec<String>,
     /// Query string pairs, in order.
-    pub query_pairs: Vec<(String, String)>,
+    pub(crate) query_pairs: Vec<(String, String)>,
     /// Query, form and JSON parameters merged (body wins).
-    pub params: Params,
+    pub(crate) params: Params,
     /// Request headers.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// Raw query string.
-    pub raw_query: Option<String>,
+    pub(crate) raw_query: Option<String>,
 }
 
 /// Grape-style parameters.
 #[derive(Default)]
-pub struct Params(pub Map<String, Value>);
+pub(crate) struct Params(pub Map<String, Value>);
 
 impl Params {
     /// Present and not null.
-    pub fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.0.get(key).is_some_and(|v| !v.is_null())
     }
 
     /// A string (numbers and booleans are given as text).
-    pub fn str(&self, key: &str) -> Option<String> {
+    pub(crate) fn str(&self, key: &str) -> Option<String> {
         match self.0.get(key)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
@@ -62,7 +62,7 @@ impl Params {
     }
 
     /// A Grape `Boolean`: 400 `{"error":"key is invalid"}` when it does not coerce.
-    pub fn bool(&self, key: &str) -> Result<Option<bool>, Response> {
+    pub(crate) fn bool(&self, key: &str) -> Result<Option<bool>, Response> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -75,7 +75,7 @@ impl Params {
     }
 
     /// A Grape `Integer`.
-    pub fn u64(&self, key: &str) -> Result<Option<u64>, Response> {
+    pub(crate) fn u64(&self, key: &str) -> Result<Option<u64>, Response> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => {
@@ -90,7 +90,7 @@ impl Params {
 }
 
 /// A JSON response.
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -98,22 +98,22 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// `{"message": …}` with a status (`render_api_error!`).
-pub fn message(status: StatusCode, msg: impl Into<Value>) -> Response {
+pub(crate) fn message(status: StatusCode, msg: impl Into<Value>) -> Response {
     json_response(status, &json!({ "message": msg.into() }))
 }
 
 /// A Grape parameter error: 400 `{"error": …}`.
-pub fn grape_error(msg: &str) -> Response {
+pub(crate) fn grape_error(msg: &str) -> Response {
     json_response(StatusCode::BAD_REQUEST, &json!({ "error": msg }))
 }
 
 /// 401 `{"message":"401 Unauthorized"}`.
-pub fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     message(StatusCode::UNAUTHORIZED, "401 Unauthorized")
 }
 
 /// 403 `{"message":"403 Forbidden"}`.
-pub fn forbidden() -> Response {
+pub(crate) fn forbidden() -> Response {
     message(StatusCode::FORBIDDEN, "403 Forbidden")
 }
 
@@ -131,12 +131,12 @@ fn insufficient_scope(scope: &str) -> Response {
 }
 
 /// The route-not-found answer of GitLab's API (`{"error":"404 Not Found"}`).
-pub fn route_not_found() -> Response {
+pub(crate) fn route_not_found() -> Response {
     json_response(StatusCode::NOT_FOUND, &json!({"error": "404 Not Found"}))
 }
 
 /// The fallback handler for everything that is not a control endpoint.
-pub async fn api(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response {
+pub(crate) async fn api(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return message(StatusCode::PAYLOAD_TOO_LARGE, "413 Request Entity Too Large");
@@ -227,7 +227,7 @@ pub struct Route {
     /// The path below `/api/v4/`, with `:name` for a parameter (`projects/:id/mirror/pull`).
     pub path: &'static str,
     /// The first GitLab `(major, minor)` that has it; older simulated versions answer 404.
-    pub since: Option<(u32, u32)>,
+    pub(crate) since: Option<(u32, u32)>,
     pub(crate) endpoint: Endpoint,
 }
 
@@ -389,11 +389,15 @@ fn today() -> String {
 }
 
 /// For [`authenticate`]: an endpoint every token scope may call.
-pub const ANY_SCOPE: &[&str] = &["*"];
+pub(crate) const ANY_SCOPE: &[&str] = &["*"];
 
 /// Authenticate the request and apply `Sudo`. `extra_read_scopes` are scopes besides `api`
 /// and `read_api` that allow this GET (e.g. `read_user` for `/user`; [`ANY_SCOPE`]: all).
-pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result<Caller, Response> {
+pub(crate) fn authenticate(
+    st: &State,
+    ctx: &Ctx,
+    extra_read_scopes: &[&str],
+) -> Result<Caller, Response> {
     let token = request_token(&ctx.headers, ctx.raw_query.as_deref()).ok_or_else(unauthorized)?;
     let token = st.tokens.get(&token).ok_or_else(unauthorized)?;
     if token.revoked {
@@ -464,7 +468,7 @@ pub fn authenticate(st: &State, ctx: &Ctx, extra_read_scopes: &[&str]) -> Result
 }
 
 /// `page`/`per_page` (default 20, at most 100; docs/gitlab-behaviour.md §5).
-pub fn page_params(ctx: &Ctx) -> Result<(usize, usize), Response> {
+pub(crate) fn page_params(ctx: &Ctx) -> Result<(usize, usize), Response> {
     let page = ctx.params.u64("page")?.unwrap_or(1).max(1) as usize;
     let per_page = match ctx.params.u64("per_page")? {
         None | Some(0) => 20,
@@ -492,7 +496,7 @@ fn link_url(st: &State, ctx: &Ctx, replace: &[(&str, String)]) -> String {
 const COUNT_LIMIT: usize = 10_000;
 
 /// An offset-paginated answer with GitLab's headers.
-pub fn offset_page(
+pub(crate) fn offset_page(
     st: &State,
     ctx: &Ctx,
     total: usize,
@@ -538,7 +542,7 @@ pub fn offset_page(
 }
 
 /// A keyset-paginated answer: `Link: <…id_after=N>; rel="next"` while pages are full.
-pub fn keyset_page(
+pub(crate) fn keyset_page(
     st: &State,
     ctx: &Ctx,
     items: Vec<Value>,
@@ -559,7 +563,7 @@ pub fn keyset_page(
 }
 
 /// An empty 204.
-pub fn no_content() -> Response {
+pub(crate) fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 

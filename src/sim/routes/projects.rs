@@ -30,7 +30,7 @@ fn metadata_body(st: &State) -> Value {
 /// `GET /version` (`doc/api/version.md`, deprecated in 15.5): the same body as `/metadata`
 /// (GitLab's `spec/requests/api/metadata_spec.rb` runs the same examples against both);
 /// before 15.2 only `version` and `revision`.
-pub fn version(st: &State, ctx: &Ctx) -> Answer {
+pub(crate) fn version(st: &State, ctx: &Ctx) -> Answer {
     authenticate(st, ctx, &["read_user"])?;
     let body = if st.at_least(15, 2) {
         metadata_body(st)
@@ -41,7 +41,7 @@ pub fn version(st: &State, ctx: &Ctx) -> Answer {
 }
 
 /// `GET /metadata` (`doc/api/metadata.md`).
-pub fn metadata(st: &State, ctx: &Ctx) -> Answer {
+pub(crate) fn metadata(st: &State, ctx: &Ctx) -> Answer {
     authenticate(st, ctx, &["read_user"])?;
     Ok(json_response(StatusCode::OK, &metadata_body(st)))
 }
@@ -134,7 +134,7 @@ fn user_with_admin(st: &State, u: &User) -> Value {
 
 /// `GET /user`: `UserWithAdmin` for an admin (`admin?`, whether or not admin mode is on),
 /// `UserPublic`, which has no `is_admin` key, for everyone else (`lib/api/users.rb`).
-pub fn current_user(st: &State, ctx: &Ctx) -> Answer {
+pub(crate) fn current_user(st: &State, ctx: &Ctx) -> Answer {
     let caller = authenticate(st, ctx, &["read_user"])?;
     let u = st.users.get(&caller.user_id).ok_or_else(super::unauthorized)?;
     let body = if u.is_admin { user_with_admin(st, u) } else { user_public(st, u) };
@@ -143,7 +143,7 @@ pub fn current_user(st: &State, ctx: &Ctx) -> Answer {
 
 /// `GET /personal_access_tokens/self` (15.5+): the `PersonalAccessTokenWithLastUsedIps`
 /// entity. Any scope may call it (`spec/requests/api/personal_access_tokens/self_information_spec.rb`).
-pub fn token_self(st: &State, ctx: &Ctx) -> Answer {
+pub(crate) fn token_self(st: &State, ctx: &Ctx) -> Answer {
     let caller = authenticate(st, ctx, super::ANY_SCOPE)?;
     let t = st.tokens.values().find(|t| t.id == caller.token_id).ok_or_else(super::unauthorized)?;
     Ok(json_response(
@@ -178,7 +178,7 @@ fn settings_body(st: &State) -> Value {
 }
 
 /// `GET /application/settings`: admins only (docs/gitlab-behaviour.md §8.2).
-pub fn settings(st: &State, ctx: &Ctx) -> Answer {
+pub(crate) fn settings(st: &State, ctx: &Ctx) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     if !caller.is_admin {
         return Err(forbidden());
@@ -187,7 +187,7 @@ pub fn settings(st: &State, ctx: &Ctx) -> Answer {
 }
 
 /// `PUT /application/settings`: `silent_mode_enabled` and `mirror_available`.
-pub fn update_settings(st: &mut State, ctx: &Ctx) -> Answer {
+pub(crate) fn update_settings(st: &mut State, ctx: &Ctx) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     if !caller.is_admin {
         return Err(forbidden());
@@ -204,7 +204,7 @@ pub fn update_settings(st: &mut State, ctx: &Ctx) -> Answer {
 /// `GET /users` (`username`, `search` filters; deleted users are gone): `UserWithAdmin`
 /// items for a caller who can read everything (an admin), `UserBasic` for anyone else.
 /// Without a token only `username=` lookups are allowed (`lib/api/users.rb`).
-pub fn users(st: &State, ctx: &Ctx) -> Answer {
+pub(crate) fn users(st: &State, ctx: &Ctx) -> Answer {
     let anonymous = super::auth::request_token(&ctx.headers, ctx.raw_query.as_deref()).is_none();
     let admin = if anonymous {
         if !ctx.params.has("username") {
@@ -243,7 +243,7 @@ fn forbidden_message(text: &str) -> Response {
 
 /// `GET /users/:id`: `UserWithAdmin` for an admin, `User` for anyone else; blocked users
 /// show `state: blocked`; deleted users are 404.
-pub fn user(st: &State, ctx: &Ctx, id: &str) -> Answer {
+pub(crate) fn user(st: &State, ctx: &Ctx, id: &str) -> Answer {
     let caller = authenticate(st, ctx, &["read_user"])?;
     let not_found = || message(StatusCode::NOT_FOUND, "404 User Not Found");
     let id: u64 = id.parse().map_err(|_| not_found())?;
@@ -274,7 +274,13 @@ fn namespace_json(st: &State, id: u64) -> Value {
 }
 
 /// The project entity. `single` adds what only `GET /projects/:id` shows (`import_error`).
-pub fn project_json(st: &State, caller: &Caller, p: &Project, single: bool, simple: bool) -> Value {
+pub(crate) fn project_json(
+    st: &State,
+    caller: &Caller,
+    p: &Project,
+    single: bool,
+    simple: bool,
+) -> Value {
     let full_path = st.full_path(p);
     let ns_name = st
         .groups
@@ -353,7 +359,7 @@ pub fn project_json(st: &State, caller: &Caller, p: &Project, single: bool, simp
 }
 
 /// Load a project the caller can see, or 404 "404 Project Not Found".
-pub fn visible_project(st: &State, caller: &Caller, key: &str) -> Result<u64, Response> {
+pub(crate) fn visible_project(st: &State, caller: &Caller, key: &str) -> Result<u64, Response> {
     st.find_project(key)
         .filter(|id| st.projects.get(id).is_some_and(|p| st.can_read(caller, p)))
         .ok_or_else(|| message(StatusCode::NOT_FOUND, "404 Project Not Found"))
@@ -362,7 +368,7 @@ pub fn visible_project(st: &State, caller: &Caller, key: &str) -> Result<u64, Re
 /// `GET /projects/:id/members/all/:user_id`: the user's effective membership, inherited and
 /// invited ones included (`doc/api/members.md`); 404 when the user is no member. An
 /// administrator without a membership is no member here either.
-pub fn project_member(st: &State, ctx: &Ctx, key: &str, user: &str) -> Answer {
+pub(crate) fn project_member(st: &State, ctx: &Ctx, key: &str, user: &str) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     let id = visible_project(st, &caller, key)?;
     let not_found = || message(StatusCode::NOT_FOUND, "404 Not found");
@@ -381,7 +387,7 @@ pub fn project_member(st: &State, ctx: &Ctx, key: &str, user: &str) -> Answer {
 }
 
 /// `GET /projects/:id`.
-pub fn get_project(st: &State, ctx: &Ctx, key: &str) -> Answer {
+pub(crate) fn get_project(st: &State, ctx: &Ctx, key: &str) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     let id = visible_project(st, &caller, key)?;
     let p = st.projects.get(&id).ok_or_else(super::route_not_found)?;
@@ -480,7 +486,7 @@ fn sort_param(ctx: &Ctx) -> Result<bool, Response> {
 const OFFSET_LIMIT: usize = 50_000;
 
 /// `GET /projects`: offset pagination, or keyset with `pagination=keyset&order_by=id`.
-pub fn list_projects(st: &State, ctx: &Ctx) -> Answer {
+pub(crate) fn list_projects(st: &State, ctx: &Ctx) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     let filters = Filters::parse(ctx)?;
     let simple = ctx.params.bool("simple")?.unwrap_or(false);
@@ -539,7 +545,7 @@ pub fn list_projects(st: &State, ctx: &Ctx) -> Answer {
 
 /// `GET /groups/:id/projects`: offset only; `include_subgroups` defaults to false and
 /// `with_shared` to true (docs/gitlab-behaviour.md §1.4).
-pub fn group_projects(st: &State, ctx: &Ctx, key: &str) -> Answer {
+pub(crate) fn group_projects(st: &State, ctx: &Ctx, key: &str) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     let gid = st
         .find_group(key)
