@@ -11,17 +11,18 @@
 //! 504 or a connection lost after sending as [`GitLabError::Ambiguous`], because the change
 //! may have been applied (the caller re-reads the state instead of writing twice).
 //!
-//! About 750 lines with its tests: everything left here reads or builds the private `Inner`
-//! (pool, pacing, counters, token header); splitting further would spread that struct's
-//! invariants over several files.
+//! Reading a response within its size limits and naming transport failures are in
+//! `transport`. Size: about 780 lines of code, everything left reads or builds the private
+//! `Inner` (pool, pacing, counters, token header); splitting further would spread that
+//! struct's invariants over several files.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
-use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -30,6 +31,9 @@ use super::body::{RequestBody, scrub_secrets};
 use super::error::{BODY_EXCERPT_CHARS, GitLabError, sanitize_excerpt};
 use super::rate_limit::{
     Attempt, Decision, MethodKind, PacingState, RetryPolicy, ServerHints, decide, pacing_delay,
+};
+use super::transport::{
+    RawResponse, ReadError, classify_transport, read_response, too_large_detail, transport_detail,
 };
 use crate::redact::mask_userinfo;
 
@@ -191,13 +195,6 @@ impl std::fmt::Debug for GitLabClient {
     }
 }
 
-/// A response read to the end.
-pub(crate) struct RawResponse {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Vec<u8>,
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -210,51 +207,6 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
-    }
-}
-
-/// Describe a transport error without its URL: kind, then the source chain.
-fn transport_detail(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "response body cut off"
-    } else {
-        "no response"
-    };
-    let mut parts = vec![kind.to_owned()];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    sanitize_excerpt(&parts.join(": "), 300)
-}
-
-fn classify_transport(e: &reqwest::Error, detail: &str) -> Attempt {
-    let lower = detail.to_ascii_lowercase();
-    // rustls speaks of certificates, handshakes, alerts and corrupt records (a plain-HTTP
-    // server answered a TLS hello); none of these heals by retrying.
-    const TLS_WORDS: [&str; 7] = [
-        "certificate",
-        "tls",
-        "handshake",
-        "corrupt message",
-        "invalidcontenttype",
-        "alert",
-        "ssl",
-    ];
-    if TLS_WORDS.iter().any(|w| lower.contains(w)) {
-        Attempt::TlsFailed
-    } else if e.is_connect() {
-        Attempt::ConnectFailed
-    } else {
-        Attempt::NoResponse
     }
 }
 
@@ -299,58 +251,6 @@ struct Reply {
     decision: Decision,
     /// The response read to the end, or what went wrong in transport (masked, no URL).
     response: Result<RawResponse, String>,
-}
-
-/// The most bytes of a successful response glmirror reads: a page of 100 projects is well
-/// under 1 MiB, so anything this large is a broken server or proxy, and reading on could
-/// exhaust memory.
-pub(crate) const MAX_BODY_BYTES: usize = 16 << 20;
-
-/// The most bytes of an error response read: only a short excerpt of it is ever shown.
-pub(crate) const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
-
-/// Why reading a response failed.
-enum ReadError {
-    /// The transport failed (connect, TLS, timeout, a cut-off body).
-    Transport(reqwest::Error),
-    /// A successful response's body is larger than [`MAX_BODY_BYTES`]: reading stopped there.
-    TooLarge,
-}
-
-/// Send a request and read the response, at most [`MAX_BODY_BYTES`] of a success (more is
-/// [`ReadError::TooLarge`], found from `Content-Length` or while streaming) and the first
-/// [`MAX_ERROR_BODY_BYTES`] of an error. Dropping a response that was not read to its end
-/// closes its connection, so the rest is never received.
-async fn read_response(request: reqwest::RequestBuilder) -> Result<RawResponse, ReadError> {
-    let mut response = request.send().await.map_err(ReadError::Transport)?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let success = status.is_success();
-    let limit = if success { MAX_BODY_BYTES } else { MAX_ERROR_BODY_BYTES };
-    if success && response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(ReadError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
-        if body.len() + chunk.len() > limit {
-            if success {
-                return Err(ReadError::TooLarge);
-            }
-            body.extend_from_slice(&chunk[..limit - body.len()]);
-            break;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(RawResponse { status, headers, body })
-}
-
-/// What an oversized response is reported as.
-fn too_large_detail() -> String {
-    format!(
-        "the response body is larger than {} MiB; glmirror stopped reading it (a broken server \
-         or proxy?)",
-        MAX_BODY_BYTES >> 20
-    )
 }
 
 impl GitLabClient {

@@ -4,11 +4,12 @@
 //! Layout: `client` (construction, counters and the send loop), `endpoints` (one method
 //! per endpoint), `body` (serializing request models that carry credentials), `model`
 //! (entities, and request models that are also the wire bodies), `pagination`
-//! (keyset/offset streams), `rate_limit` (pure retry and pacing rules), `error`
-//! (`GitLabError`). Imports run one way: endpoints → {client, pagination, body, model};
-//! pagination → client; client → {body, rate_limit}; model → body; `error` (imported by
-//! most) and `rate_limit` import no sibling. Outside `gitlab/` only the leaf `crate::redact`
-//! is used (a test below checks).
+//! (keyset/offset streams), `rate_limit` (pure retry and pacing rules), `transport`
+//! (reading one response within bounds, naming transport errors), `error` (`GitLabError`).
+//! Imports run one way: endpoints → {client, pagination, body, model}; pagination → client;
+//! client → {body, rate_limit, transport}; transport → rate_limit; model → body; `error`
+//! (imported by most) and `rate_limit` import no sibling. Outside `gitlab/` only the leaf
+//! `crate::redact` is used (a test below checks).
 
 mod body;
 pub(crate) mod client;
@@ -17,6 +18,7 @@ pub mod error;
 pub(crate) mod model;
 pub(crate) mod pagination;
 pub(crate) mod rate_limit;
+mod transport;
 
 pub use client::{ClientConfig, ClientStats, GitLabClient, Tuning};
 pub use error::GitLabError;
@@ -41,6 +43,7 @@ mod tests {
             ("model.rs", include_str!("model.rs")),
             ("pagination.rs", include_str!("pagination.rs")),
             ("rate_limit.rs", include_str!("rate_limit.rs")),
+            ("transport.rs", include_str!("transport.rs")),
         ];
         for (name, source) in files {
             let code = source.split("#[cfg(test)]").next().unwrap_or(source);
