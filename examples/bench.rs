@@ -34,7 +34,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use glmirror::githost::{self, GitHost};
-use glmirror::sim::{self, Faults, Fixture, LoggedRequest, RemoteAccept, SimHandle, SimOptions};
+use glmirror::sim::{self, Faults, LoggedRequest, RemoteAccept, SimHandle, SimOptions};
 
 /// The service token the remotes accept in this run (never a real credential).
 const SERVICE_TOKEN: &str = "ghp_BENCH0service0token0not0a0secret00000";
@@ -474,7 +474,7 @@ fn real_main() -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let generated = Instant::now();
-    let fixture = Fixture::generate(args.projects, args.seed);
+    let fixture = sim::generate(args.projects, args.seed);
     let source_hosts = fixture
         .demo
         .as_ref()

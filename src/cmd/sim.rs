@@ -12,7 +12,7 @@ use crate::sim::{Faults, Fixture, SimOptions};
 pub(crate) async fn run(args: &SimArgs) -> Result<ExitCode, AppError> {
     let fixture = match (&args.fixture, args.generate) {
         (Some(path), _) => Fixture::load(path).map_err(|e| AppError::usage(e.to_string()))?,
-        (None, Some(n)) => Fixture::generate(n, args.seed.unwrap_or(0)),
+        (None, Some(n)) => crate::sim::generate(n, args.seed.unwrap_or(0)),
         (None, None) => Fixture::demo(),
     };
     let rate = |name: &str, v: Option<f64>| -> Result<f64, AppError> {

@@ -4,7 +4,7 @@
 //! probe's TLS and proxy settings from `--ca-cert` and the environment.
 //!
 //! `plan --probe` calls [`RowProber::probe_row`] from the walk, `apply` from its guard
-//! before each write (`crate::apply::probe_guard`): both send exactly the username and
+//! before each write (the apply probe guard): both send exactly the username and
 //! password GitLab will store (`Credentials::service_pair`).
 
 use std::collections::BTreeMap;

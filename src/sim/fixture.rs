@@ -418,11 +418,6 @@ impl Fixture {
             .expect("the built-in demo fixture is valid (checked by a unit test)")
     }
 
-    /// A large generated instance with `n` projects; the same seed gives the same instance.
-    pub fn generate(n: u32, seed: u64) -> Fixture {
-        super::generate::generate(n, seed)
-    }
-
     /// Referential checks: unique ids, namespaces and users that exist.
     fn check(&self) -> Result<(), SimError> {
         let bad = |message: String| SimError::Invalid(message);

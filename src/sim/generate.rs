@@ -1,4 +1,4 @@
-//! Generated large instances (`Fixture::generate`, `glmirror sim --generate N`): a seeded,
+//! Generated large instances (`sim::generate`, `glmirror sim --generate N`): a seeded,
 //! realistic mix of pull mirrors (various URL shapes and failure states), push mirrors,
 //! archived and plain projects, spread over groups and subgroups. Kept lean so 100,000
 //! projects fit comfortably in memory.
@@ -49,7 +49,7 @@ fn token(id: u64, value: &str, user_id: u64, scopes: &[&str]) -> Token {
 }
 
 /// Build an instance with `n` projects.
-pub(crate) fn generate(n: u32, seed: u64) -> Fixture {
+pub fn generate(n: u32, seed: u64) -> Fixture {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut root = user(1, "root", "Administrator");
     root.is_admin = true;

@@ -36,6 +36,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use fixture::Fixture;
+pub use generate::generate;
 pub use routes::{ROUTES, Route, find_route};
 pub use state::StateSnapshot;
 

@@ -43,7 +43,7 @@ async fn all_ids(client: &GitLabClient) -> Vec<u64> {
 fn keyset_pagination_over_10000_projects_sees_each_once_in_order() {
     let rt = runtime();
     rt.block_on(async {
-        let fixture = Fixture::generate(10_250, 3);
+        let fixture = glmirror::sim::generate(10_250, 3);
         let expected = fixture.projects.len();
         let sim = sim::start(SimOptions::new(fixture)).await.expect("sim");
         let ids = all_ids(&client(&sim, 4)).await;
@@ -59,7 +59,7 @@ fn keyset_pagination_over_10000_projects_sees_each_once_in_order() {
 fn the_client_recovers_from_every_fault_knob_without_losing_a_project() {
     let rt = runtime();
     rt.block_on(async {
-        let fixture = Fixture::generate(600, 5);
+        let fixture = glmirror::sim::generate(600, 5);
         let expected = fixture.projects.len();
         let sim = sim::start(SimOptions::new(fixture)).await.expect("sim");
         let knobs = [
@@ -112,7 +112,7 @@ fn a_redirect_to_another_origin_is_an_error_and_the_token_stays_home() {
 fn pacing_keeps_429s_rare_under_a_rate_limit() {
     let rt = runtime();
     rt.block_on(async {
-        let fixture = Fixture::generate(300, 9);
+        let fixture = glmirror::sim::generate(300, 9);
         let sim = sim::start(SimOptions::new(fixture)).await.expect("sim");
         let c = client_with(&sim, 8, false);
         let ids = all_ids(&c).await;

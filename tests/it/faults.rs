@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use glmirror::sim::{Faults, Fixture, RemoteAccept, StateSnapshot};
+use glmirror::sim::{Faults, RemoteAccept, StateSnapshot};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -24,7 +24,7 @@ const SERVICE_USER: &str = "svc-bot";
 /// A generated instance of `n` projects whose source hosts accept [`CANARY`].
 fn generated(n: u32, seed: u64, latency_ms: u64) -> Env {
     Env::with(|o| {
-        o.fixture = Fixture::generate(n, seed);
+        o.fixture = glmirror::sim::generate(n, seed);
         o.faults.latency_ms = latency_ms;
         for host in ["github.com", "gitlab.com"] {
             o.remote_accepts.push(RemoteAccept {
@@ -360,7 +360,7 @@ fn sigkill_at_random_points_then_rerun_reaches_the_planned_state() {
 fn credential_only_rows_under_write_faults_reach_the_planned_state() {
     for seed in 0..3u64 {
         let env = Env::with(|o| {
-            o.fixture = Fixture::generate(80, 40 + seed);
+            o.fixture = glmirror::sim::generate(80, 40 + seed);
             for p in &mut o.fixture.projects {
                 if let Some(pull) = p.pull.as_mut() {
                     pull.mirror_user_id = Some(1); // root, the caller

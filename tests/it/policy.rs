@@ -5,7 +5,7 @@
 //! 17.6, `failed` because the old API's reachability probe refused the URL). Mirror-user-only
 //! rows change nothing but the mirror user, byte for byte; rows left alone are untouched.
 
-use glmirror::sim::{Fixture, RemoteAccept, StateSnapshot};
+use glmirror::sim::{RemoteAccept, StateSnapshot};
 
 use crate::util::{CANARY, Env, ExitExt as _, Row, Table};
 
@@ -223,7 +223,7 @@ fn on_gitlab_16_the_planned_mirror_user_wins_over_the_callers_quirk() {
 /// A generated instance where svc-mirror is a Developer in every fifth team.
 fn generated(version: Option<&str>) -> Env {
     Env::with(|o| {
-        o.fixture = Fixture::generate(150, 11);
+        o.fixture = glmirror::sim::generate(150, 11);
         o.gitlab_version = version.map(str::to_owned);
         for host in ["github.com", "gitlab.com"] {
             o.remote_accepts.push(RemoteAccept {

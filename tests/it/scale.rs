@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use glmirror::sim::{Fixture, SimOptions};
+use glmirror::sim::SimOptions;
 
 use crate::util::Env;
 
@@ -35,7 +35,7 @@ fn run_measured(env: &Env, args: &[&str]) -> (std::process::ExitStatus, u64) {
 }
 
 fn plan_generated(projects: u32) -> (usize, usize, u64) {
-    let fixture = Fixture::generate(projects, 42);
+    let fixture = glmirror::sim::generate(projects, 42);
     let expected = fixture.projects.iter().filter(|p| p.pull.is_some()).count();
     let env = Env::with(|o: &mut SimOptions| o.fixture = fixture);
     let (status, peak_kb) = run_measured(

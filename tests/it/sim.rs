@@ -629,7 +629,7 @@ async fn offset_pagination_headers_and_scoping() {
 #[tokio::test]
 async fn keyset_walks_a_large_generated_instance() {
     let n = 12_000;
-    let mut opts = SimOptions::new(Fixture::generate(n, 42));
+    let mut opts = SimOptions::new(glmirror::sim::generate(n, 42));
     opts.update_delay_ms = 10;
     let h = glmirror::sim::start(opts).await.unwrap();
     let api = Api::new(&h);
@@ -666,7 +666,7 @@ async fn keyset_walks_a_large_generated_instance() {
 
 #[tokio::test]
 async fn a_hundred_thousand_projects_work() {
-    let fixture = Fixture::generate(100_000, 1);
+    let fixture = glmirror::sim::generate(100_000, 1);
     let h = glmirror::sim::start(SimOptions::new(fixture)).await.unwrap();
     let api = Api::new(&h);
     let a = h.admin_token().to_owned();
