@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Check the glmirror GitLab simulator with an UNMODIFIED python-gitlab.
+"""Check the glmirror GitLab simulator with an UNMODIFIED python-gitlab: reads, then
+pull-mirror writes (create() is a PUT, save() a PUT, start() a POST).
 
 Usage: python_gitlab_check.py BASE_URL [TOKEN]
 The token (a simulator admin token) may instead come from env GLMIRROR_SIM_TOKEN.
@@ -71,6 +72,26 @@ def main():
         check(mirrors[0].only_protected_branches is True, "only_protected_branches")
     ssh = gl.projects.get(27, lazy=True).remote_mirrors.list(get_all=True)
     check(ssh and ssh[0].url == "ssh://git@gitlab.com/acme-backup/k8s-manifests.git", "ssh push mirror keeps git@")
+
+    # Writes, after every read above: the library's create() is a PUT, start() a POST.
+    mobile = gl.projects.get(9, lazy=True)
+    created = mobile.pull_mirror.create(
+        {"url": "https://github.com/acme/mobile-app.git", "enabled": True,
+         "auth_user": "svc-mirror", "auth_password": "pa$$w/o/rd"}
+    )
+    check(created.url == "https://*****:*****@github.com/acme/mobile-app.git",
+          f"created pull mirror url {created.url!r}")
+    check(created.enabled is True, "created pull mirror is enabled")
+    saved = mobile.pull_mirror.get()
+    saved.only_mirror_protected_branches = True
+    saved.save()
+    again = mobile.pull_mirror.get()
+    check(again.only_mirror_protected_branches is True, "save() keeps the changed flag")
+    check(again.url == created.url, "save() keeps the stored credentials")
+    mobile.pull_mirror.start()
+    stopped = mobile.pull_mirror.create({"enabled": False})
+    check(stopped.enabled is False and "@" not in stopped.url,
+          f"disabling drops the credentials: {stopped.url!r}")
 
     if failures:
         print(f"{len(failures)} mismatch(es)", file=sys.stderr)

@@ -213,6 +213,39 @@ async fn put_pull_makes_the_caller_mirror_user_and_stores_raw_credentials() {
     h.shutdown().await;
 }
 
+/// GitLab deletes the stored credentials only when the request says `enabled: false`
+/// (`Repositories::PullMirrors::UpdateService#mirror_disabled?`); credentials sent to a
+/// project without a pull mirror, or to a disabled one, are stored and masked.
+#[tokio::test]
+async fn put_pull_stores_credentials_unless_the_request_disables_the_mirror() {
+    let (h, api) = demo().await;
+    let a = h.admin_token().to_owned();
+    // Project 9 has no pull mirror.
+    let body = json!({"url": "https://github.com/acme/mobile-app.git", "auth_user": "u$/ser",
+                      "auth_password": "pa$$w/o/rd"});
+    let r = api.put("/projects/9/mirror/pull", &a, body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["url"], "https://*****:*****@github.com/acme/mobile-app.git");
+    assert_eq!(r.json()["enabled"], false);
+    let pull = pull_of(&h.snapshot(), 9);
+    assert_eq!(
+        (pull.user.as_deref(), pull.password.as_deref()),
+        (Some("u$/ser"), Some("pa$$w/o/rd"))
+    );
+    // Project 11's mirror is disabled; a password alone is stored there too.
+    let r = api.put("/projects/11/mirror/pull", &a, json!({"auth_password": "pw"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(pull_of(&h.snapshot(), 11).password.as_deref(), Some("pw"));
+    // Saying `enabled: false` deletes them, even with credentials in the same request.
+    let body = json!({"enabled": false, "auth_user": "x", "auth_password": "y"});
+    let r = api.put("/projects/9/mirror/pull", &a, body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["url"], "https://github.com/acme/mobile-app.git");
+    let pull = pull_of(&h.snapshot(), 9);
+    assert_eq!((pull.user, pull.password), (None, None));
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn put_pull_url_alone_wipes_stored_credentials() {
     let (h, api) = demo().await;

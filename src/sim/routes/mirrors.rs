@@ -164,8 +164,10 @@ pub(crate) fn put_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &st
     if ctx.params.has("mirror_branch_regex") {
         m.mirror_branch_regex = ctx.params.str("mirror_branch_regex").filter(|r| !r.is_empty());
     }
-    if !m.mirror {
-        // `remove_import_data`: disabling deletes the stored credentials.
+    if enabled == Some(false) {
+        // `remove_import_data` when the request says `enabled: false` (GitLab's
+        // `mirror_disabled?`): only then are the stored credentials deleted. Credentials sent
+        // to a mirror that is merely not enabled (or to a project without one) are stored.
         m.user = None;
         m.password = None;
     } else {
