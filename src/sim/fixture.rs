@@ -261,7 +261,7 @@ pub struct PullMirror {
     /// RFC 3339.
     #[serde(default)]
     pub(crate) last_successful_update_at: Option<String>,
-    /// Retries exceeded: `POST …/mirror/pull` answers 403 "on pause" unless `force`.
+    /// Retries exceeded: `POST …/mirror/pull` answers 403 "on pause" unless `force` (19.3+).
     #[serde(default)]
     pub(crate) hard_failed: bool,
 }

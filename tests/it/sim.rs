@@ -424,6 +424,33 @@ async fn instance_endpoints_report_version_admin_scopes_and_silent_mode() {
     h.shutdown().await;
 }
 
+/// A pull mirror GitLab paused after too many failures (`hard_failed`): `POST …/mirror/pull`
+/// answers 403 "on pause"; `force=true` (19.3+) starts it anyway; before 19.3 the parameter is
+/// not declared, so it changes nothing.
+#[tokio::test]
+async fn a_paused_pull_mirror_starts_only_when_forced_on_a_version_that_knows_force() {
+    let demo_json: Value =
+        serde_json::from_str(include_str!("../../fixtures/sim/demo.json")).unwrap();
+    for (version, forced_status) in [("19.3.0-ee", 200), ("17.8.1-ee", 403)] {
+        let mut fixture = demo_json.clone();
+        fixture["gitlab_version"] = json!(version);
+        let project =
+            fixture["projects"].as_array_mut().unwrap().iter_mut().find(|p| p["id"] == 12).unwrap();
+        project["pull"]["hard_failed"] = json!(true);
+        let mut opts = demo_opts();
+        opts.fixture = Fixture::parse(&fixture.to_string()).unwrap();
+        let h = glmirror::sim::start(opts).await.unwrap();
+        let api = Api::new(&h);
+        let a = h.admin_token().to_owned();
+        let r = api.post("/projects/12/mirror/pull", &a, json!({})).await;
+        assert_eq!(r.status, 403, "{version}: {}", r.text);
+        assert_eq!(r.json()["message"], "Mirroring for the project is on pause", "{version}");
+        let r = api.post("/projects/12/mirror/pull", &a, json!({"force": true})).await;
+        assert_eq!(r.status, forced_status, "{version}: {}", r.text);
+        h.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn version_gating_hides_the_new_pull_mirror_api() {
     for (version, put_status, has_enabled) in

@@ -209,10 +209,12 @@ pub(crate) fn put_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &st
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// `POST /projects/:id/mirror/pull`: trigger an update (200 even when nothing starts).
+/// `POST /projects/:id/mirror/pull`: trigger an update (200 even when nothing starts); a
+/// mirror paused after too many failures answers 403 unless `force` (19.3+) is sent.
 pub(crate) fn trigger_pull(shared: &Arc<Shared>, st: &mut State, ctx: &Ctx, key: &str) -> Answer {
     let (_, id) = admin_project(st, ctx, key)?;
-    let force = ctx.params.bool("force")?.unwrap_or(false);
+    // `force` arrived in 19.3; before, Grape drops the undeclared parameter.
+    let force = if st.at_least(19, 3) { ctx.params.bool("force")?.unwrap_or(false) } else { false };
     let Some(m) = st.projects[&id].pull.as_deref().filter(|m| m.mirror) else {
         return Err(message(StatusCode::BAD_REQUEST, NOT_MIRRORED));
     };
