@@ -239,7 +239,15 @@ impl OpenApi {
         if let Some(Value::Object(project)) = entities.get("API_Entities_Project").cloned() {
             let mut with_access = project;
             if let Some(Value::Object(props)) = with_access.get_mut("properties") {
-                props.insert("permissions".into(), json!({"type": "object"}));
+                // The shape check makes every value nullable and does not enforce presence;
+                // `get_project_tells_the_callers_access` in sim.rs does.
+                let access = json!({"type": "object", "required": ["access_level", "notification_level"],
+                    "properties": {"access_level": {"type": "integer"}, "notification_level": {"type": "integer"}}});
+                props.insert(
+                    "permissions".into(),
+                    json!({"type": "object", "required": ["project_access", "group_access"],
+                           "properties": {"project_access": access, "group_access": access}}),
+                );
             }
             entities.insert("API_Entities_ProjectWithAccess".into(), Value::Object(with_access));
         }

@@ -451,6 +451,28 @@ async fn a_paused_pull_mirror_starts_only_when_forced_on_a_version_that_knows_fo
     }
 }
 
+/// `GET /projects/:id` presents `ProjectWithAccess`: `permissions` names the caller's direct
+/// and group membership, `null` where there is none (an administrator who is no member).
+#[tokio::test]
+async fn get_project_tells_the_callers_access() {
+    let (h, api) = demo().await;
+    let m = h.maintainer_token().to_owned();
+    let r = api.get("/projects/12", &m).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["permissions"],
+        json!({"project_access": null,
+               "group_access": {"access_level": 40, "notification_level": 3}})
+    );
+    let a = h.admin_token().to_owned();
+    let r = api.get("/projects/12", &a).await;
+    assert_eq!(r.json()["permissions"], json!({"project_access": null, "group_access": null}));
+    // Lists present the plain entity.
+    let r = api.get("/groups/10/projects", &a).await;
+    assert!(r.json()[0].get("permissions").is_none(), "{}", r.text);
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn version_gating_hides_the_new_pull_mirror_api() {
     for (version, put_status, has_enabled) in

@@ -391,7 +391,27 @@ pub(crate) fn get_project(st: &State, ctx: &Ctx, key: &str) -> Answer {
     let caller = authenticate(st, ctx, &[])?;
     let id = visible_project(st, &caller, key)?;
     let p = st.projects.get(&id).ok_or_else(super::route_not_found)?;
-    Ok(json_response(StatusCode::OK, &project_json(st, &caller, p, true, false)))
+    let mut v = project_json(st, &caller, p, true, false);
+    v["permissions"] = permissions_json(st, caller.user_id, p);
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// `permissions` of `ProjectWithAccess` (`lib/api/entities/project_with_access.rb`): the
+/// caller's direct project membership and its membership of the project's group (ancestors
+/// included), each `null` when there is none; notification level 3 is "global".
+fn permissions_json(st: &State, user: u64, p: &Project) -> Value {
+    let access = |level: u32| {
+        if level == 0 {
+            Value::Null
+        } else {
+            json!({"access_level": level, "notification_level": 3})
+        }
+    };
+    let direct = p.members.iter().filter(|m| m.user_id == user).map(|m| m.access_level).max();
+    json!({
+        "project_access": access(direct.unwrap_or(0)),
+        "group_access": access(st.group_access(user, p.namespace_id)),
+    })
 }
 
 /// The filters `/projects` and `/groups/:id/projects` share.
