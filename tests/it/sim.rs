@@ -473,6 +473,32 @@ async fn get_project_tells_the_callers_access() {
     h.shutdown().await;
 }
 
+/// Smaller contract points: push-mirror sync exists from 16.11 (`doc/api/remote_mirrors.md`),
+/// Grape answers `HEAD` on a `GET` route (`/metadata`), and the token self-lookup presents
+/// `PersonalAccessTokenWithLastUsedIps`.
+#[tokio::test]
+async fn sync_appears_in_16_11_head_reads_metadata_and_the_token_lists_its_ips() {
+    for (version, sync_status) in [("16.10.0-ee", 404), ("16.11.0-ee", 204)] {
+        let mut opts = demo_opts();
+        opts.gitlab_version = Some(version.into());
+        let h = glmirror::sim::start(opts).await.unwrap();
+        let api = Api::new(&h);
+        let a = h.admin_token().to_owned();
+        let r = api.post("/projects/33/remote_mirrors/5/sync", &a, json!({})).await;
+        assert_eq!(r.status, sync_status, "{version}: {}", r.text);
+        h.shutdown().await;
+    }
+    let (h, api) = demo().await;
+    let a = h.admin_token().to_owned();
+    let head = api.send(Method::HEAD, "/metadata", Some(&a), None, &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.text.is_empty(), "HEAD has no body: {}", head.text);
+    let token = api.get("/personal_access_tokens/self", &a).await;
+    assert_eq!(token.status, 200, "{}", token.text);
+    assert!(token.json()["last_used_ips"].is_array(), "{}", token.text);
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn version_gating_hides_the_new_pull_mirror_api() {
     for (version, put_status, has_enabled) in
