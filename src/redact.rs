@@ -1,6 +1,7 @@
 //! Redaction of untrusted or secret-bearing text: the one scrubber every output goes through
 //! ([`scrub`]: the tokens this process holds, in every encoding, and URL userinfo), finding a
-//! URL's userinfo ([`split_authority`], and [`urls_in`] for the URLs in free text),
+//! URL's userinfo ([`split_authority`], [`urls_in`] for the URLs in free text, and
+//! [`scp_userinfo`] for SCP-like text),
 //! recognising token-shaped strings, short safe excerpts ([`excerpt`]) and neutralising
 //! terminal control characters.
 //!
@@ -109,6 +110,25 @@ impl<'a> Authority<'a> {
 pub(crate) fn split_authority(url: &str) -> Option<Authority<'_>> {
     let (scheme, after) = url.split_once("://")?;
     Some(authority_after(scheme, after, ends_authority_of_url))
+}
+
+/// The userinfo of text without `scheme://` (SCP-like `[user@]host:path`, or a URL whose
+/// scheme is missing): the text before its first `@`, when that `@` comes before any `/`
+/// (docs/url-rules.md §2).
+///
+/// git ends an SCP host at the first `:`, so for `user@host:path` this is git's user. For
+/// `user:pw@host:path` (or `oauth2:TOKEN@host/path`) git would read the host as `user`; the
+/// text was plainly meant as a user and a password, so it is returned whole (`user:pw`) and
+/// its password is treated as one wherever credentials are masked or counted: reading too
+/// much as a secret is the safe side. `None` for a URL, a local path (`/` before the `@`), or
+/// text without `@`. The rewrite engine's SCP → `ssh://` conversion reads the host by git's
+/// stricter rule and refuses what that rule would misread.
+pub(crate) fn scp_userinfo(text: &str) -> Option<&str> {
+    if text.contains("://") {
+        return None;
+    }
+    let userinfo = &text[..text.find('@')?];
+    (!userinfo.contains('/')).then_some(userinfo)
 }
 
 /// The characters that end a URL's authority: the start of its path, query or fragment.
@@ -488,6 +508,25 @@ pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scp_userinfo_reads_what_git_and_a_person_read() {
+        for (text, userinfo) in [
+            ("git@github.com:acme/x.git", Some("git")),
+            ("deploy@host:org/a@b.git", Some("deploy")),
+            ("git:secret@github.com:acme/x.git", Some("git:secret")),
+            ("a:b:c@host:p", Some("a:b:c")),
+            ("github.com:acme/x.git", None),
+            ("host:org/a@b.git", None),
+            ("user@host", Some("user")),
+            ("oauth2:tok@gitlab.com/g/r.git", Some("oauth2:tok")),
+            ("./dir/a@b:c", None),
+            ("ssh://git@github.com/acme/x.git", None),
+            ("", None),
+        ] {
+            assert_eq!(scp_userinfo(text), userinfo, "{text:?}");
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

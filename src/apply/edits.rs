@@ -149,7 +149,10 @@ fn parts(url: &str) -> Parts {
             a.rest.to_owned(),
         ),
         (None, _) => {
-            let after_user = url.rsplit_once('@').map_or(url, |(_, r)| r);
+            let after_user = match crate::redact::scp_userinfo(url) {
+                Some(userinfo) => &url[userinfo.len() + 1..],
+                None => url,
+            };
             let (host, path) = after_user.split_once(':').unwrap_or(("", after_user));
             ("ssh".to_owned(), host.to_ascii_lowercase(), Some(22), path.to_owned())
         }

@@ -16,8 +16,6 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-pub(crate) use super::csv_io::{csv_writer, guard};
-
 /// Plan columns that hold free text, where tab, CR and LF may appear when read (a reviewer's
 /// `reason`, GitLab's text). Every other column (keys, codes, URLs, usernames, `observed`)
 /// refuses them.
@@ -26,6 +24,37 @@ pub(crate) const FREE_TEXT_COLUMNS: [&str; 5] =
 
 /// The longest `new_url` read, in bytes: the URL rules refuse longer URLs anyway.
 pub(crate) const MAX_URL_BYTES: usize = 4096;
+
+/// The characters a spreadsheet may treat as the start of a formula.
+fn is_guarded(c: char) -> bool {
+    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
+}
+
+/// Whether `cell` is `'`* followed by a guarded character.
+fn needs_guard(cell: &str) -> bool {
+    cell.trim_start_matches('\'').chars().next().is_some_and(is_guarded)
+}
+
+/// Add the formula guard to a cell when needed.
+pub(crate) fn guard(cell: &str) -> Cow<'_, str> {
+    if needs_guard(cell) { Cow::Owned(format!("'{cell}")) } else { Cow::Borrowed(cell) }
+}
+
+/// Remove the formula guard from a cell read back.
+pub(crate) fn unguard(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if needs_guard(rest) => rest,
+        _ => cell,
+    }
+}
+
+/// A CSV writer with the house settings: RFC 4180 quoting where needed, LF line endings.
+pub(crate) fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(w)
+}
 
 /// Whether `c` is removed from a written cell: control characters (C0, DEL, C1) and the
 /// bidirectional overrides that can make a cell read differently from what it holds.

@@ -14,13 +14,13 @@
 //! Size: about 490 lines of code; the rest are its read/write table tests, kept beside the
 //! code so each reading rule and its refusal are reviewed together.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::plan::cell::{csv_writer, unguard};
 use crate::plan::fingerprint::{SealKey, check_observed_cell, planned_action};
 use crate::plan::row::{CurrentAuth, MirrorType, PlanRow, RowKey};
 use crate::plan::{Diagnosis, sort_rows};
@@ -80,29 +80,6 @@ impl fmt::Display for PlanError {
     }
 }
 
-/// The characters a spreadsheet may treat as the start of a formula.
-fn is_guarded(c: char) -> bool {
-    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
-}
-
-/// Whether `cell` is `'`* followed by a guarded character.
-fn needs_guard(cell: &str) -> bool {
-    cell.trim_start_matches('\'').chars().next().is_some_and(is_guarded)
-}
-
-/// Add the formula guard to a cell when needed.
-pub(crate) fn guard(cell: &str) -> Cow<'_, str> {
-    if needs_guard(cell) { Cow::Owned(format!("'{cell}")) } else { Cow::Borrowed(cell) }
-}
-
-/// Remove the formula guard from a cell read back.
-pub(crate) fn unguard(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if needs_guard(rest) => rest,
-        _ => cell,
-    }
-}
-
 /// The cells of a row in [`PLAN_COLUMNS`] order (unguarded).
 pub(crate) fn plan_cells(row: &PlanRow) -> [String; 20] {
     [
@@ -127,14 +104,6 @@ pub(crate) fn plan_cells(row: &PlanRow) -> [String; 20] {
         row.observed.clone(),
         row.probe.map(|p| p.code().to_owned()).unwrap_or_default(),
     ]
-}
-
-/// A CSV writer with the house settings: RFC 4180 quoting where needed, LF line endings.
-pub(crate) fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(w)
 }
 
 /// Write one record through the one cell writer ([`crate::plan::cell::write_record`]):
@@ -831,6 +800,7 @@ fn check_targets(row: &PlanRow, line: usize, errors: &Errors<'_>) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::cell::guard;
     use crate::plan::fingerprint::{MirrorFlags, ObservedState, observed_cell};
     use crate::plan::row::tests::sample_row;
 

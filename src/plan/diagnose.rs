@@ -24,8 +24,9 @@ use std::str::FromStr;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::plan::row::{MirrorType, code_traits};
+use crate::plan::mirror_type::MirrorType;
 use crate::rewrite::UnknownCode;
+use crate::rewrite::code_traits;
 
 /// A diagnosis code (README.md, "Diagnosis codes"). The strings are a file format: never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

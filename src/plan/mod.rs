@@ -4,7 +4,8 @@
 //! File I/O happens only in the CSV read/write functions ([`read_plan`], [`write_plan_file`],
 //! [`write_report_file`], [`AtomicOutput`]).
 //!
-//! - [`row`]: [`PlanRow`] and its column types, row order, `last_error` normalisation.
+//! - [`row`]: [`PlanRow`] and its column types, row order, `last_error` normalisation;
+//!   `mirror_type`: [`MirrorType`], a leaf.
 //! - [`facts`]: [`MirrorFacts`], a mirror as read, in plain data.
 //! - [`decide`]: the row policy, facts → plan row.
 //! - [`diagnose`](mod@diagnose): [`Diagnosis`] codes and the rules that pick one (README.md, "Diagnosis codes").
@@ -22,6 +23,7 @@ pub(crate) mod decide;
 pub mod diagnose;
 pub(crate) mod facts;
 pub mod fingerprint;
+pub(crate) mod mirror_type;
 pub mod probe;
 pub(crate) mod report;
 pub(crate) mod row;

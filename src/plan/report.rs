@@ -9,7 +9,8 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::plan::csv_io::{AtomicOutput, PLAN_COLUMNS, csv_writer, plan_cells, write_guarded};
+use crate::plan::cell::csv_writer;
+use crate::plan::csv_io::{AtomicOutput, PLAN_COLUMNS, plan_cells, write_guarded};
 use crate::plan::row::{PlanRow, code_traits};
 use crate::rewrite::UnknownCode;
 

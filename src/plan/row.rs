@@ -10,31 +10,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Diagnosis;
+pub use crate::plan::mirror_type::MirrorType;
 use crate::probe::ProbeCode;
 use crate::rewrite::{Action, Fix, NewAuth, UnknownCode};
-
-/// Which way a mirror copies: GitLab pulls from the remote, or pushes to it.
-///
-/// `Ord` puts `Pull` before `Push`, the row order of docs/plan-format.md. Serialized (in the apply
-/// journal) as its code, `pull` or `push`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MirrorType {
-    /// A pull mirror (`GET /projects/:id/mirror/pull`), at most one per project.
-    Pull,
-    /// A push mirror (`/projects/:id/remote_mirrors`), identified by its `mirror_id`.
-    Push,
-}
-
-impl MirrorType {
-    /// The stable code written in CSV files.
-    pub(crate) fn code(self) -> &'static str {
-        match self {
-            MirrorType::Pull => "pull",
-            MirrorType::Push => "push",
-        }
-    }
-}
 
 /// The credentials a mirror currently has, as far as GitLab's mask reveals them.
 ///
@@ -69,18 +47,13 @@ impl CurrentAuth {
     /// `https://:*****@h/p` password; a visible username (`ssh://git@h/p`, or an SCP-like
     /// `git@h:p` that GitLab stored verbatim) counts as a user; no userinfo is none. For a
     /// `scheme://` URL the userinfo is `redact::split_authority`'s: up to the last `@`
-    /// of the authority, as in GitLab's own parser (`UrlSanitizer#parse_url`).
+    /// of the authority, as in GitLab's own parser (`UrlSanitizer#parse_url`); for SCP-like
+    /// text it is `redact::scp_userinfo`'s (`user:pw@host:path` has a password).
     pub fn from_masked_url(url: &str) -> CurrentAuth {
         let url = url.trim();
-        let userinfo = if let Some(authority) = crate::redact::split_authority(url) {
-            authority.userinfo
-        } else {
-            // SCP-like `user@host:path`: userinfo only when the `@` comes before the `:`.
-            match (url.find('@'), url.find(':')) {
-                (Some(at), Some(colon)) if at < colon => Some(&url[..at]),
-                (Some(at), None) => Some(&url[..at]),
-                _ => None,
-            }
+        let userinfo = match crate::redact::split_authority(url) {
+            Some(authority) => authority.userinfo,
+            None => crate::redact::scp_userinfo(url),
         };
         let Some(userinfo) = userinfo else {
             return CurrentAuth::None;
@@ -98,19 +71,9 @@ impl CurrentAuth {
     }
 }
 
-impl From<MirrorType> for crate::rewrite::Direction {
-    fn from(t: MirrorType) -> Self {
-        match t {
-            MirrorType::Pull => crate::rewrite::Direction::Pull,
-            MirrorType::Push => crate::rewrite::Direction::Push,
-        }
-    }
-}
-
 // Display and FromStr from `code()`, shared with the rewrite codes.
 pub(crate) use crate::rewrite::code_traits;
 
-code_traits!(MirrorType, "mirror_type", [MirrorType::Pull, MirrorType::Push]);
 code_traits!(
     CurrentAuth,
     "current_auth",
@@ -310,6 +273,10 @@ pub(crate) mod tests {
             ("ssh://*****@host:2222/r.git", CurrentAuth::User),
             ("git@github.com:org/r.git", CurrentAuth::User),
             ("github.com:org/r.git", CurrentAuth::None),
+            // What `mask_url` masks as a password is counted as one.
+            ("git:secret@github.com:org/r.git", CurrentAuth::UserPassword),
+            ("oauth2:tok@gitlab.com/g/r.git", CurrentAuth::UserPassword),
+            ("host:org/a@b.git", CurrentAuth::None),
             ("https://github.com/org/r@v1.git", CurrentAuth::None),
             ("https://*****:*****@host/a@b", CurrentAuth::UserPassword),
             ("https://:@host/x", CurrentAuth::None),

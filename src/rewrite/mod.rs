@@ -779,13 +779,12 @@ fn parse_for_check(url: &str) -> Option<RawUrl> {
 pub(crate) fn mask_url(text: &str) -> String {
     let Some(url) = split_authority(text) else {
         // SCP-like text has no password, but `user:pw@host:path` was meant as one.
-        if let Some(at) = text.find('@')
-            && text[..at].contains(':')
-            && !text[..at].contains('/')
-        {
-            return format!("{MASK}:{MASK}{}", &text[at..]);
-        }
-        return text.to_owned();
+        return match crate::redact::scp_userinfo(text) {
+            Some(userinfo) if userinfo.contains(':') => {
+                format!("{MASK}:{MASK}{}", &text[userinfo.len()..])
+            }
+            _ => text.to_owned(),
+        };
     };
     let Some(userinfo) = url.userinfo else {
         return text.to_owned();

@@ -434,6 +434,16 @@ fn mask_url_masks_credentials_but_not_ssh_users() {
     assert_eq!(mask_url("ssh://git:pw@h/x"), "ssh://*****:*****@h/x");
     assert_eq!(mask_url("git@h:x"), "git@h:x");
     assert_eq!(mask_url("user:pw@h:x"), "*****:*****@h:x");
+    // A URL whose scheme is missing still has its token masked.
+    assert_eq!(mask_url("oauth2:tok@gitlab.com/g/r.git"), "*****:*****@gitlab.com/g/r.git");
+    // A `@` after the first `/` is a path byte.
+    assert_eq!(mask_url("h:org/a:b@c.git"), "h:org/a:b@c.git");
+    // What is masked as a password is counted as one in `current_auth`.
+    for text in ["user:pw@h:x", "oauth2:tok@gitlab.com/g/r.git", "git@h:x", "h:org/a:b@c.git"] {
+        let masked = mask_url(text) != text;
+        let counted = crate::plan::CurrentAuth::from_masked_url(text);
+        assert_eq!(masked, counted == crate::plan::CurrentAuth::UserPassword, "{text}");
+    }
 }
 
 // ---- property tests -------------------------------------------------------------------------
