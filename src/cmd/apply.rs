@@ -127,15 +127,11 @@ pub(crate) async fn run(
         }
     }
 
-    // 2. One run per plan and instance: the lock comes before anything else talks to GitLab.
+    // 2. One run of these rows per instance: the lock comes before anything else talks to
+    // GitLab.
     let conn = conn.resolve()?;
-    let _run_lock = run_lock::acquire(
-        &req.lock_dir,
-        &plan.sha256,
-        conn.base_url.as_str(),
-        &plan.path,
-        journal_path,
-    )?;
+    let lock_key = run_lock::lock_key(&plan.rows, conn.base_url.as_str());
+    let _run_lock = run_lock::acquire(&req.lock_dir, &lock_key, &plan.path, journal_path)?;
     // The journal: what earlier runs did (a journal of another plan with a row in flight is
     // refused). A real run locks an existing journal file now; a dry run only reads it.
     let prepared = Journal::prepare(journal_path, &plan.path, &plan.sha256, !req.dry_run)?;

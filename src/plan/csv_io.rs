@@ -30,7 +30,7 @@ use crate::rewrite::{Action, Fix, NewAuth};
 
 /// The plan's columns, in file order (docs/plan-format.md). Reading also accepts the header without
 /// the last column, `probe` ([`PLAN_COLUMNS_WITHOUT_PROBE`]): plans written before it existed.
-pub const PLAN_COLUMNS: [&str; 20] = [
+pub(crate) const PLAN_COLUMNS: [&str; 20] = [
     "project_id",
     "project_path",
     "web_url",
@@ -117,7 +117,7 @@ pub(crate) fn write_guarded<W: Write, S: AsRef<str>>(
 
 /// Streams plan rows to a writer: the header on creation, then one row per
 /// [`write_row`](PlanWriter::write_row), in the order given (the caller sorts).
-pub struct PlanWriter<W: Write> {
+pub(crate) struct PlanWriter<W: Write> {
     csv: csv::Writer<W>,
 }
 
@@ -141,7 +141,7 @@ impl<W: Write> PlanWriter<W> {
 }
 
 /// Write a whole plan, rows sorted in plan order (the input slice is left as it is).
-pub fn write_plan<W: Write>(rows: &[PlanRow], w: W) -> io::Result<()> {
+pub(crate) fn write_plan<W: Write>(rows: &[PlanRow], w: W) -> io::Result<()> {
     let mut sorted = rows.to_vec();
     sort_rows(&mut sorted);
     let mut writer = PlanWriter::new(w)?;
@@ -164,7 +164,7 @@ pub fn write_plan_file(path: &Path, rows: &[PlanRow]) -> io::Result<()> {
 /// destination is left untouched. The path `-` means stdout: there too the output goes to a
 /// temporary file first and reaches stdout only on commit, so a run that fails half-way never
 /// leaves a plausible-looking partial plan in a pipe.
-pub struct AtomicOutput {
+pub(crate) struct AtomicOutput {
     inner: Inner,
 }
 
@@ -249,9 +249,9 @@ pub fn instance_base(web_url: &str, project_path: &str) -> Option<String> {
 }
 
 /// The instance base every row of a validated plan shares (`None` for a plan without rows,
-/// or rows whose `web_url` does not end with their path). `apply` compares it with the
-/// `web_url` GitLab reports now (docs/plan-format.md).
-pub fn plan_instance_base(rows: &[PlanRow]) -> Option<String> {
+/// or rows whose `web_url` does not end with their path): how GitLab names itself, whatever
+/// URL `apply` is given. `apply`'s run lock is keyed by it.
+pub(crate) fn plan_instance_base(rows: &[PlanRow]) -> Option<String> {
     rows.iter().find_map(|r| instance_base(&r.web_url, &r.project_path))
 }
 
@@ -319,13 +319,16 @@ impl Errors<'_> {
 /// `new_mirror_user` on a push row; target columns filled on a row planned as `skip` or
 /// `manual`; a `web_url` that does not end with its `project_path`, or rows on different
 /// instance bases.
-pub fn parse_plan(bytes: &[u8], file: &str) -> Result<Vec<PlanRow>, PlanError> {
+pub(crate) fn parse_plan(bytes: &[u8], file: &str) -> Result<Vec<PlanRow>, PlanError> {
     Ok(parse_plan_lines(bytes, file)?.into_iter().map(|(_, row)| row).collect())
 }
 
 /// [`parse_plan`], with each row's physical line (1 = header), so that checks made later
 /// (by `apply`, against the credentials it is given) can name the line too.
-pub fn parse_plan_lines(bytes: &[u8], file: &str) -> Result<Vec<(usize, PlanRow)>, PlanError> {
+pub(crate) fn parse_plan_lines(
+    bytes: &[u8],
+    file: &str,
+) -> Result<Vec<(usize, PlanRow)>, PlanError> {
     let errors = Errors { file };
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;

@@ -12,7 +12,7 @@ use crate::plan::row::{CurrentAuth, MirrorType};
 
 /// The project a mirror belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProjectFacts {
+pub(crate) struct ProjectFacts {
     /// Numeric id.
     pub(crate) id: u64,
     /// `path_with_namespace`.
@@ -25,7 +25,7 @@ pub struct ProjectFacts {
 
 /// Which mirror of the project this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MirrorKind {
+pub(crate) enum MirrorKind {
     /// The project's pull mirror, with pull mirroring switched on.
     Pull,
     /// The project has an import URL but pull mirroring is off (or it was imported once).
@@ -62,7 +62,7 @@ impl MirrorKind {
 
 /// Everything known about one mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MirrorFacts {
+pub(crate) struct MirrorFacts {
     /// The project.
     pub(crate) project: ProjectFacts,
     /// Pull, disabled pull, or push.
@@ -135,7 +135,7 @@ impl MirrorFacts {
 
     /// The diagnosis of a mirror with these facts (see [`diagnose::diagnose`]); `unreadable`
     /// for a mirror that could not be read.
-    pub fn diagnose(&self, now: OffsetDateTime, silent_mode: bool) -> Option<Diagnosis> {
+    pub(crate) fn diagnose(&self, now: OffsetDateTime, silent_mode: bool) -> Option<Diagnosis> {
         if let MirrorKind::Unreadable(_) = self.kind {
             return Some(Diagnosis::Unreadable);
         }

@@ -120,7 +120,7 @@ pub fn fingerprint(state: &ObservedState) -> String {
 /// The columns the seal covers besides the key and the action, in the order they are hashed.
 /// A reviewer may edit none of them; `new_url` (sealed apart, see [`Seal`]), `action`
 /// (`update` → `skip` only) and `reason` are the editable cells.
-pub const SEALED_COLUMNS: [&str; 12] = [
+pub(crate) const SEALED_COLUMNS: [&str; 12] = [
     "project_path",
     "web_url",
     "current_url",
@@ -283,8 +283,8 @@ pub fn observed_cell(key: impl Into<SealKey>, action: Action, state: &ObservedSt
 
 /// The `observed` cell in the first format (`<fingerprint>.<8 hex>`), as glmirror 0.1 wrote
 /// it. Only for tests of how such plans are still read.
-#[doc(hidden)]
-pub fn legacy_observed_cell(
+#[cfg(test)]
+pub(crate) fn legacy_observed_cell(
     key: impl Into<SealKey>,
     action: Action,
     state: &ObservedState,
@@ -352,7 +352,7 @@ impl<'a> Cell<'a> {
 
 /// What a checked `observed` cell says about its row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seal {
+pub(crate) struct Seal {
     /// The fingerprint of the mirror as planned.
     pub(crate) fingerprint: String,
     /// The action the row was planned with.
@@ -368,7 +368,7 @@ pub struct Seal {
 ///
 /// `new_url` is not compared here: its planned value is returned, and `apply` decides what an
 /// edited one means.
-pub fn read_seal(
+pub(crate) fn read_seal(
     cell: &str,
     key: impl Into<SealKey>,
     action_in_file: Action,
@@ -434,7 +434,7 @@ fn edited_columns(checks: &str, key: &SealKey) -> Vec<&'static str> {
 }
 
 /// [`read_seal`], giving the fingerprint only.
-pub fn check_observed_cell(
+pub(crate) fn check_observed_cell(
     cell: &str,
     key: impl Into<SealKey>,
     action_in_file: Action,
@@ -442,14 +442,9 @@ pub fn check_observed_cell(
     read_seal(cell, key, action_in_file).map(|s| s.fingerprint)
 }
 
-/// The fingerprint part of an `observed` cell, when the cell has the right shape.
-pub fn observed_fingerprint(cell: &str) -> Option<&str> {
-    Cell::parse(cell).map(|c| c.fp())
-}
-
 /// The action a row was planned with, recovered from its `observed` cell (`None` when the
 /// cell does not fit the row).
-pub fn planned_action(cell: &str, key: impl Into<SealKey>) -> Option<Action> {
+pub(crate) fn planned_action(cell: &str, key: impl Into<SealKey>) -> Option<Action> {
     Cell::parse(cell)?.planned_action(&key.into())
 }
 

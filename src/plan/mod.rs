@@ -30,21 +30,18 @@ pub(crate) mod row;
 pub(crate) mod summary;
 pub(crate) mod unreadable;
 
-pub use csv_io::{
-    AtomicOutput, PLAN_COLUMNS, PlanError, PlanWriter, instance_base, parse_plan, parse_plan_lines,
-    plan_instance_base, read_plan, write_plan, write_plan_file,
-};
+pub(crate) use csv_io::{AtomicOutput, PlanWriter, parse_plan_lines};
+pub use csv_io::{PlanError, instance_base, read_plan, write_plan_file};
 pub(crate) use decide::{
     CallerRights, PlanContext, TargetRole, TargetUser, WantedUser, build_row,
     gets_service_credentials, target_user, without_credentials,
 };
 pub use diagnose::{DiagnoseInput, Diagnosis, MirrorUserState, diagnose};
-pub use facts::{MirrorFacts, MirrorKind, ProjectFacts};
-pub use fingerprint::{
-    MirrorFlags, ObservedState, SEALED_COLUMNS, Seal, SealKey, check_observed_cell, fingerprint,
-    legacy_observed_cell, observed_cell, observed_fingerprint, planned_action, read_seal,
-};
+pub(crate) use facts::{MirrorFacts, MirrorKind, ProjectFacts};
+pub use fingerprint::{MirrorFlags, ObservedState, SealKey, fingerprint, observed_cell};
+pub(crate) use fingerprint::{check_observed_cell, read_seal};
 pub(crate) use probe::ProbeFinding;
-pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report, write_report_file};
-pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error, sort_rows};
+pub use report::{Outcome, REPORT_COLUMNS, ReportRow, write_report_file};
+pub(crate) use row::sort_rows;
+pub use row::{CurrentAuth, MirrorType, PlanRow, RowKey, normalize_last_error};
 pub(crate) use summary::Summary;

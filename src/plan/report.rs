@@ -128,7 +128,7 @@ fn cells(r: &ReportRow) -> io::Result<Vec<String>> {
 }
 
 /// Write a report, rows sorted in plan order (stable for equal keys).
-pub fn write_report<W: Write>(rows: &[ReportRow], w: W) -> io::Result<()> {
+pub(crate) fn write_report<W: Write>(rows: &[ReportRow], w: W) -> io::Result<()> {
     let mut sorted: Vec<&ReportRow> = rows.iter().collect();
     sorted.sort_by_key(|r| r.row.key());
     let mut csv = csv_writer(w);

@@ -184,7 +184,7 @@ pub(crate) fn cmp_keys(a: &RowKey, b: &RowKey) -> Ordering {
 
 /// Sort rows in plan order: `project_id` (numeric), pull before push, `mirror_id` (numeric).
 /// The sort is stable, so rows with equal keys keep their relative order.
-pub fn sort_rows(rows: &mut [PlanRow]) {
+pub(crate) fn sort_rows(rows: &mut [PlanRow]) {
     rows.sort_by(|a, b| cmp_keys(&a.key(), &b.key()));
 }
 

@@ -111,13 +111,13 @@ mod tests {
         let facts = MirrorFacts::unreadable(project(), MirrorType::Push, "HTTP 500".into());
         let r = row(&facts);
         let mut buf = Vec::new();
-        crate::plan::write_plan(std::slice::from_ref(&r), &mut buf).unwrap();
+        crate::plan::csv_io::write_plan(std::slice::from_ref(&r), &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         assert!(text.contains(",push,,,,,,,unreadable,manual,"), "{text}");
-        assert_eq!(crate::plan::parse_plan(text.as_bytes(), "p").unwrap(), vec![r]);
+        assert_eq!(crate::plan::csv_io::parse_plan(text.as_bytes(), "p").unwrap(), vec![r]);
         // Another diagnosis: a push row needs its mirror_id, and current_auth a code.
         let other = text.replacen(",unreadable,", ",unknown,", 1);
-        let e = crate::plan::parse_plan(other.as_bytes(), "p").unwrap_err();
+        let e = crate::plan::csv_io::parse_plan(other.as_bytes(), "p").unwrap_err();
         assert!(e.message.contains("needs its mirror_id"), "{e}");
     }
 }

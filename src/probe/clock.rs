@@ -17,7 +17,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
 
 /// The real clock (tokio's sleep).
 #[derive(Debug, Clone)]
-pub struct SystemClock {
+pub(crate) struct SystemClock {
     start: Instant,
 }
 

@@ -49,7 +49,7 @@ pub enum ProbeCode {
 
 /// What a code means for the row, in the terms plan and apply act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProbeClass {
+pub(crate) enum ProbeClass {
     /// The credentials were proven to work (`ok`, `ok-empty`).
     Proven,
     /// The credentials work, but the URL will fail in GitLab (`dumb-http`, `redirect`): a

@@ -25,11 +25,19 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use url::Url;
 
-pub use classify::{Advert, TokenKnowledge};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use codes::{HostKind, KindConflict, ProbeClass, ProbeCode, service};
-pub(crate) use guard::{HostReport, Limits, parse_retry_after};
-pub use request::{HttpSettings, ProbeError, ProxyMode, USER_AGENT};
+pub use classify::TokenKnowledge;
+
+pub(crate) use classify::Advert;
+pub(crate) use clock::SystemClock;
+pub use clock::{Clock, ManualClock};
+pub use codes::KindConflict;
+pub(crate) use codes::ProbeClass;
+pub use codes::{HostKind, ProbeCode, service};
+pub(crate) use guard::parse_retry_after;
+pub use guard::{HostReport, Limits};
+pub use request::ProxyMode;
+pub(crate) use request::USER_AGENT;
+pub use request::{HttpSettings, ProbeError};
 
 use crate::rewrite::Direction;
 use classify::{Answer, Asked, Redactor};

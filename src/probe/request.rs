@@ -88,7 +88,7 @@ impl Default for HttpSettings {
 }
 
 /// The probe's User-Agent: some git hosts only speak smart HTTP to agents named `git/…`.
-pub const USER_AGENT: &str =
+pub(crate) const USER_AGENT: &str =
     concat!("git/2.0 (compatible; glmirror/", env!("CARGO_PKG_VERSION"), ")");
 
 /// A proxied client and a direct one (for loopback URLs).

@@ -24,8 +24,9 @@ mod syntax;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 
+pub(crate) use codes::UnknownCode;
 pub(crate) use codes::code_traits;
-pub use codes::{Action, Fix, NewAuth, UnknownCode};
+pub use codes::{Action, Fix, NewAuth};
 pub(crate) use syntax::normalize_host;
 use syntax::{Form, RawUrl, Scheme};
 

@@ -305,12 +305,46 @@ fn two_concurrent_runs_of_one_plan_with_two_journals_leave_no_duplicate_push_mir
     // One run finishes; the other is refused.
     let (done, refused) = if a.status.code() == Some(0) { (&a, &b) } else { (&b, &a) };
     done.context(format!("one run finishes; the other:\n{}", text(refused))).ok();
-    assert!(stderr(refused).contains("is being applied by another glmirror"), "{}", text(refused));
+    assert!(stderr(refused).contains("another glmirror is applying the rows"), "{}", text(refused));
     assert!(
         !stderr(refused).contains("to update on"),
         "refused before confirming: {}",
         text(refused)
     );
+}
+
+/// The run lock is the rows on the instance, not the plan's bytes or the URL as typed: a copy
+/// of the plan saved with CRLF line endings, applied with `localhost` for `127.0.0.1`, meets
+/// the same lock.
+#[test]
+fn a_crlf_copy_of_the_plan_run_against_another_spelling_of_the_url_meets_the_same_lock() {
+    let env = push_env();
+    plan_with(&env, PUSH_RULES);
+    let plan = std::fs::read_to_string(env.path("plan.csv")).expect("plan");
+    std::fs::write(env.path("copy.csv"), plan.replace('\n', "\r\n")).expect("copy");
+    let other_url = env.base_url().replace("127.0.0.1", "localhost");
+    assert_ne!(other_url, env.base_url(), "the simulator listens on 127.0.0.1");
+    env.sim().set_faults(Faults { latency_ms: 150, ..Faults::default() });
+    let a = spawn_apply(&env, &["--journal", "a.journal", "--report", "a.csv"], None);
+    let mut args = vec!["apply", "copy.csv", "--yes"];
+    args.extend_from_slice(PUSH_RULES);
+    args.extend_from_slice(&["--journal", "b.journal", "--report", "b.csv"]);
+    let b = env
+        .cmd(&args)
+        .env("GITLAB_URL", &other_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (a, b) = (
+        wait_with_timeout(a, Duration::from_secs(120)),
+        wait_with_timeout(b, Duration::from_secs(120)),
+    );
+    env.sim().set_faults(Faults::default());
+    assert_no_duplicates(&env);
+    let (done, refused) = if a.status.code() == Some(0) { (&a, &b) } else { (&b, &a) };
+    done.context(format!("one run finishes; the other:\n{}", text(refused))).ok();
+    assert!(stderr(refused).contains("another glmirror is applying the rows"), "{}", text(refused));
 }
 
 #[test]

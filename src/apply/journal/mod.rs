@@ -50,15 +50,17 @@ use tokio::sync::oneshot;
 
 // `Entry`, `Resume` and `JournalError` stay public because public items name them
 // (`Journal::record`, `Entry::Resume`, `Journal::open`); `tests/it` names the rest.
-pub use entry::{
-    Entry, Header, Intent, JournalStep, Outcome, OutcomeEntry, Resume, StepKind, WriteStep,
-    sha256_hex,
-};
+pub use entry::Entry;
+pub(crate) use entry::Header;
 pub(crate) use entry::{FORMAT_VERSION, TOOL, now_rfc3339};
+pub use entry::{
+    Intent, JournalStep, Outcome, OutcomeEntry, Resume, StepKind, WriteStep, sha256_hex,
+};
 pub(crate) use error::JournalError;
 pub use lock::lock_path;
+pub(crate) use replay::JournalState;
 use replay::Tail;
-pub use replay::{JournalState, PushRepair, RowState, load};
+pub use replay::{PushRepair, RowState, load};
 use scrub::encode;
 
 struct WriteRequest {
