@@ -254,12 +254,30 @@ pub(crate) fn sanitize_for_terminal(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\n' | '\t' => ' ',
-            c if c.is_control() => '?',
-            // Bidirectional overrides can disguise text (Trojan Source).
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => '?',
+            c if is_invisible(c) => '?',
             c => c,
         })
         .collect()
+}
+
+/// Characters that change how text looks, or hide text, without being seen: control
+/// characters (C0, DEL, C1), the bidirectional overrides, isolates and marks that can make
+/// text read differently from what it holds (Trojan Source), and the zero-width characters
+/// (ZWSP, ZWNJ, ZWJ, word joiner, BOM). A token with one of them inside is still a token:
+/// text is cleaned of them before it is scrubbed.
+pub(crate) fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{200B}'..='\u{200D}'
+                | '\u{2060}'
+                | '\u{FEFF}'
+        )
 }
 
 // ---- the secrets this process holds --------------------------------------------------------
@@ -384,8 +402,20 @@ impl Redactor {
 
     /// [`Redactor::mask_secrets`], then [`mask_userinfo`].
     pub(crate) fn scrub(&self, text: &str) -> String {
-        mask_userinfo(&self.mask_secrets(text))
+        // Invisible characters go first: a token split by one is still the token to a reader
+        // (and to a later writer that drops them), so it must be found.
+        let visible: Cow<'_, str> = if text.chars().any(is_invisible_not_space) {
+            Cow::Owned(text.chars().filter(|&c| !is_invisible_not_space(c)).collect())
+        } else {
+            Cow::Borrowed(text)
+        };
+        mask_userinfo(&self.mask_secrets(&visible))
     }
+}
+
+/// [`is_invisible`], but not whitespace (line breaks and tabs keep their place in logs).
+fn is_invisible_not_space(c: char) -> bool {
+    is_invisible(c) && !c.is_whitespace()
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
@@ -935,6 +965,26 @@ mod tests {
             prop_assert!(!out.contains(&token), "{} -> {}", text, out);
             prop_assert!(!out.contains(&planted), "{} -> {}", text, out);
             prop_assert!(!contains_escaped(&out, &token), "{} -> {}", text, out);
+        }
+    }
+
+    proptest! {
+        /// A held token with an invisible character (control, bidirectional, zero-width)
+        /// inserted anywhere: the scrubbed text holds no run of the token's characters that a
+        /// writer dropping those characters could join again.
+        #[test]
+        fn a_token_split_by_an_invisible_character_is_still_scrubbed(
+            token in "[A-Za-z0-9_-]{20,48}",
+            at in 1usize..20,
+            split in prop::sample::select(vec!['\u{202E}', '\u{2066}', '\u{200B}', '\u{200F}', '\u{FEFF}', '\u{0}', '\u{1b}', '\u{7f}', '\u{9b}']),
+            before in free_text(),
+        ) {
+            let mut r = Redactor::new();
+            r.add(&SecretString::from(token.clone()));
+            let text = format!("{before} {}{split}{} x", &token[..at], &token[at..]);
+            let out = r.scrub(&text);
+            let joined: String = out.chars().filter(|&c| !is_invisible(c)).collect();
+            prop_assert!(!joined.contains(&token), "{:?} -> {:?}", text, out);
         }
     }
 

@@ -5,7 +5,7 @@
 //! Writing a cell: tokens this process holds are masked (`redact::mask_secrets`; URL userinfo
 //! is masked where free text is made, with `redact::scrub`, because an SSH username in a URL
 //! cell is not a secret), line breaks and tabs are folded to one space, other control
-//! characters and bidirectional overrides are removed ([`clean`]), and the formula guard is
+//! characters, bidirectional controls and zero-width characters are removed ([`clean`]), and the formula guard is
 //! added ([`guard`]). The same rules apply to GitLab's text and to a reviewer's edits written
 //! back in the report.
 //!
@@ -24,6 +24,10 @@ pub(crate) const FREE_TEXT_COLUMNS: [&str; 5] =
 
 /// The longest `new_url` read, in bytes: the URL rules refuse longer URLs anyway.
 pub(crate) const MAX_URL_BYTES: usize = 4096;
+
+/// The longest `reason` read, in bytes: glmirror writes a few hundred; a reviewer's note fits
+/// easily, a pasted log does not (it would be copied into the report).
+pub(crate) const MAX_REASON_BYTES: usize = 4096;
 
 /// The characters a spreadsheet may treat as the start of a formula.
 fn is_guarded(c: char) -> bool {
@@ -56,10 +60,11 @@ pub(crate) fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
         .from_writer(w)
 }
 
-/// Whether `c` is removed from a written cell: control characters (C0, DEL, C1) and the
-/// bidirectional overrides that can make a cell read differently from what it holds.
+/// Whether `c` is removed from a written cell: control characters (C0, DEL, C1), the
+/// bidirectional controls that can make a cell read differently from what it holds, and the
+/// zero-width characters (`redact::is_invisible`).
 fn is_removed(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    crate::redact::is_invisible(c)
 }
 
 /// Whether `c` is folded to a space in a written cell.
@@ -67,17 +72,17 @@ fn is_folded(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
-/// A cell's text as written: held tokens masked, each run of line breaks and tabs folded to
-/// one space, other control characters and bidirectional overrides removed. Idempotent, and
-/// borrowed when there is nothing to change.
+/// A cell's text as written: each run of line breaks and tabs folded to one space, other
+/// control characters, bidirectional controls and zero-width characters removed, then held
+/// tokens masked (in this order, so a token split by an invisible character is still found).
+/// Idempotent, and borrowed when there is nothing to change.
 pub(crate) fn clean(text: &str) -> Cow<'_, str> {
-    let scrubbed = crate::redact::mask_secrets(text);
-    if !scrubbed.chars().any(|c| is_removed(c) || is_folded(c)) {
-        return scrubbed;
+    if !text.chars().any(|c| is_removed(c) || is_folded(c)) {
+        return crate::redact::mask_secrets(text);
     }
-    let mut out = String::with_capacity(scrubbed.len());
+    let mut out = String::with_capacity(text.len());
     let mut folding = false;
-    for c in scrubbed.chars() {
+    for c in text.chars() {
         if is_folded(c) {
             if !folding {
                 out.push(' ');
@@ -88,7 +93,7 @@ pub(crate) fn clean(text: &str) -> Cow<'_, str> {
             folding = false;
         }
     }
-    Cow::Owned(out)
+    Cow::Owned(crate::redact::mask_secrets(&out).into_owned())
 }
 
 /// Clean every text cell of a plan row the way the writer will ([`clean`]). `plan` calls it
@@ -124,8 +129,8 @@ pub(crate) fn write_record<W: Write, S: AsRef<str>>(
 }
 
 /// What is wrong with one cell of a plan being read, if anything: a control character (which
-/// one, by code point, never the cell), or an over-long `new_url`. `column` is the cell's
-/// column name.
+/// one, by code point, never the cell), an invisible character outside the free-text columns,
+/// or an over-long `new_url` or `reason`. `column` is the cell's column name.
 pub(crate) fn check_cell(column: &str, cell: &str) -> Result<(), String> {
     let free_text = FREE_TEXT_COLUMNS.contains(&column);
     if let Some(c) = cell.chars().find(|&c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) {
@@ -139,6 +144,19 @@ pub(crate) fn check_cell(column: &str, cell: &str) -> Result<(), String> {
         let what = if c == '\t' { "a tab" } else { "a line break" };
         return Err(format!("{column} contains {what}; only reason and other text cells may"));
     }
+    if !free_text && let Some(c) = cell.chars().find(|&c| crate::redact::is_invisible(c)) {
+        return Err(format!(
+            "{column} contains the invisible character U+{:04X} (a bidirectional control or a \
+             zero-width character); only reason and other text cells may",
+            u32::from(c)
+        ));
+    }
+    if column == "reason" && cell.len() > MAX_REASON_BYTES {
+        return Err(format!(
+            "reason is {} bytes long; a reason holds at most {MAX_REASON_BYTES} bytes",
+            cell.len()
+        ));
+    }
     if column == "new_url" && cell.len() > MAX_URL_BYTES {
         return Err(format!(
             "new_url is {} bytes long; the URL rules refuse URLs over {MAX_URL_BYTES} bytes",
@@ -151,6 +169,18 @@ pub(crate) fn check_cell(column: &str, cell: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_and_long_reasons_are_refused_by_name() {
+        let e = check_cell("new_url", "https://github.com/acme/\u{202E}git.evil").unwrap_err();
+        assert!(e.contains("new_url contains the invisible character U+202E"), "{e}");
+        let e = check_cell("new_mirror_user", "svc\u{200B}mirror").unwrap_err();
+        assert!(e.contains("U+200B"), "{e}");
+        assert_eq!(check_cell("reason", "a \u{202E} note"), Ok(()));
+        assert_eq!(check_cell("reason", &"r".repeat(MAX_REASON_BYTES)), Ok(()));
+        let e = check_cell("reason", &"r".repeat(MAX_REASON_BYTES + 1)).unwrap_err();
+        assert!(e.contains("at most 4096 bytes") && e.len() < 100, "{e}");
+    }
 
     #[test]
     fn cells_are_cleaned_then_guarded() {

@@ -191,19 +191,23 @@ pub(crate) fn sort_rows(rows: &mut [PlanRow]) {
 /// The longest `last_error` kept, in characters, ellipsis included.
 pub(crate) const LAST_ERROR_MAX_CHARS: usize = 500;
 
-/// Normalise GitLab's `last_error` for the plan: every whitespace run (newlines too) becomes
-/// one space, the ends are trimmed, other control characters become `?`, the text is scrubbed
-/// (`redact::scrub`: the tokens glmirror holds, in any encoding, and the userinfo of every
-/// URL, which GitLab does not always mask, become `*****`), and text longer than 500
+/// Normalise GitLab's `last_error` for the plan and `status`: every whitespace run (newlines
+/// too) becomes one space, the ends are trimmed, other control characters, bidirectional
+/// controls and zero-width characters are removed (`redact::is_invisible`), then the text is
+/// scrubbed (`redact::scrub`: the tokens glmirror holds, in any encoding, and the userinfo of
+/// every URL, which GitLab does not always mask, become `*****`), and text longer than 500
 /// characters is cut to 499 characters plus `…` (500 in all; characters, not bytes).
+/// Removing before scrubbing finds a token split by an invisible character; the result is
+/// what every writer then shows and what the plan's seal covers.
 pub fn normalize_last_error(raw: &str) -> String {
     let folded = raw
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .filter(|&c| !crate::redact::is_invisible(c))
         .collect::<String>();
+    let folded = folded.split_whitespace().collect::<Vec<_>>().join(" ");
     // Mask before cutting, so a cut can never leave half a credential behind the mask.
     let masked = crate::redact::scrub(&folded);
     if masked.chars().count() <= LAST_ERROR_MAX_CHARS {
@@ -323,7 +327,15 @@ pub(crate) mod tests {
         );
         assert!(!got.contains("CANARY"));
         assert_eq!(normalize_last_error("  \n "), "");
-        assert_eq!(normalize_last_error("a\u{1b}[31mb"), "a?[31mb");
+        assert_eq!(normalize_last_error("a\u{1b}[31mb"), "a[31mb");
+        // A held token split by an invisible character is still found and masked.
+        let token = "ghp_ROWtestSplitToken00000000000000000001";
+        crate::redact::register_secret(&secrecy::SecretString::from(token));
+        for split in ['\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}', '\0', '\u{1b}', '\u{7f}'] {
+            let raw = format!("remote: bad {}{split}{} x", &token[..6], &token[6..]);
+            let got = normalize_last_error(&raw);
+            assert_eq!(got, "remote: bad ***** x", "{split:?}");
+        }
     }
 
     #[test]

@@ -470,10 +470,14 @@ proptest! {
         let t = text.trim();
         match t.find('@') {
             Some(at) if !t.contains("://") && (t[..at].contains(':') || t[..at].contains('/')) => {
-                let expected = if t[..at].contains('/') {
-                    crate::plan::CurrentAuth::None
-                } else {
-                    legacy_from_masked_url(&format!("x://{}", &t[..=at]))
+                use crate::plan::CurrentAuth;
+                let userinfo = &t[..at];
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                let expected = match (userinfo.contains('/'), !user.is_empty(), !password.is_empty()) {
+                    (true, _, _) | (false, false, false) => CurrentAuth::None,
+                    (false, true, true) => CurrentAuth::UserPassword,
+                    (false, true, false) => CurrentAuth::User,
+                    (false, false, true) => CurrentAuth::Password,
                 };
                 prop_assert_eq!(new, expected, "{:?}", t);
             }

@@ -35,7 +35,7 @@ fn assert_clean(what: &str, haystack: &str, secrets: &[&str]) {
 
 /// GitLab error text that carries `secret` in the five shapes the issue found: bare, in a
 /// `Basic` header, in a JSON-escaped URL, in a userinfo with a quote, and percent-encoded.
-fn hostile_errors(secret: &str) -> [String; 5] {
+fn hostile_errors(secret: &str) -> [String; 7] {
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{secret}"));
     let percent: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
@@ -45,6 +45,9 @@ fn hostile_errors(secret: &str) -> [String; 5] {
         format!("{{\"url\":\"https:\\/\\/x:{secret}@github.com\\/acme\\/api.git\"}} 403"),
         format!("fatal: unable to access 'https://us'er:{secret}@github.com/acme/api.git/': 403"),
         format!("error: 403 for https://github.com/acme/api.git?token={percent}"),
+        // Split by invisible characters that a later writer might drop, joining it again.
+        format!("remote: bad {}\u{202E}{} x", &secret[..6], &secret[6..]),
+        format!("remote: bad {}\u{200B}\u{2066}{} x", &secret[..4], &secret[4..]),
     ]
 }
 
@@ -79,7 +82,7 @@ fn planted_tokens_in_five_encodings_reach_no_output() {
     let csv = std::fs::read_to_string(env.path("plan.csv")).expect("plan written");
     assert!(csv.contains("Invalid token ***** for user"), "the rest of the text stays:\n{csv}");
     assert_clean("plan.csv", &csv, &secrets);
-    for format in ["csv", "json", "table"] {
+    for format in ["csv", "json", "table", "junit", "prometheus"] {
         let status = env.cmd(&["status", "--format", format, "-vv"]).output().expect("status");
         assert_clean(&format!("status --format {format}"), &text(&status), &secrets);
     }
@@ -88,6 +91,9 @@ fn planted_tokens_in_five_encodings_reach_no_output() {
         .output()
         .expect("apply runs");
     assert_clean("apply's output", &text(&apply), &secrets);
+    // The untouched plan applies: its seal covers the cleaned `last_error` it shows.
+    apply.exit_in(&[0, 3]);
+    assert!(!text(&apply).contains("was edited"), "{}", text(&apply));
     for file in ["plan.report.csv", "plan.journal"] {
         let body = std::fs::read_to_string(env.path(file)).unwrap_or_default();
         assert!(!body.is_empty(), "{file} written");
