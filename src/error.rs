@@ -63,7 +63,7 @@ pub enum AppError {
         hint: Option<String>,
     },
     /// Reading or writing a local file failed.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {source}", crate::redact::path_excerpt(path))]
     Io {
         /// What was being done ("cannot read", "cannot write").
         action: &'static str,

@@ -74,6 +74,40 @@ pub fn report_error(err: &AppError, verbose: u8) {
         eprintln!("  hint: {}", redact::excerpt(&hint, MAX_ERROR_LINE_CHARS));
     }
     if verbose > 1 {
-        eprintln!("{}", redact::excerpt(&format!("{err:?}"), 4 * MAX_ERROR_LINE_CHARS));
+        // The chain of causes, each through the same scrubbing and bound as the message.
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            eprintln!("  caused by: {}", redact::excerpt(&cause.to_string(), MAX_ERROR_LINE_CHARS));
+            source = cause.source();
+        }
     }
+}
+
+/// The longest line of a command-line error printed, in characters.
+const MAX_USAGE_LINE_CHARS: usize = 300;
+
+/// Print a command-line parsing error (or `--help`/`--version`, which clap reports the same
+/// way) and return its exit code. Each line of an error is cut to a few hundred characters, so
+/// an argument of 100 kB quoted back by clap stays short; help and version are printed whole.
+pub fn report_usage_error(err: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return std::process::ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+    }
+    for line in err.render().to_string().lines() {
+        let line = redact::sanitize_for_terminal(line);
+        if line.chars().count() > MAX_USAGE_LINE_CHARS {
+            let cut: String = line.chars().take(MAX_USAGE_LINE_CHARS).collect();
+            eprintln!("{cut}…");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    std::process::ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
 }

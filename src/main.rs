@@ -4,7 +4,10 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = glmirror::cli::Cli::parse();
+    let cli = match glmirror::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return glmirror::report_usage_error(&err),
+    };
     glmirror::logging::init(cli.global.verbose, cli.global.quiet);
     let verbose = cli.global.verbose;
     match glmirror::run(cli).await {

@@ -535,6 +535,12 @@ pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// A file path quoted in a message: at most 200 characters of it ([`excerpt`]), so a huge
+/// path argument gives a short error line.
+pub(crate) fn path_excerpt(path: &std::path::Path) -> String {
+    excerpt(&path.display().to_string(), 200)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,7 +53,7 @@ impl LoadedPlan {
         let bytes = paths::read_bounded(path, PLAN_MAX_BYTES)
             .map_err(|e| AppError::io("cannot read", path, e))?
             .ok_or_else(|| PlanError {
-                file: path.display().to_string(),
+                file: crate::redact::path_excerpt(path),
                 line: 0,
                 message: "the plan is larger than 256 MiB: this is not a plan glmirror wrote"
                     .to_owned(),
@@ -65,7 +65,7 @@ impl LoadedPlan {
             })?;
         let sha256 = journal::sha256_hex(&bytes);
         let (lines, rows) =
-            plan::parse_plan_lines(&bytes, &path.display().to_string())?.into_iter().unzip();
+            plan::parse_plan_lines(&bytes, &crate::redact::path_excerpt(path))?.into_iter().unzip();
         Ok(LoadedPlan { path: path.to_owned(), sha256, lines, rows })
     }
 

@@ -58,14 +58,14 @@ fn check_kind(flag: &str, path: &Path) -> Result<(), AppError> {
         Ok(m) => Err(AppError::usage_hint(
             format!(
                 "{flag} {} is not a regular file ({})",
-                path.display(),
+                crate::redact::path_excerpt(path),
                 if m.is_dir() { "a directory" } else { "a device, FIFO or socket" }
             ),
             format!("give {flag} the path of a regular file, or of a new one"),
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(AppError::usage_hint(
-            format!("{flag} {} cannot be used: {e}", path.display()),
+            format!("{flag} {} cannot be used: {e}", crate::redact::path_excerpt(path)),
             format!("give {flag} the path of a regular file in an existing directory"),
         )),
     }
@@ -89,8 +89,8 @@ pub(crate) fn check(
             usage(
                 format!(
                     "{flag} {}: directory {} cannot be used: {e}",
-                    path.display(),
-                    dir_of(path).display()
+                    crate::redact::path_excerpt(path),
+                    crate::redact::path_excerpt(dir_of(path))
                 ),
                 "create the directory first, or pass another path",
             )
@@ -104,7 +104,7 @@ pub(crate) fn check(
             return Err(usage(
                 format!(
                     "--report {} is the plan file: the report would replace the plan",
-                    report.display()
+                    crate::redact::path_excerpt(report)
                 ),
                 "pass --report another file (the default is the plan's name with .report.csv)",
             ));
@@ -114,8 +114,8 @@ pub(crate) fn check(
                 format!(
                     "--report {} and --journal {} are the same file: the report would replace \
                      the journal and resuming would be impossible",
-                    report.display(),
-                    journal.display()
+                    crate::redact::path_excerpt(report),
+                    crate::redact::path_excerpt(journal)
                 ),
                 "give the report and the journal different files",
             ));
@@ -127,8 +127,8 @@ pub(crate) fn check(
                 usage(
                     format!(
                         "cannot write the report {} in {}: {e}",
-                        report.display(),
-                        dir.display()
+                        crate::redact::path_excerpt(report),
+                        crate::redact::path_excerpt(dir)
                     ),
                     "pass --report a path in a directory you can write",
                 )
@@ -139,7 +139,7 @@ pub(crate) fn check(
         check_kind("--journal", journal)?;
         if resolved("--journal", journal)? == plan_real {
             return Err(usage(
-                format!("--journal {} is the plan file", journal.display()),
+                format!("--journal {} is the plan file", crate::redact::path_excerpt(journal)),
                 "pass --journal another file (the default is the plan's name with .journal)",
             ));
         }

@@ -42,7 +42,7 @@ fn check_edits(
     req: &ApplyRequest,
     resuming: bool,
 ) -> Result<(), AppError> {
-    let file = plan.path.display().to_string();
+    let file = crate::redact::path_excerpt(&plan.path);
     if let Some(first) = edits.edited.first()
         && !req.accept_edited_urls
     {
@@ -177,7 +177,7 @@ pub(crate) async fn run(
             settings.concurrency
         ));
     }
-    for line in edits.listing(&plan.path.display().to_string()) {
+    for line in edits.listing(&crate::redact::path_excerpt(&plan.path)) {
         summary.push('\n');
         summary.push_str(&line);
     }

@@ -16,7 +16,7 @@ pub enum ConfigError {
         hint: Option<String>,
     },
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", crate::redact::path_excerpt(path))]
     Read {
         /// The file.
         path: PathBuf,

@@ -236,6 +236,8 @@ impl<'a> Call<'a> {
         } else {
             MethodKind::Write
         };
+        // Only ever shown: at most 200 characters of it, so a huge argument stays short.
+        let path = crate::redact::excerpt(&path, 200);
         Call { method, url, body, kind, path }
     }
 

@@ -257,7 +257,7 @@ pub(crate) fn plan_instance_base(rows: &[PlanRow]) -> Option<String> {
 
 /// Read and validate a plan file. See [`parse_plan`] for what is refused.
 pub fn read_plan(path: &Path) -> Result<Vec<PlanRow>, PlanError> {
-    let file = path.display().to_string();
+    let file = crate::redact::path_excerpt(path);
     let bytes = std::fs::read(path).map_err(|e| PlanError {
         file: file.clone(),
         line: 0,

@@ -279,6 +279,12 @@ fn huge_arguments_are_quoted_short() {
         vec!["plan", "--mirror-user", huge.as_str(), "--out", "-"],
         vec!["status", "--gitlab-url", url.as_str()],
         vec!["rewrite", "--map", &format!("{huge}=x"), "--map", &format!("{huge}=y"), "a"],
+        // clap quotes an invalid value back; GitLab is asked for the huge group.
+        vec!["status", "--format", huge.as_str()],
+        vec!["plan", "--group", huge.as_str(), "--out", "-"],
+        // Paths: a missing plan, a report in a missing directory.
+        vec!["apply", huge.as_str(), "--yes"],
+        vec!["apply", "plan.csv", "--report", &format!("{huge}/r.csv"), "--dry-run"],
     ] {
         let out = env.run(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -10,7 +10,7 @@ use super::FORMAT_VERSION;
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// A file operation failed.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {source}", crate::redact::path_excerpt(path))]
     Io {
         /// What was being done.
         action: &'static str,
@@ -20,7 +20,11 @@ pub enum JournalError {
         source: io::Error,
     },
     /// The journal's directory does not exist (it is not created for you).
-    #[error("journal {}: directory {} does not exist", path.display(), dir.display())]
+    #[error(
+        "journal {}: directory {} does not exist",
+        crate::redact::path_excerpt(path),
+        crate::redact::path_excerpt(dir)
+    )]
     NoDirectory {
         /// The journal path.
         path: PathBuf,
@@ -30,7 +34,9 @@ pub enum JournalError {
     /// The journal was written for another plan file.
     #[error(
         "journal {} belongs to another plan ({plan_path}, sha256 {}…), not this one (sha256 {}…)",
-        journal.display(), short(journal_plan_sha256), short(plan_sha256)
+        crate::redact::path_excerpt(journal),
+        short(journal_plan_sha256),
+        short(plan_sha256)
     )]
     OtherPlan {
         /// The journal path.
@@ -43,7 +49,7 @@ pub enum JournalError {
         plan_sha256: String,
     },
     /// A complete line that is not a valid entry.
-    #[error("{}:{line}: corrupt journal entry: {message}", path.display())]
+    #[error("{}:{line}: corrupt journal entry: {message}", crate::redact::path_excerpt(path))]
     Corrupt {
         /// The journal path.
         path: PathBuf,
@@ -53,7 +59,10 @@ pub enum JournalError {
         message: String,
     },
     /// The header names a format this version cannot read.
-    #[error("{}: journal format version {version} is not supported (this glmirror writes {FORMAT_VERSION})", path.display())]
+    #[error(
+        "{}: journal format version {version} is not supported (this glmirror writes {FORMAT_VERSION})",
+        crate::redact::path_excerpt(path)
+    )]
     UnsupportedVersion {
         /// The journal path.
         path: PathBuf,
@@ -71,19 +80,22 @@ pub enum JournalError {
         field: String,
     },
     /// Another process (or another open in this one) holds the lock on the journal file.
-    #[error("journal {} is in use by another `glmirror apply`", path.display())]
+    #[error("journal {} is in use by another `glmirror apply`", crate::redact::path_excerpt(path))]
     InUse {
         /// The journal path.
         path: PathBuf,
     },
     /// The journal path is not a regular file (a FIFO, a device, a directory).
-    #[error("journal {} is not a regular file", path.display())]
+    #[error("journal {} is not a regular file", crate::redact::path_excerpt(path))]
     NotAFile {
         /// The journal path.
         path: PathBuf,
     },
     /// A live process holds the lock file an older glmirror (0.1) kept next to the journal.
-    #[error("journal is in use by another glmirror process (pid {pid}, lock file {})", lock.display())]
+    #[error(
+        "journal is in use by another glmirror process (pid {pid}, lock file {})",
+        crate::redact::path_excerpt(lock)
+    )]
     Locked {
         /// The lock file.
         lock: PathBuf,
@@ -91,13 +103,13 @@ pub enum JournalError {
         pid: u32,
     },
     /// The lock file exists but does not hold a pid.
-    #[error("lock file {} exists but does not name a process", lock.display())]
+    #[error("lock file {} exists but does not name a process", crate::redact::path_excerpt(lock))]
     LockUnreadable {
         /// The lock file.
         lock: PathBuf,
     },
     /// Writing an entry failed; the journal accepts no more entries in this run.
-    #[error("cannot write journal {}: {message}", path.display())]
+    #[error("cannot write journal {}: {message}", crate::redact::path_excerpt(path))]
     Write {
         /// The journal path.
         path: PathBuf,
@@ -105,7 +117,7 @@ pub enum JournalError {
         message: String,
     },
     /// The journal was closed (its writer is gone).
-    #[error("journal {} is closed", path.display())]
+    #[error("journal {} is closed", crate::redact::path_excerpt(path))]
     Closed {
         /// The journal path.
         path: PathBuf,
@@ -123,14 +135,15 @@ impl JournalError {
     /// A next step for the user, if one is known.
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
-            JournalError::NoDirectory { dir, .. } => {
-                Some(format!("create {} first, or pass another --journal path", dir.display()))
-            }
+            JournalError::NoDirectory { dir, .. } => Some(format!(
+                "create {} first, or pass another --journal path",
+                crate::redact::path_excerpt(dir)
+            )),
             JournalError::OtherPlan { journal, .. } => Some(format!(
                 "that plan's run stopped in the middle of a row, which only that plan can \
                  repair: rerun apply with that plan to finish it, or use another --journal; \
                  delete {} only once its plan is abandoned",
-                journal.display()
+                crate::redact::path_excerpt(journal)
             )),
             JournalError::InUse { .. } => Some(
                 "wait for the other `glmirror apply` to finish: the lock goes away with that \
@@ -149,11 +162,11 @@ impl JournalError {
             JournalError::Locked { lock, .. } => Some(format!(
                 "an older glmirror may be applying with this journal: wait for it to finish; if \
                  no such process is running, delete {}",
-                lock.display()
+                crate::redact::path_excerpt(lock)
             )),
             JournalError::LockUnreadable { lock } => Some(format!(
                 "if no `glmirror apply` is running on this journal, delete {}",
-                lock.display()
+                crate::redact::path_excerpt(lock)
             )),
             JournalError::Credentials { .. } | JournalError::Encode(_) => {
                 Some("this is a bug in glmirror; please report it".to_owned())
