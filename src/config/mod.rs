@@ -1,7 +1,9 @@
 //! Arguments and environment become typed requests here, and only here (besides the log
 //! filter in `logging`): the GitLab URL and token, the service credentials, `--map` rules, the
 //! scope, and one request per command. The commands and the domain never see clap types or
-//! read the environment.
+//! read the environment for settings. Two reads are not settings and stay where they are
+//! used: the local git server (`githost`) passes `PATH` on to the `git` it runs, and `demo`
+//! makes its directory in the system's temporary directory (`TMPDIR`).
 
 mod credentials;
 mod error;
