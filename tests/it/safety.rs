@@ -431,7 +431,7 @@ fn a_second_apply_of_a_running_plan_fails_on_the_lock_before_confirming() {
     first.ok();
     second.exit(1);
     let err = stderr(&second);
-    assert!(err.contains("is being applied by another glmirror"), "{err}");
+    assert!(err.contains("another glmirror is applying the rows"), "{err}");
     assert!(!err.contains("to update on"), "no confirmation before the lock: {err}");
 }
 
