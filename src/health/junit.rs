@@ -170,7 +170,9 @@ mod tests {
         HealthReport {
             rows,
             scrape_errors: 0,
+            refused: 0,
             tokens: Vec::new(),
+            tokens_failing: false,
             generated_at: OffsetDateTime::UNIX_EPOCH,
         }
     }

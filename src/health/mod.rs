@@ -13,6 +13,7 @@ use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::error::ExitCode;
 use crate::plan::{self, Diagnosis, MirrorFacts, MirrorType};
 use crate::rewrite::{UnknownCode, code_traits};
 
@@ -214,12 +215,24 @@ impl StatusRow {
 /// A token the mirrors depend on, and when it expires (when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TokenExpiry {
-    /// The host whose token it is (the GitLab instance's host for the API token).
+    /// The host whose token it is (the GitLab instance's host for the API token), with
+    /// `:port` when the port is not the scheme's default ([`TokenExpiry::host_port`]): two
+    /// credentials for one host on two ports are two tokens.
     pub(crate) host: String,
     /// Which token: `service` (a source host's) or `gitlab-api`.
     pub(crate) token: &'static str,
     /// When it expires; `None` when it does not or nobody says.
     pub(crate) expires_at: Option<OffsetDateTime>,
+}
+
+impl TokenExpiry {
+    /// `host`, or `host:port` when a port other than the scheme's default is given.
+    pub(crate) fn host_port(host: &str, port: Option<u16>) -> String {
+        match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
 }
 
 /// Everything one `status` run reports.
@@ -229,10 +242,32 @@ pub(crate) struct HealthReport {
     pub(crate) rows: Vec<StatusRow>,
     /// Mirror reads refused (401/403) or unreadable: the report is incomplete by this much.
     pub(crate) scrape_errors: u64,
+    /// Mirror reads refused (401/403).
+    pub(crate) refused: u64,
     /// The tokens the mirrors depend on.
     pub(crate) tokens: Vec<TokenExpiry>,
+    /// A token the mirrors depend on is invalid, expired or within 7 days of expiry.
+    pub(crate) tokens_failing: bool,
     /// When the report was made.
     pub(crate) generated_at: OffsetDateTime,
+}
+
+impl HealthReport {
+    /// Mirrors judged unhealthy.
+    pub(crate) fn unhealthy(&self) -> usize {
+        self.rows.iter().filter(|r| r.health == Health::Unhealthy).count()
+    }
+
+    /// `status`'s exit code: 3 when an enabled mirror of a live project is unhealthy, when
+    /// reads were refused (an incomplete report must not pass for a healthy one on a
+    /// schedule), or when a token the mirrors depend on is failing; else 0.
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        if self.unhealthy() > 0 || self.refused > 0 || self.tokens_failing {
+            ExitCode::RowsFailed
+        } else {
+            ExitCode::Success
+        }
+    }
 }
 
 /// The part of a path before its last `/`: a project's namespace (`platform/infra` for
@@ -305,6 +340,37 @@ pub(crate) mod tests {
         assert_eq!(json["last_successful_update_at"], "");
         assert_eq!(r.cells().len(), STATUS_COLUMNS.len());
         assert_eq!(r.name_url(), "https://h/x.git");
+    }
+
+    #[test]
+    fn the_exit_rule() {
+        let ok = row("a/b", MirrorType::Pull, "https://h/b.git", Health::Ok);
+        let bad = row("a/c", MirrorType::Pull, "https://h/c.git", Health::Unhealthy);
+        let off = row("a/d", MirrorType::Pull, "https://h/d.git", Health::Ignored);
+        let cases = [
+            (vec![ok.clone(), off.clone()], 0, false, ExitCode::Success),
+            (vec![], 0, false, ExitCode::Success),
+            (vec![ok.clone(), bad], 0, false, ExitCode::RowsFailed),
+            (vec![ok.clone()], 1, false, ExitCode::RowsFailed),
+            (vec![ok, off], 0, true, ExitCode::RowsFailed),
+        ];
+        for (rows, refused, tokens_failing, want) in cases {
+            let report = HealthReport {
+                rows,
+                scrape_errors: refused,
+                refused,
+                tokens: Vec::new(),
+                tokens_failing,
+                generated_at: OffsetDateTime::UNIX_EPOCH,
+            };
+            assert_eq!(report.exit_code(), want, "{refused} {tokens_failing}");
+        }
+    }
+
+    #[test]
+    fn token_hosts_carry_a_port_other_than_the_default() {
+        assert_eq!(TokenExpiry::host_port("git.example.org", None), "git.example.org");
+        assert_eq!(TokenExpiry::host_port("git.example.org", Some(8443)), "git.example.org:8443");
     }
 
     #[test]

@@ -162,8 +162,18 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
 #[test]
 fn prometheus_text_follows_the_exposition_format() {
     let env = hostile_env();
+    // Two credentials for one host on two https ports are two tokens, two series.
+    std::fs::write(
+        env.path("creds.toml"),
+        "[[host]]\nhost = \"github.com\"\ntoken_env = \"MIRROR_TOKEN\"\n\n\
+         [[host]]\nhost = \"git.example.org\"\nuser = \"bot\"\ntoken_env = \"MIRROR_TOKEN\"\n\
+         expires_at = \"2027-01-01\"\n\n\
+         [[host]]\nhost = \"git.example.org:8443\"\nuser = \"bot\"\ntoken_env = \"MIRROR_TOKEN\"\n\
+         expires_at = \"2027-02-01\"\n",
+    )
+    .expect("credentials file");
     let out =
-        env.run(&["status", "--format", "prometheus", "--details", "--source-host", "github.com"]);
+        env.run(&["status", "--format", "prometheus", "--details", "--credentials", "creds.toml"]);
     out.exit(3);
     let body = String::from_utf8(out.stdout.clone()).expect("UTF-8");
     assert!(!body.contains(CANARY), "{body}");
@@ -188,6 +198,13 @@ fn prometheus_text_follows_the_exposition_format() {
     // The GitLab API token of the demo expires on 2099-12-31.
     let gitlab = value("glmirror_token_expiry_timestamp_seconds", &|l| l["token"] == "gitlab-api");
     assert_eq!(gitlab, Some(4_102_358_400.0), "{body}");
+    let service = |host: &str| {
+        value("glmirror_token_expiry_timestamp_seconds", &|l| {
+            l["token"] == "service" && l["host"] == host
+        })
+    };
+    assert_eq!(service("git.example.org"), Some(1_798_761_600.0), "2027-01-01: {body}");
+    assert_eq!(service("git.example.org:8443"), Some(1_801_440_000.0), "2027-02-01: {body}");
 }
 
 #[test]
