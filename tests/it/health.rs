@@ -19,14 +19,76 @@ fn hostile_error() -> String {
     )
 }
 
-/// The demo instance with a hostile last error on one failing mirror.
+/// A GitLab token glmirror does not hold (no scrubber knows it): only its shape gives it away.
+const FOREIGN: &str = "glpat-FOREIGN0canary0not0held";
+
+/// A token in a URL's query string, which glmirror does not hold either.
+const FOREIGN_QUERY: &str = "ghp_FOREIGN0query0canary0never0held00001";
+
+/// A short opaque value in a `private_token=` query: masked because it is a query value.
+const FOREIGN_SHORT: &str = "fOrEiGn5hort";
+
+/// A hostile project path and name: quotes, markup, the CDATA end, control characters, a
+/// terminal escape, a bidi override and the XML non-characters U+FFFE, U+FFFF.
+const HOSTILE_PATH: &str = "we\"ird'\\x<&]]>\u{1}\u{7}\u{1b}[31m\u{202e}\u{fffe}\u{ffff}";
+
+/// The demo instance with a hostile last error on one failing mirror, a project with a hostile
+/// path and name whose mirror URL and error hold tokens glmirror does not hold, and a second
+/// push mirror of platform/mobile-app to the same URL as its first.
 fn hostile_env() -> Env {
     Env::with(|o| {
         let mut fixture = Fixture::demo();
         let p = fixture.projects.iter_mut().find(|p| p.id == 13).expect("platform/analytics");
         p.pull.as_mut().expect("pull").last_error = Some(hostile_error());
+        let mut hostile = serde_json::to_value(&*p).expect("a project serializes");
+        hostile["id"] = 990.into();
+        hostile["path"] = HOSTILE_PATH.into();
+        hostile["name"] = format!("{HOSTILE_PATH} name").into();
+        hostile["pull"]["import_url"] = format!(
+            "https://github.com/acme/q.git?access_token={FOREIGN_QUERY}&private_token={FOREIGN_SHORT}#{FOREIGN}"
+        )
+        .into();
+        hostile["pull"]["last_error"] = format!(
+            "fatal: unable to access 'https://github.com/acme/q.git?access_token={FOREIGN_QUERY}\
+             &private_token={FOREIGN_SHORT}': Bearer {FOREIGN} {HOSTILE_PATH}"
+        )
+        .into();
+        fixture.projects.push(serde_json::from_value(hostile).expect("the hostile project"));
+        let app = fixture.projects.iter_mut().find(|p| p.id == 9).expect("platform/mobile-app");
+        let mut twin = serde_json::to_value(&app.remote_mirrors[0]).expect("a push mirror");
+        twin["id"] = 901.into();
+        twin["user"] = "other-bot".into();
+        app.remote_mirrors.push(serde_json::from_value(twin).expect("the twin push mirror"));
         o.fixture = fixture;
     })
+}
+
+/// No credential in `text`, held or not.
+#[track_caller]
+fn assert_no_credentials(format: &str, text: &str) {
+    for token in [CANARY, FOREIGN, FOREIGN_QUERY, FOREIGN_SHORT] {
+        assert!(!text.contains(token), "{token} in the {format} report:\n{text}");
+    }
+}
+
+#[test]
+fn no_credential_reaches_any_status_format() {
+    let env = hostile_env();
+    for format in ["table", "csv", "json", "junit", "prometheus"] {
+        let out = env.run(&["status", "--details", "--format", format]);
+        out.context(format).exit(3);
+        assert_no_credentials(format, &String::from_utf8_lossy(&out.stdout));
+        assert_no_credentials(format, &String::from_utf8_lossy(&out.stderr));
+    }
+    // The masked forms are there: the row is reported, not dropped.
+    let out = env.run(&["status", "--details", "--format", "csv"]);
+    let table = Table::parse("status --format csv", &out.stdout);
+    let row = table.find("the hostile project", |r| r.cell("project_id") == "990");
+    assert_eq!(
+        row.cell("url"),
+        "https://*****:*****@github.com/acme/q.git?access_token=*****&private_token=*****#*****"
+    );
+    assert!(row.cell("last_error").contains("Bearer *****"), "{}", row.cell("last_error"));
 }
 
 #[test]
@@ -35,7 +97,7 @@ fn junit_is_xml_gitlab_reads_one_case_per_mirror() {
     let out = env.run(&["status", "--format", "junit", "--details"]);
     out.context("unhealthy mirrors").exit(3);
     let xml = String::from_utf8(out.stdout.clone()).expect("UTF-8");
-    assert!(!xml.contains(CANARY), "no token in the report");
+    assert_no_credentials("junit", &xml);
     let doc =
         roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("invalid XML: {e}\n{xml}"));
     let root = doc.root_element();
@@ -83,6 +145,34 @@ fn junit_is_xml_gitlab_reads_one_case_per_mirror() {
     assert!(body.contains("<b>\"x\" & 'y'</b> ]]>"), "{body}");
     assert!(body.contains("matches no known cause"), "the advice follows: {body}");
     assert!(!body.contains('\u{1b}') && !body.contains('\u{202e}'), "{body:?}");
+    // The hostile project's path reads back as its path, minus what XML cannot hold and the
+    // control characters every status text loses; no token of its URL or error is there.
+    let hostile = doc
+        .descendants()
+        .find(|n| n.attribute("classname").is_some_and(|c| c.starts_with("platform/we\"ird'")))
+        .expect("the hostile project's case");
+    let class = hostile.attribute("classname").unwrap();
+    assert!(class.contains("<&]]>"), "{class:?}");
+    assert!(
+        !class.chars().any(|c| c.is_control() || c == '\u{fffe}' || c == '\u{ffff}'),
+        "{class:?}"
+    );
+    assert_eq!(hostile.attribute("name"), Some("pull https://github.com/acme/q.git"));
+    // Two push mirrors of mobile-app to one URL: one case, the worst outcome, both counted.
+    let app: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("classname") == Some("platform/mobile-app"))
+        .collect();
+    assert_eq!(app.len(), 1, "one case for two mirrors sharing a URL");
+    let failure = app[0].children().find(|n| n.has_tag_name("failure")).expect("a failure");
+    assert!(
+        failure
+            .text()
+            .unwrap_or_default()
+            .starts_with("2 push mirrors of this project share this URL"),
+        "{:?}",
+        failure.text()
+    );
 }
 
 /// One sample of the text format: metric name, labels, value.
@@ -176,7 +266,7 @@ fn prometheus_text_follows_the_exposition_format() {
         env.run(&["status", "--format", "prometheus", "--details", "--credentials", "creds.toml"]);
     out.exit(3);
     let body = String::from_utf8(out.stdout.clone()).expect("UTF-8");
-    assert!(!body.contains(CANARY), "{body}");
+    assert_no_credentials("prometheus", &body);
     let samples = parse_exposition(&body);
     let value = |name: &str, pick: &dyn Fn(&BTreeMap<String, String>) -> bool| {
         samples.iter().find(|(n, l, _)| n == name && pick(l)).map(|(_, _, v)| *v)
@@ -185,6 +275,12 @@ fn prometheus_text_follows_the_exposition_format() {
         value("glmirror_mirror_healthy", &|l| l.get("project").map(String::as_str) == Some(project))
     };
     assert_eq!(healthy("platform/analytics"), Some(0.0), "{body}");
+    let hostile = samples
+        .iter()
+        .find(|(n, l, _)| n == "glmirror_mirror_healthy" && l["project"].contains("we\"ird'"))
+        .expect("the hostile project's series");
+    assert!(hostile.1["project"].contains("\\x<&]]>"), "{hostile:?}");
+    assert_eq!(hostile.1["url"], "https://github.com/acme/q.git", "no query, no fragment");
     assert_eq!(healthy("platform/api-gateway"), Some(1.0), "{body}");
     assert_eq!(healthy("archive/old-website"), None, "archived projects are not listed");
     for (_, labels, _) in samples.iter().filter(|(n, _, _)| n == "glmirror_mirror_healthy") {
@@ -193,7 +289,8 @@ fn prometheus_text_follows_the_exposition_format() {
     }
     assert!(value("glmirror_mirror_last_successful_update_timestamp_seconds", &|_| true).is_some());
     assert_eq!(value("glmirror_mirror_diagnosis", &|l| l["diagnosis"] == "auth-failed"), Some(2.0));
-    assert_eq!(value("glmirror_mirror_diagnosis", &|l| l["diagnosis"] == "unknown"), Some(1.0));
+    // platform/analytics and the hostile project match no known cause.
+    assert_eq!(value("glmirror_mirror_diagnosis", &|l| l["diagnosis"] == "unknown"), Some(2.0));
     assert_eq!(value("glmirror_status_scrape_errors", &|_| true), Some(0.0));
     // The GitLab API token of the demo expires on 2099-12-31.
     let gitlab = value("glmirror_token_expiry_timestamp_seconds", &|l| l["token"] == "gitlab-api");
