@@ -424,13 +424,14 @@ fn the_ci_example_runs_against_the_simulator_and_produces_both_files() {
     }
 }
 
-/// The fenced `sh` blocks of docs/scheduled-checks.md that run glmirror, and its systemd
-/// `ExecStart=` lines.
-fn doc_commands() -> (Vec<String>, Vec<String>) {
+/// The fenced `sh` blocks of docs/scheduled-checks.md that run glmirror, its systemd
+/// `ExecStart=` lines and its crontab lines (variables and schedules).
+fn doc_commands() -> (Vec<String>, Vec<String>, Vec<String>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scheduled-checks.md");
     let text = std::fs::read_to_string(path).expect("the page exists");
     let mut sh = Vec::new();
     let mut exec = Vec::new();
+    let mut cron = Vec::new();
     let mut block: Option<String> = None;
     for line in text.lines() {
         if let Some(info) = line.strip_prefix("```") {
@@ -439,6 +440,7 @@ fn doc_commands() -> (Vec<String>, Vec<String>) {
         }
         match block.as_deref() {
             Some("sh") if line.starts_with("glmirror ") => sh.push(line.to_owned()),
+            Some("crontab") => cron.push(line.to_owned()),
             Some("ini") => {
                 if let Some(cmd) = line.strip_prefix("ExecStart=") {
                     exec.push(cmd.to_owned());
@@ -447,14 +449,14 @@ fn doc_commands() -> (Vec<String>, Vec<String>) {
             _ => {}
         }
     }
-    (sh, exec)
+    (sh, exec, cron)
 }
 
 #[test]
 fn the_scheduled_check_commands_run_as_documented() {
     let env = Env::demo();
-    let (sh, exec) = doc_commands();
-    assert!(sh.len() >= 2 && exec.len() == 1, "{sh:?} {exec:?}");
+    let (sh, exec, cron) = doc_commands();
+    assert!(!sh.is_empty() && exec.len() == 1, "{sh:?} {exec:?}");
     let bin = env!("CARGO_BIN_EXE_glmirror");
     let textfile = env.path("textfile");
     std::fs::create_dir(&textfile).expect("mkdir");
@@ -472,17 +474,45 @@ fn the_scheduled_check_commands_run_as_documented() {
             .env("GLMIRROR_CREDENTIAL_ARGS", "");
         cmd.output().expect("sh runs")
     };
+    // cron and systemd as documented: no GITLAB_TOKEN in the environment, the token file.
+    let run_without_token = |line: &str| {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(line).current_dir(env.dir.path());
+        for name in crate::util::CLEARED_ENV {
+            cmd.env_remove(name);
+        }
+        cmd.env("GITLAB_URL", env.base_url())
+            .env("HTTPS_PROXY", crate::util::refusing_proxy())
+            .env("TEXTFILE_DIR", &textfile);
+        cmd.output().expect("sh runs")
+    };
     for line in sh {
         let out = run(&line.replacen("glmirror ", &format!("{bin} "), 1));
         out.context(line).exit(3);
     }
+    let with_test_paths = |line: &str| {
+        line.replace("/usr/local/bin/glmirror", bin)
+            .replace("/etc/glmirror/token", &env.path("token").display().to_string())
+            .replace("/var/lib/node_exporter/textfile_collector", &textfile.display().to_string())
+    };
+    // The crontab: it names where GITLAB_URL and TEXTFILE_DIR come from (this test sets
+    // both to its own), and the one job runs every 15 minutes with the token from a file.
+    let vars: Vec<&str> =
+        cron.iter().filter_map(|l| l.split_once('=').map(|(name, _)| name)).collect();
+    assert_eq!(vars, ["GITLAB_URL", "TEXTFILE_DIR"], "{cron:?}");
+    let jobs: Vec<&String> =
+        cron.iter().filter(|l| !l.contains('=') || l.starts_with('*')).collect();
+    assert_eq!(jobs.len(), 1, "{cron:?}");
+    let command = jobs[0].strip_prefix("*/15 * * * * ").expect("every 15 minutes");
+    assert!(command.contains("--gitlab-token-file"), "no token in the crontab: {command}");
+    let out = run_without_token(&with_test_paths(command));
+    out.context(command).exit(3);
     assert!(textfile.join("glmirror.prom").exists(), "the cron line wrote its file");
+    parse_exposition(&std::fs::read_to_string(textfile.join("glmirror.prom")).expect("prom"));
+    std::fs::remove_file(textfile.join("glmirror.prom")).expect("rm");
     // The systemd unit's command, with this test's paths.
-    let line = exec[0]
-        .replace("/usr/local/bin/glmirror", bin)
-        .replace("/etc/glmirror/token", &env.path("token").display().to_string())
-        .replace("/var/lib/node_exporter/textfile_collector", &textfile.display().to_string());
-    let out = run(&line);
+    let line = with_test_paths(&exec[0]);
+    let out = run_without_token(&line);
     out.context(line).exit(3);
     parse_exposition(&std::fs::read_to_string(textfile.join("glmirror.prom")).expect("prom"));
 }
