@@ -516,3 +516,83 @@ fn the_scheduled_check_commands_run_as_documented() {
     out.context(line).exit(3);
     parse_exposition(&std::fs::read_to_string(textfile.join("glmirror.prom")).expect("prom"));
 }
+
+/// A stand-in for GitLab in front of the simulator that passes every GET through, with the
+/// simulator's address in `Link` headers rewritten to its own, and the pull mirror of
+/// project 13 answered with invalid UTF-8 (`\xff\xfe`), markup and a control byte inside its
+/// `last_error`.
+fn invalid_utf8_gitlab(env: &Env) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let sim = env.base_url().trim_end_matches('/').to_owned();
+    let listener = env.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let own = format!("http://{}", listener.local_addr().expect("addr"));
+    let (sim_base, own_base) = (sim.clone(), own.clone());
+    let handler = move |uri: Uri, headers: HeaderMap| {
+        let (sim, own) = (sim_base.clone(), own_base.clone());
+        async move {
+            let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+            let mut req = reqwest::Client::new().get(format!("{sim}{path}"));
+            for (name, value) in &headers {
+                if name != "host" {
+                    req = req.header(name.as_str(), value.as_bytes());
+                }
+            }
+            let resp = req.send().await.expect("the simulator answers");
+            let status = StatusCode::from_u16(resp.status().as_u16()).expect("status");
+            let mut out = HeaderMap::new();
+            for (name, value) in resp.headers() {
+                let name = name.as_str();
+                if name == "content-length" || name == "transfer-encoding" {
+                    continue;
+                }
+                let value = value.to_str().unwrap_or_default().replace(&sim, &own);
+                out.insert(
+                    axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                    value.parse().expect("value"),
+                );
+            }
+            let mut body = resp.bytes().await.expect("body").to_vec();
+            if path.starts_with("/api/v4/projects/13/mirror/pull") {
+                let at = body
+                    .windows(12)
+                    .position(|w| w == b"fetch remote")
+                    .expect("the analytics error");
+                body.splice(at + 4..at + 4, [0xff, 0xfe, b'<', 0x01]);
+            }
+            (status, out, Bytes::from(body)).into_response()
+        }
+    };
+    let router = axum::Router::new().fallback(handler);
+    env.rt.spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    own
+}
+
+#[test]
+fn invalid_utf8_from_gitlab_keeps_every_format_valid() {
+    let env = hostile_env();
+    let gitlab = invalid_utf8_gitlab(&env);
+    let run = |format: &str| {
+        let out = env
+            .cmd(&["status", "--details", "--format", format])
+            .env("GITLAB_URL", &gitlab)
+            .output()
+            .expect("glmirror runs");
+        crate::util::assert_no_canary(&out);
+        out.context(format).exit(3);
+        String::from_utf8(out.stdout.clone()).unwrap_or_else(|e| panic!("{format} is UTF-8: {e}"))
+    };
+    let csv = run("csv");
+    let table = Table::parse("status --format csv", &csv);
+    let analytics = table.find("platform/analytics", |r| r.cell("project_id") == "13");
+    // GitLab's answer does not parse: the mirror is unreadable, its error quotes the bytes
+    // as replacement characters.
+    assert_eq!(analytics.cell("diagnosis"), "unreadable", "{csv}");
+    let json: serde_json::Value = serde_json::from_str(&run("json")).expect("valid JSON");
+    assert!(json.as_array().is_some_and(|rows| !rows.is_empty()));
+    let xml = run("junit");
+    roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("invalid XML: {e}\n{xml}"));
+    parse_exposition(&run("prometheus"));
+    run("table");
+}
