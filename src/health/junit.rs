@@ -9,6 +9,10 @@
 //! push mirror gets a new id, not a new URL), so GitLab keeps each mirror's history. Unhealthy
 //! mirrors are `<failure>` (message: the diagnosis code; text: the last error and the advice),
 //! `unreadable` rows are `<error>`, ignored mirrors (disabled, archived) are `<skipped>`.
+//! Mirrors of one project with the same type and URL (GitLab does not stop a project from
+//! having two push mirrors to one URL) are one `<testcase>` with the worst outcome of theirs
+//! (error, failure, pass, skipped), whose text says how many share the URL: GitLab keys a
+//! case by suite, classname and name, so two cases would merge their history anyway.
 //!
 //! Any text is made valid XML 1.0: markup characters are escaped, and characters XML cannot
 //! hold (C0 controls other than tab and newline, U+FFFE, U+FFFF) become U+FFFD. No CDATA is
@@ -22,37 +26,43 @@ use crate::plan::Diagnosis;
 
 /// Render the report as a JUnit XML document.
 pub(crate) fn render(report: &HealthReport) -> String {
-    let mut suites: BTreeMap<&str, Vec<&StatusRow>> = BTreeMap::new();
+    let mut suites: BTreeMap<&str, Vec<Case<'_>>> = BTreeMap::new();
     for row in &report.rows {
-        suites.entry(namespace(&row.project_path)).or_default().push(row);
+        let cases = suites.entry(namespace(&row.project_path)).or_default();
+        let name = format!("{} {}", row.mirror_type.code(), row.name_url());
+        match cases.iter_mut().find(|c| c.classname == row.project_path && c.name == name) {
+            Some(case) => case.rows.push(row),
+            None => cases.push(Case { classname: &row.project_path, name, rows: vec![row] }),
+        }
     }
     let count =
-        |rows: &[&StatusRow], pick: fn(&StatusRow) -> bool| rows.iter().filter(|r| pick(r)).count();
-    let all: Vec<&StatusRow> = report.rows.iter().collect();
+        |cases: &[&Case<'_>], want: Verdict| cases.iter().filter(|c| c.verdict() == want).count();
+    let all: Vec<&Case<'_>> = suites.values().flatten().collect();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"glmirror status\" tests=\"{}\" failures=\"{}\" errors=\"{}\" \
          skipped=\"{}\" time=\"0\">",
         all.len(),
-        count(&all, is_failure),
-        count(&all, is_error),
-        count(&all, is_skipped),
+        count(&all, Verdict::Failure),
+        count(&all, Verdict::Error),
+        count(&all, Verdict::Skipped),
     );
-    for (ns, rows) in &suites {
+    for (ns, cases) in &suites {
         let name = if ns.is_empty() { "(no namespace)" } else { ns };
+        let cases: Vec<&Case<'_>> = cases.iter().collect();
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" \
              time=\"0\">",
             attr(name),
-            rows.len(),
-            count(rows, is_failure),
-            count(rows, is_error),
-            count(rows, is_skipped),
+            cases.len(),
+            count(&cases, Verdict::Failure),
+            count(&cases, Verdict::Error),
+            count(&cases, Verdict::Skipped),
         );
-        for row in rows {
-            testcase(&mut out, row);
+        for case in cases {
+            testcase(&mut out, case);
         }
         out.push_str("  </testsuite>\n");
     }
@@ -60,62 +70,102 @@ pub(crate) fn render(report: &HealthReport) -> String {
     out
 }
 
-fn is_error(row: &StatusRow) -> bool {
-    row.diagnosis == Some(Diagnosis::Unreadable)
+/// A test case's outcome, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verdict {
+    Skipped,
+    Passed,
+    Failure,
+    Error,
 }
 
-fn is_failure(row: &StatusRow) -> bool {
-    row.health == Health::Unhealthy && !is_error(row)
+fn verdict(row: &StatusRow) -> Verdict {
+    match row.health {
+        Health::Ignored => Verdict::Skipped,
+        Health::Ok => Verdict::Passed,
+        Health::Unhealthy if row.diagnosis == Some(Diagnosis::Unreadable) => Verdict::Error,
+        Health::Unhealthy => Verdict::Failure,
+    }
 }
 
-fn is_skipped(row: &StatusRow) -> bool {
-    row.health == Health::Ignored
+/// One test case: the mirrors of one project with the same type and [`StatusRow::name_url`]
+/// (GitLab keys a case by suite, classname and name, so two would share one history). Its
+/// outcome is the worst of theirs.
+struct Case<'a> {
+    classname: &'a str,
+    name: String,
+    rows: Vec<&'a StatusRow>,
 }
 
-fn testcase(out: &mut String, row: &StatusRow) {
-    let name = format!("{} {}", row.mirror_type.code(), row.name_url());
+impl Case<'_> {
+    fn verdict(&self) -> Verdict {
+        self.rows.iter().map(|r| verdict(r)).max().unwrap_or(Verdict::Skipped)
+    }
+
+    /// The first of the rows with the case's outcome.
+    fn worst(&self) -> &StatusRow {
+        let v = self.verdict();
+        self.rows.iter().find(|r| verdict(r) == v).expect("a case has rows")
+    }
+}
+
+fn testcase(out: &mut String, case: &Case<'_>) {
     let _ = write!(
         out,
         "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
-        attr(&row.project_path),
-        attr(&name)
+        attr(case.classname),
+        attr(&case.name)
     );
+    let row = case.worst();
     let code = row.diagnosis.map(|d| d.code()).unwrap_or("failed");
     let details = || {
-        let mut text = row.last_error.clone();
+        let mut text = String::new();
+        if case.rows.len() > 1 {
+            let _ = writeln!(
+                text,
+                "{} {} mirrors of this project share this URL; the worst is shown.",
+                case.rows.len(),
+                row.mirror_type.code()
+            );
+        }
+        let mut own = row.last_error.clone();
         if let Some(d) = row.diagnosis {
-            if !text.is_empty() {
-                text.push('\n');
+            if !own.is_empty() {
+                own.push('\n');
             }
-            text.push_str(d.advice());
+            own.push_str(d.advice());
         }
-        if text.is_empty() {
-            text = format!("update_status {}", row.update_status);
+        if own.is_empty() {
+            own = format!("update_status {}", row.update_status);
         }
+        text.push_str(&own);
         text
     };
-    if is_error(row) {
-        let _ = writeln!(
-            out,
-            ">\n      <error message=\"{}\" type=\"{code}\">{}</error>\n    </testcase>",
-            attr(code),
-            text(&details())
-        );
-    } else if is_failure(row) {
-        let _ = writeln!(
-            out,
-            ">\n      <failure message=\"{}\" type=\"{code}\">{}</failure>\n    </testcase>",
-            attr(code),
-            text(&details())
-        );
-    } else if is_skipped(row) {
-        let why = match row.ignored_because() {
-            "" => "ignored",
-            why => why,
-        };
-        let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", attr(why));
-    } else {
-        out.push_str("/>\n");
+    match case.verdict() {
+        Verdict::Error => {
+            let _ = writeln!(
+                out,
+                ">\n      <error message=\"{}\" type=\"{code}\">{}</error>\n    </testcase>",
+                attr(code),
+                text(&details())
+            );
+        }
+        Verdict::Failure => {
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"{code}\">{}</failure>\n    </testcase>",
+                attr(code),
+                text(&details())
+            );
+        }
+        Verdict::Skipped => {
+            let why = match row.ignored_because() {
+                "" => "ignored",
+                why => why,
+            };
+            let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", attr(why));
+        }
+        Verdict::Passed => out.push_str("/>\n"),
     }
 }
 
@@ -170,7 +220,9 @@ mod tests {
         HealthReport {
             rows,
             scrape_errors: 0,
+            refused: 0,
             tokens: Vec::new(),
+            tokens_failing: false,
             generated_at: OffsetDateTime::UNIX_EPOCH,
         }
     }
@@ -225,6 +277,35 @@ mod tests {
             xml.contains("name=\"pull https://github.com/a/web.git\""),
             "named without credentials: {xml}"
         );
+    }
+
+    #[test]
+    fn mirrors_sharing_a_url_are_one_case_with_the_worst_outcome() {
+        let url = "https://*****@geo.example.com/a/app.git";
+        let ok = row("platform/app", MirrorType::Push, url, Health::Ok);
+        let mut bad = row("platform/app", MirrorType::Push, url, Health::Unhealthy);
+        bad.mirror_id = Some(8);
+        bad.diagnosis = Some(Diagnosis::AuthFailed);
+        bad.last_error = "HTTP Basic: Access denied".into();
+        let off = row("platform/app", MirrorType::Push, url, Health::Ignored);
+        let pull = row("platform/app", MirrorType::Pull, url, Health::Ok);
+        let xml = render(&report(vec![ok.clone(), bad, off.clone(), pull]));
+        let name = "name=\"push https://geo.example.com/a/app.git\"";
+        assert_eq!(xml.matches(name).count(), 1, "one case: {xml}");
+        assert!(xml.contains("tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\""), "{xml}");
+        assert!(
+            xml.contains(
+                "<failure message=\"auth-failed\" type=\"auth-failed\">3 push mirrors of this \
+                 project share this URL; the worst is shown.\nHTTP Basic: Access denied"
+            ),
+            "{xml}"
+        );
+        // Healthy and disabled: the case passes.
+        let xml = render(&report(vec![off.clone(), ok]));
+        assert!(xml.contains(&format!("{name} time=\"0\"/>")), "{xml}");
+        // Only disabled ones: skipped.
+        let xml = render(&report(vec![off.clone(), off]));
+        assert!(xml.contains("skipped=\"1\""), "{xml}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::error::ExitCode;
 use crate::plan::{self, Diagnosis, MirrorFacts, MirrorType};
+use crate::redact::{self, MASK};
 use crate::rewrite::{UnknownCode, code_traits};
 
 /// How a mirror is doing.
@@ -149,12 +151,16 @@ impl StatusRow {
         // GitLab's text, cleaned like any cell glmirror writes (held tokens masked, no control
         // characters); the URL as the plan shows it (a malformed one GitLab stored verbatim is
         // masked here, an ssh username stays), `last_error` scrubbed by its normalisation.
+        //
+        // Credentials glmirror does not hold are masked too ([`mask_foreign`]): query values
+        // and fragments of the URL, token-shaped words in the error.
         let text = |s: &str| plan::cell::clean(s).into_owned();
         let url = if facts.url.contains(crate::redact::MASK) {
             facts.url.clone()
         } else {
             crate::rewrite::mask_url(&facts.url)
         };
+        let url = mask_url_tail(&url);
         StatusRow {
             project_id: facts.project.id,
             project_path: text(&facts.project.path),
@@ -169,7 +175,11 @@ impl StatusRow {
             mirror_user: text(&facts.user_name),
             diagnosis,
             last_error: text(
-                &facts.last_error.as_deref().map(plan::normalize_last_error).unwrap_or_default(),
+                &facts
+                    .last_error
+                    .as_deref()
+                    .map(|e| plan::normalize_last_error(&mask_foreign(e)))
+                    .unwrap_or_default(),
             ),
             health: Health::of(facts.enabled, archived, &facts.update_status, diagnosis),
         }
@@ -195,10 +205,14 @@ impl StatusRow {
         ]
     }
 
-    /// The mirror's name in test reports and metrics: its URL without credentials, which
-    /// survives `apply` (a replaced push mirror gets a new id, not a new URL).
+    /// The mirror's name in test reports and metrics: its URL without credentials, query or
+    /// fragment, which survives `apply` (a replaced push mirror gets a new id, not a new URL).
     pub(crate) fn name_url(&self) -> String {
-        plan::without_credentials(&self.url)
+        let url = plan::without_credentials(&self.url);
+        match url.find(['?', '#']) {
+            Some(at) => url[..at].to_owned(),
+            None => url,
+        }
     }
 
     /// Why an ignored mirror is ignored.
@@ -214,12 +228,24 @@ impl StatusRow {
 /// A token the mirrors depend on, and when it expires (when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TokenExpiry {
-    /// The host whose token it is (the GitLab instance's host for the API token).
+    /// The host whose token it is (the GitLab instance's host for the API token), with
+    /// `:port` when the port is not the scheme's default ([`TokenExpiry::host_port`]): two
+    /// credentials for one host on two ports are two tokens.
     pub(crate) host: String,
     /// Which token: `service` (a source host's) or `gitlab-api`.
     pub(crate) token: &'static str,
     /// When it expires; `None` when it does not or nobody says.
     pub(crate) expires_at: Option<OffsetDateTime>,
+}
+
+impl TokenExpiry {
+    /// `host`, or `host:port` when a port other than the scheme's default is given.
+    pub(crate) fn host_port(host: &str, port: Option<u16>) -> String {
+        match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
 }
 
 /// Everything one `status` run reports.
@@ -229,10 +255,109 @@ pub(crate) struct HealthReport {
     pub(crate) rows: Vec<StatusRow>,
     /// Mirror reads refused (401/403) or unreadable: the report is incomplete by this much.
     pub(crate) scrape_errors: u64,
+    /// Mirror reads refused (401/403).
+    pub(crate) refused: u64,
     /// The tokens the mirrors depend on.
     pub(crate) tokens: Vec<TokenExpiry>,
+    /// A token the mirrors depend on is invalid, expired or within 7 days of expiry.
+    pub(crate) tokens_failing: bool,
     /// When the report was made.
     pub(crate) generated_at: OffsetDateTime,
+}
+
+impl HealthReport {
+    /// Mirrors judged unhealthy.
+    pub(crate) fn unhealthy(&self) -> usize {
+        self.rows.iter().filter(|r| r.health == Health::Unhealthy).count()
+    }
+
+    /// `status`'s exit code: 3 when an enabled mirror of a live project is unhealthy, when
+    /// reads were refused (an incomplete report must not pass for a healthy one on a
+    /// schedule), or when a token the mirrors depend on is failing; else 0.
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        if self.unhealthy() > 0 || self.refused > 0 || self.tokens_failing {
+            ExitCode::RowsFailed
+        } else {
+            ExitCode::Success
+        }
+    }
+}
+
+/// A URL with every query value and its fragment masked (`?access_token=*****`, `#*****`):
+/// a git remote needs neither, and a token there is one glmirror does not hold, so the
+/// scrubber would not know it.
+fn mask_url_tail(url: &str) -> String {
+    match url.find(['?', '#']) {
+        Some(at) => format!("{}{}", &url[..at], mask_query(&url[at..])),
+        None => url.to_owned(),
+    }
+}
+
+/// `?query#fragment` (either may be missing) with every query value and the fragment masked.
+fn mask_query(tail: &str) -> String {
+    let (query, fragment) = match tail.find('#') {
+        Some(at) => (&tail[..at], Some(&tail[at + 1..])),
+        None => (tail, None),
+    };
+    let mut out = String::with_capacity(tail.len());
+    if let Some(pairs) = query.strip_prefix('?') {
+        out.push('?');
+        let masked: Vec<String> = pairs
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, value)) if !value.is_empty() => format!("{key}={MASK}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&masked.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(if fragment.is_empty() { "" } else { MASK });
+    }
+    out
+}
+
+/// Credentials glmirror does not hold, masked in GitLab's free text (what [`redact::scrub`]
+/// cannot know): the query values and fragment of every URL in it ([`mask_query`]), then
+/// every token-shaped word ([`redact::looks_like_token`]: a known prefix such as `glpat-` or
+/// `ghp_`, or 32 or more letters, digits, `_` and `-` mixing letters and digits). A word is a
+/// run of those characters; a long hexadecimal object id is masked too.
+pub(crate) fn mask_foreign(text: &str) -> String {
+    // The query and fragment of each URL, as byte ranges of `text`, merged where they overlap
+    // (`a://b?x=c://d` holds two URLs).
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for (_, authority) in redact::urls_in(text) {
+        let rest = authority.rest;
+        let start = rest.as_ptr() as usize - text.as_ptr() as usize;
+        if let Some(at) = rest.find(['?', '#']) {
+            let range = (start + at, start + rest.len());
+            match ranges.last_mut() {
+                Some(last) if range.0 <= last.1 => last.1 = last.1.max(range.1),
+                _ => ranges.push(range),
+            }
+        }
+    }
+    let mut queries_masked = String::with_capacity(text.len());
+    let mut from = 0;
+    for (start, end) in ranges {
+        queries_masked.push_str(&text[from..start]);
+        queries_masked.push_str(&mask_query(&text[start..end]));
+        from = end;
+    }
+    queries_masked.push_str(&text[from..]);
+    let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::with_capacity(queries_masked.len());
+    let mut rest = queries_masked.as_str();
+    while let Some(start) = rest.find(word_char) {
+        out.push_str(&rest[..start]);
+        let word_len = rest[start..].find(|c| !word_char(c)).unwrap_or(rest.len() - start);
+        let word = &rest[start..start + word_len];
+        out.push_str(if redact::looks_like_token(word) { MASK } else { word });
+        rest = &rest[start + word_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The part of a path before its last `/`: a project's namespace (`platform/infra` for
@@ -305,6 +430,78 @@ pub(crate) mod tests {
         assert_eq!(json["last_successful_update_at"], "");
         assert_eq!(r.cells().len(), STATUS_COLUMNS.len());
         assert_eq!(r.name_url(), "https://h/x.git");
+    }
+
+    #[test]
+    fn the_exit_rule() {
+        let ok = row("a/b", MirrorType::Pull, "https://h/b.git", Health::Ok);
+        let bad = row("a/c", MirrorType::Pull, "https://h/c.git", Health::Unhealthy);
+        let off = row("a/d", MirrorType::Pull, "https://h/d.git", Health::Ignored);
+        let cases = [
+            (vec![ok.clone(), off.clone()], 0, false, ExitCode::Success),
+            (vec![], 0, false, ExitCode::Success),
+            (vec![ok.clone(), bad], 0, false, ExitCode::RowsFailed),
+            (vec![ok.clone()], 1, false, ExitCode::RowsFailed),
+            (vec![ok, off], 0, true, ExitCode::RowsFailed),
+        ];
+        for (rows, refused, tokens_failing, want) in cases {
+            let report = HealthReport {
+                rows,
+                scrape_errors: refused,
+                refused,
+                tokens: Vec::new(),
+                tokens_failing,
+                generated_at: OffsetDateTime::UNIX_EPOCH,
+            };
+            assert_eq!(report.exit_code(), want, "{refused} {tokens_failing}");
+        }
+    }
+
+    #[test]
+    fn token_hosts_carry_a_port_other_than_the_default() {
+        assert_eq!(TokenExpiry::host_port("git.example.org", None), "git.example.org");
+        assert_eq!(TokenExpiry::host_port("git.example.org", Some(8443)), "git.example.org:8443");
+    }
+
+    #[test]
+    fn credentials_glmirror_does_not_hold_are_masked() {
+        let cases = [
+            ("plain text, no token", "plain text, no token"),
+            ("token glpat-AbCdEfGhIjKlMnOpQrSt.", "token *****."),
+            ("\"ghp_abcdefabcdef\" and github_pat_11AAA_xyz", "\"*****\" and *****"),
+            (
+                "fatal: https://github.com/acme/q.git?access_token=abc&x=&y#frag failed",
+                "fatal: https://github.com/acme/q.git?access_token=*****&x=&y#***** failed",
+            ),
+            (
+                "'https://h/x?private_token=short1' then https://h/y",
+                "'https://h/x?private_token=*****' then https://h/y",
+            ),
+            ("a://b?t=c://d?u=v e", "a://b?t=***** e"),
+            ("opaque 0123456789abcdef0123456789abcdef01 end", "opaque ***** end"),
+            (
+                "names stay: terraform-modules api-gateway-v2",
+                "names stay: terraform-modules api-gateway-v2",
+            ),
+            ("ünïcode ✓ glpat-x", "ünïcode ✓ *****"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(mask_foreign(input), want, "{input:?}");
+        }
+        assert_eq!(
+            mask_url_tail("https://h/x.git?access_token=ghp_x#f"),
+            "https://h/x.git?access_token=*****#*****"
+        );
+        assert_eq!(mask_url_tail("git@h:x.git"), "git@h:x.git");
+        let mut r = row(
+            "a/b",
+            MirrorType::Pull,
+            "https://*****@h/x.git?access_token=*****#*****",
+            Health::Ok,
+        );
+        assert_eq!(r.name_url(), "https://h/x.git");
+        r.url = "git@h:a/b.git".into();
+        assert_eq!(r.name_url(), "git@h:a/b.git");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! `glmirror_mirror_last_update_timestamp_seconds` (when GitLab knows them). Then counts:
 //! `glmirror_mirrors{health}`, `glmirror_mirror_diagnosis{diagnosis}`,
 //! `glmirror_status_scrape_errors` (reads refused or unreadable), the token expiries
-//! `glmirror_token_expiry_timestamp_seconds{host,token}`, and
+//! `glmirror_token_expiry_timestamp_seconds{host,token}` (`host` with `:port` when the port is
+//! not the scheme's default: one host's credentials on two ports are two tokens), and
 //! `glmirror_status_last_run_timestamp_seconds`, so an alert can notice a job that stopped.
 //!
 //! Label values are escaped as the format says (`\\`, `\"`, `\n`). Two mirrors of one
@@ -184,6 +185,8 @@ mod tests {
         let report = HealthReport {
             rows: vec![ok.clone(), ok, bad, off],
             scrape_errors: 2,
+            refused: 2,
+            tokens_failing: false,
             tokens: vec![
                 TokenExpiry { host: "github.com".into(), token: "service", expires_at: Some(t) },
                 TokenExpiry {

@@ -1,10 +1,12 @@
 //! Reading the instance: pre-flight checks, the projects in scope, and each mirror's live
 //! state, turned into plan facts ([`facts`]). Shared by `plan`, `status` and `apply`'s re-reads;
-//! never writes to GitLab. [`walk`] streams a whole plan's rows in order; [`probe`] proves
-//! rows' service credentials against their source hosts and watches the service tokens.
+//! never writes to GitLab. [`walk`] streams a whole plan's rows in order; [`survey`] reads every
+//! mirror's health for `status`; [`probe`] proves rows' service credentials against their
+//! source hosts and watches the service tokens.
 
 pub(crate) mod facts;
 pub(crate) mod probe;
+pub(crate) mod survey;
 pub(crate) mod walk;
 
 use std::collections::{HashMap, HashSet};

@@ -9,10 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use secrecy::SecretString;
 use time::OffsetDateTime;
 
 use crate::config::{ProbeRequest, Settings};
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, HostCredential};
 use crate::error::AppError;
 use crate::plan::ProbeFinding;
 use crate::probe::watch::{self, Expiry, ExpirySource, TokenState, TokenWatch, Validity};
@@ -104,18 +105,27 @@ fn host_of(url: &str) -> Option<String> {
 
 /// Read the state of every source host's token from the host's own API, once, concurrently:
 /// hosts without a token and `--no-probe-host` hosts are left out.
+/// The states come in [`watched`] order.
 pub(crate) async fn watch_tokens(
     http: &HttpSettings,
     creds: &Credentials,
     req: &ProbeRequest,
 ) -> Result<Vec<TokenState>, AppError> {
     let watch = TokenWatch::new(http).map_err(|e| AppError::fatal(e.to_string()))?;
-    let reads = creds.hosts.iter().filter(|h| req.reaches(&h.host)).filter_map(|h| {
-        let token = h.token.as_ref()?;
+    let reads = watched(creds, req).map(|(h, token)| {
         let watch = &watch;
-        Some(async move { watch.read(&h.host, h.kind(), token, h.expires_at).await })
+        async move { watch.read(&h.host, h.kind(), token, h.expires_at).await }
     });
     Ok(futures::future::join_all(reads).await)
+}
+
+/// The credentials [`watch_tokens`] reads, in its order: those with a token, on hosts not
+/// skipped.
+pub(crate) fn watched<'a>(
+    creds: &'a Credentials,
+    req: &'a ProbeRequest,
+) -> impl Iterator<Item = (&'a HostCredential, &'a SecretString)> {
+    creds.hosts.iter().filter(|h| req.reaches(&h.host)).filter_map(|h| Some((h, h.token.as_ref()?)))
 }
 
 /// The GitLab API token as a token-watch state, from pre-flight's `expires_at`
@@ -204,8 +214,6 @@ pub(crate) fn service_rows_by_host<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::HostCredential;
-    use secrecy::SecretString;
 
     #[test]
     fn rows_are_covered_only_on_source_hosts_with_a_token_not_skipped() {
