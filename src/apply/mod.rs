@@ -18,7 +18,9 @@ pub(crate) mod matching;
 pub(crate) mod paths;
 pub(crate) mod probe_guard;
 mod pull;
+mod pull_steps;
 mod push;
+mod push_steps;
 pub(crate) mod run_lock;
 pub(crate) mod tally;
 
