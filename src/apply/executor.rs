@@ -1,7 +1,10 @@
 //! The apply executor: runs the plan's `update` rows concurrently, one row at a time per task,
 //! journaling each GitLab write before it is sent and each row's outcome after, and turns
 //! per-row failures into outcomes (only journal failures end the run). The pull and push
-//! write paths are in `pull.rs` and `push.rs`; the pure comparisons in `matching.rs`.
+//! write paths are in `pull.rs` and `push.rs`, their decisions in `pull_steps.rs` and
+//! `push_steps.rs`, the pure comparisons in `matching.rs`; the decisions made here (how a
+//! stopped row ends, what a `--verify` reading means, who sends which credentials) are pure
+//! functions at the end of this file, with table tests.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

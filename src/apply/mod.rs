@@ -1,8 +1,9 @@
 //! Applying a reviewed plan: the checks of the whole file before any write (`checks`), the
 //! executor that writes the `update` rows concurrently with a drift check and a journal
-//! (`executor`, with the pull and push write paths and the pure comparisons beside it), the
-//! durable [`journal`] that makes `apply` resumable, and the Ctrl-C/SIGTERM handling
-//! ([`interrupt`]) that lets a run stop cleanly after the rows in flight; and the safety
+//! (`executor`, with the pull and push write paths, their pure decisions and the pure
+//! comparisons beside it), the durable [`journal`] that makes `apply` resumable, and the
+//! Ctrl-C/SIGTERM handling ([`interrupt`]) that lets a run stop cleanly after the rows in
+//! flight; and the safety
 //! checks around a run: which `new_url`s a person edited (`edits`), the files it writes
 //! (`paths`), one run per plan at a time (`run_lock`), and what its outcomes add up to
 //! (`tally`).
