@@ -3,10 +3,9 @@
 //! (`executor`, with the pull and push write paths, their pure decisions and the pure
 //! comparisons beside it), the durable [`journal`] that makes `apply` resumable, and the
 //! Ctrl-C/SIGTERM handling ([`interrupt`]) that lets a run stop cleanly after the rows in
-//! flight; and the safety
-//! checks around a run: which `new_url`s a person edited (`edits`), the files it writes
-//! (`paths`), one run per plan at a time (`run_lock`), and what its outcomes add up to
-//! (`tally`).
+//! flight; and the safety checks around a run: which `new_url`s a person edited (`edits`),
+//! the files it writes (`paths`), one run per plan at a time (`run_lock`), and what its
+//! outcomes add up to (`tally`).
 //!
 //! The command layer (`cmd::apply`) only reads the request, confirms with the user and prints.
 
