@@ -123,7 +123,7 @@ pub(crate) async fn check_instance(
         Err(e) => return Err(e.into()),
     };
     let live = plan::instance_base(&project.web_url, &project.path_with_namespace);
-    if planned.is_none() || planned != live {
+    if !same_instance(planned.as_deref(), live.as_deref()) {
         return Err(AppError::usage_hint(
             format!(
                 "{}:{line}: the plan was made for {} but this GitLab is {}",
@@ -149,8 +149,7 @@ pub(crate) fn check_mirror_users(
         if row.new_mirror_user.is_empty() || row.new_mirror_user == pre.user.username {
             continue;
         }
-        let ok = pre.is_admin && (!pre.version.supports_pull_mirror_api() || pre.has_scope("sudo"));
-        if !ok {
+        if !may_name_other_mirror_users(pre) {
             return Err(AppError::usage_hint(
                 format!(
                     "{}:{line}: this row would make {} the mirror user, but this token ({}) cannot",
@@ -163,4 +162,164 @@ pub(crate) fn check_mirror_users(
         }
     }
     Ok(())
+}
+
+/// Whether a plan's `web_url` base (`planned`) is this instance's (`live`); an unknown base
+/// is never the same.
+pub(crate) fn same_instance(planned: Option<&str>, live: Option<&str>) -> bool {
+    planned.is_some() && planned == live
+}
+
+/// Whether this token may make another user the mirror user: an administrator's, with the
+/// `sudo` scope on the 17.6 API (which writes as that user).
+pub(crate) fn may_name_other_mirror_users(pre: &Preflight) -> bool {
+    pre.is_admin && (!pre.version.supports_pull_mirror_api() || pre.has_scope("sudo"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitlab::{GitLabVersion, User};
+    use crate::plan::row::tests::sample_row;
+    use crate::rewrite::{Fix, SourceHost};
+
+    fn rules() -> Rules {
+        Rules {
+            source_hosts: vec![SourceHost { host: "github.com".into(), user: None, port: None }],
+            maps: Vec::new(),
+            prefer_https: false,
+        }
+    }
+
+    /// A service row on github.com that passes every check.
+    fn service_row() -> PlanRow {
+        let mut row = sample_row(1, MirrorType::Pull, None);
+        row.action = Action::Update;
+        row.new_url = "https://github.com/org/r.git".into();
+        row.new_auth = Some(NewAuth::Service);
+        row.new_user = TOKEN_AS_USER.into();
+        row
+    }
+
+    fn check(row: PlanRow) -> Result<(), String> {
+        let rows = [sample_row(9, MirrorType::Pull, None), row];
+        let lined = Lined { lines: &[2, 3], rows: &rows };
+        validate_rows(Path::new("plan.csv"), lined, &rules()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rows_are_refused_before_any_write_naming_the_line() {
+        let mut user_only = service_row();
+        user_only.new_auth = Some(NewAuth::Unchanged);
+        user_only.fixes = vec![Fix::MirrorUser];
+        user_only.new_url = "https://github.com/org/r.git".into();
+        let mut edited_user_only = user_only.clone();
+        edited_user_only.new_url = "https://github.com/org/other.git".into();
+        let with = |f: &dyn Fn(&mut PlanRow)| {
+            let mut row = service_row();
+            f(&mut row);
+            row
+        };
+        // (row, the refusal's text, or None: passes)
+        let cases: Vec<(PlanRow, Option<&str>)> = vec![
+            (service_row(), None),
+            (user_only, None),
+            (edited_user_only, Some("new_url of a row that only moves the mirror user must stay")),
+            (
+                with(&|r| r.new_url = "http://github.com/org/r.git".into()),
+                Some("is not https: the service token is only sent over https"),
+            ),
+            (
+                with(&|r| r.new_url = "https://gitlab.com/org/r.git".into()),
+                Some("is not on a --source-host given to apply"),
+            ),
+            (
+                with(&|r| r.new_user = "svc".into()),
+                Some("new_user \"svc\" is not the user configured for github.com (\"<token>\")"),
+            ),
+            (
+                with(&|r| {
+                    r.new_auth = Some(NewAuth::None);
+                    r.new_url = " https://github.com/org/r.git".into();
+                }),
+                Some("new_url does not pass the rules: new_url has surrounding whitespace"),
+            ),
+            // A row that is not an update is not checked at all.
+            (
+                with(&|r| {
+                    r.action = Action::Manual;
+                    r.new_url = "http://elsewhere.example/x".into();
+                }),
+                None,
+            ),
+        ];
+        for (i, (row, want)) in cases.into_iter().enumerate() {
+            match (check(row), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(want)) => {
+                    assert!(e.starts_with("plan.csv:3: "), "case {i}: {e}");
+                    assert!(e.contains(want), "case {i}: {e}");
+                }
+                (got, want) => panic!("case {i}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_plan_must_be_this_instance_s() {
+        let cases = [
+            (Some("https://gitlab.example.com"), Some("https://gitlab.example.com"), true),
+            (Some("https://gitlab.example.com"), Some("https://other.example.com"), false),
+            (None, None, false),
+            (None, Some("https://gitlab.example.com"), false),
+            (Some("https://gitlab.example.com"), None, false),
+        ];
+        for (planned, live, want) in cases {
+            assert_eq!(same_instance(planned, live), want, "{planned:?} {live:?}");
+        }
+    }
+
+    fn preflight(version: &str, is_admin: bool, scopes: Option<&[&str]>) -> Preflight {
+        Preflight {
+            version: GitLabVersion::parse(version).expect("version"),
+            user: User { id: 1, username: "admin".into(), ..User::default() },
+            is_admin,
+            scopes: scopes.map(|s| s.iter().map(|x| (*x).to_owned()).collect()),
+            silent_mode: None,
+            mirror_available: None,
+            warnings: Vec::new(),
+            token_expires_at: None,
+            token_described: false,
+        }
+    }
+
+    #[test]
+    fn only_an_admin_with_sudo_on_the_new_api_names_other_mirror_users() {
+        let api: &[&str] = &["api"];
+        let sudo: &[&str] = &["api", "sudo"];
+        let cases = [
+            (preflight("17.6.0", true, Some(sudo)), true),
+            (preflight("17.6.0", true, None), true),
+            (preflight("17.6.0", true, Some(api)), false),
+            (preflight("17.5.0", true, Some(api)), true),
+            (preflight("17.5.0", false, Some(sudo)), false),
+            (preflight("17.6.0", false, Some(sudo)), false),
+        ];
+        for (i, (pre, want)) in cases.iter().enumerate() {
+            assert_eq!(may_name_other_mirror_users(pre), *want, "case {i}");
+        }
+        // The check names the line, and skips rows whose mirror user is the caller or unset.
+        let mut other = service_row();
+        other.new_mirror_user = "svc".into();
+        let mut mine = service_row();
+        mine.new_mirror_user = "admin".into();
+        let rows = [service_row(), mine, other];
+        let lined = Lined { lines: &[2, 3, 4], rows: &rows };
+        let path = Path::new("plan.csv");
+        assert!(check_mirror_users(path, lined, &cases[0].0).is_ok());
+        let e = check_mirror_users(path, lined, &cases[2].0).unwrap_err().to_string();
+        assert!(e.starts_with("plan.csv:4: this row would make svc the mirror user"), "{e}");
+        let lined = Lined { lines: &[2, 3], rows: &rows[..2] };
+        assert!(check_mirror_users(path, lined, &cases[2].0).is_ok());
+    }
 }

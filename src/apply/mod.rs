@@ -1,11 +1,11 @@
 //! Applying a reviewed plan: the checks of the whole file before any write (`checks`), the
 //! executor that writes the `update` rows concurrently with a drift check and a journal
-//! (`executor`, with the pull and push write paths and the pure comparisons beside it), the
-//! durable [`journal`] that makes `apply` resumable, and the Ctrl-C/SIGTERM handling
-//! ([`interrupt`]) that lets a run stop cleanly after the rows in flight; and the safety
-//! checks around a run: which `new_url`s a person edited (`edits`), the files it writes
-//! (`paths`), one run per plan at a time (`run_lock`), and what its outcomes add up to
-//! (`tally`).
+//! (`executor`, with the pull and push write paths, their pure decisions and the pure
+//! comparisons beside it), the durable [`journal`] that makes `apply` resumable, and the
+//! Ctrl-C/SIGTERM handling ([`interrupt`]) that lets a run stop cleanly after the rows in
+//! flight; and the safety checks around a run: which `new_url`s a person edited (`edits`),
+//! the files it writes (`paths`), one run per plan at a time (`run_lock`), and what its
+//! outcomes add up to (`tally`).
 //!
 //! The command layer (`cmd::apply`) only reads the request, confirms with the user and prints.
 
@@ -18,7 +18,9 @@ pub(crate) mod matching;
 pub(crate) mod paths;
 pub(crate) mod probe_guard;
 mod pull;
+mod pull_steps;
 mod push;
+mod push_steps;
 pub(crate) mod run_lock;
 pub(crate) mod tally;
 

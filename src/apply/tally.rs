@@ -1,12 +1,13 @@
-//! What a run's report adds up to: outcomes per code, the `--verify` results (finished,
-//! failed, timed out), and the exit code they make. A failed or timed-out verification fails
+//! What a run's report adds up to: outcomes per code (with the dry-run rows a real run would
+//! not write), the `--verify` results (finished, failed, timed out), and the exit code they
+//! make. A failed or timed-out verification fails
 //! the run like a failed row — except a timeout on a row diagnosed `stuck`, whose update is
 //! known not to run until the stuck one is cleared. Pure; table tests below.
 
 use std::collections::BTreeMap;
 
 use crate::error::ExitCode;
-use crate::plan::{Diagnosis, ReportRow};
+use crate::plan::{Diagnosis, Outcome, ReportRow};
 
 /// How one `verified_status` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,17 @@ pub(crate) struct Tally {
     pub(crate) timed_out_stuck: usize,
     /// Rows `failed` or `drifted`.
     pub(crate) bad_rows: usize,
+    /// `dry-run` rows a real run would not write (their probe failed: `would fail: …`).
+    pub(crate) would_fail: usize,
+}
+
+/// How a `dry-run` row's detail says a real run would not write it (`ProbeFinding::would_fail`;
+/// an edited row's note may come before it).
+const WOULD_FAIL: &str = "would fail: ";
+
+/// Whether a report row is a dry run's row that a real run would not write.
+fn would_fail(r: &ReportRow) -> bool {
+    r.outcome == Outcome::DryRun && r.outcome_detail.contains(WOULD_FAIL)
 }
 
 impl Tally {
@@ -57,6 +69,9 @@ impl Tally {
             *t.outcomes.entry(r.outcome.code()).or_default() += 1;
             if r.outcome.is_problem() {
                 t.bad_rows += 1;
+            }
+            if would_fail(r) {
+                t.would_fail += 1;
             }
             match verified(&r.verified_status) {
                 Verified::None => {}
@@ -71,6 +86,21 @@ impl Tally {
             }
         }
         t
+    }
+
+    /// The outcomes for the summary, `applied 3, dry-run 29 (would fail 18), skipped 9`
+    /// (`none` for an empty report).
+    pub(crate) fn outcomes_line(&self) -> String {
+        if self.outcomes.is_empty() {
+            return "none".into();
+        }
+        let part = |(code, n): (&&str, &usize)| match *code {
+            "dry-run" if self.would_fail > 0 => {
+                format!("{code} {n} (would fail {})", self.would_fail)
+            }
+            _ => format!("{code} {n}"),
+        };
+        self.outcomes.iter().map(part).collect::<Vec<_>>().join(", ")
     }
 
     /// The summary line for `--verify`.
@@ -101,7 +131,8 @@ impl Tally {
 mod tests {
     use super::*;
     use crate::plan::row::tests::sample_row;
-    use crate::plan::{MirrorType, Outcome};
+    use crate::plan::{MirrorType, ProbeFinding};
+    use crate::probe::ProbeCode;
 
     fn row(outcome: Outcome, verified: &str, diagnosis: Option<Diagnosis>) -> ReportRow {
         let mut row = sample_row(1, MirrorType::Pull, None);
@@ -166,5 +197,40 @@ mod tests {
             t.verify_line().starts_with("verified: finished 2, failed 1, timed out 1 (1 of them")
         );
         assert_eq!(t.outcomes.get("applied"), Some(&4));
+    }
+
+    #[test]
+    fn the_summary_counts_the_dry_run_rows_that_would_fail() {
+        let probe = ProbeFinding::new(ProbeCode::Unreachable, "github.com", "timed out");
+        let with_detail = |outcome, detail: String| ReportRow {
+            outcome_detail: detail,
+            ..row(outcome, "", None)
+        };
+        let report = vec![
+            with_detail(
+                Outcome::DryRun,
+                "would call PUT /projects/:id/mirror/pull (probe: ok)".into(),
+            ),
+            with_detail(Outcome::DryRun, probe.would_fail()),
+            with_detail(
+                Outcome::DryRun,
+                format!(
+                    "edited new_url (path; planned https://github.com/a/b.git): {}",
+                    probe.would_fail()
+                ),
+            ),
+            with_detail(Outcome::Failed, "the service username or token has characters …".into()),
+            with_detail(Outcome::Skipped, "planned as skip".into()),
+        ];
+        let t = Tally::of(&report);
+        assert_eq!(t.would_fail, 2);
+        assert_eq!(t.outcomes_line(), "dry-run 3 (would fail 2), failed 1, skipped 1");
+        // Nothing would fail: no note; an empty report: none.
+        let t = Tally::of(&report[..1]);
+        assert_eq!((t.would_fail, t.outcomes_line().as_str()), (0, "dry-run 1"));
+        assert_eq!(Tally::of(&[]).outcomes_line(), "none");
+        // A real run's failed rows are not "would fail", whatever their detail says.
+        let real = [with_detail(Outcome::Failed, probe.would_fail())];
+        assert_eq!(Tally::of(&real).would_fail, 0);
     }
 }

@@ -257,7 +257,7 @@ pub(crate) async fn run(
         "glmirror apply{}: {} rows: {}",
         if req.dry_run { " (dry run)" } else { "" },
         report.len(),
-        counts(&tally.outcomes)
+        tally.outcomes_line()
     ));
     if req.verify && !req.dry_run {
         say(format!("  {}", tally.verify_line()));

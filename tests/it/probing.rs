@@ -215,6 +215,17 @@ fn dry_run_says_would_fail_and_without_the_token_skips_probes() {
     );
     assert!(env.githost().requests().iter().any(|r| r.path.ends_with("/info/refs")));
     assert!(env.writes().is_empty());
+    // The summary counts the dry-run rows a real run would not write.
+    let dry = |r: &&BTreeMap<String, String>| r["outcome"] == "dry-run";
+    let dry_rows = report.values().filter(dry).count();
+    let failing = report
+        .values()
+        .filter(dry)
+        .filter(|r| r["outcome_detail"].contains("would fail: "))
+        .count();
+    assert!(failing >= 1 && failing < dry_rows, "{failing} of {dry_rows}");
+    let summary = format!("dry-run {dry_rows} (would fail {failing})");
+    assert!(stderr(&out).contains(&summary), "{summary}: {}", text(&out));
     // Without the service token: no probes, and it says so.
     env.githost().reset_stats();
     let out =
@@ -225,6 +236,7 @@ fn dry_run_says_would_fail_and_without_the_token_skips_probes() {
     assert!(env.githost().requests().is_empty(), "{:?}", env.githost().requests());
     let report = rows(&read(&env, "plan.report.csv"));
     assert!(!report["60/pull/"]["outcome_detail"].contains("would fail"));
+    assert!(!stderr(&out).contains("(would fail"), "{}", text(&out));
     assert!(env.writes().is_empty());
 }
 
