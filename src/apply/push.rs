@@ -8,7 +8,8 @@ use crate::apply::executor::{Exec, Prior, RowResult, RowStop, WriteAnswer, may_r
 use crate::apply::journal::{Intent, JournalStep, StepKind, WriteStep};
 use crate::apply::push_steps::{
     self, LostCreate, Resume, appeared_result, confirm_replacement, created_after, dry_run,
-    lost_create, push_gate, replaced, replacement_request, resume_push, resumed,
+    lost_create, lost_race, lower_rival, push_gate, replaced, replacement_request, resume_push,
+    resumed,
 };
 use crate::gitlab::{GitLabError, RemoteMirror};
 use crate::plan::{self, PlanRow, RowKey};
@@ -97,6 +98,16 @@ impl Exec {
         };
         self.claim(row.project_id, created.id);
         self.record(JournalStep::push_created(key.clone(), created.id)).await?;
+        // Another run may have passed the same checks at the same moment: look once more, and
+        // of two copies keep the lower id (each run does the same, so one survives).
+        let again = self.client.remote_mirrors(row.project_id).await?;
+        let rival = lower_rival(&again, row, newest_before, created.id, |id| {
+            self.is_claimed(row.project_id, id)
+        });
+        if let Some(rival) = rival {
+            self.delete_push(row.project_id, created.id).await?;
+            return Ok(lost_race(rival, created.id));
+        }
         // Confirm the replacement exists before removing the old mirror.
         let found = self.client.remote_mirror(row.project_id, created.id).await?;
         if let Err(failed) = confirm_replacement(found.as_ref(), row, created.id, old_id) {

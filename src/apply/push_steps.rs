@@ -2,7 +2,8 @@
 //! of an earlier attempt leads to (finish by deleting the old mirror, already applied, a
 //! replacement that does not match), what is refused before the create (drift, credentials
 //! a push URL would mangle, a replacement another run made after planning), the create
-//! request, what to do when its answer was lost, and the confirmation before the delete.
+//! request, what to do when its answer was lost, a copy another run made at the same moment,
+//! and the confirmation before the delete.
 //! No I/O; `push.rs` does the calls. Table tests below.
 
 use secrecy::SecretString;
@@ -123,6 +124,34 @@ pub(crate) fn appeared_result(id: u64) -> RowResult {
     RowResult::drifted(format!(
         "a push mirror to this URL appeared after planning (push mirror {id}): another run of \
          this plan made it? Not replaced again; plan again to see it"
+    ))
+}
+
+/// After this run created `created_id`: another mirror to the same target, created after
+/// `newest_before` and not this run's, with a lower id than ours — a run that created its
+/// replacement at the same moment, past every check before the create. The lowest id is
+/// kept: every run looks again after its create, so exactly one of the copies survives, and
+/// a run that finds a lower one deletes its own.
+pub(crate) fn lower_rival(
+    live: &[RemoteMirror],
+    row: &PlanRow,
+    newest_before: Option<u64>,
+    created_id: u64,
+    ours: impl Fn(u64) -> bool,
+) -> Option<u64> {
+    let target = without_userinfo(&row.new_url);
+    live.iter()
+        .filter(|m| newest_before.is_none_or(|n| m.id > n) && m.id < created_id)
+        .filter(|m| without_userinfo(&m.url) == target && !ours(m.id))
+        .map(|m| m.id)
+        .min()
+}
+
+/// The outcome of a row whose replacement another run made at the same moment.
+pub(crate) fn lost_race(rival: u64, created_id: u64) -> RowResult {
+    RowResult::drifted(format!(
+        "another run replaced this push mirror at the same moment (push mirror {rival}); this \
+         run's copy {created_id} was deleted again. Plan again to see the result"
     ))
 }
 
@@ -265,6 +294,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn of_two_copies_made_at_the_same_moment_the_lower_id_is_kept() {
+        let r = row();
+        let target = r.new_url.clone();
+        let m =
+            |id: u64, url: &str| RemoteMirror { id, url: url.into(), ..RemoteMirror::default() };
+        let live = vec![m(OLD, "https://old.example/x.git"), m(20, &target), m(21, &target)];
+        let mine = |id: u64| id == 21;
+        // We made 21; 20 is another run's, newer than planning: ours goes.
+        assert_eq!(lower_rival(&live, &r, Some(10), 21, mine), Some(20));
+        // We made 20: the other copy is higher, we keep ours (the other run deletes its own).
+        assert_eq!(lower_rival(&live, &r, Some(10), 20, |id| id == 20), None);
+        // Older than planning, another target, or ours: not a rival.
+        assert_eq!(lower_rival(&live, &r, Some(20), 21, mine), None);
+        let other = vec![m(20, "https://elsewhere.example/x.git"), m(21, &target)];
+        assert_eq!(lower_rival(&other, &r, Some(10), 21, mine), None);
+        assert_eq!(lower_rival(&live, &r, Some(10), 21, |id| id >= 20), None);
+        let result = lost_race(20, 21);
+        assert_eq!(result.outcome, Outcome::Drifted);
+        assert!(result.detail.contains("push mirror 20") && result.detail.contains("21"));
+    }
     #[test]
     fn a_row_without_a_record_starts_fresh() {
         let live = [old(), target(9)];

@@ -347,6 +347,47 @@ fn a_crlf_copy_of_the_plan_run_against_another_spelling_of_the_url_meets_the_sam
     assert!(stderr(refused).contains("another glmirror is applying the rows"), "{}", text(refused));
 }
 
+/// Two runs no lock keeps apart (two lock directories, two journals: two users, or two
+/// machines): each looks again after its create and keeps the lower id, so every push row
+/// ends with exactly one replacement and the old mirror gone.
+#[test]
+fn two_runs_no_lock_separates_leave_exactly_one_replacement_per_mirror() {
+    let env = push_env();
+    plan_with(&env, PUSH_RULES);
+    let (ra, rb) = (env.path("run-a"), env.path("run-b"));
+    for d in [&ra, &rb] {
+        std::fs::create_dir(d).expect("mkdir");
+    }
+    env.sim().set_faults(Faults { latency_ms: 150, ..Faults::default() });
+    let a = spawn_apply(&env, &["--journal", "a.journal", "--report", "a.csv"], Some(&ra));
+    let b = spawn_apply(&env, &["--journal", "b.journal", "--report", "b.csv"], Some(&rb));
+    let (a, b) = (
+        wait_with_timeout(a, Duration::from_secs(180)),
+        wait_with_timeout(b, Duration::from_secs(180)),
+    );
+    env.sim().set_faults(Faults::default());
+    for out in [&a, &b] {
+        out.exit_in(&[0, 3]);
+    }
+    let found = replacements(&env);
+    assert!(!found.is_empty(), "the plan has push update rows");
+    for (pid, url, n) in &found {
+        assert_eq!(*n, 1, "project {pid} has {n} push mirrors to {url}");
+    }
+    // Every old mirror is gone: one run replaced it, the other found it done or lost the race.
+    let plan = Table::read(env.path("plan.csv"));
+    let now = env.sim().snapshot();
+    for r in plan
+        .rows()
+        .iter()
+        .filter(|r| r.cell("mirror_type") == "push" && r.cell("action") == "update")
+    {
+        let (pid, old) = (r.number("project_id"), r.number("mirror_id"));
+        let left = now.project(pid).expect("project").remote_mirrors.iter().any(|m| m.id == old);
+        assert!(!left, "project {pid}: old push mirror {old} is still there");
+    }
+}
+
 #[test]
 fn a_symlinked_journal_is_locked_as_the_same_file() {
     let env = push_env();
