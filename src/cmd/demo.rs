@@ -89,7 +89,7 @@ pub(crate) async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode
                  proven against each repository before it replaces anyone's credentials",
                 demo.source_hosts.join(", ")
             );
-            let probe = ProbeRequest { enabled: true, skip_hosts: Vec::new(), http: Some(http) };
+            let probe = ProbeRequest { enabled: true, http: Some(http), ..ProbeRequest::default() };
             (Some(host), probe)
         }
         Err(e) => {
@@ -97,8 +97,11 @@ pub(crate) async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode
                 "  without probes: {e}; the service token is neither proven against the \
                  repositories nor watched (install git to see that part)"
             );
-            let probe =
-                ProbeRequest { enabled: false, skip_hosts: demo.source_hosts.clone(), http: None };
+            let probe = ProbeRequest {
+                enabled: false,
+                skip_hosts: demo.source_hosts.clone(),
+                ..ProbeRequest::default()
+            };
             (None, probe)
         }
     };

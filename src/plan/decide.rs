@@ -456,9 +456,8 @@ fn mirror_user_only(
 ) {
     let target = &ctx.target_user;
     let what = format!("Only the mirror user changes, to {}", target.username);
-    let url_task = refused_fix
-        .map(|r| format!(" The URL fix is left for a person: {r}"))
-        .unwrap_or_default();
+    let url_task =
+        refused_fix.map(|r| format!(" The URL fix is left for a person: {r}")).unwrap_or_default();
     if let Some(why) = pull_write_refused(ctx, role) {
         row.action = Action::Manual;
         row.reason = format!("{what}, but {why}.{url_task}");
@@ -669,7 +668,8 @@ mod tests {
         // (blocked, deleted, or --mirror-user) still moves; `reason` names the URL fix.
         let http_301 = "13:fetch remote: \"error: RPC failed; HTTP 301 curl 22 The requested URL \
                         returned error: 301\": exit status 128.";
-        let refused = "re-enter them in the GitLab UI with the URL https://git.example.org/acme/api.git";
+        let refused =
+            "re-enter them in the GitLab UI with the URL https://git.example.org/acme/api.git";
         let mut refused_cases = 0;
         for source in [true, false] {
             for push in [false, true] {
