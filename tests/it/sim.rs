@@ -1004,3 +1004,47 @@ fn python_gitlab_reads_the_simulator() {
     out.context("python-gitlab check").ok();
     rt.block_on(h.shutdown());
 }
+
+/// GitLab fails every update of a pull mirror whose mirror user is below Maintainer (it pushes
+/// what it fetched as that user, and cannot push to protected branches); at Maintainer the
+/// same mirror updates. In the demo, svc-mirror (user 3) is a Developer of security/audit-log
+/// (project 35).
+#[tokio::test]
+async fn updates_fail_while_the_mirror_user_is_below_maintainer() {
+    for (level, fails) in [(30, true), (20, true), (40, false)] {
+        let mut opts = demo_opts();
+        // Members are not public fields: edit the fixture as JSON, as a fixture file would.
+        let mut fixture = serde_json::to_value(&opts.fixture).unwrap();
+        let project = fixture["projects"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|p| p["id"] == 35)
+            .expect("security/audit-log");
+        project["pull"]["mirror_user_id"] = json!(3);
+        for m in project["members"].as_array_mut().unwrap() {
+            if m["user_id"] == 3 {
+                m["access_level"] = json!(level);
+            }
+        }
+        opts.fixture = serde_json::from_value(fixture).unwrap();
+        opts.remote_accepts.push(RemoteAccept {
+            host: "github.com".into(),
+            user: Some("mwilson".into()),
+            password: Some("ghp_mwilsonPersonal0000000000000000000001".into()),
+        });
+        let h = glmirror::sim::start(opts).await.unwrap();
+        let api = Api::new(&h);
+        let t = h.admin_token().to_owned();
+        let r = api.post("/projects/35/mirror/pull", &t, json!({})).await;
+        assert!(matches!(r.status, 200..=204), "{}: {}", r.status, r.text);
+        let body = settle(&api, "/projects/35/mirror/pull", &t).await;
+        let error = body["last_error"].as_str().unwrap_or_default();
+        let refused = error.contains(
+            "The mirror user is not allowed to push code to all branches on this project.",
+        );
+        assert_eq!(refused, fails, "access level {level}: {body}");
+        assert_eq!(body["update_status"] == "failed", fails, "access level {level}: {body}");
+        assert_eq!(pull_of(&h.snapshot(), 35).mirror_user_id, Some(3), "the POST keeps the user");
+    }
+}
