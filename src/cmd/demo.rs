@@ -185,7 +185,7 @@ pub(crate) async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode
     );
     if let Some(user) = &demo.mirror_user {
         out!(
-            "running as {user}: {} before, {} after (of {} enabled pull mirrors)",
+            "running as {user}: {} before, {} after (of {} enabled pull mirrors of live projects)",
             depends_before.running_as,
             depends_after.running_as,
             depends_after.pull
@@ -290,7 +290,8 @@ impl Dependence {
             if let Some(m) = p.pull.as_deref().filter(|m| !m.import_url.is_empty()) {
                 d.mirrors += 1;
                 d.service += usize::from(uses(&m.user, &m.password));
-                if m.mirror {
+                // As `plan`'s summary counts: enabled pull mirrors of live projects.
+                if m.mirror && !p.archived {
                     d.pull += 1;
                     d.running_as += usize::from(target.is_some() && m.mirror_user_id == target);
                 }

@@ -256,6 +256,20 @@ pub(crate) fn gets_service_credentials(row: &PlanRow) -> bool {
     row.action == Action::Update && row.new_auth == Some(NewAuth::Service)
 }
 
+/// The reason of a row skipped because its project is archived.
+const ARCHIVED: &str = "Archived project: left alone (use --include-archived to plan it).";
+/// The reason of a pull row skipped because pull mirroring is off.
+const PULL_OFF: &str = "Pull mirroring is off for this project (or it was only imported \
+     once); enable it in Settings > Repository first if it should mirror.";
+
+/// Whether a pull row is an enabled pull mirror of a live project (or of an archived one
+/// planned with `--include-archived`): the mirrors whose user can move, which the summaries'
+/// "running as" line counts. An unreadable pull mirror counts (nothing says it is off).
+pub(crate) fn is_movable_pull(row: &PlanRow) -> bool {
+    row.mirror_type == MirrorType::Pull
+        && !(row.action == Action::Skip && (row.reason == ARCHIVED || row.reason == PULL_OFF))
+}
+
 /// Fill action, new_* columns, fixes and reason (the rules are in docs/plan-format.md,
 /// "Which mirrors are moved", and, for `probe`, docs/remote-probe.md).
 fn decide(
@@ -274,18 +288,10 @@ fn decide(
         row.reason = reason;
     };
     if facts.project.archived && !ctx.include_archived {
-        return skip(
-            row,
-            "Archived project: left alone (use --include-archived to plan it).".into(),
-        );
+        return skip(row, ARCHIVED.into());
     }
     if facts.kind == MirrorKind::PullDisabled {
-        return skip(
-            row,
-            "Pull mirroring is off for this project (or it was only imported once); enable it \
-             in Settings > Repository first if it should mirror."
-                .into(),
-        );
+        return skip(row, PULL_OFF.into());
     }
     if !facts.enabled {
         return skip(
@@ -798,6 +804,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn movable_pulls_are_enabled_pull_mirrors_of_live_projects() {
+        let c = ctx();
+        let live = pull_facts();
+        assert!(is_movable_pull(&build_row(&live, &c, TargetRole::Allowed, None)));
+        let mut archived = pull_facts();
+        archived.project.archived = true;
+        assert!(!is_movable_pull(&build_row(&archived, &c, TargetRole::Allowed, None)));
+        let mut planned = c.clone();
+        planned.include_archived = true;
+        assert!(is_movable_pull(&build_row(&archived, &planned, TargetRole::Allowed, None)));
+        let off = MirrorFacts { kind: MirrorKind::PullDisabled, enabled: false, ..pull_facts() };
+        assert!(!is_movable_pull(&build_row(&off, &c, TargetRole::Allowed, None)));
+        let push = push_facts("https://*****:*****@github.com/acme/api.git");
+        assert!(!is_movable_pull(&build_row(&push, &c, TargetRole::Allowed, None)));
+        // Skipped for another reason (nothing to change): still counted.
+        let done = MirrorFacts {
+            url: "https://git.example.org/a/b.git".into(),
+            user_name: "svc".into(),
+            ..pull_facts()
+        };
+        let row = build_row(&done, &c, TargetRole::Allowed, None);
+        assert_eq!(row.action, Action::Skip);
+        assert!(is_movable_pull(&row));
     }
 
     #[test]
