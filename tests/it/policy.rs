@@ -26,8 +26,9 @@ const WOULD_ERASE: &str =
 const NEW_KEY_PAIR: &str = "Replacing an SSH push mirror creates a new key pair, which the \
      remote must trust before it can push: change it in the UI and install the new public key.";
 /// A Bitbucket Cloud mirror without an owner, on a host without service credentials.
-const NO_BITBUCKET_OWNER: &str = "The URL has no username: add the repository owner, e.g. \
-     https://OWNER@bitbucket.org/ACCOUNT/REPO.git";
+const NO_BITBUCKET_OWNER: &str = "The URL has no username, and the remote asks for one: add \
+     it (for Bitbucket Cloud the repository owner, e.g. \
+     https://OWNER@bitbucket.org/ACCOUNT/REPO.git; the service-credential rewrite adds one).";
 
 /// Whether a `manual` row has one of the reasons docs/plan-format.md ("Which mirrors are
 /// moved") lists, in the exact words glmirror writes: the target below Maintainer, a fix
