@@ -185,6 +185,9 @@ pub(crate) struct PlanArgs {
     #[arg(long = "no-probe-host", value_name = "HOST", help_heading = "Probe")]
     pub(crate) no_probe_hosts: Vec<String>,
 
+    #[command(flatten)]
+    pub(crate) probe_limits: ProbeLimitArgs,
+
     /// Where to write the plan CSV (`-` for stdout). Written atomically.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "plan.csv")]
     pub(crate) out: PathBuf,
@@ -246,9 +249,26 @@ pub(crate) struct ApplyArgs {
     #[arg(long = "no-probe-host", value_name = "HOST", help_heading = "Probe")]
     pub(crate) no_probe_hosts: Vec<String>,
 
+    #[command(flatten)]
+    pub(crate) probe_limits: ProbeLimitArgs,
+
     /// Apply even though a service token expires within 7 days.
     #[arg(long, help_heading = "Probe")]
     pub(crate) allow_expiring_token: bool,
+}
+
+/// How many probes may be in flight (docs/remote-probe.md, "Host protection"). The
+/// failed-login limit and the breaker are fixed: they keep GitLab from banning this machine.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct ProbeLimitArgs {
+    /// Probes in flight at once over all source hosts (1 to 64; default 8).
+    #[arg(long, value_name = "N", help_heading = "Probe")]
+    pub(crate) probe_concurrency: Option<u32>,
+
+    /// Probes in flight at once to one source host (1 to 32, at most --probe-concurrency;
+    /// default 4). Lower it for a host that limits concurrent git requests.
+    #[arg(long, value_name = "N", help_heading = "Probe")]
+    pub(crate) probe_per_host: Option<u32>,
 }
 
 /// Output formats of `status`.

@@ -89,7 +89,7 @@ pub(crate) async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode
                  proven against each repository before it replaces anyone's credentials",
                 demo.source_hosts.join(", ")
             );
-            let probe = ProbeRequest { enabled: true, skip_hosts: Vec::new(), http: Some(http) };
+            let probe = ProbeRequest { enabled: true, http: Some(http), ..ProbeRequest::default() };
             (Some(host), probe)
         }
         Err(e) => {
@@ -97,8 +97,11 @@ pub(crate) async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode
                 "  without probes: {e}; the service token is neither proven against the \
                  repositories nor watched (install git to see that part)"
             );
-            let probe =
-                ProbeRequest { enabled: false, skip_hosts: demo.source_hosts.clone(), http: None };
+            let probe = ProbeRequest {
+                enabled: false,
+                skip_hosts: demo.source_hosts.clone(),
+                ..ProbeRequest::default()
+            };
             (None, probe)
         }
     };
@@ -182,7 +185,7 @@ pub(crate) async fn run(settings: &Settings, args: &DemoArgs) -> Result<ExitCode
     );
     if let Some(user) = &demo.mirror_user {
         out!(
-            "running as {user}: {} before, {} after (of {} enabled pull mirrors)",
+            "running as {user}: {} before, {} after (of {} enabled pull mirrors of live projects)",
             depends_before.running_as,
             depends_after.running_as,
             depends_after.pull
@@ -287,7 +290,8 @@ impl Dependence {
             if let Some(m) = p.pull.as_deref().filter(|m| !m.import_url.is_empty()) {
                 d.mirrors += 1;
                 d.service += usize::from(uses(&m.user, &m.password));
-                if m.mirror {
+                // As `plan`'s summary counts: enabled pull mirrors of live projects.
+                if m.mirror && !p.archived {
                     d.pull += 1;
                     d.running_as += usize::from(target.is_some() && m.mirror_user_id == target);
                 }

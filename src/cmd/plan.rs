@@ -143,11 +143,16 @@ pub(crate) async fn execute(
         summary.pull + summary.push
     ));
     say(format!(
-        "  running as {}: {} before, {} after (of {} pull)",
+        "  running as {}: {} before, {} after (of {} enabled pull mirrors{})",
         summary.target_user,
         summary.running_as_target_before,
         summary.running_as_target_after,
-        summary.pull
+        summary.movable_pull,
+        if req.scope.include_archived {
+            ", archived projects included"
+        } else {
+            " of live projects"
+        }
     ));
     if summary.unreadable() > 0 {
         say(format!(

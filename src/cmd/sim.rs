@@ -1,6 +1,8 @@
-//! `glmirror sim`: run the GitLab simulator alone. The first three stdout lines (flushed) are
-//! `base_url=…`, `admin_token=…` and `maintainer_token=…` (simulator-only tokens); logs go to
-//! stderr; it serves until Ctrl-C.
+//! `glmirror sim`: run the GitLab simulator alone. The first stdout lines (flushed) are
+//! `base_url=…`, `admin_token=…`, `maintainer_token=…` and, when the fixture names one (the
+//! demo fixture and `--generate` do), `service_token=…`: the service token the simulated
+//! remotes accept, to pass as `MIRROR_TOKEN`. All are simulator-only values, printed there and
+//! nowhere else; logs go to stderr; it serves until Ctrl-C.
 
 use std::io::Write;
 
@@ -31,6 +33,7 @@ pub(crate) async fn run(args: &SimArgs) -> Result<ExitCode, AppError> {
         ..Faults::default()
     };
     let (admin_token, maintainer_token) = crate::sim::fixture_tokens(&fixture);
+    let service_token = fixture.demo.as_ref().map(|d| d.service_token.clone());
     let mut opts = SimOptions::new(fixture);
     opts.faults = faults;
     opts.gitlab_version = args.gitlab_version.clone();
@@ -49,6 +52,10 @@ pub(crate) async fn run(args: &SimArgs) -> Result<ExitCode, AppError> {
         let written = writeln!(out, "base_url=http://{shown}")
             .and_then(|()| writeln!(out, "admin_token={admin_token}"))
             .and_then(|()| writeln!(out, "maintainer_token={maintainer_token}"))
+            .and_then(|()| match &service_token {
+                Some(token) => writeln!(out, "service_token={token}"),
+                None => Ok(()),
+            })
             .and_then(|()| out.flush());
         written.map_err(|e| AppError::fatal(format!("cannot write to stdout: {e}")))?;
     }

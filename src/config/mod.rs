@@ -19,8 +19,8 @@ pub(crate) use credentials::{MIRROR_TOKEN_ENV, require_tokens};
 pub(crate) use error::ConfigError;
 
 use crate::cli::{
-    ApplyArgs, GlobalArgs, MirrorSelection, PlanArgs, RewriteArgs, RuleArgs, ScopeArgs, StatusArgs,
-    StatusFormat,
+    ApplyArgs, GlobalArgs, MirrorSelection, PlanArgs, ProbeLimitArgs, RewriteArgs, RuleArgs,
+    ScopeArgs, StatusArgs, StatusFormat,
 };
 use crate::credentials::Credentials;
 use crate::redact;
@@ -335,6 +335,47 @@ pub(crate) struct ProbeRequest {
     /// TLS and proxy settings for the probe and the token watch; `None`: `--ca-cert` and the
     /// environment's `HTTPS_PROXY`/`NO_PROXY`, as for the API (the demo passes its stand-in's).
     pub(crate) http: Option<crate::probe::HttpSettings>,
+    /// Host protection: `--probe-concurrency`, `--probe-per-host`, and the fixed failed-login
+    /// limit and breaker.
+    pub(crate) limits: crate::probe::Limits,
+}
+
+/// The largest `--probe-concurrency`.
+pub(crate) const MAX_PROBE_CONCURRENCY: u32 = 64;
+/// The largest `--probe-per-host`.
+pub(crate) const MAX_PROBE_PER_HOST: u32 = 32;
+
+/// The probe limits from `--probe-concurrency` and `--probe-per-host` (unset: the defaults).
+/// Only the concurrency is configurable: the failed-login limit and the breaker protect this
+/// machine from GitLab's IP ban and stay as they are.
+pub(crate) fn probe_limits(args: &ProbeLimitArgs) -> Result<crate::probe::Limits, ConfigError> {
+    let mut limits = crate::probe::Limits::default();
+    let check = |flag: &str, value: u32, max: u32| {
+        if (1..=max).contains(&value) {
+            Ok(value as usize)
+        } else {
+            Err(ConfigError::invalid_hint(
+                format!("{flag} {value} is out of range: it must be between 1 and {max}"),
+                format!("pass {flag} N with 1 <= N <= {max}, or leave it out for the default"),
+            ))
+        }
+    };
+    if let Some(n) = args.probe_concurrency {
+        limits.overall = check("--probe-concurrency", n, MAX_PROBE_CONCURRENCY)?;
+    }
+    if let Some(n) = args.probe_per_host {
+        limits.per_host = check("--probe-per-host", n, MAX_PROBE_PER_HOST)?;
+    }
+    if limits.per_host > limits.overall {
+        return Err(ConfigError::invalid_hint(
+            format!(
+                "--probe-per-host {} is above the overall limit of {} probes in flight",
+                limits.per_host, limits.overall
+            ),
+            "raise --probe-concurrency as well, or lower --probe-per-host",
+        ));
+    }
+    Ok(limits)
 }
 
 impl ProbeRequest {
@@ -346,8 +387,10 @@ impl ProbeRequest {
     fn from_args(
         enabled: bool,
         skip: &[String],
+        limits: &ProbeLimitArgs,
         creds: &Credentials,
     ) -> Result<ProbeRequest, ConfigError> {
+        let limits = probe_limits(limits)?;
         let mut skip_hosts = Vec::new();
         for raw in skip {
             let host = crate::rewrite::normalize_host(raw.trim()).map_err(|e| {
@@ -366,7 +409,7 @@ impl ProbeRequest {
                 skip_hosts.push(host);
             }
         }
-        Ok(ProbeRequest { enabled, skip_hosts, http: None })
+        Ok(ProbeRequest { enabled, skip_hosts, http: None, limits })
     }
 
     /// Whether `host` is probed (and its token watched).
@@ -392,7 +435,12 @@ impl PlanRequest {
     /// From `glmirror plan`'s arguments.
     pub(crate) fn from_args(args: &PlanArgs) -> Result<PlanRequest, ConfigError> {
         let rules = RuleRequest::from_args(&args.rules)?;
-        let probe = ProbeRequest::from_args(args.probe, &args.no_probe_hosts, &rules.credentials)?;
+        let probe = ProbeRequest::from_args(
+            args.probe,
+            &args.no_probe_hosts,
+            &args.probe_limits,
+            &rules.credentials,
+        )?;
         Ok(PlanRequest {
             scope: Scope::from_args(&args.scope),
             rules,
@@ -468,7 +516,12 @@ impl ApplyRequest {
     /// From `glmirror apply`'s arguments.
     pub(crate) fn from_args(args: &ApplyArgs) -> Result<ApplyRequest, ConfigError> {
         let credentials = credentials::from_args(&args.credentials)?;
-        let probe = ProbeRequest::from_args(!args.no_probe, &args.no_probe_hosts, &credentials)?;
+        let probe = ProbeRequest::from_args(
+            !args.no_probe,
+            &args.no_probe_hosts,
+            &args.probe_limits,
+            &credentials,
+        )?;
         Ok(ApplyRequest {
             credentials,
             probe,

@@ -53,8 +53,12 @@ impl RowProber {
         creds: &Credentials,
         req: &ProbeRequest,
     ) -> Result<RowProber, AppError> {
-        let prober = Prober::new(ProbeSettings { http, ..ProbeSettings::default() })
-            .map_err(|e| AppError::fatal(e.to_string()))?;
+        let prober = Prober::new(ProbeSettings {
+            http,
+            limits: req.limits.clone(),
+            ..ProbeSettings::default()
+        })
+        .map_err(|e| AppError::fatal(e.to_string()))?;
         Ok(RowProber { prober, creds: creds.clone(), skip: req.skip_hosts.clone() })
     }
 
@@ -228,7 +232,7 @@ mod tests {
         let req = ProbeRequest {
             enabled: true,
             skip_hosts: vec!["gitlab.example.com".into()],
-            http: None,
+            ..ProbeRequest::default()
         };
         let p = RowProber::new(HttpSettings::default(), &creds, &req).unwrap();
         assert!(p.covers("https://github.com/a/b.git"));

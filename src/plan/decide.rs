@@ -256,6 +256,20 @@ pub(crate) fn gets_service_credentials(row: &PlanRow) -> bool {
     row.action == Action::Update && row.new_auth == Some(NewAuth::Service)
 }
 
+/// The reason of a row skipped because its project is archived.
+const ARCHIVED: &str = "Archived project: left alone (use --include-archived to plan it).";
+/// The reason of a pull row skipped because pull mirroring is off.
+const PULL_OFF: &str = "Pull mirroring is off for this project (or it was only imported \
+     once); enable it in Settings > Repository first if it should mirror.";
+
+/// Whether a pull row is an enabled pull mirror of a live project (or of an archived one
+/// planned with `--include-archived`): the mirrors whose user can move, which the summaries'
+/// "running as" line counts. An unreadable pull mirror counts (nothing says it is off).
+pub(crate) fn is_movable_pull(row: &PlanRow) -> bool {
+    row.mirror_type == MirrorType::Pull
+        && !(row.action == Action::Skip && (row.reason == ARCHIVED || row.reason == PULL_OFF))
+}
+
 /// Fill action, new_* columns, fixes and reason (the rules are in docs/plan-format.md,
 /// "Which mirrors are moved", and, for `probe`, docs/remote-probe.md).
 fn decide(
@@ -274,18 +288,10 @@ fn decide(
         row.reason = reason;
     };
     if facts.project.archived && !ctx.include_archived {
-        return skip(
-            row,
-            "Archived project: left alone (use --include-archived to plan it).".into(),
-        );
+        return skip(row, ARCHIVED.into());
     }
     if facts.kind == MirrorKind::PullDisabled {
-        return skip(
-            row,
-            "Pull mirroring is off for this project (or it was only imported once); enable it \
-             in Settings > Repository first if it should mirror."
-                .into(),
-        );
+        return skip(row, PULL_OFF.into());
     }
     if !facts.enabled {
         return skip(
@@ -306,6 +312,11 @@ fn decide(
     let user_gone = matches!(facts.user_state, MirrorUserState::Blocked | MirrorUserState::Deleted);
     let move_user = pull && target.username != facts.user_name && (target.requested || user_gone);
     match rw.action {
+        // The URL fix is refused but the URL itself may stay: the mirror user still moves
+        // (a blocked or deleted user, or --mirror-user), and the URL fix is a person's task.
+        Action::Manual if move_user && rw.url_safe_to_keep => {
+            return mirror_user_only(row, facts, ctx, role, Some(&rw.reason));
+        }
         // The URL cannot be written safely: a person decides.
         Action::Manual => {
             let reason = match row.diagnosis {
@@ -314,7 +325,7 @@ fn decide(
             };
             return manual(row, reason);
         }
-        Action::Skip if move_user => return mirror_user_only(row, facts, ctx, role),
+        Action::Skip if move_user => return mirror_user_only(row, facts, ctx, role, None),
         Action::Skip => {
             if let Some(d) = row.diagnosis {
                 // Nothing glmirror may change, yet the mirror is failing: a person must act.
@@ -353,7 +364,7 @@ fn decide(
     }
     if let Some(f) = probe.filter(|f| service && f.code.class() == ProbeClass::CredentialVerdict) {
         if move_user {
-            mirror_user_only(row, facts, ctx, role);
+            mirror_user_only(row, facts, ctx, role, None);
             row.reason = format!("{} {}", f.not_moved(), row.reason);
             return;
         }
@@ -440,18 +451,29 @@ fn pull_write_refused(ctx: &PlanContext, role: TargetRole) -> Option<String> {
 }
 
 /// A pull mirror that only moves to the target mirror user: URL and stored credentials stay.
-fn mirror_user_only(row: &mut PlanRow, facts: &MirrorFacts, ctx: &PlanContext, role: TargetRole) {
+/// `refused_fix`: the rules' reason for a URL fix they refused (the URL may stay as it is, see
+/// `Rewrite::url_safe_to_keep`), which the reason then names as a person's task.
+fn mirror_user_only(
+    row: &mut PlanRow,
+    facts: &MirrorFacts,
+    ctx: &PlanContext,
+    role: TargetRole,
+    refused_fix: Option<&str>,
+) {
     let target = &ctx.target_user;
     let what = format!("Only the mirror user changes, to {}", target.username);
+    let url_task =
+        refused_fix.map(|r| format!(" The URL fix is left for a person: {r}")).unwrap_or_default();
     if let Some(why) = pull_write_refused(ctx, role) {
         row.action = Action::Manual;
-        row.reason = format!("{what}, but {why}.");
+        row.reason = format!("{what}, but {why}.{url_task}");
         return;
     }
     let Some(url) = url_for_mirror_user_only(&facts.url) else {
         row.action = Action::Manual;
-        row.reason =
-            format!("{what}, but the stored URL cannot be shown in a plan; fix it by hand.");
+        row.reason = format!(
+            "{what}, but the stored URL cannot be shown in a plan; fix it by hand.{url_task}"
+        );
         return;
     };
     row.action = Action::Update;
@@ -460,7 +482,7 @@ fn mirror_user_only(row: &mut PlanRow, facts: &MirrorFacts, ctx: &PlanContext, r
     row.new_user = String::new();
     row.new_mirror_user = target.username.clone();
     row.fixes = vec![Fix::MirrorUser];
-    row.reason = format!("{what}: the URL and the stored credentials stay as they are.");
+    row.reason = format!("{what}: the URL and the stored credentials stay as they are.{url_task}");
     still_to_do(row);
 }
 
@@ -638,7 +660,7 @@ mod tests {
                                 );
                             }
                             let row = build_row(&f, &ctx, TargetRole::NotChecked, None);
-                            check_row(&row, &f, &ctx, source, push, state, &case);
+                            check_row(&row, &f, &ctx, source, push, state, None, &case);
                             checked += 1;
                         }
                     }
@@ -646,8 +668,72 @@ mod tests {
             }
         }
         assert!(checked > 300, "{checked}");
+        // URLs without `.git`, with stored credentials, whose last error is a 301: on a host
+        // without service credentials the rules refuse `add-dot-git` (the write would erase
+        // the credentials). The URL may stay as it is, so a mirror user that must move
+        // (blocked, deleted, or --mirror-user) still moves; `reason` names the URL fix.
+        let http_301 = "13:fetch remote: \"error: RPC failed; HTTP 301 curl 22 The requested URL \
+                        returned error: 301\": exit status 128.";
+        let refused =
+            "re-enter them in the GitLab UI with the URL https://git.example.org/acme/api.git";
+        let mut refused_cases = 0;
+        for source in [true, false] {
+            for push in [false, true] {
+                for requested in [true, false] {
+                    for user in [
+                        MirrorUserState::Active,
+                        MirrorUserState::Blocked,
+                        MirrorUserState::Deleted,
+                    ] {
+                        if push && user != MirrorUserState::Active {
+                            continue; // push mirrors have no mirror user
+                        }
+                        let ctx = if requested { ctx() } else { ctx_for("root", false) };
+                        let host = if source { "github.com" } else { "git.example.org" };
+                        let url = format!("https://*****:*****@{host}/acme/api");
+                        let mut f = if push {
+                            push_facts(&url)
+                        } else {
+                            MirrorFacts { url, ..pull_facts() }
+                        };
+                        f.update_status = "failed".into();
+                        f.last_error = Some(http_301.into());
+                        if !push {
+                            f.user_state = user;
+                            f.user_name = match user {
+                                MirrorUserState::Deleted => String::new(),
+                                _ => "jdoe".into(),
+                            };
+                        }
+                        let case = format!(
+                            "no .git, 301, source={source} push={push} requested={requested} \
+                             user={user:?}"
+                        );
+                        let row = build_row(&f, &ctx, TargetRole::NotChecked, None);
+                        let refused = (!source).then_some(refused);
+                        check_row(&row, &f, &ctx, source, push, "live", refused, &case);
+                        refused_cases += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(refused_cases, 16);
+        // Keeping the URL is itself unsafe (a dot segment): `manual`, even for a blocked user.
+        for requested in [true, false] {
+            let ctx = if requested { ctx() } else { ctx_for("root", false) };
+            let f = MirrorFacts {
+                url: "https://*****:*****@git.example.org/acme/../api".into(),
+                user_state: MirrorUserState::Blocked,
+                ..pull_facts()
+            };
+            let row = build_row(&f, &ctx, TargetRole::NotChecked, None);
+            assert_eq!(row.action, Action::Manual, "requested={requested}: {}", row.reason);
+            assert!(row.new_mirror_user.is_empty() && row.fixes.is_empty(), "{row:?}");
+        }
     }
 
+    /// `refused`: text of a URL fix the rules refuse on this row, which its reason must name.
+    #[allow(clippy::too_many_arguments)]
     fn check_row(
         row: &PlanRow,
         f: &MirrorFacts,
@@ -655,6 +741,7 @@ mod tests {
         source: bool,
         push: bool,
         state: &str,
+        refused: Option<&str>,
         case: &str,
     ) {
         assert_eq!(
@@ -670,7 +757,10 @@ mod tests {
             return;
         }
         let target = &ctx.target_user.username;
-        let user_gone = f.user_state == MirrorUserState::Blocked;
+        let user_gone = matches!(f.user_state, MirrorUserState::Blocked | MirrorUserState::Deleted);
+        if let Some(text) = refused {
+            assert!(row.reason.contains(text), "{case}: the refused fix is named: {}", row.reason);
+        }
         if source {
             // Remote-side problems do not block the move onto the service credentials.
             assert_eq!(row.action, Action::Update, "{case}: {}", row.reason);
@@ -681,9 +771,14 @@ mod tests {
             // Mirror-user-only: nothing but the mirror user changes.
             assert_eq!(row.action, Action::Update, "{case}: {}", row.reason);
             assert!(row.is_mirror_user_only(), "{case}: {:?}", row.fixes);
-            assert_eq!(row.new_url, "https://git.example.org/acme/api.git", "{case}");
+            assert_eq!(row.new_auth, Some(NewAuth::Unchanged), "{case}");
+            assert_eq!(row.new_url, without_credentials(&f.url), "{case}");
+            assert!(row.new_url.starts_with("https://git.example.org/acme/api"), "{case}");
             assert!(row.reason.contains("Only the mirror user changes"), "{case}");
-        } else if row.diagnosis.is_some() {
+            if refused.is_some() {
+                assert!(row.reason.contains("The URL fix is left for a person"), "{case}");
+            }
+        } else if row.diagnosis.is_some() || refused.is_some() {
             assert_eq!(row.action, Action::Manual, "{case}: {}", row.reason);
             assert!(row.new_url.is_empty(), "{case}");
         } else {
@@ -709,6 +804,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn movable_pulls_are_enabled_pull_mirrors_of_live_projects() {
+        let c = ctx();
+        let live = pull_facts();
+        assert!(is_movable_pull(&build_row(&live, &c, TargetRole::Allowed, None)));
+        let mut archived = pull_facts();
+        archived.project.archived = true;
+        assert!(!is_movable_pull(&build_row(&archived, &c, TargetRole::Allowed, None)));
+        let mut planned = c.clone();
+        planned.include_archived = true;
+        assert!(is_movable_pull(&build_row(&archived, &planned, TargetRole::Allowed, None)));
+        let off = MirrorFacts { kind: MirrorKind::PullDisabled, enabled: false, ..pull_facts() };
+        assert!(!is_movable_pull(&build_row(&off, &c, TargetRole::Allowed, None)));
+        let push = push_facts("https://*****:*****@github.com/acme/api.git");
+        assert!(!is_movable_pull(&build_row(&push, &c, TargetRole::Allowed, None)));
+        // Skipped for another reason (nothing to change): still counted.
+        let done = MirrorFacts {
+            url: "https://git.example.org/a/b.git".into(),
+            user_name: "svc".into(),
+            ..pull_facts()
+        };
+        let row = build_row(&done, &c, TargetRole::Allowed, None);
+        assert_eq!(row.action, Action::Skip);
+        assert!(is_movable_pull(&row));
     }
 
     #[test]
@@ -839,8 +960,29 @@ mod tests {
             url: "HTTPS://*****:*****@Git.Example.org/a/b.git".into(),
             ..pull_facts()
         };
-        let row = build_row(&f, &ctx(), TargetRole::Allowed, None);
+        // The mirror user stays (active, no --mirror-user): nothing may be written.
+        let row = build_row(&f, &ctx_for("root", false), TargetRole::NotChecked, None);
         assert_eq!(row.action, Action::Manual, "{}", row.reason);
+        assert!(row.reason.contains("would erase"), "{}", row.reason);
+        // With --mirror-user only the mirror user moves; the URL fix is a person's task.
+        let row = build_row(&f, &ctx(), TargetRole::Allowed, None);
+        assert!(row.is_mirror_user_only(), "{}", row.reason);
+        assert_eq!(row.new_url, "HTTPS://Git.Example.org/a/b.git");
+        assert!(row.reason.contains("The URL fix is left for a person"), "{}", row.reason);
+        // A stale `%2540` username on such a host: the same.
+        let f = MirrorFacts {
+            url: "https://dlee%2540corp:*****@git.example.org/a/b.git".into(),
+            ..pull_facts()
+        };
+        let row = build_row(&f, &ctx(), TargetRole::Allowed, None);
+        assert!(row.is_mirror_user_only(), "{}", row.reason);
+        assert!(row.reason.contains("percent-encoded"), "{}", row.reason);
+        // The target is below Maintainer: manual, and both tasks are named.
+        let row = build_row(&f, &ctx(), TargetRole::Below(Some(30)), None);
+        assert_eq!(row.action, Action::Manual, "{}", row.reason);
+        assert!(row.reason.contains("only a Developer"), "{}", row.reason);
+        assert!(row.reason.contains("percent-encoded"), "{}", row.reason);
+        // Keeping the URL is itself unsafe: manual.
         let f = MirrorFacts { url: "https://git.example.org/a/../b.git".into(), ..pull_facts() };
         assert_eq!(build_row(&f, &ctx(), TargetRole::Allowed, None).action, Action::Manual);
     }

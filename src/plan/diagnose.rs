@@ -114,8 +114,10 @@ impl Diagnosis {
     pub fn advice(self) -> &'static str {
         match self {
             Diagnosis::RstStream => {
-                "GitHub reset the stream: make the commit email public (or turn off \"Block \
-                 command line pushes that expose my email\"), or move files over 100 MB to Git LFS."
+                "The remote reset the stream (HTTP/2 RST_STREAM): on GitHub, make the commit \
+                 email public (or turn off \"Block command line pushes that expose my email\") \
+                 or move files over 100 MB to Git LFS; on another host, check its limits on \
+                 push size and content."
             }
             Diagnosis::DeadlineExceeded => {
                 "The stored username still holds a percent-encoded %40: re-enter the mirror \
@@ -126,9 +128,9 @@ impl Diagnosis {
                  blocks the connection: check the route from GitLab to the remote."
             }
             Diagnosis::NoUsername => {
-                "The URL has no username: add the repository owner, e.g. \
-                 https://OWNER@bitbucket.org/ACCOUNT/REPO.git (the service-credential rewrite \
-                 adds one)."
+                "The URL has no username, and the remote asks for one: add it (for Bitbucket \
+                 Cloud the repository owner, e.g. https://OWNER@bitbucket.org/ACCOUNT/REPO.git; \
+                 the service-credential rewrite adds one)."
             }
             Diagnosis::InvalidUrl => {
                 "This URL cannot work: GitLab refuses SCP-like URLs (use \
@@ -549,6 +551,31 @@ mod tests {
             if !matches!(code, Diagnosis::Stuck | Diagnosis::Unreadable) {
                 assert!(TABLE.iter().any(|(_, _, d)| *d == code), "{code} not in table");
             }
+        }
+    }
+
+    /// The same advice goes to a mirror on any host (a bitbucket.org mirror can be
+    /// `rst-stream` too): what it says is the cause names no host, and where one host's
+    /// behaviour is the likely cause, the advice says whose it is.
+    #[test]
+    fn advice_is_worded_for_any_host() {
+        const HOSTS: [&str; 7] =
+            ["GitHub", "github.com", "Bitbucket", "bitbucket.org", "GitLab.com", "Gitea", "Azure"];
+        for d in Diagnosis::ALL {
+            let advice = d.advice();
+            let (cause, _) = advice.split_once(':').unwrap_or((advice, ""));
+            for host in HOSTS {
+                assert!(!cause.contains(host), "{d}: the cause names {host}: {advice}");
+            }
+        }
+        let host_specific = [
+            (Diagnosis::RstStream, "on GitHub, make the commit email public"),
+            (Diagnosis::RstStream, "on another host, check its limits"),
+            (Diagnosis::NoUsername, "for Bitbucket Cloud the repository owner"),
+            (Diagnosis::InvalidUrl, "GitHub no longer serves git://"),
+        ];
+        for (d, phrase) in host_specific {
+            assert!(d.advice().contains(phrase), "{d}: {}", d.advice());
         }
     }
 

@@ -25,9 +25,12 @@ pub(crate) struct Summary {
     pub(crate) fixes: BTreeMap<&'static str, usize>,
     /// The user pull mirrors will run as.
     pub(crate) target_user: String,
-    /// Pull rows whose mirror user is the target now.
+    /// Enabled pull mirrors of live projects (`decide::is_movable_pull`): the denominator of
+    /// the "running as" line, the same as the demo's.
+    pub(crate) movable_pull: usize,
+    /// Of those, the ones whose mirror user is the target now.
     pub(crate) running_as_target_before: usize,
-    /// Pull rows whose mirror user is the target after apply.
+    /// Of those, the ones whose mirror user is the target after apply.
     pub(crate) running_as_target_after: usize,
     /// Rows that get the service credentials.
     pub(crate) service_after: usize,
@@ -51,7 +54,8 @@ impl Summary {
     /// Count one more row.
     pub(crate) fn add(&mut self, row: &PlanRow) {
         let update = row.action == Action::Update;
-        if row.mirror_type == MirrorType::Pull {
+        if crate::plan::decide::is_movable_pull(row) {
+            self.movable_pull += 1;
             let now = row.current_mirror_user == self.target_user;
             self.running_as_target_before += usize::from(now);
             let after = if update { row.new_mirror_user == self.target_user } else { now };

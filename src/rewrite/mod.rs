@@ -142,6 +142,11 @@ pub struct Rewrite {
     pub(crate) action: Action,
     /// One sentence a reviewer can act on.
     pub(crate) reason: String,
+    /// On `Manual` only: the URL as stored is well-formed and safe to keep; what was refused is
+    /// the fix it needs (a write without the stored credentials would erase them, or a stale
+    /// percent-encoded username must be re-entered by hand). A write that leaves the URL alone
+    /// (a mirror-user-only row) is still safe.
+    pub(crate) url_safe_to_keep: bool,
 }
 
 /// The `new_user` value meaning "the token itself is the username".
@@ -158,11 +163,13 @@ impl Rewrite {
             fixes: Vec::new(),
             action: Action::Manual,
             reason: reason.into(),
+            url_safe_to_keep: false,
         }
     }
 
-    fn manual_with(fixes: Vec<Fix>, reason: impl Into<String>) -> Self {
-        Rewrite { fixes: sorted(fixes), ..Rewrite::manual(reason) }
+    /// A fix the URL needs is refused, but the URL itself may stay as it is.
+    fn refused_fix(fixes: Vec<Fix>, reason: impl Into<String>) -> Self {
+        Rewrite { fixes: sorted(fixes), url_safe_to_keep: true, ..Rewrite::manual(reason) }
     }
 }
 
@@ -372,6 +379,7 @@ fn syntax_only(
             fixes,
             action: Action::Skip,
             reason: format!("{NOTHING_TO_CHANGE}: {}", host_note(url, role)),
+            url_safe_to_keep: false,
         };
     }
     // The URL we would write, without credentials (an ssh username stays).
@@ -394,7 +402,7 @@ fn syntax_only(
         out.push_str(f);
     }
     if needs_decode {
-        return Rewrite::manual_with(
+        return Rewrite::refused_fix(
             fixes,
             format!(
                 "the username is stored percent-encoded (`%40`/`%2540`, the \"Deadline \
@@ -406,7 +414,7 @@ fn syntax_only(
     }
     if had_credentials {
         let what = if url.is_masked() { "masked credentials" } else { "credentials" };
-        return Rewrite::manual_with(
+        return Rewrite::refused_fix(
             fixes.clone(),
             format!(
                 "the URL needs fixing ({}), but this mirror has {what} that an API write \
@@ -426,6 +434,7 @@ fn syntax_only(
         reason: format!("{}; {}.", describe(&fixes, None), host_note(url, role)),
         fixes,
         action: Action::Update,
+        url_safe_to_keep: false,
     }
 }
 
@@ -609,6 +618,7 @@ fn source_https(
         fixes,
         action: Action::Update,
         reason,
+        url_safe_to_keep: false,
     }
 }
 

@@ -5,26 +5,86 @@
 //! 17.6, `failed` because the old API's reachability probe refused the URL). Mirror-user-only
 //! rows change nothing but the mirror user, byte for byte; rows left alone are untouched.
 
+use glmirror::sim::fixture::{PullMirror, RemoteMirror};
 use glmirror::sim::{RemoteAccept, StateSnapshot};
 
-use crate::util::{CANARY, Env, ExitExt as _, Row, Table};
+use glmirror::sim::LoggedRequest;
+
+use crate::util::{CANARY, Env, ExitExt as _, Row, Table, text};
 
 /// The user pull mirrors should run as.
 const TARGET: &str = "svc-mirror";
 
-/// Why a row may stay `manual` (docs/plan-format.md): the URL rules refuse it, a fix would
-/// erase stored credentials, a Bitbucket owner is missing, an SSH push mirror would get a new
-/// key pair, or the target user is below Maintainer.
-const MANUAL_REASONS: &[&str] = &[
-    "would fail every update",
-    "would erase",
-    "new key pair",
-    "by hand",
-    "Bitbucket",
-    "refused by the URL rules",
-    "ambiguous",
-    "not allowed",
-];
+/// Why GitLab would fail every update: the target is below Maintainer (docs/plan-format.md).
+const BELOW_MAINTAINER: &str = "of this project, so GitLab would fail every update of this \
+     mirror (\"The mirror user is not allowed to push code to all branches on this project\"): \
+     make it a Maintainer, or plan without --mirror-user";
+/// A URL fix on a host without service credentials would erase the stored ones.
+const WOULD_ERASE: &str =
+    "that an API write without them would erase: re-enter them in the GitLab UI with the URL ";
+/// An SSH push mirror whose URL changes gets a new key pair.
+const NEW_KEY_PAIR: &str = "Replacing an SSH push mirror creates a new key pair, which the \
+     remote must trust before it can push: change it in the UI and install the new public key.";
+/// A Bitbucket Cloud mirror without an owner, on a host without service credentials.
+const NO_BITBUCKET_OWNER: &str = "The URL has no username, and the remote asks for one: add \
+     it (for Bitbucket Cloud the repository owner, e.g. \
+     https://OWNER@bitbucket.org/ACCOUNT/REPO.git; the service-credential rewrite adds one).";
+
+/// Whether a `manual` row has one of the reasons docs/plan-format.md ("Which mirrors are
+/// moved") lists, in the exact words glmirror writes: the target below Maintainer, a fix
+/// that would erase stored credentials, a Bitbucket owner missing, an SSH push mirror that
+/// would get a new key pair, or a URL the rules refuse (then the reason starts with what
+/// `glmirror rewrite` says about that URL under the same rules).
+fn manual_for_a_listed_reason(env: &Env, row: &Row, rules: &[&str]) -> bool {
+    if row.cell("action") != "manual" {
+        return false;
+    }
+    let reason = row.cell("reason");
+    let roles =
+        ["not a member", "only a Guest", "only a Planner", "only a Reporter", "only a Developer"];
+    if roles.iter().any(|r| reason.contains(&format!("{TARGET} is {r} {BELOW_MAINTAINER}"))) {
+        return true;
+    }
+    if reason.contains(WOULD_ERASE) || reason.contains(NEW_KEY_PAIR) {
+        return true;
+    }
+    if reason.starts_with(NO_BITBUCKET_OWNER) && row.cell("current_url").contains("bitbucket.org/")
+    {
+        return true;
+    }
+    // The URL rules refuse the URL itself.
+    let mut args = vec!["rewrite"];
+    args.extend_from_slice(rules);
+    args.push(row.cell("current_url"));
+    let out = env.run(&args);
+    out.ok();
+    let said = Table::parse("rewrite", &out.stdout);
+    let said = &said.rows()[0];
+    said.cell("action") == "manual" && reason.starts_with(said.cell("reason"))
+}
+
+/// A pull mirror's flags, everything but its URL, credentials and mirror user.
+fn pull_flags(p: &PullMirror) -> impl PartialEq + std::fmt::Debug + '_ {
+    (
+        p.mirror,
+        &p.import_type,
+        p.mirror_trigger_builds,
+        p.only_mirror_protected_branches,
+        p.mirror_overwrites_diverged_branches,
+        &p.mirror_branch_regex,
+    )
+}
+
+/// A push mirror's settings, everything but its id, URL and credentials.
+fn push_settings(m: &RemoteMirror) -> impl PartialEq + std::fmt::Debug + '_ {
+    (
+        m.enabled,
+        &m.auth_method,
+        m.keep_divergent_refs,
+        m.only_protected_branches,
+        &m.mirror_branch_regex,
+    )
+}
 
 /// The rows of the CSV file `name` in the test directory.
 fn rows(env: &Env, name: &str) -> Vec<Row> {
@@ -39,18 +99,34 @@ fn migrate(env: &Env, rules: &[&str]) -> Migration {
     // credentials (and move only their mirror user).
     let mut plan = vec!["plan", "--probe", "--mirror-user", TARGET, "--out", "plan.csv"];
     plan.extend_from_slice(rules);
+    let logged = env.sim().request_log().len();
     let out = env.run(&plan);
     out.ok();
+    let plan_requests = env.sim().request_log()[logged..].to_vec();
+    let plan_rows = rows(env, "plan.csv");
     let mut apply = vec!["apply", "plan.csv", "--yes"];
     apply.extend_from_slice(rules);
     let out = env.run(&apply);
     out.exit_in(&[0, 3]);
+    // apply says up front how many mirror updates its writes start.
+    let pull_writes = plan_rows
+        .iter()
+        .filter(|r| r.cell("action") == "update" && r.cell("mirror_type") == "pull")
+        .count();
+    assert!(pull_writes > 0);
+    let want = format!(
+        "\n  {pull_writes} pull-mirror write(s): GitLab starts a mirror update on each, at most 4 \
+         at a time (--concurrency)\n"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&want), "{want}\n{}", text(&out));
     env.assert_files_clean();
     Migration {
-        plan: rows(env, "plan.csv"),
+        plan: plan_rows,
         report: rows(env, "plan.report.csv"),
         before,
         after: env.sim().snapshot(),
+        plan_requests,
+        rules: rules.iter().map(|r| (*r).to_owned()).collect(),
     }
 }
 
@@ -59,6 +135,45 @@ struct Migration {
     report: Vec<Row>,
     before: StateSnapshot,
     after: StateSnapshot,
+    /// What `plan` asked the simulator.
+    plan_requests: Vec<LoggedRequest>,
+    /// The rule options given to plan and apply.
+    rules: Vec<String>,
+}
+
+/// The target's role is read with one `members/all` request per project at most, and only for
+/// projects with a pull row that would be written (`update`, or `manual` because of that role).
+fn check_role_reads(m: &Migration, ctx: &str) {
+    let mut per_project: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &m.plan_requests {
+        let Some(rest) = r.path.strip_prefix("/api/v4/projects/") else { continue };
+        if let Some((id, member)) = rest.split_once("/members/all/") {
+            assert!(!member.is_empty() && r.method == "GET", "{r:?}");
+            *per_project.entry(id.to_owned()).or_default() += 1;
+        }
+    }
+    assert!(!per_project.is_empty(), "{ctx}: the role was read");
+    for (id, n) in &per_project {
+        assert_eq!(*n, 1, "{ctx}: project {id}: {n} members/all requests");
+        let pull_written = m.plan.iter().any(|r| {
+            r.cell("project_id") == id
+                && r.cell("mirror_type") == "pull"
+                && (r.cell("action") == "update" || r.cell("reason").contains(BELOW_MAINTAINER))
+        });
+        assert!(pull_written, "{ctx}: project {id}'s role read, but no pull row would be written");
+    }
+    // And every such project was read: the set of projects is the same.
+    let to_write: std::collections::BTreeSet<&str> = m
+        .plan
+        .iter()
+        .filter(|r| {
+            r.cell("mirror_type") == "pull"
+                && (r.cell("action") == "update" || r.cell("reason").contains(BELOW_MAINTAINER))
+        })
+        .map(|r| r.cell("project_id"))
+        .collect();
+    let read: std::collections::BTreeSet<&str> = per_project.keys().map(String::as_str).collect();
+    assert_eq!(read, to_write, "{ctx}: projects whose role was read");
 }
 
 /// Whether a stored URL is a token mirror on a source host (ssh mirrors use keys).
@@ -79,7 +194,15 @@ fn stored_service(
 }
 
 /// Check the rules above; `old_api`: GitLab before 17.6.
-fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: bool, ctx: &str) {
+fn check(
+    env: &Env,
+    m: &Migration,
+    source_hosts: &[&str],
+    svc_user: Option<&str>,
+    old_api: bool,
+    ctx: &str,
+) {
+    check_role_reads(m, ctx);
     let target = m.after.users.iter().find(|u| u.username == TARGET).expect("target user").id;
     let mut moved_user = 0;
     let mut moved_creds = 0;
@@ -93,8 +216,8 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
             row.cell("mirror_type"),
             row.cell("reason")
         );
-        let manual_ok = row.cell("action") == "manual"
-            && MANUAL_REASONS.iter().any(|r| row.cell("reason").contains(r));
+        let rules: Vec<&str> = m.rules.iter().map(String::as_str).collect();
+        let manual_ok = || manual_for_a_listed_reason(env, row, &rules);
         // The probe found the service credentials cannot read the repository: they are not
         // moved (docs/plan-format.md, `probe`).
         let kept_by_probe = matches!(
@@ -117,7 +240,7 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
             if n.mirror_user_id == Some(target) {
                 moved_user += 1;
             } else {
-                assert!(manual_ok || refused_by_old_api, "{case}: mirror user not moved");
+                assert!(manual_ok() || refused_by_old_api, "{case}: mirror user not moved");
             }
             if row.cell("action") == "update" && row.cell("fixes") == "mirror-user" {
                 assert_eq!(
@@ -125,26 +248,17 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
                     (&w.import_url, &w.user, &w.password),
                     "{case}: a mirror-user-only row keeps URL and credentials byte for byte"
                 );
-                assert_eq!(
-                    (
-                        n.mirror_trigger_builds,
-                        n.only_mirror_protected_branches,
-                        &n.mirror_branch_regex
-                    ),
-                    (
-                        w.mirror_trigger_builds,
-                        w.only_mirror_protected_branches,
-                        &w.mirror_branch_regex
-                    ),
-                    "{case}: flags kept"
-                );
+            }
+            if row.cell("action") == "update" && !refused_by_old_api {
+                // Every update row keeps every flag (apply restores what GitLab changed).
+                assert_eq!(pull_flags(n), pull_flags(w), "{case}: flags kept");
             }
             if token_url_on(&w.import_url, source_hosts) {
                 if stored_service(&n.user, &n.password, svc_user) {
                     moved_creds += 1;
                 } else {
                     assert!(
-                        manual_ok || refused_by_old_api || kept_by_probe,
+                        manual_ok() || refused_by_old_api || kept_by_probe,
                         "{case}: not on service credentials"
                     );
                 }
@@ -159,6 +273,18 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
         } else {
             let old: u64 = row.cell("mirror_id").parse().expect("mirror id");
             let w = was.remote_mirrors.iter().find(|x| x.id == old).expect("old push mirror");
+            if report.cell("outcome") == "applied" {
+                // The replacement keeps the old mirror's settings, and the old one is gone.
+                let new = now
+                    .remote_mirrors
+                    .iter()
+                    .find(|x| x.url == row.cell("new_url") && x.id != old)
+                    .unwrap_or_else(|| panic!("{case}: no replacement"));
+                assert_eq!(push_settings(new), push_settings(w), "{case}: settings kept");
+                assert!(now.remote_mirrors.iter().all(|x| x.id != old), "{case}: old one deleted");
+            } else {
+                assert!(now.remote_mirrors.iter().any(|x| x.id == old), "{case}: old one kept");
+            }
             if !w.enabled || !token_url_on(&w.url, source_hosts) {
                 continue;
             }
@@ -169,7 +295,7 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
                 moved_creds += 1;
             } else {
                 assert!(
-                    manual_ok || refused_by_old_api || kept_by_probe,
+                    manual_ok() || refused_by_old_api || kept_by_probe,
                     "{case}: push mirror not moved"
                 );
             }
@@ -185,7 +311,7 @@ fn check(m: &Migration, source_hosts: &[&str], svc_user: Option<&str>, old_api: 
 fn on_the_demo_instance_every_mirror_that_can_move_is_moved() {
     let env = Env::demo();
     let m = migrate(&env, &["--source-host", "github.com"]);
-    check(&m, &["github.com"], None, false, "demo 17.8");
+    check(&env, &m, &["github.com"], None, false, "demo 17.8");
     // The rows the demo was given for this: a healthy non-source mirror moved by
     // --mirror-user only, an rst-stream push mirror moved, and a project where svc-mirror is
     // only a Developer left alone.
@@ -210,7 +336,7 @@ fn on_the_demo_instance_every_mirror_that_can_move_is_moved() {
 fn on_gitlab_16_the_planned_mirror_user_wins_over_the_callers_quirk() {
     let env = Env::with(|o| o.gitlab_version = Some("16.11.0-ee".into()));
     let m = migrate(&env, &["--source-host", "github.com"]);
-    check(&m, &["github.com"], None, true, "demo 16.11");
+    check(&env, &m, &["github.com"], None, true, "demo 16.11");
     // platform/release-notes already runs as svc-mirror: naming the current mirror user on
     // the old API makes the caller the mirror user, and apply must put svc-mirror back.
     let svc = m.after.users.iter().find(|u| u.username == TARGET).expect("svc").id;
@@ -242,7 +368,7 @@ const GENERATED_RULES: &[&str] =
 fn on_a_generated_instance_every_mirror_that_can_move_is_moved() {
     let env = generated(None);
     let m = migrate(&env, GENERATED_RULES);
-    check(&m, &["github.com", "gitlab.com"], Some("svc-bot"), false, "generated 17.8");
+    check(&env, &m, &["github.com", "gitlab.com"], Some("svc-bot"), false, "generated 17.8");
     assert!(
         m.plan.iter().any(|r| r.cell("reason").contains("only a Developer")),
         "the generated instance has role-refused rows"
@@ -254,5 +380,47 @@ fn on_a_generated_instance_every_mirror_that_can_move_is_moved() {
 fn on_a_generated_gitlab_16_every_mirror_that_can_move_is_moved() {
     let env = generated(Some("16.11.0-ee"));
     let m = migrate(&env, GENERATED_RULES);
-    check(&m, &["github.com", "gitlab.com"], Some("svc-bot"), true, "generated 16.11");
+    check(&env, &m, &["github.com", "gitlab.com"], Some("svc-bot"), true, "generated 16.11");
+}
+
+/// With "Allow project maintainers to configure repository mirroring" off, GitLab refuses a
+/// mirror write made as a user who is not an administrator ("Access Denied"): with a
+/// non-admin `--mirror-user` every pull row that would be written is `manual` and says so,
+/// push rows (written as the caller) still move, and apply writes no pull mirror.
+#[test]
+fn with_mirror_available_off_a_non_admin_target_keeps_pull_rows_manual() {
+    let env = Env::with(|o| o.fixture.mirror_available = false);
+    let before = env.sim().snapshot();
+    let plan = ["plan", "--source-host", "github.com", "--mirror-user", TARGET, "--out", "p.csv"];
+    env.run(&plan).ok();
+    let rows = rows(&env, "p.csv");
+    let refused = format!(
+        "the instance setting \"Allow project maintainers to configure repository mirroring\" is \
+         off, so GitLab refuses a mirror write made as {TARGET} (not an administrator) with \
+         \"Access Denied\": turn the setting on (Admin > Settings > Repository), make {TARGET} \
+         an administrator, or plan without --mirror-user"
+    );
+    let pull = |r: &&Row| r.cell("mirror_type") == "pull";
+    assert!(rows.iter().filter(pull).all(|r| r.cell("action") != "update"), "no pull update");
+    let manual = rows.iter().filter(pull).filter(|r| r.cell("action") == "manual").count();
+    let said = rows.iter().filter(pull).filter(|r| r.cell("reason").contains(&refused)).count();
+    assert!(said >= 20, "{said} pull rows name the setting");
+    assert_eq!(said, manual, "every manual pull row names the setting");
+    assert!(
+        rows.iter().any(|r| r.cell("mirror_type") == "push" && r.cell("action") == "update"),
+        "push mirrors are written by the caller and still move"
+    );
+    let out = env.run(&["apply", "p.csv", "--yes", "--source-host", "github.com"]);
+    out.exit_in(&[0, 3]);
+    assert!(!text(&out).contains("pull-mirror write(s)"), "{}", text(&out));
+    let after = env.sim().snapshot();
+    for p in &after.projects {
+        let was = before.project(p.project.id).expect("project");
+        assert_eq!(
+            p.project.pull.as_deref().map(|x| (&x.import_url, &x.user, x.mirror_user_id)),
+            was.pull.as_deref().map(|x| (&x.import_url, &x.user, x.mirror_user_id)),
+            "{}: pull mirror untouched",
+            p.project.path
+        );
+    }
 }

@@ -426,3 +426,96 @@ fn a_command_without_the_stand_in_reaches_only_the_refusing_proxy() {
     assert!(stderr(&out).contains("not checked: api.github.com did not answer"), "{}", text(&out));
     assert!(crate::util::refused_targets().iter().any(|t| t == "api.github.com:443"));
 }
+
+/// `--probe-per-host` and `--probe-concurrency` bound the probes of `plan --probe` and of
+/// apply's guard (here its dry run): with a limit of 1 the stand-in never sees two probes of
+/// github.com at once, while the default lets them overlap.
+#[test]
+fn a_per_host_probe_limit_of_one_is_honoured_by_plan_and_apply() {
+    if !git_or_skip("a_per_host_probe_limit_of_one_is_honoured_by_plan_and_apply") {
+        return;
+    }
+    let env = Env::with_githost(|_| {}, |g| g.latency = std::time::Duration::from_millis(60));
+    let git = env.githost();
+    let probes = |label: &str| {
+        let s = git.host_stats("github.com");
+        let refs = git.requests().iter().filter(|r| r.path.ends_with("/info/refs")).count();
+        eprintln!(
+            "{label}: {} github.com requests, at most {} in flight",
+            s.requests, s.max_in_flight
+        );
+        (s.max_in_flight, refs)
+    };
+    git.reset_stats();
+    env.run(&args(&["plan", "--probe", "--out", "default.csv"])).ok();
+    let (default_max, default_refs) = probes("plan, default limits");
+    assert!(default_refs >= 10, "{default_refs} probes");
+    assert!(default_max >= 2, "the default limits let probes overlap: {default_max}");
+    assert!(default_max <= 4, "{default_max}");
+
+    git.reset_stats();
+    env.run(&args(&["plan", "--probe", "--probe-per-host", "1", "--out", "plan.csv"])).ok();
+    let (max, refs) = probes("plan, --probe-per-host 1");
+    assert_eq!(refs, default_refs, "every service row is still probed");
+    assert_eq!(max, 1, "at most one probe of github.com in flight");
+    assert_eq!(
+        read(&env, "plan.csv"),
+        read(&env, "default.csv"),
+        "the limit changes the pace, not the plan"
+    );
+
+    git.reset_stats();
+    let out = env.run(&args(&[
+        "apply",
+        "plan.csv",
+        "--dry-run",
+        "--probe-per-host",
+        "1",
+        "--probe-concurrency",
+        "2",
+    ]));
+    out.ok();
+    let (max, refs) = probes("apply --dry-run, --probe-per-host 1");
+    assert!(refs >= 10, "{refs} probes");
+    assert_eq!(max, 1, "at most one probe of github.com in flight");
+    assert!(git.max_in_flight_total() <= 2, "{}", git.max_in_flight_total());
+    assert!(env.writes().is_empty());
+}
+
+#[test]
+fn probe_limits_out_of_range_are_usage_errors() {
+    let env = Env::demo();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--probe-per-host", "0"],
+            "--probe-per-host 0 is out of range: it must be between 1 and 32",
+        ),
+        (&["--probe-per-host", "33"], "--probe-per-host 33 is out of range"),
+        (
+            &["--probe-concurrency", "0"],
+            "--probe-concurrency 0 is out of range: it must be between 1 and 64",
+        ),
+        (&["--probe-concurrency", "65"], "--probe-concurrency 65 is out of range"),
+        (
+            &["--probe-concurrency", "2", "--probe-per-host", "3"],
+            "--probe-per-host 3 is above the overall limit of 2 probes in flight",
+        ),
+        (&["--probe-per-host", "9"], "--probe-per-host 9 is above the overall limit of 8"),
+    ];
+    for (extra, want) in cases {
+        for head in [&["plan", "--probe", "--out", "p.csv"][..], &["apply", "p.csv", "--dry-run"]] {
+            let all: Vec<&str> = head.iter().chain(extra.iter()).copied().collect();
+            let out = env.run(&args(&all));
+            out.exit(2);
+            let err = stderr(&out);
+            assert!(err.contains(want), "{all:?}: {err}");
+            assert!(err.contains("hint:"), "{all:?}: {err}");
+        }
+    }
+    // Not a number: clap's own usage error.
+    let out = env.run(&args(&["plan", "--probe-per-host", "many", "--out", "p.csv"]));
+    out.exit(2);
+    assert!(stderr(&out).contains("--probe-per-host"), "{}", stderr(&out));
+    assert!(env.writes().is_empty());
+    assert!(!env.path("p.csv").exists());
+}

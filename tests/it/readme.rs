@@ -229,6 +229,30 @@ fn demo_runs_writes_its_files_and_leaks_no_token() {
         .collect();
     assert!(numbers.len() >= 3, "{healthy}");
     assert!(numbers[1] > numbers[0] && numbers[1] <= numbers[2], "{healthy}");
+    // plan's summary (stderr) and the demo's closing line count the same mirrors.
+    let running = |s: &str| {
+        s.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("running as svc-mirror:"))
+            .map(str::to_owned)
+    };
+    let closing = running(&stdout).unwrap_or_else(|| panic!("no closing `running as`:\n{shown}"));
+    let summary = running(&String::from_utf8_lossy(&out.stderr))
+        .unwrap_or_else(|| panic!("no `running as` in plan's summary:\n{shown}"));
+    assert_eq!(closing, summary, "the demo and plan's summary disagree");
+    assert!(closing.ends_with(" enabled pull mirrors of live projects)"), "{closing}");
+    // The README quotes the demo's closing figures (as printed with git on PATH).
+    if crate::util::git_or_skip("the README's demo figures") {
+        let readme = repo_file("README.md").replace('\n', " ");
+        for start in ["`healthy mirrors:", "`on service credentials:", "`running as svc-mirror:"] {
+            let at = readme.find(start).unwrap_or_else(|| panic!("README lacks {start}"));
+            let quoted = readme[at + 1..].split('`').next().expect("closing backtick");
+            assert!(
+                stdout.contains(quoted),
+                "README quotes `{quoted}`, the demo printed:\n{shown}"
+            );
+        }
+    }
 
     let plan = std::fs::read_to_string(out_dir.join("plan.csv")).expect("plan.csv");
     assert!(plan.starts_with("project_id,project_path,web_url,"), "{plan}");

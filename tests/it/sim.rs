@@ -937,13 +937,16 @@ fn sim_command_prints_its_connection_lines() {
     let stdout = child.stdout.take().unwrap();
     let mut lines = std::io::BufReader::new(stdout).lines();
     let mut first = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         first.push(lines.next().expect("a line").expect("utf-8"));
     }
     let base = first[0].strip_prefix("base_url=http://127.0.0.1:").expect(&first[0]).to_owned();
     assert!(base.parse::<u16>().is_ok());
     let admin = first[1].strip_prefix("admin_token=").unwrap().to_owned();
     assert!(first[2].starts_with("maintainer_token="));
+    // The service token the generated remotes accept, for MIRROR_TOKEN.
+    let service = glmirror::sim::generate(50, 1).demo.expect("demo settings").service_token;
+    assert_eq!(first[3], format!("service_token={service}"));
     // It answers.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let status = rt.block_on(async {
@@ -958,6 +961,49 @@ fn sim_command_prints_its_connection_lines() {
     assert_eq!(status, 200);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// With the demo fixture, `sim` prints the demo's service token; following the README with it
+/// (`MIRROR_TOKEN=<service_token>`) moves the github.com mirrors onto credentials the remotes
+/// accept. The token is printed once, on stdout, and nowhere else (not in the log).
+#[test]
+fn sim_command_prints_the_service_token_its_remotes_accept() {
+    let mut child = crate::util::glmirror()
+        .args(["sim"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first: Vec<String> = (0..4).map(|_| lines.next().expect("a line").unwrap()).collect();
+    let token = Fixture::demo().demo.expect("demo settings").service_token;
+    assert_eq!(first[3], format!("service_token={token}"));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&token), "service token in the log");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().all(|l| !l.contains(&token)), "printed twice: {rest:?}");
+    // A fixture without demo settings has no service token to print.
+    let dir = tempfile::tempdir().unwrap();
+    let mut fixture = serde_json::to_value(Fixture::demo()).unwrap();
+    fixture.as_object_mut().unwrap().remove("demo");
+    let path = dir.path().join("f.json");
+    std::fs::write(&path, fixture.to_string()).unwrap();
+    let mut child = crate::util::glmirror()
+        .args(["sim", "--fixture"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Vec<String> = (0..3).map(|_| lines.next().expect("a line").unwrap()).collect();
+    assert!(first[2].starts_with("maintainer_token="), "{first:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().all(|l| !l.starts_with("service_token=")), "{rest:?}");
 }
 
 #[test]
@@ -1003,4 +1049,48 @@ fn python_gitlab_reads_the_simulator() {
         .unwrap();
     out.context("python-gitlab check").ok();
     rt.block_on(h.shutdown());
+}
+
+/// GitLab fails every update of a pull mirror whose mirror user is below Maintainer (it pushes
+/// what it fetched as that user, and cannot push to protected branches); at Maintainer the
+/// same mirror updates. In the demo, svc-mirror (user 3) is a Developer of security/audit-log
+/// (project 35).
+#[tokio::test]
+async fn updates_fail_while_the_mirror_user_is_below_maintainer() {
+    for (level, fails) in [(30, true), (20, true), (40, false)] {
+        let mut opts = demo_opts();
+        // Members are not public fields: edit the fixture as JSON, as a fixture file would.
+        let mut fixture = serde_json::to_value(&opts.fixture).unwrap();
+        let project = fixture["projects"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|p| p["id"] == 35)
+            .expect("security/audit-log");
+        project["pull"]["mirror_user_id"] = json!(3);
+        for m in project["members"].as_array_mut().unwrap() {
+            if m["user_id"] == 3 {
+                m["access_level"] = json!(level);
+            }
+        }
+        opts.fixture = serde_json::from_value(fixture).unwrap();
+        opts.remote_accepts.push(RemoteAccept {
+            host: "github.com".into(),
+            user: Some("mwilson".into()),
+            password: Some("ghp_mwilsonPersonal0000000000000000000001".into()),
+        });
+        let h = glmirror::sim::start(opts).await.unwrap();
+        let api = Api::new(&h);
+        let t = h.admin_token().to_owned();
+        let r = api.post("/projects/35/mirror/pull", &t, json!({})).await;
+        assert!(matches!(r.status, 200..=204), "{}: {}", r.status, r.text);
+        let body = settle(&api, "/projects/35/mirror/pull", &t).await;
+        let error = body["last_error"].as_str().unwrap_or_default();
+        let refused = error.contains(
+            "The mirror user is not allowed to push code to all branches on this project.",
+        );
+        assert_eq!(refused, fails, "access level {level}: {body}");
+        assert_eq!(body["update_status"] == "failed", fails, "access level {level}: {body}");
+        assert_eq!(pull_of(&h.snapshot(), 35).mirror_user_id, Some(3), "the POST keeps the user");
+    }
 }

@@ -139,6 +139,15 @@ impl Env {
 
     /// The demo fixture with options adjusted by `adjust`.
     pub fn with(adjust: impl FnOnce(&mut SimOptions)) -> Env {
+        Env::with_githost(adjust, |_| {})
+    }
+
+    /// The demo fixture with the simulator's options adjusted by `adjust` and the git host
+    /// stand-in's by `adjust_git` (for example an added latency, to make overlap observable).
+    pub fn with_githost(
+        adjust: impl FnOnce(&mut SimOptions),
+        adjust_git: impl FnOnce(&mut githost::GitHostOptions),
+    ) -> Env {
         let mut opts = SimOptions::new(Fixture::demo());
         opts.update_delay_ms = 20;
         opts.remote_accepts.push(RemoteAccept {
@@ -152,7 +161,8 @@ impl Env {
             .enable_all()
             .build()
             .expect("runtime");
-        let hosts = githost::fixture::from_fixture(&opts.fixture, &opts.remote_accepts);
+        let mut hosts = githost::fixture::from_fixture(&opts.fixture, &opts.remote_accepts);
+        adjust_git(&mut hosts);
         let aux = tempfile::tempdir().expect("tempdir");
         let git = git_or_skip("the git host stand-in (probes run with --no-probe)").then(|| {
             let host = rt.block_on(githost::start(hosts)).expect("the git host stand-in starts");
