@@ -21,6 +21,7 @@ mod pull;
 mod pull_steps;
 mod push;
 mod push_steps;
+pub(crate) mod results;
 pub(crate) mod run_lock;
 pub(crate) mod tally;
 

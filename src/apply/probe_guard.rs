@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::apply::executor::RowResult;
+use crate::apply::results::RowResult;
 use crate::config::{ApplyRequest, ProbeRequest, Settings};
 use crate::error::AppError;
 use crate::inventory::Preflight;

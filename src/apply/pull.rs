@@ -5,12 +5,13 @@
 //! that left the caller as mirror user (GitLab does that when the current `mirror_user_id` is
 //! sent) is followed by one that names the planned user. The decisions are in `pull_steps.rs`.
 
-use crate::apply::executor::{Exec, Prior, RowResult, RowStop, WriteAnswer};
+use crate::apply::executor::{Exec, RowStop};
 use crate::apply::journal::{Intent, JournalStep, StepKind, WriteStep};
 use crate::apply::pull_steps::{
     AfterWrite, PullCall, PullStart, after_write, applied_detail, confirmation, flags_to_restore,
     needs_mirror_user_again, other_mirror_user, pull_start,
 };
+use crate::apply::results::{Prior, RowResult, WriteAnswer};
 use crate::config::Mirrors;
 use crate::gitlab::{GitLabError, ImportUrlUpdate, PullMirror, PullMirrorFlags, PullMirrorUpdate};
 use crate::inventory::{self, MirrorDetail, facts};

@@ -4,8 +4,8 @@
 //! the result is confirmed, and which flags to put back. No I/O; `pull.rs` does the calls.
 //! Table tests below.
 
-use crate::apply::executor::{MAX_RESENDS, Prior, RowResult, WriteAnswer, probe_note};
 use crate::apply::matching::{drift_detail, flags_changed, pull_matches, restore_flags};
+use crate::apply::results::{MAX_RESENDS, Prior, RowResult, WriteAnswer, probe_note};
 use crate::gitlab::PullMirrorUpdate;
 use crate::plan::{self, MirrorFacts, PlanRow};
 

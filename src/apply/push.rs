@@ -4,13 +4,14 @@
 //! so a crash between the steps is repaired on resume, never duplicated. The decisions are in
 //! `push_steps.rs`.
 
-use crate::apply::executor::{Exec, Prior, RowResult, RowStop, WriteAnswer, may_resend};
+use crate::apply::executor::{Exec, RowStop, may_resend};
 use crate::apply::journal::{Intent, JournalStep, StepKind, WriteStep};
 use crate::apply::push_steps::{
     self, LostCreate, Resume, appeared_result, confirm_replacement, created_after, dry_run,
     lost_create, lost_race, lower_rival, push_gate, replaced, replacement_request, resume_push,
     resumed,
 };
+use crate::apply::results::{Prior, RowResult, WriteAnswer};
 use crate::gitlab::{GitLabError, RemoteMirror};
 use crate::plan::{self, PlanRow, RowKey};
 use crate::redact::mask_userinfo;

@@ -8,8 +8,8 @@
 
 use secrecy::SecretString;
 
-use crate::apply::executor::{MAX_RESENDS, Prior, RowResult, probe_note};
 use crate::apply::matching::{drift_detail, push_matches, without_userinfo};
+use crate::apply::results::{MAX_RESENDS, Prior, RowResult, probe_note};
 use crate::gitlab::{RemoteMirror, RemoteMirrorCreate};
 use crate::inventory::facts;
 use crate::plan::{self, PlanRow, ProjectFacts};

@@ -4,6 +4,10 @@
 //! read the environment for settings. Two reads are not settings and stay where they are
 //! used: the local git server (`githost`) passes `PATH` on to the `git` it runs, and `demo`
 //! makes its directory in the system's temporary directory (`TMPDIR`).
+//!
+//! Size: about 630 lines of code, one request builder per command plus the shared pieces
+//! (connection, rules, scope, probe limits); the credentials and token files are in their
+//! own modules.
 
 mod credentials;
 mod error;
