@@ -118,7 +118,7 @@ pub(crate) async fn watch_tokens(
     let watch = TokenWatch::new(http).map_err(|e| AppError::fatal(e.to_string()))?;
     let reads = watched(creds, req).map(|(h, token)| {
         let watch = &watch;
-        async move { watch.read(&h.host, h.kind(), token, h.expires_at).await }
+        async move { watch.read(&h.host, h.port, h.kind(), token, h.expires_at).await }
     });
     Ok(futures::future::join_all(reads).await)
 }

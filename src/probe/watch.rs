@@ -88,17 +88,26 @@ pub struct TokenState {
 
 /// The API a host kind's token watch asks: api.github.com for github.com, `/api/v3` on a
 /// GitHub Enterprise host, `/api/v4` on a GitLab host; `None` for every other kind.
-pub(crate) fn api_base(host: &str, kind: HostKind) -> Option<Url> {
+pub(crate) fn api_base(host: &str, port: Option<u16>, kind: HostKind) -> Option<Url> {
+    // The token is for this host *and* port: its API is asked on that port, never another.
+    let port = port.filter(|&p| p != 443);
+    let authority = match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
     let url = match kind {
-        HostKind::GitHub if host == "github.com" => "https://api.github.com/".to_owned(),
-        HostKind::GitHubEnterprise => format!("https://{host}/api/v3/"),
-        HostKind::GitLab => format!("https://{host}/api/v4/"),
+        HostKind::GitHub if host == "github.com" && port.is_none() => {
+            "https://api.github.com/".to_owned()
+        }
+        HostKind::GitHubEnterprise => format!("https://{authority}/api/v3/"),
+        HostKind::GitLab => format!("https://{authority}/api/v4/"),
         _ => return None,
     };
     let parsed = Url::parse(&url).ok()?;
-    // The host must be exactly the one given (no userinfo, no path tricks).
+    // The host must be exactly the one given (no userinfo, no path tricks), on its port.
     let expected = if kind == HostKind::GitHub { "api.github.com" } else { host };
-    (parsed.host_str() == Some(expected) && parsed.username().is_empty()).then_some(parsed)
+    (parsed.host_str() == Some(expected) && parsed.username().is_empty() && parsed.port() == port)
+        .then_some(parsed)
 }
 
 /// `expires_at` as the credentials file gives it: `YYYY-MM-DD` (start of that day, UTC) or
@@ -185,11 +194,12 @@ impl TokenWatch {
     pub async fn read(
         &self,
         host: &str,
+        port: Option<u16>,
         kind: HostKind,
         token: &SecretString,
         file_expires_at: Option<OffsetDateTime>,
     ) -> TokenState {
-        let mut state = match api_base(host, kind) {
+        let mut state = match api_base(host, port, kind) {
             None => TokenState {
                 host: host.to_owned(),
                 kind,
@@ -541,8 +551,20 @@ mod tests {
             ("github.com.evil.example", HostKind::GitHub, None),
         ];
         for (host, kind, want) in cases {
-            assert_eq!(api_base(host, kind).as_ref().map(Url::as_str), want, "{host}");
+            assert_eq!(api_base(host, None, kind).as_ref().map(Url::as_str), want, "{host}");
+            assert_eq!(api_base(host, Some(443), kind).as_ref().map(Url::as_str), want, "{host}");
         }
+        // A token for another port is asked about on that port; github.com has no other.
+        let on = |host, port, kind| api_base(host, Some(port), kind).map(|u| u.to_string());
+        assert_eq!(
+            on("git.corp.example", 8443, HostKind::GitLab).as_deref(),
+            Some("https://git.corp.example:8443/api/v4/")
+        );
+        assert_eq!(
+            on("ghe.example.com", 8443, HostKind::GitHubEnterprise).as_deref(),
+            Some("https://ghe.example.com:8443/api/v3/")
+        );
+        assert_eq!(on("github.com", 8443, HostKind::GitHub), None);
     }
 
     #[test]

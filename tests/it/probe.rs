@@ -457,7 +457,7 @@ async fn the_token_watch_reads_each_hosts_own_api() {
     w.host.set_token("github.com", "svc", TokenState::Active, Some(in_5_days));
 
     w.host.reset_stats();
-    let gh = watch.read("github.com", HostKind::GitHub, &token, None).await;
+    let gh = watch.read("github.com", None, HostKind::GitHub, &token, None).await;
     assert_eq!(gh.validity, Validity::Valid, "{gh:?}");
     assert!(
         matches!(gh.expiry, Expiry::At(at) if (at - in_5_days).abs() < time::Duration::seconds(2)),
@@ -477,31 +477,31 @@ async fn the_token_watch_reads_each_hosts_own_api() {
     let v = watch::verdict(&gh, 812, now, WatchMode::Apply { allow_expiring: true });
     assert_eq!(v.severity, watch::Severity::Warn);
 
-    let gl = watch.read(scenario::GITLAB_HOST, HostKind::GitLab, &token, None).await;
+    let gl = watch.read(scenario::GITLAB_HOST, None, HostKind::GitLab, &token, None).await;
     assert_eq!((gl.validity, gl.expiry), (Validity::Valid, Expiry::Never), "{gl:?}");
     w.host.set_token(scenario::GITLAB_HOST, "svc", TokenState::Revoked, None);
-    let gl = watch.read(scenario::GITLAB_HOST, HostKind::GitLab, &token, None).await;
+    let gl = watch.read(scenario::GITLAB_HOST, None, HostKind::GitLab, &token, None).await;
     assert_eq!(gl.validity, Validity::Invalid, "{gl:?}");
     assert_eq!(
         watch::verdict(&gl, 3, now, WatchMode::Apply { allow_expiring: true }).severity,
         watch::Severity::Refuse
     );
 
-    let ghe = watch.read(scenario::GHE_HOST, HostKind::GitHubEnterprise, &token, None).await;
+    let ghe = watch.read(scenario::GHE_HOST, None, HostKind::GitHubEnterprise, &token, None).await;
     assert_eq!((ghe.validity, ghe.expiry), (Validity::Valid, Expiry::Never), "{ghe:?}");
-    let bad = watch.read("github.com", HostKind::GitHub, &secret("ghp_nope"), None).await;
+    let bad = watch.read("github.com", None, HostKind::GitHub, &secret("ghp_nope"), None).await;
     assert_eq!(bad.validity, Validity::Invalid);
 
     // No API for Bitbucket: nothing is sent, the file's date is used.
     w.host.reset_stats();
     let file = now + time::Duration::days(20);
-    let bb = watch.read("bitbucket.org", HostKind::BitbucketCloud, &token, Some(file)).await;
+    let bb = watch.read("bitbucket.org", None, HostKind::BitbucketCloud, &token, Some(file)).await;
     assert_eq!((bb.validity, bb.expiry), (Validity::Unknown, Expiry::At(file)));
     assert!(w.host.connects().is_empty(), "the Bitbucket token was sent somewhere");
     assert_eq!(watch::verdict(&bb, 40, now, WatchMode::Plan).severity, watch::Severity::Warn);
     // An earlier date in the file wins over the API's.
     let gh = watch
-        .read("github.com", HostKind::GitHub, &token, Some(now + time::Duration::days(2)))
+        .read("github.com", None, HostKind::GitHub, &token, Some(now + time::Duration::days(2)))
         .await;
     assert_eq!(gh.expiry, Expiry::At(now + time::Duration::days(2)));
 
@@ -610,7 +610,7 @@ fn no_token_in_any_log_line_error_or_result() {
             (scenario::GITLAB_HOST, HostKind::GitLab),
             ("bitbucket.org", HostKind::BitbucketCloud),
         ] {
-            let s = watch.read(host, kind, &secret(SVC_TOKEN), None).await;
+            let s = watch.read(host, None, kind, &secret(SVC_TOKEN), None).await;
             let v = watch::verdict(&s, 5, time::OffsetDateTime::now_utc(), WatchMode::Status);
             shown.push_str(&format!("{s:?} {v:?} {}", v.message));
         }
