@@ -266,7 +266,8 @@ pub(crate) struct ProbeLimitArgs {
     pub(crate) probe_concurrency: Option<u32>,
 
     /// Probes in flight at once to one source host (1 to 32, at most --probe-concurrency;
-    /// default 4). Lower it for a host that limits concurrent git requests.
+    /// default 4, or --probe-concurrency when that is lower). Lower it for a host that limits
+    /// concurrent git requests.
     #[arg(long, value_name = "N", help_heading = "Probe")]
     pub(crate) probe_per_host: Option<u32>,
 }

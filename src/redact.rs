@@ -113,8 +113,9 @@ pub(crate) fn split_authority(url: &str) -> Option<Authority<'_>> {
 }
 
 /// The userinfo of text without `scheme://` (SCP-like `[user@]host:path`, or a URL whose
-/// scheme is missing): the text before its first `@`, when that `@` comes before any `/`
-/// (docs/url-rules.md §2).
+/// scheme is missing): the text before the last `@` that comes before the first `/`
+/// (docs/url-rules.md §2), the way [`split_authority`] reads a URL's authority, so a password
+/// with an `@` in it (`oauth2:p@ss@host/…`) is read whole.
 ///
 /// git ends an SCP host at the first `:`, so for `user@host:path` this is git's user. For
 /// `user:pw@host:path` (or `oauth2:TOKEN@host/path`) git would read the host as `user`; the
@@ -127,8 +128,8 @@ pub(crate) fn scp_userinfo(text: &str) -> Option<&str> {
     if text.contains("://") {
         return None;
     }
-    let userinfo = &text[..text.find('@')?];
-    (!userinfo.contains('/')).then_some(userinfo)
+    let head = text.find('/').map_or(text, |slash| &text[..slash]);
+    Some(&text[..head.rfind('@')?])
 }
 
 /// The characters that end a URL's authority: the start of its path, query or fragment.
@@ -198,9 +199,25 @@ pub(crate) fn ends_word(c: char) -> bool {
 /// - the *authority read across quotes* (up to whitespace, `/`, `?`, `#`, `<`, `>` or a
 ///   backtick) up to its last `@`: so `https://us'er:pw@host/` is hidden too.
 ///
-/// From there both readings are repeated on the rest until no further `@` is reached, so the
-/// output is a fixed point: masking it again changes nothing.
+/// From there both readings are repeated on the rest until no further `@` is reached, and the
+/// whole is masked again until nothing changes (a mask can remove the quote that ended an
+/// outer URL's word, `://://'@`), so the output is a fixed point: masking it again changes
+/// nothing.
 pub(crate) fn mask_userinfo(text: &str) -> String {
+    let mut out = mask_userinfo_once(text);
+    // Each pass only turns text into masks; a few passes reach the fixed point.
+    for _ in 0..8 {
+        let again = mask_userinfo_once(&out);
+        if again == out {
+            break;
+        }
+        out = again;
+    }
+    out
+}
+
+/// One pass of [`mask_userinfo`].
+fn mask_userinfo_once(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some((pos, sep)) = find_scheme_separator(rest) {
@@ -262,20 +279,18 @@ pub(crate) fn sanitize_for_terminal(text: &str) -> String {
 
 /// Characters that change how text looks, or hide text, without being seen: control
 /// characters (C0, DEL, C1), the bidirectional overrides, isolates and marks that can make
-/// text read differently from what it holds (Trojan Source), and the zero-width characters
-/// (ZWSP, ZWNJ, ZWJ, word joiner, BOM). A token with one of them inside is still a token:
+/// text read differently from what it holds (Trojan Source), the zero-width characters (ZWSP,
+/// ZWNJ, ZWJ, word joiner, BOM) and the invisible operators U+2061–2064. The URL rules refuse
+/// the same set (`rewrite::syntax`), so a URL never changes by being cleaned. A token with one of them inside is still a token:
 /// text is cleaned of them before it is scrubbed.
 pub(crate) fn is_invisible(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
             '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{200E}'
-                | '\u{200F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2069}'
                 | '\u{061C}'
-                | '\u{200B}'..='\u{200D}'
-                | '\u{2060}'
                 | '\u{FEFF}'
         )
 }
@@ -404,18 +419,23 @@ impl Redactor {
     pub(crate) fn scrub(&self, text: &str) -> String {
         // Invisible characters go first: a token split by one is still the token to a reader
         // (and to a later writer that drops them), so it must be found.
-        let visible: Cow<'_, str> = if text.chars().any(is_invisible_not_space) {
-            Cow::Owned(text.chars().filter(|&c| !is_invisible_not_space(c)).collect())
-        } else {
-            Cow::Borrowed(text)
-        };
-        mask_userinfo(&self.mask_secrets(&visible))
+        mask_userinfo(&self.mask_secrets(&without_invisible(text)))
     }
 }
 
 /// [`is_invisible`], but not whitespace (line breaks and tabs keep their place in logs).
 fn is_invisible_not_space(c: char) -> bool {
     is_invisible(c) && !c.is_whitespace()
+}
+
+/// The text without its [`is_invisible`] characters other than whitespace: what anything
+/// that looks for tokens in untrusted text reads (borrowed when there is nothing to drop).
+pub(crate) fn without_invisible(text: &str) -> Cow<'_, str> {
+    if text.chars().any(is_invisible_not_space) {
+        Cow::Owned(text.chars().filter(|&c| !is_invisible_not_space(c)).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
@@ -556,6 +576,8 @@ mod tests {
             ("host:org/a@b.git", None),
             ("user@host", Some("user")),
             ("oauth2:tok@gitlab.com/g/r.git", Some("oauth2:tok")),
+            ("oauth2:p@ss@gitlab.com/g/r.git", Some("oauth2:p@ss")),
+            ("a@b@host:p", Some("a@b")),
             ("./dir/a@b:c", None),
             ("ssh://git@github.com/acme/x.git", None),
             ("", None),
@@ -992,6 +1014,18 @@ mod tests {
             let joined: String = out.chars().filter(|&c| !is_invisible(c)).collect();
             prop_assert!(!joined.contains(&token), "{:?} -> {:?}", text, out);
         }
+    }
+
+    #[test]
+    fn masking_reaches_a_fixed_point_when_a_mask_removes_a_quote() {
+        // Masking removed the quote that ended the outer word, so the outer reading then
+        // reaches the `@`: masked again until nothing changes.
+        assert_eq!(mask_userinfo("://://'@"), "://*****:*****@");
+        assert_eq!(
+            mask_userinfo("https://a:b@h/x https://c@h/y"),
+            "https://*****:*****@h/x https://*****@h/y"
+        );
+        assert_eq!(mask_userinfo("://*****:*****@"), "://*****:*****@");
     }
 
     #[test]

@@ -39,6 +39,16 @@ impl Exec {
             Resume::Done(result) => return Ok(result),
         };
         if let Some(new_id) = replacement {
+            // The earlier attempt may have lost a race it did not live to settle: the same
+            // look as right after a create, before anything else.
+            let newest_before = prior.repair.as_ref().and_then(|r| r.newest_before);
+            let rival = lower_rival(&live, row, newest_before, new_id, |id| {
+                id == new_id || self.is_claimed(row.project_id, id)
+            });
+            if let Some(rival) = rival {
+                self.delete_push(row.project_id, new_id).await?;
+                return Ok(lost_race(rival, new_id));
+            }
             if let Err(done) = resumed(new_id, old.is_some()) {
                 return Ok(done);
             }

@@ -127,11 +127,13 @@ pub(crate) fn appeared_result(id: u64) -> RowResult {
     ))
 }
 
-/// After this run created `created_id`: another mirror to the same target, created after
-/// `newest_before` and not this run's, with a lower id than ours — a run that created its
-/// replacement at the same moment, past every check before the create. The lowest id is
-/// kept: every run looks again after its create, so exactly one of the copies survives, and
-/// a run that finds a lower one deletes its own.
+/// After this run created `created_id` (or, on resume, found the one it created): another
+/// mirror to the same target, created after `newest_before` and not this run's, with a lower
+/// id than ours — a run that created its replacement at the same moment, past every check
+/// before the create. The lower id is kept and a run that finds a lower one deletes its own.
+/// This narrows the race to creates that commit out of id order at the same instant; it
+/// does not close it (only GitLab could). Without `newest_before` (a journal of an older
+/// glmirror) no mirror can be shown to be newer, so none is a rival.
 pub(crate) fn lower_rival(
     live: &[RemoteMirror],
     row: &PlanRow,
@@ -139,9 +141,10 @@ pub(crate) fn lower_rival(
     created_id: u64,
     ours: impl Fn(u64) -> bool,
 ) -> Option<u64> {
+    let newest_before = newest_before?;
     let target = without_userinfo(&row.new_url);
     live.iter()
-        .filter(|m| newest_before.is_none_or(|n| m.id > n) && m.id < created_id)
+        .filter(|m| m.id > newest_before && m.id < created_id)
         .filter(|m| without_userinfo(&m.url) == target && !ours(m.id))
         .map(|m| m.id)
         .min()
@@ -311,6 +314,8 @@ mod tests {
         let other = vec![m(20, "https://elsewhere.example/x.git"), m(21, &target)];
         assert_eq!(lower_rival(&other, &r, Some(10), 21, mine), None);
         assert_eq!(lower_rival(&live, &r, Some(10), 21, |id| id >= 20), None);
+        // Without the newest id before the create, nothing is shown to be newer.
+        assert_eq!(lower_rival(&live, &r, None, 21, mine), None);
         let result = lost_race(20, 21);
         assert_eq!(result.outcome, Outcome::Drifted);
         assert!(result.detail.contains("push mirror 20") && result.detail.contains("21"));

@@ -13,9 +13,11 @@
 //! holder's pid and paths, for the message a refused run shows.
 //!
 //! This covers runs by one user on one machine, of the same rows. Overlapping plans, and runs
-//! by other users or on other machines, are caught in `push.rs`: a push mirror to the target
-//! that appeared after planning makes the row `drifted`, and a copy another run made at the
-//! same moment is found by the re-read after the create.
+//! by other users or on other machines, share no lock. For push rows `push.rs` is the guard: a
+//! push mirror to the target that appeared after planning makes the row `drifted`, and a copy
+//! another run made at the same moment is found by the re-read after the create (which
+//! narrows that race, it does not close it). A pull row is re-read before its write; two runs
+//! writing the same planned target at once write the same values.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};

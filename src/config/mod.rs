@@ -367,8 +367,10 @@ pub(crate) fn probe_limits(args: &ProbeLimitArgs) -> Result<crate::probe::Limits
     if let Some(n) = args.probe_concurrency {
         limits.overall = check("--probe-concurrency", n, MAX_PROBE_CONCURRENCY)?;
     }
-    if let Some(n) = args.probe_per_host {
-        limits.per_host = check("--probe-per-host", n, MAX_PROBE_PER_HOST)?;
+    match args.probe_per_host {
+        Some(n) => limits.per_host = check("--probe-per-host", n, MAX_PROBE_PER_HOST)?,
+        // A lower overall limit given alone lowers the per-host default with it.
+        None => limits.per_host = limits.per_host.min(limits.overall),
     }
     if limits.per_host > limits.overall {
         return Err(ConfigError::invalid_hint(
@@ -636,6 +638,22 @@ impl RewriteRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_limits_take_their_defaults_from_each_other() {
+        let limits =
+            |c, h| probe_limits(&ProbeLimitArgs { probe_concurrency: c, probe_per_host: h });
+        let (d, o) = (crate::probe::Limits::default(), limits(None, None).unwrap());
+        assert_eq!((o.overall, o.per_host), (d.overall, d.per_host));
+        // A low overall limit alone lowers the per-host default with it.
+        let o = limits(Some(2), None).unwrap();
+        assert_eq!((o.overall, o.per_host), (2, 2));
+        let o = limits(Some(16), Some(1)).unwrap();
+        assert_eq!((o.overall, o.per_host), (16, 1));
+        // Given both, per-host above overall is a usage error.
+        assert!(limits(Some(2), Some(3)).unwrap_err().to_string().contains("--probe-per-host 3"));
+        assert!(limits(Some(0), None).is_err());
+    }
 
     #[test]
     fn gitlab_urls_are_checked() {

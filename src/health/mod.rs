@@ -178,7 +178,10 @@ impl StatusRow {
                 &facts
                     .last_error
                     .as_deref()
-                    .map(|e| plan::normalize_last_error(&mask_foreign(e)))
+                    // Invisible characters first, so a foreign token split by one is seen.
+                    .map(|e| {
+                        plan::normalize_last_error(&mask_foreign(&redact::without_invisible(e)))
+                    })
                     .unwrap_or_default(),
             ),
             health: Health::of(facts.enabled, archived, &facts.update_status, diagnosis),

@@ -52,6 +52,22 @@ pub(crate) fn unguard(cell: &str) -> &str {
     }
 }
 
+/// A `reason` as written: cut (at a character boundary, with `…`) well below
+/// [`MAX_REASON_BYTES`], so the reader never refuses a reason glmirror wrote, even one
+/// quoting a 4 KiB URL. Room is left for the formula guard and for masks longer than what
+/// they replace.
+pub(crate) fn cap_reason(reason: &str) -> String {
+    const KEEP: usize = MAX_REASON_BYTES - 256;
+    if reason.len() <= KEEP {
+        return reason.to_owned();
+    }
+    let mut end = KEEP;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end])
+}
+
 /// A CSV writer with the house settings: RFC 4180 quoting where needed, LF line endings.
 pub(crate) fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
@@ -169,6 +185,15 @@ pub(crate) fn check_cell(column: &str, cell: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_reason_is_cut_when_written_so_it_reads_back() {
+        let long = "é".repeat(MAX_REASON_BYTES);
+        let capped = cap_reason(&long);
+        assert!(capped.len() < MAX_REASON_BYTES && capped.ends_with('…'), "{}", capped.len());
+        assert_eq!(check_cell("reason", &capped), Ok(()));
+        assert_eq!(cap_reason("short"), "short");
+    }
 
     #[test]
     fn invisible_characters_and_long_reasons_are_refused_by_name() {

@@ -100,7 +100,7 @@ pub(crate) fn plan_cells(row: &PlanRow) -> [String; 20] {
         row.new_auth.map(|a| a.code().to_owned()).unwrap_or_default(),
         row.new_mirror_user.clone(),
         Fix::join(&row.fixes),
-        row.reason.clone(),
+        crate::plan::cell::cap_reason(&row.reason),
         row.observed.clone(),
         row.probe.map(|p| p.code().to_owned()).unwrap_or_default(),
     ]
@@ -925,6 +925,16 @@ mod tests {
         let bad = write_to_string(&rows).replacen(",no-access-or-missing", ",maybe", 1);
         let err = parse_plan(bad.as_bytes(), "p").unwrap_err();
         assert!(err.message.contains("unknown probe `maybe`"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_with_a_huge_reason_reads_back() {
+        let mut row = manual_row(5);
+        row.reason = format!("=refused: {}", "u".repeat(2 * crate::plan::cell::MAX_REASON_BYTES));
+        row.observed = observed(&row);
+        let text = write_to_string(std::slice::from_ref(&row));
+        let read = parse_plan(text.as_bytes(), "p").expect("glmirror reads what it wrote");
+        assert!(read[0].reason.ends_with('…') && read[0].reason.starts_with("=refused"));
     }
 
     #[test]

@@ -424,10 +424,20 @@ proptest! {
         prop_assert_eq!(super::strip_userinfo(&text), legacy_strip_userinfo(&text));
     }
 
-    /// `rewrite::mask_url` (the `rewrite` command's input column, `plan`'s current_url).
+    /// `rewrite::mask_url` (the `rewrite` command's input column, `plan`'s current_url). One
+    /// deliberate change, for text without `://`: the userinfo runs to the last `@` before the
+    /// first `/` (`redact::scp_userinfo`), so `git@:@h` or `oauth2:p@ss@h/r` is masked whole
+    /// where the old copy stopped at the first `@`. It never masks less.
     #[test]
     fn mask_url_agrees(text in url_text()) {
-        prop_assert_eq!(super::mask_url(&text), legacy_mask_url(&text));
+        let (new, old) = (super::mask_url(&text), legacy_mask_url(&text));
+        match crate::redact::scp_userinfo(&text) {
+            Some(userinfo) if !text.contains("://") && new != old => {
+                prop_assert!(userinfo.contains(':'), "{:?}: {} vs {}", text, new, old);
+                prop_assert_eq!(new, format!("*****:*****{}", &text[userinfo.len()..]));
+            }
+            _ => prop_assert_eq!(new, old),
+        }
     }
 
     /// `rewrite::parse_map`, whose NEW_PREFIX must carry no credentials.
@@ -461,27 +471,41 @@ proptest! {
     }
 
     /// `plan::CurrentAuth::from_masked_url` (GitLab's masked URL to a credential kind). One
-    /// deliberate change, for text without `://` only: it is read by `redact::scp_userinfo`,
-    /// so a `:` before the `@` (`user:pw@host:path`) counts as a password, as `mask_url` masks
-    /// it, and a `/` before the `@` makes it a local path without userinfo.
+    /// deliberate change, for text without `://` only: it is read by `redact::scp_userinfo`
+    /// (up to the last `@` before the first `/`), so `user:pw@host:path` counts as a password,
+    /// as `mask_url` masks it; plain `user@host:path` reads as before.
     #[test]
     fn from_masked_url_agrees(text in url_text()) {
         let (new, old) = (crate::plan::CurrentAuth::from_masked_url(&text), legacy_from_masked_url(&text));
         let t = text.trim();
-        match t.find('@') {
-            Some(at) if !t.contains("://") && (t[..at].contains(':') || t[..at].contains('/')) => {
-                use crate::plan::CurrentAuth;
-                let userinfo = &t[..at];
-                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                let expected = match (userinfo.contains('/'), !user.is_empty(), !password.is_empty()) {
-                    (true, _, _) | (false, false, false) => CurrentAuth::None,
-                    (false, true, true) => CurrentAuth::UserPassword,
-                    (false, true, false) => CurrentAuth::User,
-                    (false, false, true) => CurrentAuth::Password,
-                };
-                prop_assert_eq!(new, expected, "{:?}", t);
+        if t.contains("://") || !t.contains('@') {
+            prop_assert_eq!(new, old);
+        } else {
+            // Text without `://`: the userinfo runs to the last `@` before the first `/`.
+            use crate::plan::CurrentAuth;
+            let head = t.find('/').map_or(t, |slash| &t[..slash]);
+            let expected = match head.rfind('@') {
+                None => CurrentAuth::None,
+                Some(at) => {
+                    let (user, password) = t[..at].split_once(':').unwrap_or((&t[..at], ""));
+                    match (!user.is_empty(), !password.is_empty()) {
+                        (true, true) => CurrentAuth::UserPassword,
+                        (true, false) => CurrentAuth::User,
+                        (false, true) => CurrentAuth::Password,
+                        (false, false) => CurrentAuth::None,
+                    }
+                }
+            };
+            prop_assert_eq!(new, expected, "{:?}", t);
+            // Where the old reading saw no `:` before the `@` and no `/` either, both agree.
+            if let Some(at) = t.find('@')
+                && head.matches('@').count() == 1
+                && !t[..at].contains(':')
+                && !t[..at].contains('/')
+                && t[at..].contains(':')
+            {
+                prop_assert_eq!(new, old, "{:?}", t);
             }
-            _ => prop_assert_eq!(new, old),
         }
     }
 

@@ -25,6 +25,10 @@ const FOREIGN: &str = "glpat-FOREIGN0canary0not0held";
 /// A token in a URL's query string, which glmirror does not hold either.
 const FOREIGN_QUERY: &str = "ghp_FOREIGN0query0canary0never0held00001";
 
+/// A token glmirror does not hold, planted split by zero-width characters into pieces too
+/// short to look like tokens: it is found only once the invisible characters are gone.
+const FOREIGN_SPLIT: &str = "ghp_FOREIGNsplit0canary0never0held0001";
+
 /// A short opaque value in a `private_token=` query: masked because it is a query value.
 const FOREIGN_SHORT: &str = "fOrEiGn5hort";
 
@@ -50,7 +54,10 @@ fn hostile_env() -> Env {
         .into();
         hostile["pull"]["last_error"] = format!(
             "fatal: unable to access 'https://github.com/acme/q.git?access_token={FOREIGN_QUERY}\
-             &private_token={FOREIGN_SHORT}': Bearer {FOREIGN} {HOSTILE_PATH}"
+             &private_token={FOREIGN_SHORT}': Bearer {FOREIGN} {HOSTILE_PATH} token {}\u{200B}{}\u{2060}{}",
+            &FOREIGN_SPLIT[..2],
+            &FOREIGN_SPLIT[2..21],
+            &FOREIGN_SPLIT[21..]
         )
         .into();
         fixture.projects.push(serde_json::from_value(hostile).expect("the hostile project"));
@@ -66,7 +73,7 @@ fn hostile_env() -> Env {
 /// No credential in `text`, held or not.
 #[track_caller]
 fn assert_no_credentials(format: &str, text: &str) {
-    for token in [CANARY, FOREIGN, FOREIGN_QUERY, FOREIGN_SHORT] {
+    for token in [CANARY, FOREIGN, FOREIGN_QUERY, FOREIGN_SHORT, FOREIGN_SPLIT] {
         assert!(!text.contains(token), "{token} in the {format} report:\n{text}");
     }
 }
