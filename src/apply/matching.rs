@@ -80,7 +80,7 @@ pub(crate) fn drift_detail(live: &MirrorFacts, row: &PlanRow) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::facts::tests::pull_facts;
     use crate::plan::row::tests::sample_row;
@@ -88,7 +88,9 @@ mod tests {
     use crate::rewrite::authority_tests::{fixture_texts, url_text, well_formed_url};
     use proptest::prelude::*;
 
-    fn update_row() -> PlanRow {
+    /// A service-credential row moving the mirror of `pull_facts` to svc (shared with
+    /// `pull_steps`' tests).
+    pub(crate) fn update_row() -> PlanRow {
         let mut row = sample_row(1, MirrorType::Pull, None);
         row.current_url = "https://*****:*****@github.com/acme/api.git".into();
         row.current_mirror_user = "alice".into();

@@ -219,25 +219,16 @@ pub(crate) fn other_mirror_user<'a>(row: &'a PlanRow, caller: &str) -> Option<&'
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Outcome;
     use crate::plan::facts::tests::pull_facts;
-    use crate::plan::row::tests::sample_row;
-    use crate::plan::{MirrorType, Outcome};
     use crate::probe::ProbeCode;
-    use crate::rewrite::{Action, Fix, NewAuth};
+    use crate::rewrite::{Fix, NewAuth};
 
     const CALLER: &str = "admin";
 
     /// A service-credential row moving the mirror of [`pull_facts`] to svc.
     fn row() -> PlanRow {
-        let mut row = sample_row(1, MirrorType::Pull, None);
-        row.current_url = "https://*****:*****@github.com/acme/api.git".into();
-        row.current_mirror_user = "alice".into();
-        row.action = Action::Update;
-        row.new_url = "https://github.com/acme/api.git".into();
-        row.new_auth = Some(NewAuth::Service);
-        row.new_user = "<token>".into();
-        row.new_mirror_user = "svc".into();
-        row
+        crate::apply::matching::tests::update_row()
     }
 
     /// A row that only moves the mirror user.

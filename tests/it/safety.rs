@@ -287,20 +287,38 @@ fn spawn_apply(env: &Env, extra: &[&str], runtime_dir: Option<&Path>) -> Child {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")
 }
 
+/// Two applies of plan.csv at once (journals a/b, reports a/b), with slow requests so both
+/// are in flight together; with `own_lock_dirs`, each has its own runtime directory (two
+/// shells, users or machines), so no run lock keeps them apart.
+fn two_slow_runs(env: &Env, own_lock_dirs: bool) -> (Output, Output) {
+    let dirs = own_lock_dirs.then(|| {
+        let (ra, rb) = (env.path("run-a"), env.path("run-b"));
+        for d in [&ra, &rb] {
+            std::fs::create_dir(d).expect("mkdir");
+        }
+        (ra, rb)
+    });
+    env.sim().set_faults(Faults { latency_ms: 150, ..Faults::default() });
+    let (da, db) = match &dirs {
+        Some((ra, rb)) => (Some(ra.as_path()), Some(rb.as_path())),
+        None => (None, None),
+    };
+    let a = spawn_apply(env, &["--journal", "a.journal", "--report", "a.csv"], da);
+    let b = spawn_apply(env, &["--journal", "b.journal", "--report", "b.csv"], db);
+    let runs = (
+        wait_with_timeout(a, Duration::from_secs(180)),
+        wait_with_timeout(b, Duration::from_secs(180)),
+    );
+    env.sim().set_faults(Faults::default());
+    runs
+}
+
 #[test]
 fn two_concurrent_runs_of_one_plan_with_two_journals_leave_no_duplicate_push_mirror() {
     let env = push_env();
     plan_with(&env, PUSH_RULES);
-    // Slow requests keep both runs in flight together, so both would see every old push
-    // mirror before either replaced it.
-    env.sim().set_faults(Faults { latency_ms: 150, ..Faults::default() });
-    let a = spawn_apply(&env, &["--journal", "a.journal", "--report", "a.csv"], None);
-    let b = spawn_apply(&env, &["--journal", "b.journal", "--report", "b.csv"], None);
-    let (a, b) = (
-        wait_with_timeout(a, Duration::from_secs(120)),
-        wait_with_timeout(b, Duration::from_secs(120)),
-    );
-    env.sim().set_faults(Faults::default());
+    // Both in flight together would see every old push mirror before either replaced it.
+    let (a, b) = two_slow_runs(&env, false);
     assert_no_duplicates(&env);
     // One run finishes; the other is refused.
     let (done, refused) = if a.status.code() == Some(0) { (&a, &b) } else { (&b, &a) };
@@ -354,18 +372,7 @@ fn a_crlf_copy_of_the_plan_run_against_another_spelling_of_the_url_meets_the_sam
 fn two_runs_no_lock_separates_leave_exactly_one_replacement_per_mirror() {
     let env = push_env();
     plan_with(&env, PUSH_RULES);
-    let (ra, rb) = (env.path("run-a"), env.path("run-b"));
-    for d in [&ra, &rb] {
-        std::fs::create_dir(d).expect("mkdir");
-    }
-    env.sim().set_faults(Faults { latency_ms: 150, ..Faults::default() });
-    let a = spawn_apply(&env, &["--journal", "a.journal", "--report", "a.csv"], Some(&ra));
-    let b = spawn_apply(&env, &["--journal", "b.journal", "--report", "b.csv"], Some(&rb));
-    let (a, b) = (
-        wait_with_timeout(a, Duration::from_secs(180)),
-        wait_with_timeout(b, Duration::from_secs(180)),
-    );
-    env.sim().set_faults(Faults::default());
+    let (a, b) = two_slow_runs(&env, true);
     for out in [&a, &b] {
         out.exit_in(&[0, 3]);
     }
@@ -395,18 +402,7 @@ fn a_symlinked_journal_is_locked_as_the_same_file() {
     std::os::unix::fs::symlink("a.journal", env.path("b.journal")).expect("symlink");
     // Two lock directories (two shells with their own runtime directories): only the lock
     // on the journal file itself keeps the second run away.
-    let (ra, rb) = (env.path("run-a"), env.path("run-b"));
-    for d in [&ra, &rb] {
-        std::fs::create_dir(d).expect("mkdir");
-    }
-    env.sim().set_faults(Faults { latency_ms: 150, ..Faults::default() });
-    let a = spawn_apply(&env, &["--journal", "a.journal", "--report", "a.csv"], Some(&ra));
-    let b = spawn_apply(&env, &["--journal", "b.journal", "--report", "b.csv"], Some(&rb));
-    let (a, b) = (
-        wait_with_timeout(a, Duration::from_secs(120)),
-        wait_with_timeout(b, Duration::from_secs(120)),
-    );
-    env.sim().set_faults(Faults::default());
+    let (a, b) = two_slow_runs(&env, true);
     assert_no_duplicates(&env);
     let (done, other) = if a.status.code() == Some(0) { (&a, &b) } else { (&b, &a) };
     done.context(format!("one run finishes; the other:\n{}", text(other))).ok();
