@@ -76,6 +76,11 @@ impl Exec {
                 (AfterWrite::Disappeared, ..) | (_, None, _) => {
                     return Ok(RowResult::failed("the mirror disappeared after the write"));
                 }
+                // After Ctrl-C nothing is sent again: the row ends with the unknown outcome
+                // (the journal's intent stays), and a rerun re-reads it and finishes it.
+                (AfterWrite::Resend, _, Err(e)) if self.interrupt.is_requested() => {
+                    return Err(RowStop::GitLab(e));
+                }
                 (AfterWrite::Resend, ..) => {
                     resends += 1;
                     tracing::info!(

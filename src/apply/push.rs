@@ -103,6 +103,10 @@ impl Exec {
                 .cloned();
             match (lost_create(adopted.is_some(), resends), adopted) {
                 (LostCreate::Adopt, Some(m)) => break m,
+                // After Ctrl-C nothing is sent again; a rerun re-reads and finishes the row.
+                (LostCreate::Resend, _) if self.interrupt.is_requested() => {
+                    return Err(RowStop::GitLab(e));
+                }
                 (LostCreate::Resend, _) => resends += 1,
                 (LostCreate::GiveUp | LostCreate::Adopt, _) => return Err(RowStop::GitLab(e)),
             }
@@ -172,7 +176,7 @@ impl Exec {
         let mut resends = 0;
         loop {
             match self.client.delete_remote_mirror(project_id, mirror_id).await {
-                Err(e) if may_resend(&e, resends) => resends += 1,
+                Err(e) if may_resend(&e, resends) && !self.interrupt.is_requested() => resends += 1,
                 other => return other,
             }
         }

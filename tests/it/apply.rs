@@ -419,6 +419,46 @@ fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
     assert_state_matches_plan(&env, &before);
 }
 
+/// Ctrl-C while a write hangs: the write in flight is not sent again (its outcome is unknown,
+/// the row ends `failed` and its intent stays in the journal), the run exits 130 after that
+/// one request's timeout, and a rerun finishes every row.
+#[test]
+fn ctrl_c_during_a_hung_write_sends_nothing_again_and_a_rerun_finishes() {
+    let env = Env::demo();
+    plan(&env);
+    let before = env.sim().snapshot();
+    env.sim().set_faults(Faults { write_stall_after: Some(0), ..Faults::default() });
+    let child = env
+        .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.writes().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let held = env.writes();
+    assert_eq!(held.len(), 1, "one write is held: {held:?}");
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("wait");
+    out.exit(130);
+    let again: Vec<_> = env
+        .writes()
+        .into_iter()
+        .filter(|w| w.method == held[0].method && w.path == held[0].path)
+        .collect();
+    assert_eq!(again.len(), 1, "the hung write was not sent again after Ctrl-C: {again:?}");
+    env.sim().set_faults(Faults::default());
+    let rerun = env.run(&["apply", "plan.csv", "--source-host", "github.com", "--yes"]);
+    rerun.ok();
+    assert_state_matches_plan(&env, &before);
+}
+
 #[test]
 fn a_change_that_looks_like_the_target_is_still_drift() {
     // The planned write only swaps credentials (invisible behind GitLab's mask) and makes
