@@ -205,6 +205,10 @@ pub(crate) fn ends_word(c: char) -> bool {
 /// nothing.
 pub(crate) fn mask_userinfo(text: &str) -> String {
     let mut out = mask_userinfo_once(text);
+    // Text that had nothing to mask is already the fixed point (the common case: one pass).
+    if out == text {
+        return out;
+    }
     // Each pass only turns text into masks; a few passes reach the fixed point.
     for _ in 0..8 {
         let again = mask_userinfo_once(&out);

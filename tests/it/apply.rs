@@ -1,9 +1,10 @@
 //! `glmirror apply` end to end against the simulator: the final state equals the plan,
 //! resume after SIGKILL, drift, tampered plans, Silent Mode, old GitLab, faults.
 
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use glmirror::sim::{Faults, StateSnapshot};
+use glmirror::sim::{Faults, LoggedRequest, StateSnapshot};
 
 use crate::util::{CANARY, Env, ExitExt as _, Table, text};
 
@@ -385,12 +386,9 @@ fn tampered_plans_are_refused_before_any_write() {
     out.ok();
 }
 
-#[test]
-fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
-    let env = Env::demo();
-    plan(&env);
-    let before = env.sim().snapshot();
-    env.sim().set_faults(Faults { latency_ms: 100, ..Faults::default() });
+/// Run `apply` one row at a time, send it Ctrl-C once its first write reached GitLab (after
+/// `at_signal` saw the writes so far), and return how it ended.
+fn interrupt_apply(env: &Env, at_signal: impl FnOnce(Vec<LoggedRequest>)) -> Output {
     let child = env
         .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--concurrency", "1"])
         .stdout(std::process::Stdio::null())
@@ -401,12 +399,22 @@ fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
     while env.writes().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
+    at_signal(env.writes());
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("kill -INT");
     assert!(kill.success());
-    let out = child.wait_with_output().expect("wait");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn ctrl_c_stops_after_rows_in_flight_and_a_rerun_finishes() {
+    let env = Env::demo();
+    plan(&env);
+    let before = env.sim().snapshot();
+    env.sim().set_faults(Faults { latency_ms: 100, ..Faults::default() });
+    let out = interrupt_apply(&env, |_| {});
     out.exit(130);
     let report = table(&env, "plan.report.csv");
     assert!(
@@ -428,24 +436,9 @@ fn ctrl_c_during_a_hung_write_sends_nothing_again_and_a_rerun_finishes() {
     plan(&env);
     let before = env.sim().snapshot();
     env.sim().set_faults(Faults { write_stall_after: Some(0), ..Faults::default() });
-    let child = env
-        .cmd(&["apply", "plan.csv", "--source-host", "github.com", "--yes", "--concurrency", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while env.writes().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let held = env.writes();
+    let mut held = Vec::new();
+    let out = interrupt_apply(&env, |writes| held = writes);
     assert_eq!(held.len(), 1, "one write is held: {held:?}");
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(kill.success());
-    let out = child.wait_with_output().expect("wait");
     out.exit(130);
     let again: Vec<_> = env
         .writes()
